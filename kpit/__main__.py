@@ -1,0 +1,5 @@
+"""``python -m kpit`` runs the command line."""
+
+from kpit.cli import main
+
+main()

@@ -1,0 +1,91 @@
+"""Command-line options shared by the commands that read a COCO split."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kpit.coco import CocoContexts, load_coco
+
+__all__ = ["coco_options", "load_from_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def coco_options(function: F) -> F:
+    """Add PATH and the options of :func:`kpit.load_coco` to a command."""
+    decorators = [
+        click.argument(
+            "path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+        ),
+        click.option(
+            "--split",
+            default="val2017",
+            show_default=True,
+            help="Split name in the file names (train2017, val2014, ...).",
+        ),
+        click.option("--captions", type=_FILE, help="Captions file (overrides PATH's)."),
+        click.option("--instances", type=_FILE, help="Instances file (overrides PATH's)."),
+        click.option(
+            "--keypoints", type=_FILE, help="Person keypoints file, COCO-17 or COCO-WholeBody."
+        ),
+        click.option(
+            "--images",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="Image folder (default PATH/SPLIT).",
+        ),
+        click.option(
+            "--min-people",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Keep images with at least this many people with keypoints.",
+        ),
+        click.option(
+            "--min-keypoints",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Leave out people with fewer labelled points.",
+        ),
+        click.option(
+            "--crowd",
+            type=click.Choice(["skip", "keep"]),
+            default="skip",
+            show_default=True,
+            help="Leave crowd regions out or keep them as boxes.",
+        ),
+        click.option(
+            "--image-id", "image_ids", type=int, multiple=True, help="Only this image (repeatable)."
+        ),
+        click.option("--limit", type=click.IntRange(min=0), help="At most this many images."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def load_from_options(options: Mapping[str, Any]) -> CocoContexts:
+    """Call :func:`kpit.load_coco` with the values of :func:`coco_options`."""
+    loaded = load_coco(
+        options["path"],
+        options["split"],
+        captions=options["captions"],
+        instances=options["instances"],
+        keypoints=options["keypoints"],
+        images=options["images"],
+        min_people=options["min_people"],
+        min_keypoints=options["min_keypoints"],
+        crowd=options["crowd"],
+        image_ids=options["image_ids"] or None,
+        limit=options["limit"],
+    )
+    log.info("loaded %d images: %s", len(loaded), loaded.stats)
+    return loaded

@@ -1,0 +1,118 @@
+"""Render an :class:`~kpit.types.ImageContext` as the text a teacher model reads.
+
+Two packaged styles: ``paper`` (the paper's prompt: captions, ``category: [x1, y1, x2, y2]``
+lines, each person's box and its ``(x, y, visibility)`` triples) and ``compact`` (named
+keypoints, numbered people, unlabelled points left out: fewer tokens, same information).
+A path to a ``.j2`` file renders with the user's own template.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jinja2
+
+from kpit.errors import TemplateError
+from kpit.prompts import template_environment
+from kpit.types import Box, ImageContext, ObjectBox, Person
+
+__all__ = ["CONTEXT_STYLES", "render_context"]
+
+CONTEXT_STYLES = ("paper", "compact")
+"""The names of the packaged context styles."""
+
+_VISIBILITY_WORDS = {1: "hidden"}
+
+
+def format_box(box: Box) -> str:
+    """``[x1, y1, x2, y2]`` with each value as Python prints it (LLaVA's formatting)."""
+    return f"[{box.x1}, {box.y1}, {box.x2}, {box.y2}]"
+
+
+def object_label(obj: ObjectBox) -> str:
+    """An object's category, marked ``(crowd)`` for crowd regions."""
+    return f"{obj.category} (crowd)" if obj.iscrowd else obj.category
+
+
+def keypoint_triples(person: Person) -> str:
+    """All keypoints as ``[(x, y, v), ...]`` in layout order (the paper's format)."""
+    rows = person.keypoint_array.tolist()
+    return "[" + ", ".join(f"({x}, {y}, {int(v)})" for x, y, v in rows) + "]"
+
+
+def named_keypoints(person: Person) -> str:
+    """Labelled keypoints as ``name (x, y)``; labelled-but-hidden ones end in ``hidden``."""
+    parts = []
+    for name, (x, y, v) in zip(person.layout.names, person.keypoint_array.tolist(), strict=True):
+        if v > 0:
+            word = _VISIBILITY_WORDS.get(int(v))
+            label = name.replace("_", " ")
+            parts.append(f"{label} ({x}, {y}, {word})" if word else f"{label} ({x}, {y})")
+    return ", ".join(parts) if parts else "no keypoints labelled"
+
+
+_FILTERS = {
+    "box": format_box,
+    "object_label": object_label,
+    "keypoint_triples": keypoint_triples,
+    "named_keypoints": named_keypoints,
+}
+
+
+def _template(
+    style: str | os.PathLike[str], template_dir: str | os.PathLike[str] | None
+) -> jinja2.Template:
+    env = template_environment(template_dir)
+    for name, function in _FILTERS.items():
+        env.filters.setdefault(name, function)
+    path = Path(style)
+    try:
+        if path.suffix == ".j2" and path.is_file():
+            return env.from_string(path.read_text(encoding="utf-8"))
+        if style not in CONTEXT_STYLES and not _user_template_exists(style, template_dir):
+            raise TemplateError(
+                f"unknown context style {os.fspath(style)!r}; use one of "
+                f"{', '.join(CONTEXT_STYLES)} or a path to a .j2 file",
+                field="style",
+            )
+        return env.get_template(f"context/{style}.j2")
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"syntax error: {exc.message}", file=exc.filename or style, record=f"line {exc.lineno}"
+        ) from None
+
+
+def _user_template_exists(
+    style: str | os.PathLike[str], template_dir: str | os.PathLike[str] | None
+) -> bool:
+    return template_dir is not None and (Path(template_dir) / "context" / f"{style}.j2").is_file()
+
+
+def render_context(
+    ctx: ImageContext,
+    style: str | os.PathLike[str] = "paper",
+    *,
+    template_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """Render ``ctx`` as the text a teacher model sees.
+
+    Args:
+        ctx: the image context.
+        style: ``"paper"``, ``"compact"``, the name of a template ``context/NAME.j2`` in
+            ``template_dir``, or the path of a ``.j2`` file. Templates receive ``ctx`` and the
+            filters ``box``, ``object_label``, ``keypoint_triples`` and ``named_keypoints``.
+        template_dir: a folder whose ``context/*.j2`` files override the packaged ones.
+
+    Raises:
+        TemplateError: the style is unknown or the template fails to render.
+    """
+    template = _template(style, template_dir)
+    try:
+        return template.render(ctx=ctx).rstrip("\n")
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"undefined variable: {exc.message}",
+            file=os.fspath(style),
+            record=f"image {ctx.image_id}",
+        ) from None
