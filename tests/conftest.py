@@ -95,3 +95,11 @@ def write_coco(tmp_path: Path) -> WriteCoco:
         return path
 
     return write
+
+
+@pytest.fixture
+def llava_record() -> dict[str, Any]:
+    """A real record of LLaVA's ``caps_boxes_coco2014_val_80.jsonl``, with people in it."""
+    with (LLAVA_BENCH / "caps_boxes_coco2014_val_80.jsonl").open() as lines:
+        records = [json.loads(line) for line in lines]
+    return next(r for r in records if any(i["category"] == "person" for i in r["instances"]))

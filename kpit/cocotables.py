@@ -1,0 +1,606 @@
+"""COCO annotation files to compact numpy tables (the engine behind :func:`kpit.load_coco`).
+
+Each file is parsed, checked, indexed by pycocotools and reduced to arrays before the next
+one is read, so peak memory is that of one parsed file plus the tables. Coordinates are kept
+as integer thousandths of the image size: exactly three decimals, in two bytes.
+
+Checks run on whole columns; when one fails, a slow pass finds the first bad record so the
+error can name the file, the record and the field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from pycocotools.coco import COCO
+
+from kpit.errors import DataError
+from kpit.layouts import COCO_17, COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointLayout
+from kpit.layouts import layout_from_category as _layout_from_category
+
+SCALE = 1000
+"""Coordinates are stored as integer multiples of ``1 / SCALE``."""
+
+CrowdPolicy = Literal["skip", "keep"]
+IntArray = npt.NDArray[np.int64]
+QuantArray = npt.NDArray[np.int16]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Annotations = Sequence[Mapping[str, Any]]
+
+
+@dataclass(slots=True)
+class Counts:
+    """What the tables dropped or changed: crowd regions, sparse people, clamped values."""
+
+    crowd_regions: int = 0
+    crowd_skipped: int = 0
+    people_below_min_keypoints: int = 0
+    clamped_values: int = 0
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def read_coco(path: Path, kind: str) -> COCO:
+    """Parse an annotation file, check its top level, and index it with pycocotools."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", file=path) from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc}", file=path) from None
+    del raw
+    if not isinstance(data, dict):
+        raise DataError("expected a JSON object with 'images' and 'annotations'", file=path)
+    for key in ("images", "annotations") + (("categories",) if kind != "captions" else ()):
+        if not isinstance(data.get(key), list):
+            raise DataError(f"missing or not a list (a {kind} file needs it)", file=path, field=key)
+    for n, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "id" not in ann:
+            raise DataError(
+                "annotation is not an object with an 'id'", file=path, record=f"annotations[{n}]"
+            )
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        coco.createIndex()
+    return coco
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ImageTable:
+    """All images of the split, sorted by id."""
+
+    ids: IntArray
+    file_names: list[str]
+    widths: IntArray
+    heights: IntArray
+
+    def rows(self, image_ids: IntArray, ann_ids: IntArray, path: Path) -> IntArray:
+        """The row of each annotation's image; an unknown image is an error naming it."""
+        rows, unknown = _lookup(self.ids, image_ids)
+        if len(unknown):
+            n = int(unknown[0])
+            raise DataError(
+                f"refers to image {int(image_ids[n])}, which no loaded file lists",
+                file=path,
+                record=f"annotation {int(ann_ids[n])}",
+                field="image_id",
+            )
+        return rows
+
+
+class ImageRegistry:
+    """Collects the ``images`` of every file and checks that they agree."""
+
+    def __init__(self) -> None:
+        self._images: dict[int, tuple[str, int, int]] = {}
+        self._sources: dict[int, Path] = {}
+
+    def add(self, coco: COCO, path: Path) -> None:
+        """Add the images of one file."""
+        for n, img in enumerate(coco.dataset["images"]):
+            image_id, file_name, width, height = _image_record(img, path, n)
+            known = self._images.get(image_id)
+            if known is None:
+                self._images[image_id] = (file_name, width, height)
+                self._sources[image_id] = path
+            elif known[1:] != (width, height):
+                raise DataError(
+                    f"size {width}x{height} disagrees with {known[1]}x{known[2]} "
+                    f"in {self._sources[image_id]}",
+                    file=path,
+                    record=f"image {image_id}",
+                    field="width",
+                )
+
+    def table(self) -> ImageTable:
+        """The images as a table sorted by id."""
+        ids = sorted(self._images)
+        rows = [self._images[i] for i in ids]
+        return ImageTable(
+            ids=np.array(ids, dtype=np.int64),
+            file_names=[r[0] for r in rows],
+            widths=np.array([r[1] for r in rows], dtype=np.int64),
+            heights=np.array([r[2] for r in rows], dtype=np.int64),
+        )
+
+
+def _image_record(img: Any, path: Path, n: int) -> tuple[int, str, int, int]:
+    if not isinstance(img, dict):
+        raise DataError("image entry is not an object", file=path, record=f"images[{n}]")
+    image_id = img.get("id")
+    if not isinstance(image_id, int) or isinstance(image_id, bool):
+        raise DataError("missing or not an integer", file=path, record=f"images[{n}]", field="id")
+    record = f"image {image_id}"
+    file_name = img.get("file_name")
+    if not isinstance(file_name, str) or not file_name:
+        raise DataError("missing or not a string", file=path, record=record, field="file_name")
+    sizes = []
+    for key in ("width", "height"):
+        value = img.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise DataError(
+                f"must be a positive number, not {value!r}", file=path, record=record, field=key
+            )
+        sizes.append(int(value))
+    return image_id, file_name, sizes[0], sizes[1]
+
+
+# --- columns -------------------------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _lookup(sorted_keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray]:
+    """Positions of ``values`` in ``sorted_keys``, and the indices of values not found."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(values), np.int64), np.arange(len(values))
+    position = np.searchsorted(sorted_keys, values).clip(0, len(sorted_keys) - 1)
+    return position.astype(np.int64), np.flatnonzero(sorted_keys[position] != values)
+
+
+def _ids(anns: Annotations, path: Path) -> IntArray:
+    """The ``id`` of every annotation (presence checked by :func:`read_coco`)."""
+    return _column(anns, "id", np.int64, path, _is_int, "an integer id")
+
+
+def _column(
+    anns: Annotations,
+    key: str,
+    dtype: type[np.generic],
+    path: Path,
+    check: Callable[[Any], bool],
+    expected: str,
+) -> npt.NDArray[Any]:
+    """One scalar field of every annotation as an array."""
+    try:
+        return np.fromiter((a[key] for a in anns), dtype=dtype, count=len(anns))
+    except (KeyError, TypeError, ValueError):
+        _raise_first_bad(anns, key, path, check, expected)
+        raise  # _raise_first_bad always finds the record numpy stumbled on
+
+
+def _matrix(anns: Annotations, key: str, width: int, path: Path, expected: str) -> FloatArray:
+    """A list field of fixed length of every annotation, as an ``(N, width)`` array."""
+
+    def check(value: Any) -> bool:
+        return (
+            isinstance(value, list)
+            and len(value) == width
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        )
+
+    try:
+        array = np.array([a[key] for a in anns], dtype=np.float64)
+        if array.shape == (len(anns), width) or not anns:
+            return array.reshape(len(anns), width)
+    except (KeyError, TypeError, ValueError):
+        pass
+    _raise_first_bad(anns, key, path, check, expected)
+    raise DataError(f"expected {expected}", file=path, field=key)
+
+
+def _raise_first_bad(
+    anns: Annotations, key: str, path: Path, check: Callable[[Any], bool], expected: str
+) -> None:
+    for ann in anns:
+        record = f"annotation {ann['id']}"
+        if key not in ann:
+            raise DataError("missing", file=path, record=record, field=key)
+        value = ann[key]
+        if not check(value):
+            shown = f"{len(value)} values" if isinstance(value, list) else repr(value)[:40]
+            raise DataError(
+                f"expected {expected}, got {shown}", file=path, record=record, field=key
+            )
+
+
+def _crowd_flags(anns: Annotations) -> BoolArray:
+    """COCO's ``iscrowd`` of every annotation (absent means 0)."""
+    return np.fromiter((a.get("iscrowd", 0) == 1 for a in anns), dtype=bool, count=len(anns))
+
+
+def _boxes(anns: Annotations, path: Path) -> FloatArray:
+    """Every annotation's ``bbox`` as ``(N, 4)`` pixels ``[x, y, w, h]``."""
+    xywh = _matrix(anns, "bbox", 4, path, "[x, y, width, height]")
+    negative = np.flatnonzero((xywh[:, 2] < 0) | (xywh[:, 3] < 0))
+    if len(negative):
+        ann = anns[int(negative[0])]
+        raise DataError(
+            f"negative width or height {ann['bbox']}",
+            file=path,
+            record=f"annotation {ann['id']}",
+            field="bbox",
+        )
+    return xywh
+
+
+# --- quantisation --------------------------------------------------------------------------
+
+
+def quantise(values: FloatArray, labelled: BoolArray | None, counts: Counts) -> QuantArray:
+    """Round normalised values to thousandths, clamping (and counting) those outside [0, 1].
+
+    The result equals Python's ``round(value, 3)``, as LLaVA's contexts use: values whose
+    scaled form lies within float error of a half are rounded by Python itself. Only
+    ``labelled`` values are counted when clamped (all, when it is ``None``).
+    """
+    scaled = values * SCALE
+    q = np.floor(scaled + 0.5)
+    ties = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if len(ties):
+        exact = [round(round(v, 3) * SCALE) for v in values.ravel()[ties].tolist()]
+        np.put(q, ties, exact)
+    outside = (q < 0) | (q > SCALE)
+    counts.clamped_values += int(
+        np.count_nonzero(outside if labelled is None else outside & labelled)
+    )
+    return np.clip(q, 0, SCALE).astype(np.int16)
+
+
+def normalised_boxes(
+    xywh: FloatArray, rows: IntArray, images: ImageTable, counts: Counts
+) -> QuantArray:
+    """Pixel ``[x, y, w, h]`` to clamped ``[x1, y1, x2, y2]`` thousandths."""
+    w = images.widths[rows].astype(np.float64)
+    h = images.heights[rows].astype(np.float64)
+    x, y, bw, bh = xywh.T
+    return quantise(np.stack([x / w, y / h, (x + bw) / w, (y + bh) / h], axis=1), None, counts)
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class GroupedTable:
+    """Rows sorted by image, with ``offsets[i]:offsets[i + 1]`` the rows of image ``i``."""
+
+    offsets: IntArray
+
+    def span(self, index: int) -> tuple[int, int]:
+        """The row range of image ``index``."""
+        return int(self.offsets[index]), int(self.offsets[index + 1])
+
+    def image_of_row(self) -> IntArray:
+        """The image index of every row."""
+        return np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+
+
+@dataclass(slots=True)
+class PeopleTable(GroupedTable):
+    """People: boxes and keypoints in thousandths, visibility 0/1/2."""
+
+    boxes: QuantArray  # (P, 4)
+    keypoints: QuantArray  # (P, K, 3)
+    annotation_ids: IntArray
+    layout: KeypointLayout = COCO_17
+
+
+@dataclass(slots=True)
+class ObjectTable(GroupedTable):
+    """Object boxes in thousandths, with their category (an index into ``names``)."""
+
+    boxes: QuantArray  # (O, 4)
+    categories: npt.NDArray[np.int32]
+    crowd: BoolArray
+    names: list[str] = field(default_factory=list)
+
+
+def _offsets(sorted_rows: IntArray, n_images: int) -> IntArray:
+    return np.searchsorted(sorted_rows, np.arange(n_images + 1)).astype(np.int64)
+
+
+def group_objects(
+    rows: IntArray,
+    boxes: QuantArray,
+    categories: npt.NDArray[np.int32],
+    crowd: BoolArray,
+    names: list[str],
+    n_images: int,
+) -> ObjectTable:
+    """Sort object rows by image (stable) into an :class:`ObjectTable`."""
+    order = np.argsort(rows, kind="stable")
+    return ObjectTable(
+        offsets=_offsets(rows[order], n_images),
+        boxes=boxes[order],
+        categories=categories[order],
+        crowd=crowd[order],
+        names=names,
+    )
+
+
+def merge_objects(first: ObjectTable | None, second: ObjectTable | None) -> ObjectTable | None:
+    """The rows of two object tables in one, image by image, ``first``'s rows first."""
+    if first is None or second is None:
+        return first if second is None else second
+    names = list(second.names)
+    for name in first.names:
+        if name not in names:
+            names.append(name)
+    remap = np.array([names.index(name) for name in first.names], dtype=np.int32)
+    return group_objects(
+        np.concatenate([first.image_of_row(), second.image_of_row()]),
+        np.concatenate([first.boxes, second.boxes]),
+        np.concatenate([remap[first.categories], second.categories]),
+        np.concatenate([first.crowd, second.crowd]),
+        names,
+        len(first.offsets) - 1,
+    )
+
+
+# --- people --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawPeople:
+    """The annotations of a keypoints file, in pixels, before the image table is known."""
+
+    path: Path
+    category: str
+    layout: KeypointLayout
+    image_ids: IntArray
+    annotation_ids: IntArray
+    boxes: FloatArray  # (P, 4) pixels [x, y, w, h]
+    keypoints: FloatArray  # (P, K, 3) pixels, visibility
+    crowd: BoolArray
+    all_annotation_ids: IntArray  # every annotation of the file, people or not
+
+
+def _keypoint_category(coco: COCO, path: Path) -> tuple[Mapping[str, Any], KeypointLayout, bool]:
+    """The keypoint category of a file, its layout, and whether the file is COCO-WholeBody."""
+    with_points = [
+        c for c in coco.dataset["categories"] if isinstance(c, dict) and c.get("keypoints")
+    ]
+    if not with_points:
+        raise DataError("no category lists keypoint names", file=path, field="categories")
+    if len(with_points) > 1:
+        names = ", ".join(repr(c.get("name")) for c in with_points)
+        raise DataError(
+            f"several keypoint categories ({names}); kpit reads one per file",
+            file=path,
+            field="categories",
+        )
+    category = with_points[0]
+    try:
+        layout = _layout_from_category(category)
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            str(exc), file=path, record=f"category {category.get('id')}", field="keypoints"
+        ) from None
+    anns = coco.dataset["annotations"]
+    wholebody = bool(anns) and all(part in anns[0] for part, _ in WHOLEBODY_PARTS[1:])
+    if wholebody:
+        if layout.names != COCO_17.names:
+            raise DataError(
+                "a COCO-WholeBody file must list COCO's 17 body keypoints",
+                file=path,
+                field="categories",
+            )
+        layout = COCO_WHOLEBODY
+    return category, layout, wholebody
+
+
+def extract_people(coco: COCO, path: Path) -> RawPeople:
+    """Read the people of a keypoints file (COCO-17, WholeBody or another layout)."""
+    category, layout, wholebody = _keypoint_category(coco, path)
+    all_anns = coco.dataset["annotations"]
+    anns = [a for a in all_anns if a.get("category_id") == category["id"]]
+    parts = WHOLEBODY_PARTS if wholebody else (("keypoints", len(layout)),)
+    keypoints = np.concatenate(
+        [
+            _matrix(anns, key, 3 * n, path, f"{3 * n} values ({n} points x 3)").reshape(-1, n, 3)
+            for key, n in parts
+        ],
+        axis=1,
+    )
+    return RawPeople(
+        path=path,
+        category=str(category.get("name", "person")),
+        layout=layout,
+        image_ids=_column(anns, "image_id", np.int64, path, _is_int, "an integer image id"),
+        annotation_ids=_ids(anns, path),
+        boxes=_boxes(anns, path),
+        keypoints=keypoints,
+        crowd=_crowd_flags(anns),
+        all_annotation_ids=_ids(all_anns, path),
+    )
+
+
+def people_table(
+    raw: RawPeople, images: ImageTable, counts: Counts, crowd: CrowdPolicy, min_keypoints: int
+) -> tuple[PeopleTable, ObjectTable | None]:
+    """The people table, and the crowd regions as objects when ``crowd == "keep"``."""
+    rows = images.rows(raw.image_ids, raw.annotation_ids, raw.path)
+    boxes = normalised_boxes(raw.boxes, rows, images, counts)
+    visibility = np.clip(np.rint(raw.keypoints[..., 2]), 0, 2)
+    labelled = visibility > 0
+    w = images.widths[rows].astype(np.float64)[:, None]
+    h = images.heights[rows].astype(np.float64)[:, None]
+    keypoints = np.empty(raw.keypoints.shape, dtype=np.int16)
+    keypoints[..., 0] = np.where(labelled, quantise(raw.keypoints[..., 0] / w, labelled, counts), 0)
+    keypoints[..., 1] = np.where(labelled, quantise(raw.keypoints[..., 1] / h, labelled, counts), 0)
+    keypoints[..., 2] = visibility
+
+    n_images = len(images.ids)
+    counts.crowd_regions += int(raw.crowd.sum())
+    crowd_rows = np.flatnonzero(raw.crowd)
+    crowd_objects = None
+    if crowd == "skip":
+        counts.crowd_skipped += len(crowd_rows)
+    elif len(crowd_rows):
+        crowd_objects = group_objects(
+            rows[crowd_rows],
+            boxes[crowd_rows],
+            np.zeros(len(crowd_rows), np.int32),
+            np.ones(len(crowd_rows), bool),
+            [raw.category],
+            n_images,
+        )
+    enough = labelled.sum(axis=1) >= min_keypoints
+    counts.people_below_min_keypoints += int(np.count_nonzero(~raw.crowd & ~enough))
+    kept = np.flatnonzero(~raw.crowd & enough)
+    order = kept[np.argsort(rows[kept], kind="stable")]
+    table = PeopleTable(
+        offsets=_offsets(rows[order], n_images),
+        boxes=boxes[order],
+        keypoints=keypoints[order],
+        annotation_ids=raw.annotation_ids[order],
+        layout=raw.layout,
+    )
+    return table, crowd_objects
+
+
+# --- objects -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawObjects:
+    """The annotations of an instances file, in pixels, before the image table is known."""
+
+    path: Path
+    names: list[str]
+    image_ids: IntArray
+    annotation_ids: IntArray
+    boxes: FloatArray  # (O, 4) pixels [x, y, w, h]
+    categories: npt.NDArray[np.int32]  # index into names
+    crowd: BoolArray
+
+
+def extract_objects(coco: COCO, path: Path, skip_ids: IntArray) -> RawObjects:
+    """Read the object boxes of an instances file, leaving out annotations in ``skip_ids``."""
+    names: list[str] = []
+    category_ids: list[int] = []
+    for n, cat in enumerate(coco.dataset["categories"]):
+        if (
+            not isinstance(cat, dict)
+            or not _is_int(cat.get("id"))
+            or not isinstance(cat.get("name"), str)
+        ):
+            raise DataError(
+                "category needs an integer 'id' and a string 'name'",
+                file=path,
+                record=f"categories[{n}]",
+            )
+        category_ids.append(cat["id"])
+        names.append(cat["name"])
+    all_anns = coco.dataset["annotations"]
+    keep = ~np.isin(_ids(all_anns, path), skip_ids)
+    anns = [a for a, k in zip(all_anns, keep.tolist(), strict=True) if k]
+    annotation_ids = _ids(anns, path)
+    wanted = _column(anns, "category_id", np.int64, path, _is_int, "an integer")
+    order = np.argsort(np.array(category_ids, dtype=np.int64), kind="stable")
+    sorted_ids = np.array(category_ids, dtype=np.int64)[order]
+    position, unknown = _lookup(sorted_ids, wanted)
+    if len(unknown):
+        n = int(unknown[0])
+        raise DataError(
+            f"unknown category {int(wanted[n])}",
+            file=path,
+            record=f"annotation {int(annotation_ids[n])}",
+            field="category_id",
+        )
+    return RawObjects(
+        path=path,
+        names=names,
+        image_ids=_column(anns, "image_id", np.int64, path, _is_int, "an integer image id"),
+        annotation_ids=annotation_ids,
+        boxes=_boxes(anns, path),
+        categories=order[position].astype(np.int32),
+        crowd=_crowd_flags(anns),
+    )
+
+
+def object_table(
+    raw: RawObjects, images: ImageTable, counts: Counts, crowd: CrowdPolicy
+) -> ObjectTable:
+    """The object table (crowd regions left out unless ``crowd == "keep"``)."""
+    rows = images.rows(raw.image_ids, raw.annotation_ids, raw.path)
+    boxes = normalised_boxes(raw.boxes, rows, images, counts)
+    n_crowd = int(raw.crowd.sum())
+    counts.crowd_regions += n_crowd
+    kept = np.arange(len(rows))
+    if crowd == "skip":
+        counts.crowd_skipped += n_crowd
+        kept = np.flatnonzero(~raw.crowd)
+    return group_objects(
+        rows[kept], boxes[kept], raw.categories[kept], raw.crowd[kept], raw.names, len(images.ids)
+    )
+
+
+# --- captions ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawCaptions:
+    """The captions of a captions file, before the image table is known."""
+
+    path: Path
+    image_ids: IntArray
+    annotation_ids: IntArray
+    texts: list[str]
+
+
+def extract_captions(coco: COCO, path: Path) -> RawCaptions:
+    """Read the captions of a captions file (surrounding white space removed)."""
+    anns = coco.dataset["annotations"]
+    texts: list[str] = []
+    for ann in anns:
+        text = ann.get("caption")
+        if not isinstance(text, str):
+            raise DataError(
+                "missing or not a string", file=path, record=f"annotation {ann['id']}",
+                field="caption",
+            )  # fmt: skip
+        texts.append(text.strip())
+    return RawCaptions(
+        path=path,
+        image_ids=_column(anns, "image_id", np.int64, path, _is_int, "an integer image id"),
+        annotation_ids=_ids(anns, path),
+        texts=texts,
+    )
+
+
+def caption_lists(raw: RawCaptions, images: ImageTable) -> list[tuple[str, ...]]:
+    """Every image's captions, in file order."""
+    rows = images.rows(raw.image_ids, raw.annotation_ids, raw.path)
+    by_image: list[list[str]] = [[] for _ in range(len(images.ids))]
+    for row, text in zip(rows.tolist(), raw.texts, strict=True):
+        by_image[row].append(text)
+    return [tuple(texts) for texts in by_image]

@@ -1,0 +1,79 @@
+"""The ``kpit`` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kpit.cli import cli
+
+from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_contexts_prints_the_paper_context(sample_root: Path) -> None:
+    code, out, _ = run("contexts", str(sample_root), "--split", "val2017", "--limit", "2")
+    assert code == 0
+    assert out.count("# image ") == 2
+    assert out.startswith("# image 785 (000000000785.jpg, 640x425)\nA woman in a red jacket")
+    assert "person: [0.439, 0.105, 0.78, 0.921]" in out
+
+
+def test_contexts_compact_for_one_image(sample_root: Path) -> None:
+    code, out, _ = run("contexts", str(sample_root), "--image-id", "196141", "--style", "compact")
+    assert code == 0
+    assert out.count("# image ") == 1
+    assert "People:\n1. box" in out and "5. box" in out
+
+
+def test_contexts_jsonl_reads_back(sample_root: Path) -> None:
+    code, out, _ = run("contexts", str(sample_root), "--jsonl", "--min-people", "3")
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["image_id"] for r in records] == [196141, 197388]
+    assert len(records[1]["people"][0]["keypoints"]) == 17
+
+
+def test_contexts_with_explicit_wholebody_file(sample_annotations: Path) -> None:
+    path = sample_annotations / "coco_wholebody_val_v1.0.json"
+    code, out, _ = run("contexts", "--keypoints", str(path), "--style", "compact", "--limit", "1")
+    assert code == 0
+    assert "left big toe (" in out and "right hand root (" in out
+
+
+def test_bad_input_is_one_line_and_nonzero(write_coco: WriteCoco) -> None:
+    bad = person_annotation(7, 1)
+    bad["keypoints"] = [1, 2, 3]
+    path = write_coco("kp.json", annotations=[bad], categories=[PERSON_CATEGORY])
+    code, out, err = run("contexts", "--keypoints", str(path))
+    assert code == 1
+    assert out == ""
+    assert err.strip().splitlines() == [
+        f"Error: {path}: annotation 7: field 'keypoints': expected 51 values (17 points x 3), "
+        "got 3 values"
+    ]
+
+
+def test_wrong_split_is_explained(sample_root: Path) -> None:
+    code, _, err = run("contexts", str(sample_root), "--split", "train2014")
+    assert code == 1 and "person_keypoints_train2014.json" in err and "Traceback" not in err
+
+
+def test_python_dash_m_kpit(sample_root: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kpit", "contexts", str(sample_root), "--limit", "1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# image 785")
+    version = subprocess.run([sys.executable, "-m", "kpit", "--version"], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+    assert version.stdout.startswith("kpit, version ")
