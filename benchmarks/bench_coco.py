@@ -27,8 +27,36 @@ import numpy as np
 import orjson
 
 IMAGES, PEOPLE, OBJECTS, CAPTIONS_PER_IMAGE = 64_115, 262_465, 860_001, 5
-WORDS = "a man woman child person is are standing sitting riding holding playing on with the " \
-        "near next to in of street field table bench skateboard horse tennis racket".split()  # fmt: skip
+WORDS = [
+    "a",
+    "man",
+    "woman",
+    "child",
+    "person",
+    "is",
+    "are",
+    "standing",
+    "sitting",
+    "riding",
+    "holding",
+    "playing",
+    "on",
+    "with",
+    "the",
+    "near",
+    "next",
+    "to",
+    "in",
+    "of",
+    "street",
+    "field",
+    "table",
+    "bench",
+    "skateboard",
+    "horse",
+    "tennis",
+    "racket",
+]
 
 
 def _polygons(rng: np.random.Generator, boxes: np.ndarray, points: int) -> list[list[list[float]]]:
@@ -45,10 +73,18 @@ def write_split(folder: Path, scale: float, seed: int = 0) -> dict[str, Path]:
     widths = rng.integers(320, 641, n_img)
     heights = rng.integers(240, 481, n_img)
     images = [
-        {"license": 1, "file_name": f"{i:012d}.jpg", "coco_url": "", "height": int(h),
-         "width": int(w), "date_captured": "2013-11-14 16:28:13", "flickr_url": "", "id": i}
+        {
+            "license": 1,
+            "file_name": f"{i:012d}.jpg",
+            "coco_url": "",
+            "height": int(h),
+            "width": int(w),
+            "date_captured": "2013-11-14 16:28:13",
+            "flickr_url": "",
+            "id": i,
+        }
         for i, w, h in zip(range(1, n_img + 1), widths.tolist(), heights.tolist(), strict=True)
-    ]  # fmt: skip
+    ]
     person_image = rng.integers(0, n_img, n_people)
     object_image = rng.integers(0, n_img, n_obj)
 
@@ -62,50 +98,101 @@ def write_split(folder: Path, scale: float, seed: int = 0) -> dict[str, Path]:
 
     person_boxes = boxes_for(person_image)
     keypoints = np.zeros((n_people, 17, 3))
-    keypoints[..., :2] = person_boxes[:, None, :2] + rng.random((n_people, 17, 2)) * person_boxes[:, None, 2:]
+    keypoints[..., :2] = (
+        person_boxes[:, None, :2] + rng.random((n_people, 17, 2)) * person_boxes[:, None, 2:]
+    )
     keypoints[..., 2] = rng.choice([0, 1, 2], size=(n_people, 17), p=[0.3, 0.1, 0.6])
     keypoints[keypoints[..., 2] == 0] = 0
     keypoints = np.round(keypoints).astype(int)
     person_polygons = _polygons(rng, person_boxes, 20)
     people = [
-        {"segmentation": seg, "num_keypoints": int(np.count_nonzero(kp[:, 2])),
-         "area": float(b[2] * b[3]), "iscrowd": 0, "keypoints": kp.reshape(-1).tolist(),
-         "image_id": int(img) + 1, "bbox": b.tolist(), "category_id": 1, "id": 1_000_000 + n}
-        for n, (seg, kp, b, img) in enumerate(zip(person_polygons, keypoints, person_boxes,
-                                                  person_image, strict=True))
-    ]  # fmt: skip
+        {
+            "segmentation": seg,
+            "num_keypoints": int(np.count_nonzero(kp[:, 2])),
+            "area": float(b[2] * b[3]),
+            "iscrowd": 0,
+            "keypoints": kp.reshape(-1).tolist(),
+            "image_id": int(img) + 1,
+            "bbox": b.tolist(),
+            "category_id": 1,
+            "id": 1_000_000 + n,
+        }
+        for n, (seg, kp, b, img) in enumerate(
+            zip(person_polygons, keypoints, person_boxes, person_image, strict=True)
+        )
+    ]
     categories = [{"supercategory": "thing", "id": i, "name": f"thing{i}"} for i in range(2, 91)]
     person_category = {
-        "supercategory": "person", "id": 1, "name": "person",
+        "supercategory": "person",
+        "id": 1,
+        "name": "person",
         "keypoints": json.loads(json.dumps(list(_coco17()))),
-        "skeleton": [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7],
-                     [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5],
-                     [4, 6], [5, 7]],
-    }  # fmt: skip
+        "skeleton": [
+            [16, 14],
+            [14, 12],
+            [17, 15],
+            [15, 13],
+            [12, 13],
+            [6, 12],
+            [7, 13],
+            [6, 7],
+            [6, 8],
+            [7, 9],
+            [8, 10],
+            [9, 11],
+            [2, 3],
+            [1, 2],
+            [1, 3],
+            [2, 4],
+            [3, 5],
+            [4, 6],
+            [5, 7],
+        ],
+    }
     object_boxes = boxes_for(object_image)
     object_polygons = _polygons(rng, object_boxes, 12)
     object_cats = rng.integers(2, 91, n_obj).tolist()
     objects = [
-        {"segmentation": seg, "area": float(b[2] * b[3]), "iscrowd": 0,
-         "image_id": int(img) + 1, "bbox": b.tolist(), "category_id": cat, "id": 5_000_000 + n}
-        for n, (seg, b, img, cat) in enumerate(zip(object_polygons, object_boxes, object_image,
-                                                   object_cats, strict=True))
-    ]  # fmt: skip
-    instance_people = [{k: v for k, v in p.items() if k not in ("keypoints", "num_keypoints")}
-                       for p in people]  # fmt: skip
+        {
+            "segmentation": seg,
+            "area": float(b[2] * b[3]),
+            "iscrowd": 0,
+            "image_id": int(img) + 1,
+            "bbox": b.tolist(),
+            "category_id": cat,
+            "id": 5_000_000 + n,
+        }
+        for n, (seg, b, img, cat) in enumerate(
+            zip(object_polygons, object_boxes, object_image, object_cats, strict=True)
+        )
+    ]
+    instance_people = [
+        {k: v for k, v in p.items() if k not in ("keypoints", "num_keypoints")} for p in people
+    ]
     captions = [
-        {"image_id": i, "id": 9_000_000 + i * CAPTIONS_PER_IMAGE + c,
-         "caption": " ".join(rng.choice(WORDS, size=10).tolist()) + "."}
-        for i in range(1, n_img + 1) for c in range(CAPTIONS_PER_IMAGE)
-    ]  # fmt: skip
+        {
+            "image_id": i,
+            "id": 9_000_000 + i * CAPTIONS_PER_IMAGE + c,
+            "caption": " ".join(rng.choice(WORDS, size=10).tolist()) + ".",
+        }
+        for i in range(1, n_img + 1)
+        for c in range(CAPTIONS_PER_IMAGE)
+    ]
     info = {"description": "synthetic split for kpit's benchmark"}
     files = {
         "captions": ({"info": info, "images": images, "annotations": captions}),
-        "instances": ({"info": info, "images": images, "annotations": instance_people + objects,
-                       "categories": [person_category | {"keypoints": []}, *categories]}),
-        "keypoints": ({"info": info, "images": images, "annotations": people,
-                       "categories": [person_category]}),
-    }  # fmt: skip
+        "instances": (
+            {
+                "info": info,
+                "images": images,
+                "annotations": instance_people + objects,
+                "categories": [person_category | {"keypoints": []}, *categories],
+            }
+        ),
+        "keypoints": (
+            {"info": info, "images": images, "annotations": people, "categories": [person_category]}
+        ),
+    }
     paths = {}
     for kind, data in files.items():
         name = "person_keypoints" if kind == "keypoints" else kind
@@ -132,20 +219,24 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
 """
 
 CHILD_KPIT = """
-import resource, sys, time
+import os, resource, sys, time
 import kpit
 start = time.perf_counter()
 contexts = kpit.load_coco(sys.argv[1], split="train2017")
 loaded = time.perf_counter() - start
 people = sum(len(ctx.people) for ctx in contexts)
 total = time.perf_counter() - start
-print(total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, loaded, len(contexts), people)
+with open("/proc/self/statm") as statm:
+    retained_kb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(total, peak_kb, loaded, len(contexts), people, retained_kb)
 """
 
 
 def _child(code: str, *args: str) -> list[float]:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    )
     return [float(v) for v in out.stdout.split()]
 
 
@@ -176,14 +267,21 @@ def main() -> None:
         start = time.perf_counter()
         paths = write_split(root, args.scale)
         size = sum(p.stat().st_size for p in paths.values()) / 2**20
-        print(f"synthetic split: {size:.0f} MiB of JSON written in {time.perf_counter() - start:.1f} s")
+        took = time.perf_counter() - start
+        print(f"synthetic split: {size:.0f} MiB of JSON written in {took:.1f} s")
         base_s, base_kb = _child(CHILD_BASELINE, *(str(p) for p in paths.values()))
-        kpit_s, kpit_kb, load_s, images, people = _child(CHILD_KPIT, str(root))
+        kpit_s, kpit_kb, load_s, images, people, retained_kb = _child(CHILD_KPIT, str(root))
         print(f"images {images:.0f}, people {people:.0f}")
-        print(f"baseline json.load of the 3 files: {base_s:6.2f} s, peak RSS {base_kb / 1024:6.0f} MiB")
-        print(f"kpit load_coco + build all contexts: {kpit_s:6.2f} s (load {load_s:.2f} s), "
-              f"peak RSS {kpit_kb / 1024:6.0f} MiB")  # fmt: skip
-        print(f"ratio kpit / json.load: time {kpit_s / base_s:.2f}, peak memory {kpit_kb / base_kb:.2f}")
+        print(
+            f"baseline json.load of the 3 files: {base_s:6.2f} s, peak RSS {base_kb / 1024:.0f} MiB"
+        )
+        print(
+            f"kpit load_coco + build all contexts: {kpit_s:6.2f} s (load {load_s:.2f} s), "
+            f"peak RSS {kpit_kb / 1024:6.0f} MiB, RSS after loading {retained_kb / 1024:.0f} MiB"
+        )
+        print(
+            f"ratio kpit / json.load: time {kpit_s / base_s:.2f}, peak RSS {kpit_kb / base_kb:.2f}"
+        )
         rates = render_rate(root, args.render)
         for style, rate in rates.items():
             print(f"render {style:7s}: {rate:8.0f} contexts/s on one core")

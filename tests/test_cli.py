@@ -70,10 +70,13 @@ def test_wrong_split_is_explained(sample_root: Path) -> None:
 def test_python_dash_m_kpit(sample_root: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "kpit", "contexts", str(sample_root), "--limit", "1"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("# image 785")
-    version = subprocess.run([sys.executable, "-m", "kpit", "--version"], capture_output=True,
-                             text=True, check=True)  # fmt: skip
+    version = subprocess.run(
+        [sys.executable, "-m", "kpit", "--version"], capture_output=True, text=True, check=True
+    )
     assert version.stdout.startswith("kpit, version ")

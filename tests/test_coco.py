@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import kpit
@@ -49,9 +50,15 @@ def test_coordinates_follow_llava_normalisation(sample_annotations: Path) -> Non
         w, h = sizes[ann["image_id"]]
         person = people[ann["id"]]
         x, y, bw, bh = ann["bbox"]
-        expected = [round(x / w, 3), round(y / h, 3), round((x + bw) / w, 3), round((y + bh) / h, 3)]
+        expected = [
+            round(x / w, 3),
+            round(y / h, 3),
+            round((x + bw) / w, 3),
+            round((y + bh) / h, 3),
+        ]
         assert person.box.to_list() == pytest.approx(expected, abs=1e-9)
-        for kp, (px, py, v) in zip(person.keypoints, zip(*[iter(ann["keypoints"])] * 3), strict=True):
+        triples = np.reshape(ann["keypoints"], (-1, 3)).tolist()
+        for kp, (px, py, v) in zip(person.keypoints, triples, strict=True):
             assert kp.visibility == v
             if v:
                 assert (kp.x, kp.y) == pytest.approx((round(px / w, 3), round(py / h, 3)), abs=1e-9)
@@ -65,7 +72,9 @@ def test_people_from_instances_are_not_repeated_as_objects(sample_root: Path) ->
     assert "person" not in categories
     assert contexts.stats.objects == 21
     baseball = contexts.get(196141)
-    assert {"baseball bat", "baseball glove", "sports ball"} <= {o.category for o in baseball.objects}
+    assert {"baseball bat", "baseball glove", "sports ball"} <= {
+        o.category for o in baseball.objects
+    }
 
 
 def test_without_keypoints_people_are_person_boxes(sample_annotations: Path) -> None:
@@ -173,9 +182,11 @@ def test_crowd_objects_in_instances(write_coco: WriteCoco) -> None:
 
 def test_values_outside_the_image_are_clamped_and_counted(write_coco: WriteCoco) -> None:
     ann = person_annotation(
-        1, 1, {"nose": (250.0, 50.0, 2), "left_eye": (-3.0, 120.0, 1), "right_eye": (100, 50, 2)},
+        1,
+        1,
+        {"nose": (250.0, 50.0, 2), "left_eye": (-3.0, 120.0, 1), "right_eye": (100, 50, 2)},
         bbox=[150.0, 10.0, 80.0, 20.0],
-    )  # fmt: skip
+    )
     path = write_coco("kp.json", annotations=[ann], categories=[PERSON_CATEGORY])
     contexts = kpit.load_coco(keypoints=path)
     person = contexts[0].people[0]
@@ -187,8 +198,10 @@ def test_values_outside_the_image_are_clamped_and_counted(write_coco: WriteCoco)
 
 
 def test_images_without_annotations_are_kept(write_coco: WriteCoco) -> None:
-    images = [{"id": 3, "file_name": "c.jpg", "width": 10, "height": 10},
-              {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}]  # fmt: skip
+    images = [
+        {"id": 3, "file_name": "c.jpg", "width": 10, "height": 10},
+        {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10},
+    ]
     path = write_coco("kp.json", images=images, categories=[PERSON_CATEGORY])
     contexts = kpit.load_coco(keypoints=path)
     assert contexts.image_ids == [1, 3]
@@ -196,16 +209,30 @@ def test_images_without_annotations_are_kept(write_coco: WriteCoco) -> None:
 
 
 def test_other_keypoint_sets_use_the_files_names(write_coco: WriteCoco) -> None:
-    category = {"id": 7, "name": "hand", "keypoints": ["wrist", "thumb", "index"],
-                "skeleton": [[1, 2], [1, 3]]}  # fmt: skip
-    ann = {"id": 1, "image_id": 1, "category_id": 7, "bbox": [0, 0, 10, 10],
-           "keypoints": [20, 10, 2, 40, 20, 1, 0, 0, 0]}  # fmt: skip
+    category = {
+        "id": 7,
+        "name": "hand",
+        "keypoints": ["wrist", "thumb", "index"],
+        "skeleton": [[1, 2], [1, 3]],
+    }
+    ann = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 7,
+        "bbox": [0, 0, 10, 10],
+        "keypoints": [20, 10, 2, 40, 20, 1, 0, 0, 0],
+    }
     path = write_coco("hand.json", annotations=[ann], categories=[category])
     contexts = kpit.load_coco(keypoints=path)
     assert contexts.layout is not None and contexts.layout.names == ("wrist", "thumb", "index")
     assert contexts.layout.skeleton == ((0, 1), (0, 2))
     person = contexts[0].people[0]
-    assert person.keypoint("thumb").to_dict() == {"name": "thumb", "x": 0.2, "y": 0.2, "visibility": 1}
+    assert person.keypoint("thumb").to_dict() == {
+        "name": "thumb",
+        "x": 0.2,
+        "y": 0.2,
+        "visibility": 1,
+    }
 
 
 # --- bad input: one clear error naming the file, the record and the field ---------------
@@ -275,7 +302,9 @@ def test_image_record_without_file_name(write_coco: WriteCoco) -> None:
 
 
 def test_images_disagreeing_between_files(write_coco: WriteCoco) -> None:
-    caps = write_coco("cap.json", images=[{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}])
+    caps = write_coco(
+        "cap.json", images=[{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}]
+    )
     kps = write_coco("kp.json", categories=[PERSON_CATEGORY])
     err = _error(captions=caps, keypoints=kps)
     assert err.record == "image 1" and "disagrees" in str(err)

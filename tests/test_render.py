@@ -45,12 +45,19 @@ def test_paper_style_lists_every_keypoint_of_every_person(contexts: kpit.CocoCon
 def test_paper_style_matches_llava_box_lines(llava_record: dict) -> None:
     """LLaVA's own COCO context lines come out byte for byte."""
     ctx = ImageContext.from_dict(
-        {"image_id": int(llava_record["id"]), "file_name": llava_record["image"],
-         "width": 1, "height": 1, "captions": llava_record["captions"],
-         "objects": llava_record["instances"]}
-    )  # fmt: skip
-    expected = "\n".join(llava_record["captions"]) + "\n\n" + "\n".join(
-        f"{i['category']}: {i['bbox']}" for i in llava_record["instances"]
+        {
+            "image_id": int(llava_record["id"]),
+            "file_name": llava_record["image"],
+            "width": 1,
+            "height": 1,
+            "captions": llava_record["captions"],
+            "objects": llava_record["instances"],
+        }
+    )
+    expected = (
+        "\n".join(llava_record["captions"])
+        + "\n\n"
+        + "\n".join(f"{i['category']}: {i['bbox']}" for i in llava_record["instances"])
     )
     assert kpit.render_context(ctx, "paper") == expected
 
@@ -70,7 +77,9 @@ def _parse_compact(text: str) -> list[dict[str, tuple[float, float, int]]]:
     return people
 
 
-@pytest.mark.parametrize("keypoints", ["person_keypoints_val2017.json", "coco_wholebody_val_v1.0.json"])
+@pytest.mark.parametrize(
+    "keypoints", ["person_keypoints_val2017.json", "coco_wholebody_val_v1.0.json"]
+)
 def test_compact_style_loses_no_information(sample_annotations: Path, keypoints: str) -> None:
     """Parsing the compact text back gives every labelled point with its visibility."""
     contexts = kpit.load_coco(keypoints=sample_annotations / keypoints)
@@ -94,9 +103,15 @@ def test_compact_style_is_shorter_and_marks_what_is_missing(contexts: kpit.CocoC
 
 
 def test_crowd_regions_are_marked() -> None:
-    ctx = ImageContext.from_dict({"image_id": 1, "file_name": "a.jpg", "width": 1, "height": 1,
-                                  "objects": [{"category": "person", "box": [0, 0, 1, 1],
-                                               "iscrowd": True}]})  # fmt: skip
+    ctx = ImageContext.from_dict(
+        {
+            "image_id": 1,
+            "file_name": "a.jpg",
+            "width": 1,
+            "height": 1,
+            "objects": [{"category": "person", "box": [0, 0, 1, 1], "iscrowd": True}],
+        }
+    )
     assert kpit.render_context(ctx) == "person (crowd): [0.0, 0.0, 1.0, 1.0]"
     assert kpit.render_context(ctx, "compact") == "Objects:\n- person (crowd) [0.0, 0.0, 1.0, 1.0]"
 
@@ -109,8 +124,10 @@ def test_empty_context_renders_empty() -> None:
 
 def test_user_template_file(contexts: kpit.CocoContexts, tmp_path: Path) -> None:
     template = tmp_path / "mine.j2"
-    template.write_text("{{ ctx.image_id }}: {{ ctx.people | length }} people; "
-                        "{% for p in ctx.people %}{{ p.box | box }}{% endfor %}")  # fmt: skip
+    template.write_text(
+        "{{ ctx.image_id }}: {{ ctx.people | length }} people; "
+        "{% for p in ctx.people %}{{ p.box | box }}{% endfor %}"
+    )
     assert kpit.render_context(contexts.get(785), template) == (
         "785: 1 people; [0.439, 0.105, 0.78, 0.921]"
     )

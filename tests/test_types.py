@@ -39,7 +39,9 @@ def test_person_equality_compares_arrays() -> None:
     assert a != Person(Box(0, 0, 1, 1), np.zeros((17, 3)))
 
 
-@pytest.mark.parametrize("keypoints", ["person_keypoints_val2017.json", "coco_wholebody_val_v1.0.json"])
+@pytest.mark.parametrize(
+    "keypoints", ["person_keypoints_val2017.json", "coco_wholebody_val_v1.0.json"]
+)
 def test_contexts_round_trip_through_json(sample_annotations, keypoints: str) -> None:
     contexts = kpit.load_coco(
         keypoints=sample_annotations / keypoints,
@@ -68,8 +70,11 @@ def test_known_layouts() -> None:
     assert COCO_WHOLEBODY.names[112] == "right_hand_root"
     n = len(COCO_WHOLEBODY)
     assert all(0 <= a < n and 0 <= b < n for a, b in COCO_WHOLEBODY.skeleton)
-    category = {"name": "person", "keypoints": list(COCO_17.names),
-                "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton]}  # fmt: skip
+    category = {
+        "name": "person",
+        "keypoints": list(COCO_17.names),
+        "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton],
+    }
     assert layout_from_category(category) is COCO_17
     with pytest.raises(ValueError, match="outside"):
         layout_from_category({"keypoints": ["a"], "skeleton": [[1, 2]]})
@@ -82,6 +87,11 @@ def test_object_box_reads_llava_records() -> None:
 
 
 def test_sample_round_trip() -> None:
-    sample = Sample("1-conv", "1.jpg", "conversation",
-                    (Turn("human", "What is she doing?"), Turn("gpt", "Skiing.")), {"seed": 0})  # fmt: skip
+    sample = Sample(
+        "1-conv",
+        "1.jpg",
+        "conversation",
+        (Turn("human", "What is she doing?"), Turn("gpt", "Skiing.")),
+        {"seed": 0},
+    )
     assert Sample.from_dict(json.loads(json.dumps(sample.to_dict()))) == sample
