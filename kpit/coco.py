@@ -192,8 +192,9 @@ class CocoContexts(Sequence[ImageContext]):
                 keypoints.setflags(write=False)
                 boxes = (ptable.boxes[start:end] / tables.SCALE).tolist()
                 ids = ptable.annotation_ids[start:end].tolist()
+                size = (int(self._images.widths[index]), int(self._images.heights[index]))
                 for j, (box, ann_id) in enumerate(zip(boxes, ids, strict=True)):
-                    people.append(Person(Box(*box), keypoints[j], ptable.layout, ann_id))
+                    people.append(Person(Box(*box), keypoints[j], ptable.layout, ann_id, size))
         images = self._images
         return ImageContext(
             image_id=int(images.ids[index]),

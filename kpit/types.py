@@ -144,12 +144,15 @@ class Person:
             per name of ``layout``; unlabelled points are ``(0, 0, 0)`` as in COCO.
         layout: the names and skeleton of the keypoints.
         annotation_id: the COCO annotation id, when the person came from a COCO file.
+        image_size: ``(width, height)`` in pixels of the image the coordinates are
+            normalised by, so that geometry (angles, distances) can be computed in pixels.
     """
 
     box: Box
     keypoint_array: npt.NDArray[np.float64]
     layout: KeypointLayout = COCO_17
     annotation_id: int | None = None
+    image_size: tuple[int, int] | None = None
 
     @property
     def keypoints(self) -> tuple[Keypoint, ...]:
@@ -181,6 +184,7 @@ class Person:
             self.box == other.box
             and self.layout.names == other.layout.names
             and self.annotation_id == other.annotation_id
+            and self.image_size == other.image_size
             and np.array_equal(self.keypoint_array, other.keypoint_array)
         )
 
@@ -193,17 +197,23 @@ class Person:
         data["layout"] = layout_reference(self.layout)
         if self.annotation_id is not None:
             data["annotation_id"] = self.annotation_id
+        if self.image_size is not None:
+            data["image_size"] = list(self.image_size)
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Person:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(
+        cls, data: Mapping[str, Any], image_size: tuple[int, int] | None = None
+    ) -> Person:
+        """Inverse of :meth:`to_dict`; ``image_size`` fills in a size the dict lacks."""
         layout = layout_from_dict(data.get("layout", COCO_17.name))
+        size = data.get("image_size")
         return cls(
             Box.from_list(data["box"]),
             _keypoint_array(data["keypoints"], len(layout)),
             layout,
             data.get("annotation_id"),
+            (int(size[0]), int(size[1])) if size is not None else image_size,
         )
 
 
@@ -243,14 +253,14 @@ class ImageContext:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ImageContext:
         """Inverse of :meth:`to_dict`."""
+        size = (int(data["width"]), int(data["height"]))
         return cls(
             int(data["image_id"]),
             str(data["file_name"]),
-            int(data["width"]),
-            int(data["height"]),
+            *size,
             tuple(str(c) for c in data.get("captions", ())),
             tuple(ObjectBox.from_dict(o) for o in data.get("objects", ())),
-            tuple(Person.from_dict(p) for p in data.get("people", ())),
+            tuple(Person.from_dict(p, size) for p in data.get("people", ())),
         )
 
 
