@@ -8,8 +8,10 @@ LLaVA, fine-tune, and score models on a human-pose benchmark.
 from kpit.coco import CocoContexts, LoadStats, load_coco
 from kpit.errors import ConfigError, DataError, KpitError, TemplateError
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
+from kpit.pose import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
 from kpit.render import render_context
 from kpit.types import Box, ImageContext, Keypoint, Message, ObjectBox, Person, Sample, Turn
+from kpit.viz import draw, show
 
 __version__ = "0.1.0"
 
@@ -28,10 +30,17 @@ __all__ = [
     "Message",
     "ObjectBox",
     "Person",
+    "PoseFact",
+    "PoseFacts",
     "Sample",
     "TemplateError",
     "Turn",
     "__version__",
+    "draw",
     "load_coco",
+    "pose_facts",
+    "pose_facts_batch",
+    "pose_notes",
     "render_context",
+    "show",
 ]

@@ -585,9 +585,11 @@ def extract_captions(coco: COCO, path: Path) -> RawCaptions:
         text = ann.get("caption")
         if not isinstance(text, str):
             raise DataError(
-                "missing or not a string", file=path, record=f"annotation {ann['id']}",
+                "missing or not a string",
+                file=path,
+                record=f"annotation {ann['id']}",
                 field="caption",
-            )  # fmt: skip
+            )
         texts.append(text.strip())
     return RawCaptions(
         path=path,

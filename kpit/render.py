@@ -89,11 +89,18 @@ def _user_template_exists(
     return template_dir is not None and (Path(template_dir) / "context" / f"{style}.j2").is_file()
 
 
+def _pose_notes(ctx: ImageContext) -> str:
+    from kpit.pose import pose_notes
+
+    return pose_notes(ctx)
+
+
 def render_context(
     ctx: ImageContext,
     style: str | os.PathLike[str] = "paper",
     *,
     template_dir: str | os.PathLike[str] | None = None,
+    pose_notes: bool = False,
 ) -> str:
     """Render ``ctx`` as the text a teacher model sees.
 
@@ -103,13 +110,17 @@ def render_context(
             ``template_dir``, or the path of a ``.j2`` file. Templates receive ``ctx`` and the
             filters ``box``, ``object_label``, ``keypoint_triples`` and ``named_keypoints``.
         template_dir: a folder whose ``context/*.j2`` files override the packaged ones.
+        pose_notes: append each person's pose facts in words, without numbers
+            (:func:`kpit.pose.pose_notes`); off by default, so the paper's setting stays as
+            it was. Templates receive the notes as ``pose_notes`` (empty when off).
 
     Raises:
         TemplateError: the style is unknown or the template fails to render.
     """
     template = _template(style, template_dir)
     try:
-        return template.render(ctx=ctx).rstrip("\n")
+        notes = _pose_notes(ctx) if pose_notes else ""
+        return template.render(ctx=ctx, pose_notes=notes).rstrip("\n")
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"undefined variable: {exc.message}",

@@ -22,8 +22,15 @@ __all__ = ["draw", "show"]
 PathLike = str | os.PathLike[str]
 
 # Distinct, colour-blind-friendly colours for people (Okabe-Ito), grey for objects.
-_PERSON_COLOURS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
-                   (0, 114, 178), (213, 94, 0), (204, 121, 167))  # fmt: skip
+_PERSON_COLOURS = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+)
 _OBJECT_COLOUR = (160, 160, 160)
 _PANEL_WIDTH = 420
 
@@ -36,16 +43,22 @@ def _pixels(box: Box, width: int, height: int) -> tuple[float, float, float, flo
     return box.x1 * width, box.y1 * height, box.x2 * width, box.y2 * height
 
 
-def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
-           colour: tuple[int, int, int], size: int) -> None:  # fmt: skip
+def _label(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    colour: tuple[int, int, int],
+    size: int,
+) -> None:
     font = _font(size)
     left, top, right, bottom = draw.textbbox(xy, text, font=font)
     draw.rectangle((left - 2, top - 1, right + 2, bottom + 1), fill=colour)
     draw.text(xy, text, fill=(0, 0, 0), font=font)
 
 
-def _draw_person(draw: ImageDraw.ImageDraw, person: Person, number: int, width: int,
-                 height: int, scale: float) -> None:  # fmt: skip
+def _draw_person(
+    draw: ImageDraw.ImageDraw, person: Person, number: int, width: int, height: int, scale: float
+) -> None:
     colour = _PERSON_COLOURS[(number - 1) % len(_PERSON_COLOURS)]
     line = max(1, round(2 * scale))
     x1, y1, x2, y2 = _pixels(person.box, width, height)
@@ -99,8 +112,9 @@ def draw(
             with Image.open(image) as opened:
                 picture = opened.convert("RGB")
         except OSError as exc:
-            raise DataError(f"cannot open the image: {exc}", file=image,
-                            record=f"image {ctx.image_id}") from None  # fmt: skip
+            raise DataError(
+                f"cannot open the image: {exc}", file=image, record=f"image {ctx.image_id}"
+            ) from None
     if picture.size != (width, height):
         picture = picture.resize((width, height))
     scale = max(width, height) / 640
@@ -110,8 +124,13 @@ def draw(
             box = _pixels(obj.box, width, height)
             canvas.rectangle(box, outline=_OBJECT_COLOUR, width=max(1, round(scale)))
             label = f"{obj.category} (crowd)" if obj.iscrowd else obj.category
-            _label(canvas, (box[0] + 2, box[3] - 14 * scale - 4), label, _OBJECT_COLOUR,
-                   max(9, round(12 * scale)))  # fmt: skip
+            _label(
+                canvas,
+                (box[0] + 2, box[3] - 14 * scale - 4),
+                label,
+                _OBJECT_COLOUR,
+                max(9, round(12 * scale)),
+            )
     for number, person in enumerate(ctx.people, start=1):
         _draw_person(canvas, person, number, width, height, scale)
     if facts is False:
@@ -143,8 +162,9 @@ def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: 
 
 def _with_panel(picture: Image.Image, lines: Sequence[str]) -> Image.Image:
     font = _font(13)
-    wrapped = [(n, part) for n, line in enumerate(lines)
-               for part in _wrap(line, font, _PANEL_WIDTH - 24)]  # fmt: skip
+    wrapped = [
+        (n, part) for n, line in enumerate(lines) for part in _wrap(line, font, _PANEL_WIDTH - 24)
+    ]
     line_height = 17
     height = max(picture.height, 16 + line_height * (len(wrapped) + len(lines)))
     out = Image.new("RGB", (picture.width + _PANEL_WIDTH, height), (255, 255, 255))

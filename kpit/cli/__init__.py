@@ -34,8 +34,10 @@ def cli(verbose: int) -> None:
 
 def _register_commands() -> None:
     from kpit.cli.contexts import contexts
+    from kpit.cli.show import show
 
     cli.add_command(contexts)
+    cli.add_command(show)
 
 
 _register_commands()

@@ -1,0 +1,43 @@
+"""``kpit show``: draw one image's context (boxes, skeletons, keypoints, pose facts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kpit.cli.options import coco_options, load_from_options
+from kpit.errors import ConfigError
+from kpit.viz import show as show_context
+
+__all__ = ["show"]
+
+
+@click.command()
+@coco_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The picture to write (PNG, JPEG...).",
+)
+@click.option(
+    "--facts/--no-facts",
+    default=True,
+    show_default=True,
+    help="Add a panel with each person's pose facts.",
+)
+@click.option("--blank", is_flag=True, help="Draw on a blank canvas instead of the image.")
+def show(output: Path, facts: bool, blank: bool, **options: object) -> None:
+    """Draw the context of one image: object boxes, each person's number, skeleton and
+    keypoints (visible filled, occluded hollow), and their pose facts.
+
+    Pick the image with --image-id; without it, the first image is drawn.
+    """
+    loaded = load_from_options(options)
+    if not len(loaded):
+        raise ConfigError("no image matches the options", field="image_id")
+    ctx = loaded[0]
+    image = None if blank or loaded.files.images is None else loaded.image_path(ctx)
+    click.echo(show_context(ctx, output, image, facts=facts))
