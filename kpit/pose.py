@@ -37,8 +37,9 @@ class PoseFact:
     """One statement about a person's pose.
 
     Attributes:
-        part: the body part or aspect (``"elbow"``, ``"knee"``, ``"hip"``, ``"arm"``,
-            ``"torso"``, ``"posture"``, ``"body"``, ``"head"``, ``"hand"``, ``"feet"``...).
+        part: the body part or aspect: ``"elbow"``, ``"knee"``, ``"hip"``, ``"arm"``,
+            ``"torso"``, ``"posture"``, ``"body"`` and ``"head"`` (facing), ``"hand"``,
+            ``"hips"`` and ``"feet"`` (object relations), ``"position"`` (other people).
         side: ``"left"`` or ``"right"`` (the person's own), or ``None``.
         relation: what is stated: ``"flexion"``, ``"position"``, ``"orientation"``,
             ``"posture"``, ``"facing"``, ``"near"``, ``"on"``, ``"left of"``, ``"right of"``,
@@ -416,7 +417,7 @@ def _object_facts(
                 verb = "lying" if posture == "lying" else "sitting"
                 facts.append(
                     PoseFact(
-                        "body",
+                        "hips",
                         None,
                         "on",
                         category,
@@ -429,7 +430,7 @@ def _object_facts(
             elif category in MOUNTS and on and hy < obj.box.y1 + 0.6 * obj.box.height:
                 facts.append(
                     PoseFact(
-                        "body",
+                        "hips",
                         None,
                         "on",
                         category,
@@ -474,7 +475,7 @@ def _people_facts(index: int, people: Sequence[Person]) -> list[PoseFact]:
         if overlap_x > 0.25 * min(me.width, other.box.width) and me.y2 > other.box.y2 + 0.05:
             facts.append(
                 PoseFact(
-                    "body",
+                    "position",
                     None,
                     "in front of",
                     f"person {j + 1}",
@@ -489,7 +490,7 @@ def _people_facts(index: int, people: Sequence[Person]) -> list[PoseFact]:
             j = found[0]
             facts.append(
                 PoseFact(
-                    "body",
+                    "position",
                     None,
                     relation,
                     f"person {j + 1}",
@@ -578,7 +579,7 @@ ORDINALS = (
 )
 
 
-def pose_notes(context: ImageContext, min_confidence: float = 0.5) -> str:
+def pose_notes(context: ImageContext, min_confidence: float = 0.4) -> str:
     """The pose facts of every person as prose notes without numbers, for a prompt.
 
     People are named by their order in the context ("The first person"); relations name
