@@ -25,6 +25,7 @@ from kpit.types import Box, ImageContext, ObjectBox, Person
 __all__ = [
     "PoseFact",
     "PoseFacts",
+    "facts_from_measures",
     "pose_facts",
     "pose_facts_batch",
     "pose_measures",
@@ -200,7 +201,8 @@ def _value(array: np.ndarray, i: int) -> float | None:
     return None if np.isnan(value) else round(value, 1)
 
 
-def _word_person(m: PoseMeasures, i: int) -> list[PoseFact]:
+def facts_from_measures(m: PoseMeasures, i: int) -> list[PoseFact]:
+    """The worded facts of person ``i`` of ``m`` (no relations: those need the context)."""
     facts: list[PoseFact] = []
     posture = int(m.posture.code[i])
     if posture >= 0:
@@ -509,7 +511,7 @@ def _people_facts(index: int, people: Sequence[Person]) -> list[PoseFact]:
 def _facts_for(
     m: PoseMeasures, i: int, person: Person, context: ImageContext | None, index: int | None
 ) -> PoseFacts:
-    facts = _word_person(m, i)
+    facts = facts_from_measures(m, i)
     if context is not None:
         posture = next((f.label for f in facts if f.part == "posture"), None)
         facts += _object_facts(person, context.objects, float(m.scale[i]), posture)

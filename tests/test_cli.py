@@ -34,6 +34,12 @@ def test_contexts_compact_for_one_image(sample_root: Path) -> None:
     assert "People:\n1. box" in out and "5. box" in out
 
 
+def test_contexts_with_pose_notes(sample_root: Path) -> None:
+    code, out, _ = run("contexts", str(sample_root), "--image-id", "785", "--pose-notes")
+    assert code == 0
+    assert "\n\nPose notes:\nThe first person: standing; facing the camera;" in out
+
+
 def test_contexts_jsonl_reads_back(sample_root: Path) -> None:
     code, out, _ = run("contexts", str(sample_root), "--jsonl", "--min-people", "3")
     assert code == 0

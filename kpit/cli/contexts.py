@@ -27,7 +27,10 @@ __all__ = ["contexts"]
     help="A folder whose context/*.j2 templates override the packaged ones.",
 )
 @click.option("--jsonl", is_flag=True, help="Print one JSON context per line instead of text.")
-def contexts(style: str, template_dir: Path | None, jsonl: bool, **options: object) -> None:
+@click.option("--pose-notes", is_flag=True, help="Append each person's pose facts in words.")
+def contexts(
+    style: str, template_dir: Path | None, jsonl: bool, pose_notes: bool, **options: object
+) -> None:
     """Print the image contexts of a COCO split, as a teacher model would read them.
 
     PATH is a folder in the standard COCO layout (annotations/ and one image folder per
@@ -41,4 +44,4 @@ def contexts(style: str, template_dir: Path | None, jsonl: bool, **options: obje
         if n:
             click.echo()
         click.echo(f"# image {ctx.image_id} ({ctx.file_name}, {ctx.width}x{ctx.height})")
-        click.echo(render_context(ctx, style, template_dir=template_dir))
+        click.echo(render_context(ctx, style, template_dir=template_dir, pose_notes=pose_notes))
