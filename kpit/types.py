@@ -22,6 +22,7 @@ from kpit.layouts import COCO_17, KeypointLayout, layout_from_dict, layout_refer
 
 __all__ = [
     "Box",
+    "ChatRequest",
     "ImageContext",
     "Keypoint",
     "Message",
@@ -335,3 +336,40 @@ class Sample:
             tuple(Turn.from_dict(t) for t in data["turns"]),
             dict(data.get("meta", {})),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One call to a teacher model: the messages to send, and what they are for.
+
+    Attributes:
+        key: the stable request key: the same task, image and variant always get the same
+            key, so a resumed run knows what is done.
+        task: the task's name.
+        image_id: the image the request is about.
+        image: the image's file name.
+        messages: the chat messages (system, few-shot turns, the request).
+        instruction: the human turn that the sample will carry where the task fixes it
+            (the sampled instruction of a detailed description); empty otherwise.
+        context: the image's context, for generators that work from it rather than from
+            the text (not serialised).
+    """
+
+    key: str
+    task: str
+    image_id: int
+    image: str
+    messages: tuple[Message, ...]
+    instruction: str = ""
+    context: ImageContext | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (without the context)."""
+        return {
+            "key": self.key,
+            "task": self.task,
+            "image_id": self.image_id,
+            "image": self.image,
+            "messages": [m.to_dict() for m in self.messages],
+            "instruction": self.instruction,
+        }

@@ -1,0 +1,25 @@
+"""kpit's own tasks and backends, registered through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kpit.hookspecs import hookimpl
+
+
+@hookimpl
+def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
+    """The paper's three tasks."""
+    from kpit.tasks import ComplexTask, ConversationTask, DetailTask
+
+    for task in (ConversationTask, DetailTask, ComplexTask):
+        register(task)
+
+
+@hookimpl
+def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
+    """The offline template generator."""
+    from kpit.generators.template import TemplateGenerator
+
+    register(TemplateGenerator)

@@ -1,0 +1,286 @@
+"""The generation pipeline: contexts -> requests -> backend -> parse -> filter -> store.
+
+:func:`generate` builds a request per image and task, sends them through a generator with
+bounded concurrency, parses each reply into turns, filters it, and appends the result to the
+run folder as soon as it arrives. Rerunning the same call resumes: requests whose key is
+already stored are skipped (failed ones too, unless ``retry_failed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from tqdm import tqdm
+
+from kpit import __version__, plugins
+from kpit.errors import ConfigError
+from kpit.generators.base import Generator, Reply
+from kpit.quality import QualityConfig, QualityFilter, answer_fingerprint
+from kpit.store import Run, RunStore
+from kpit.tasks import ParseError, PromptOptions, Task, request_key
+from kpit.tokens import estimate_tokens
+from kpit.types import ChatRequest, ImageContext, Turn
+
+__all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "resolve_tasks"]
+
+log = logging.getLogger(__name__)
+
+ALL_TASKS = ("conversation", "detail", "complex")
+"""The paper's three tasks, what ``tasks="all"`` means."""
+
+RESUME_KEYS = ("generator", "prompt", "template_hashes", "seed")
+"""Manifest entries a resumed run must share with the run it continues."""
+
+
+def resolve_tasks(tasks: str | Sequence[str]) -> list[Task]:
+    """Task objects from names (a list, a comma-separated string, or ``"all"``)."""
+    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        names = list(ALL_TASKS)
+    if not names:
+        raise ConfigError("no task given", field="tasks")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a task is named twice: {', '.join(names)}", field="tasks")
+    return [plugins.get_task(name)() for name in names]
+
+
+@dataclass(slots=True)
+class DryRun:
+    """What a run would send: request count and estimated tokens, per task."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: Counter[str] = field(default_factory=Counter)
+    skipped: int = 0
+    examples: list[ChatRequest] = field(default_factory=list)
+
+    @property
+    def total_requests(self) -> int:
+        """Requests that would be sent."""
+        return sum(self.requests.values())
+
+    @property
+    def total_prompt_tokens(self) -> int:
+        """Estimated prompt tokens over all requests."""
+        return sum(self.prompt_tokens.values())
+
+
+def _make_generator(generator: str | Generator, model: str | None,
+                    options: dict[str, Any]) -> Generator:  # fmt: skip
+    if isinstance(generator, Generator):
+        return generator
+    return plugins.get_generator(generator)(model=model, **options)
+
+
+def _requests(
+    contexts: Iterable[ImageContext],
+    tasks: Sequence[Task],
+    skip: set[str],
+    seed: int,
+    options: PromptOptions,
+    counts: Counter[str],
+) -> Iterator[ChatRequest]:
+    for ctx in contexts:
+        for task in tasks:
+            key = request_key(task.name, ctx.image_id)
+            if key in skip:
+                counts["skipped"] += 1
+                continue
+            yield task.build(ctx, key=key, seed=seed, options=options)
+
+
+def _template_hashes(tasks: Sequence[Task], options: PromptOptions) -> dict[str, str]:
+    return {name: h for task in tasks for name, h in task.template_hashes(options).items()}
+
+
+def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
+    files = getattr(contexts, "files", None)
+    if files is None:
+        return {"contexts": type(contexts).__name__}
+    return {k: str(v) if v is not None else None for k, v in dataclasses.asdict(files).items()}
+
+
+async def agenerate(
+    contexts: Iterable[ImageContext],
+    tasks: str | Sequence[str] = ALL_TASKS,
+    generator: str | Generator = "template",
+    model: str | None = None,
+    out: str | os.PathLike[str] = "runs/kpit",
+    *,
+    concurrency: int = 8,
+    limit: int | None = None,
+    seed: int = 0,
+    dry_run: bool = False,
+    retry_failed: bool = False,
+    style: str = "paper",
+    pose_notes: bool = False,
+    template_dir: str | os.PathLike[str] | None = None,
+    fewshot: bool = True,
+    quality: QualityConfig | None = None,
+    generator_options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> Run | DryRun:
+    """:func:`generate` for code that already runs an event loop (e.g. a notebook)."""
+    task_objects = resolve_tasks(tasks)
+    if concurrency < 1:
+        raise ConfigError("must be at least 1", field="concurrency")
+    options = PromptOptions(style, pose_notes, os.fspath(template_dir) if template_dir else None,
+                            fewshot)  # fmt: skip
+    gen_options = dict(generator_options or {})
+    if isinstance(generator, str) and generator == "template":
+        gen_options.setdefault("seed", seed)
+    backend = _make_generator(generator, model, gen_options)
+    if limit is not None:
+        contexts = islice(contexts, limit)
+    store = RunStore(out)
+    manifest = {
+        "kpit_version": __version__,
+        "python": platform.python_version(),
+        "generator": backend.settings(),
+        "prompt": {"style": options.style, "pose_notes": options.pose_notes,
+                   "template_dir": options.template_dir, "fewshot": options.fewshot},
+        "template_hashes": _template_hashes(task_objects, options),
+        "seed": seed,
+        "tasks": [t.name for t in task_objects],
+        "source": _source(contexts),
+        "quality": dataclasses.asdict(quality or QualityConfig()),
+        "concurrency": concurrency,
+    }  # fmt: skip
+    resuming = store.exists()
+    if resuming:
+        store.check_compatible(manifest, RESUME_KEYS)
+    skip = store.done_keys(include_failures=not retry_failed) if resuming else set()
+    counts: Counter[str] = Counter()
+    requests = _requests(contexts, task_objects, skip, seed, options, counts)
+
+    if dry_run:
+        plan = DryRun()
+        for request in requests:
+            plan.requests[request.task] += 1
+            plan.prompt_tokens[request.task] += sum(estimate_tokens(m.content)
+                                                    for m in request.messages)  # fmt: skip
+            if len(plan.examples) < 3:
+                plan.examples.append(request)
+        plan.skipped = counts["skipped"]
+        return plan
+
+    previous = store.read_manifest() if resuming else {}
+    manifest["created"] = previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    manifest["tasks"] = sorted({*previous.get("tasks", []), *(t.name for t in task_objects)})
+    store.write_manifest(manifest)
+    seen = {answer_fingerprint([Turn(**t) for t in r["turns"]]) for r in store.samples()}
+    minimums = {t.name: t.min_answer_chars for t in task_objects}
+    checker = QualityFilter(quality, minimums, seen)
+    by_name = {t.name: t for t in task_objects}
+    in_flight: dict[str, ChatRequest] = {}
+
+    def tracked() -> Iterator[ChatRequest]:
+        for request in requests:
+            in_flight[request.key] = request
+            yield request
+
+    bar = tqdm(desc="generate", unit="req", disable=not progress, dynamic_ncols=True)
+    started = time.monotonic()
+    completed = False
+    try:
+        with store:
+            async for reply in backend.generate(tracked(), concurrency=concurrency):
+                request = in_flight.pop(reply.key)
+                outcome = _store(store, request, reply, by_name[request.task], checker)
+                counts[outcome] += 1
+                bar.update(1)
+                bar.set_postfix(done=counts["sample"], failed=counts["failure"],
+                                skipped=counts["skipped"], refresh=False)  # fmt: skip
+        completed = True
+    finally:
+        bar.close()
+        await backend.aclose()
+        manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        manifest["last_session"] = {
+            "samples": counts["sample"], "failures": counts["failure"],
+            "skipped": counts["skipped"], "seconds": round(time.monotonic() - started, 2),
+            "interrupted": not completed,
+        }  # fmt: skip
+        store.write_manifest(manifest)
+    log.info("run %s: %s", store.folder, dict(counts))
+    return Run(store.folder)
+
+
+def _store(store: RunStore, request: ChatRequest, reply: Reply, task: Task,
+           checker: QualityFilter) -> str:  # fmt: skip
+    """Parse, filter and store one reply; return ``"sample"`` or ``"failure"``."""
+    base = {"key": request.key, "task": request.task, "image_id": request.image_id,
+            "image": request.image}  # fmt: skip
+    if reply.text is None:
+        store.add_failure(base | {"reason": reply.error or "error", "detail": reply.detail})
+        return "failure"
+    try:
+        turns = task.parse(reply.text, request)
+    except ParseError as exc:
+        store.add_failure(base | {"reason": "parse", "detail": exc.message, "reply": reply.text})
+        return "failure"
+    rejection = checker.check(request.task, turns)
+    if rejection is not None:
+        store.add_failure(base | {"reason": f"quality:{rejection.reason}",
+                                  "detail": rejection.detail, "reply": reply.text})  # fmt: skip
+        return "failure"
+    record = base | {
+        "turns": [t.to_dict() for t in turns],
+        "model": reply.model,
+        "finish_reason": reply.finish_reason,
+        "usage": reply.usage.to_dict() if reply.usage else None,
+    }
+    if request.instruction:
+        record["instruction"] = request.instruction
+    if reply.extra:
+        record["extra"] = dict(reply.extra)
+    store.add_sample(record)
+    return "sample"
+
+
+def generate(
+    contexts: Iterable[ImageContext],
+    tasks: str | Sequence[str] = ALL_TASKS,
+    generator: str | Generator = "template",
+    model: str | None = None,
+    out: str | os.PathLike[str] = "runs/kpit",
+    **options: Any,
+) -> Run | DryRun:
+    """Generate instruction data for ``contexts`` into the run folder ``out``.
+
+    Args:
+        contexts: image contexts, e.g. from :func:`kpit.load_coco`.
+        tasks: task names, a comma-separated string, or ``"all"``.
+        generator: a registered generator's name (``template``, ``openai``...) or an instance.
+        model: the model name for the generator.
+        out: the run folder; an existing run is resumed.
+        **options: ``concurrency`` (model calls in flight, default 8), ``limit`` (images),
+            ``seed``, ``dry_run`` (return a :class:`DryRun` estimate, call nothing),
+            ``retry_failed``, ``style``, ``pose_notes``, ``template_dir``, ``fewshot``,
+            ``quality`` (:class:`~kpit.quality.QualityConfig`), ``generator_options``
+            (passed to the generator), ``progress``.
+
+    Returns:
+        The :class:`~kpit.store.Run`, or a :class:`DryRun` when ``dry_run``.
+
+    Raises:
+        ConfigError: unknown task or generator, or a resumed run whose settings differ.
+
+    Ctrl-C stops the run cleanly: everything finished is already on disk, and rerunning
+    the same call resumes.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(agenerate(contexts, tasks, generator, model, out, **options))
+    raise ConfigError("an event loop is already running here; use `await kpit.agenerate(...)`")

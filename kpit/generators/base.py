@@ -1,0 +1,167 @@
+"""The abstract teacher-model backend.
+
+A :class:`Generator` answers :class:`~kpit.types.ChatRequest` objects. Subclasses implement
+:meth:`Generator.complete` for one request; :meth:`Generator.generate` runs many with
+bounded concurrency and yields each :class:`Reply` as soon as it is ready, pulling requests
+lazily so that a job of any size holds only what is in flight. A backend that sends
+requests in bulk (a batch API) overrides :meth:`Generator.generate` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from kpit.errors import KpitError
+from kpit.types import ChatRequest
+
+__all__ = ["FatalGeneratorError", "Generator", "GeneratorError", "Reply", "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens a request used, as the server reported them (or as estimated)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """Return a JSON-ready dict."""
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A backend's answer to one request: its text, or the reason it has none.
+
+    Attributes:
+        key: the request's key.
+        text: the reply's text, or ``None`` on failure.
+        error: a short failure code (``timeout``, ``rate_limit``, ``server_error``,
+            ``length``, ``error``...) when ``text`` is ``None``.
+        detail: words about the failure (never a secret).
+        usage: tokens used, when known.
+        finish_reason: why generation stopped (``stop``, ``length``...), when known.
+        model: the model that answered, when known.
+        extra: anything else worth storing with the sample.
+    """
+
+    key: str
+    text: str | None = None
+    error: str | None = None
+    detail: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when the reply has text."""
+        return self.text is not None
+
+
+class GeneratorError(KpitError):
+    """A request failed; the run records it and goes on."""
+
+    code = "error"
+
+
+class FatalGeneratorError(GeneratorError):
+    """A failure no retry can fix (bad credentials, a malformed request): the run stops."""
+
+    code = "fatal"
+
+
+class Generator(ABC):
+    """A teacher-model backend.
+
+    Class attributes:
+        name: what ``--generator`` selects.
+        description: one line for ``kpit plugins``.
+        accepts_images: the backend can read images attached to messages.
+        needs_context: the backend works from ``request.context`` rather than the text.
+
+    Args:
+        model: the model name, if the backend has several.
+        **options: backend-specific settings.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    accepts_images: ClassVar[bool] = False
+    needs_context: ClassVar[bool] = False
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        self.model = model
+        self.options = dict(options)
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> Reply:
+        """Answer one request; raise :class:`GeneratorError` (or return a failed Reply)."""
+
+    def settings(self) -> dict[str, Any]:
+        """The settings worth recording in a run manifest; never secrets."""
+        return {"name": self.name, "model": self.model}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections and other resources."""
+
+    async def generate(
+        self, requests: Iterable[ChatRequest], *, concurrency: int = 8
+    ) -> AsyncIterator[Reply]:
+        """Answer ``requests`` with at most ``concurrency`` in flight, yielding as they finish.
+
+        A :class:`FatalGeneratorError` stops everything and is raised; any other exception
+        from :meth:`complete` becomes a failed :class:`Reply`.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        pending = iter(requests)
+        done: asyncio.Queue[Reply] = asyncio.Queue()
+        fatal: list[BaseException] = []
+
+        async def worker() -> None:
+            for request in pending:
+                try:
+                    reply = await self.complete(request)
+                except FatalGeneratorError as exc:
+                    fatal.append(exc)
+                    return
+                except GeneratorError as exc:
+                    reply = Reply(request.key, error=exc.code, detail=str(exc))
+                except Exception as exc:  # a backend bug must not lose the finished work
+                    reply = Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
+                await done.put(reply)
+                if fatal:
+                    return
+
+        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        waiter = asyncio.create_task(_wait_all(workers))
+        try:
+            while True:
+                getter = asyncio.create_task(done.get())
+                finished, _ = await asyncio.wait(
+                    {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter in finished:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not done.empty():
+                    yield done.get_nowait()
+                break
+            if fatal:
+                raise fatal[0]
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            waiter.cancel()
+
+
+async def _wait_all(tasks: list[asyncio.Task[None]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,147 @@
+"""The plugin manager: built-in backends and tasks, and plugins from entry points.
+
+The manager is made on first use. It registers kpit's built-in plugins, then every
+``kpit`` entry point of the installed packages; the environment variable
+``KPIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names, possibly empty) limits
+which of those load, for reproducible runs. A plugin that fails to import only warns.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+
+from kpit import hookspecs
+from kpit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kpit.generators.base import Generator
+    from kpit.judges.base import Judge
+    from kpit.tasks import Task
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "generators",
+    "get_generator",
+    "get_judge",
+    "get_plugin_manager",
+    "get_task",
+    "judges",
+    "loaded_plugins",
+    "tasks",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "kpit"
+"""The entry-point group plugins declare (``[project.entry-points.kpit]``)."""
+
+DEFAULT_PLUGINS = ("kpit.builtins",)
+"""Modules of kpit's own plugins, registered before any third-party one."""
+
+T = TypeVar("T")
+_VERSIONS: dict[str, str] = {}  # entry-point name -> "distribution version"
+
+
+@functools.cache
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, made on first use."""
+    pm = pluggy.PluginManager("kpit")
+    pm.add_hookspecs(hookspecs)
+    for module in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module), name=module)
+    _load_entry_points(pm)
+    return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    wanted = os.environ.get("KPIT_LOAD_PLUGINS")
+    allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is not None and entry_point.name not in allowed:
+            continue
+        if pm.has_plugin(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:  # a broken plugin must not break kpit
+            warnings.warn(
+                f"kpit plugin {entry_point.name!r} ({entry_point.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        pm.register(plugin, name=entry_point.name)
+        if entry_point.dist is not None:
+            _VERSIONS[entry_point.name] = f"{entry_point.dist.name} {entry_point.dist.version}"
+        log.debug("loaded kpit plugin %s", entry_point.name)
+
+
+def loaded_plugins() -> list[tuple[str, str | None]]:
+    """Names of the registered plugins, with their distribution's version when known."""
+    pm = get_plugin_manager()
+    return [(name, _VERSIONS.get(name)) for name, plugin in pm.list_name_plugin() if plugin]
+
+
+def _collect(hook: Callable[..., Any], kind: str) -> dict[str, type[Any]]:
+    found: dict[str, type[Any]] = {}
+
+    def register(cls: type[Any]) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{cls!r} has no string 'name' attribute", field=kind)
+        if name in found and found[name] is not cls:
+            warnings.warn(f"kpit {kind} {name!r} registered twice; the later one wins",
+                          RuntimeWarning, stacklevel=3)  # fmt: skip
+        found[name] = cls
+
+    hook(register=register)
+    return found
+
+
+def generators() -> dict[str, type[Generator]]:
+    """Every registered generator class, by name."""
+    return _collect(get_plugin_manager().hook.kpit_register_generators, "generator")
+
+
+def judges() -> dict[str, type[Judge]]:
+    """Every registered judge class, by name."""
+    return _collect(get_plugin_manager().hook.kpit_register_judges, "judge")
+
+
+def tasks() -> dict[str, type[Task]]:
+    """Every registered task class, by name."""
+    return _collect(get_plugin_manager().hook.kpit_register_tasks, "task")
+
+
+def _get(registry: dict[str, type[T]], name: str, kind: str) -> type[T]:
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry)) or "none"
+        raise ConfigError(f"unknown {kind} {name!r}; installed: {known}", field=kind) from None
+
+
+def get_generator(name: str) -> type[Generator]:
+    """The generator class called ``name``; :class:`ConfigError` lists the installed ones."""
+    return _get(generators(), name, "generator")
+
+
+def get_judge(name: str) -> type[Judge]:
+    """The judge class called ``name``."""
+    return _get(judges(), name, "judge")
+
+
+def get_task(name: str) -> type[Task]:
+    """The task class called ``name``."""
+    return _get(tasks(), name, "task")

@@ -1,0 +1,137 @@
+"""Quality filters: reject, with a reason, replies that would make bad training data.
+
+A teacher sometimes leaks its source ("based on the keypoints..."), writes coordinates,
+refuses, answers with almost nothing, or repeats another sample. :class:`QualityFilter`
+checks the turns of a parsed reply and returns a :class:`Rejection` naming the first rule it
+breaks; the pipeline keeps rejections in the run's ``failures.jsonl`` for inspection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kpit.types import Turn
+
+__all__ = ["QualityConfig", "QualityFilter", "Rejection", "answer_fingerprint"]
+
+LEAK_PATTERNS: tuple[str, ...] = (
+    r"\bkey ?points?\b",
+    r"\bbounding[- ]box(?:es)?\b",
+    r"\bbox(?:es)? coordinates?\b",
+    r"\bcoordinates?\b",
+    r"\bcaptions?\b",
+    r"\bvisibility (?:flag|value|score)s?\b",
+    r"\b(?:the|this) (?:provided |given )?(?:description|annotation|data|information) "
+    r"(?:provided|given|says|states|indicates|mentions)\b",
+    r"\b(?:provided|given) (?:description|descriptions|annotations?|data|information)\b",
+    r"\baccording to the (?:description|annotations?|data|information|sentences)\b",
+    r"\bthe five sentences\b",
+)
+"""Phrases that reveal the teacher read annotations instead of looking at an image."""
+
+REFUSAL_PATTERNS: tuple[str, ...] = (
+    r"^\s*(?:i'?m|i am) (?:sorry|afraid)\b",
+    r"\bi (?:cannot|can't|can not|am unable to|'m unable to) "
+    r"(?:help|assist|see|view|provide|determine from)",
+    r"\bas an ai(?: language model)?\b",
+    r"\bi do not have (?:access to|the ability to see)\b",
+)  # fmt: skip
+"""Phrases of a refusal or of a model that says it cannot see."""
+
+COORDINATE_PATTERN = (
+    r"[\[(]\s*-?\d*\.\d+\s*,\s*-?\d*\.\d+"  # (0.42, 0.17 or [0.3, 0.5
+    r"|(?<![\w.])0?\.\d{2,3}(?![\w.])"  # a bare 0.42 / .417
+    r"|\b[xy][12]?\s*=\s*-?\d"  # x = 0.4, y2=...
+)
+"""Numbers that look like normalised coordinates."""
+
+
+@dataclass(frozen=True, slots=True)
+class QualityConfig:
+    """Thresholds and switches of the quality filters.
+
+    Attributes:
+        min_answer_chars: per task, the shortest acceptable answer (characters); tasks not
+            listed use their own ``min_answer_chars``.
+        max_answer_chars: the longest acceptable answer.
+        reject_leaks: reject replies that mention their source (keypoints, boxes, captions).
+        reject_coordinates: reject replies with coordinate-like numbers.
+        reject_refusals: reject refusals and "I cannot see the image" replies.
+        reject_duplicates: reject a sample whose answers repeat an earlier sample's, word
+            for word (case and spacing aside).
+        extra_leak_patterns: more regular expressions to treat as leaks.
+    """
+
+    min_answer_chars: Mapping[str, int] = field(default_factory=dict)
+    max_answer_chars: int = 6000
+    reject_leaks: bool = True
+    reject_coordinates: bool = True
+    reject_refusals: bool = True
+    reject_duplicates: bool = True
+    extra_leak_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a reply was rejected: a short ``reason`` code and the offending ``detail``."""
+
+    reason: str
+    detail: str
+
+
+def answer_fingerprint(turns: Sequence[Turn]) -> str:
+    """A fingerprint of a sample's answers, for duplicate detection."""
+    text = "\n".join(" ".join(t.text.lower().split()) for t in turns if t.role == "gpt")
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+class QualityFilter:
+    """Applies :class:`QualityConfig` to parsed turns; remembers answers to catch repeats.
+
+    Args:
+        config: the thresholds.
+        task_minimums: each task's own default minimum answer length.
+        seen: fingerprints of samples already stored (a resumed run passes them in).
+    """
+
+    def __init__(
+        self,
+        config: QualityConfig | None = None,
+        task_minimums: Mapping[str, int] | None = None,
+        seen: Iterable[str] = (),
+    ) -> None:
+        self.config = config or QualityConfig()
+        self._minimums = dict(task_minimums or {}) | dict(self.config.min_answer_chars)
+        leaks = LEAK_PATTERNS + self.config.extra_leak_patterns
+        self._leak = re.compile("|".join(f"(?:{p})" for p in leaks), re.I)
+        self._refusal = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.I | re.M)
+        self._coordinates = re.compile(COORDINATE_PATTERN)
+        self._seen = set(seen)
+
+    def check(self, task: str, turns: Sequence[Turn]) -> Rejection | None:
+        """The first rule ``turns`` break, or ``None`` when they pass (and are remembered)."""
+        answers = [t.text for t in turns if t.role == "gpt"]
+        if not answers or not all(a.strip() for a in answers):
+            return Rejection("empty", "no answer text")
+        minimum = self._minimums.get(task, 10)
+        for answer in answers:
+            if len(answer.strip()) < minimum:
+                return Rejection("too_short", f"{len(answer.strip())} characters < {minimum}")
+            if len(answer) > self.config.max_answer_chars:
+                return Rejection("too_long", f"{len(answer)} characters")
+        for turn in turns:
+            if self.config.reject_refusals and (m := self._refusal.search(turn.text)):
+                return Rejection("refusal", m.group(0))
+            if self.config.reject_leaks and (m := self._leak.search(turn.text)):
+                return Rejection("leak", m.group(0))
+            if self.config.reject_coordinates and (m := self._coordinates.search(turn.text)):
+                return Rejection("coordinates", m.group(0))
+        fingerprint = answer_fingerprint(turns)
+        if self.config.reject_duplicates:
+            if fingerprint in self._seen:
+                return Rejection("duplicate", "the same answers as an earlier sample")
+            self._seen.add(fingerprint)
+        return None

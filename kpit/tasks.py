@@ -1,0 +1,362 @@
+"""Tasks: the prompts for one kind of instruction data, and the parser of the teacher's reply.
+
+A :class:`Task` builds a :class:`~kpit.types.ChatRequest` for an image (system prompt,
+few-shot examples, the image's context) and turns the teacher's reply into conversation
+:class:`~kpit.types.Turn` objects. The three built-in tasks are those of the paper:
+
+- ``conversation``: several question/answer pairs about poses and actions;
+- ``detail``: a detailed description, asked with an instruction sampled from a list;
+- ``complex``: one question that needs reasoning about the poses, and its answer.
+
+Plugins add tasks through the ``kpit_register_tasks`` hook.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+
+from kpit.errors import KpitError, TemplateError
+from kpit.layouts import COCO_17
+from kpit.prompts import PACKAGE_TEMPLATES, template_environment
+from kpit.render import render_context
+from kpit.types import ChatRequest, ImageContext, Message, Turn
+
+__all__ = [
+    "ComplexTask",
+    "ConversationTask",
+    "DetailTask",
+    "ParseError",
+    "PromptOptions",
+    "PromptTask",
+    "Task",
+    "parse_pairs",
+    "request_key",
+]
+
+
+class ParseError(KpitError):
+    """A teacher's reply that cannot be turned into turns; recorded as a failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptOptions:
+    """How the prompts are rendered.
+
+    Attributes:
+        style: the context style (``paper``, ``compact`` or a ``.j2`` file).
+        pose_notes: append each person's pose facts to the context.
+        template_dir: a folder whose templates override the packaged ones by name.
+        fewshot: include the task's few-shot examples as user/assistant turns.
+    """
+
+    style: str = "paper"
+    pose_notes: bool = False
+    template_dir: str | None = None
+    fewshot: bool = True
+
+
+def request_key(task: str, image_id: int, variant: int = 0) -> str:
+    """The stable key of a request: ``task/image_id/variant``."""
+    return f"{task}/{image_id}/{variant}"
+
+
+class Task(ABC):
+    """A kind of instruction data: builds requests and parses replies.
+
+    Subclasses set :attr:`name` and :attr:`description`, and implement :meth:`build` and
+    :meth:`parse`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    min_answer_chars: ClassVar[int] = 10
+    """The quality filter's default floor for an answer's length, in characters."""
+
+    @abstractmethod
+    def build(
+        self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
+    ) -> ChatRequest:
+        """The request for ``ctx``; ``seed`` makes any sampling reproducible."""
+
+    @abstractmethod
+    def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The turns of the teacher's ``reply``; raise :class:`ParseError` if there are none."""
+
+    def template_hashes(self, options: PromptOptions) -> dict[str, str]:
+        """Hashes of the templates this task renders (for run manifests)."""
+        return {}
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+_QUESTION = re.compile(
+    r"^(?:(?:\d+|[ivx]+)[.):]\s*)?(?:question|q|user|human)\s*(?:\d+)?\s*[:\uff1a.-]\s*(.*)$", re.I
+)
+_ANSWER = re.compile(
+    r"^(?:(?:\d+|[ivx]+)[.):]\s*)?(?:answer|a|assistant|gpt)\s*(?:\d+)?\s*[:\uff1a.-]\s*(.*)$", re.I
+)
+_SEPARATOR = re.compile(r"^\s*(?:={3,}|-{3,}|\*{3,}|_{3,})\s*$")
+_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+
+
+def _clean_line(line: str) -> str:
+    """A line without markdown emphasis, heading marks and bullet marks."""
+    line = line.strip()
+    line = re.sub(r"^#{1,6}\s*", "", line)
+    line = line.replace("**", "").replace("__", "")
+    line = re.sub(r"^[-*•]\s+(?=\S)", "", line)
+    return line.strip()
+
+
+def _join(lines: list[str]) -> str:
+    text = "\n".join(lines).strip()
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def parse_pairs(reply: str) -> list[tuple[str, str]]:
+    """Question/answer pairs from a teacher's reply, robust to the usual drift.
+
+    Understands ``Question:``/``Answer:`` blocks with or without ``===`` separators,
+    ``Q:``/``A:``, ``User:``/``Assistant:``, numbering (``1. Question:``), markdown bold and
+    headings, and, when no labels are present, paragraphs that end in a question mark
+    followed by their answers.
+    """
+    pairs: list[tuple[str, str]] = []
+    question: list[str] | None = None
+    answer: list[str] | None = None
+    labelled = False
+
+    def close() -> None:
+        nonlocal question, answer
+        if question is not None and answer is not None:
+            q, a = _join(question), _join(answer)
+            if q and a:
+                pairs.append((q, a))
+        question = answer = None
+
+    for raw in reply.splitlines():
+        line = _clean_line(raw)
+        if _SEPARATOR.match(raw) or _SEPARATOR.match(line):
+            continue
+        q = _QUESTION.match(line)
+        a = _ANSWER.match(line)
+        if q:
+            labelled = True
+            close()
+            question, answer = [q.group(1)], None
+        elif a and question is not None:
+            labelled = True
+            answer = [a.group(1)]
+        elif answer is not None:
+            answer.append(line)
+        elif question is not None:
+            question.append(line)
+    close()
+    if labelled:
+        return pairs
+    return _unlabelled_pairs(reply)
+
+
+def _unlabelled_pairs(reply: str) -> list[tuple[str, str]]:
+    """Pairs from paragraphs: a paragraph ending in '?' asks, the next ones answer."""
+    paragraphs = [
+        _NUMBERING.sub("", _clean_line(p)).strip()
+        for p in re.split(r"\n\s*\n|\n(?=\s*\d+[.)]\s)", reply)
+        if p.strip() and not _SEPARATOR.match(p)
+    ]
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    answer: list[str] = []
+    for paragraph in paragraphs:
+        first, _, rest = paragraph.partition("\n")
+        if first.rstrip().endswith("?"):
+            if question is not None and answer:
+                pairs.append((question, _join(answer)))
+            question, answer = first.strip(), [rest.strip()] if rest.strip() else []
+        elif question is not None:
+            answer.append(paragraph)
+    if question is not None and answer:
+        pairs.append((question, _join(answer)))
+    return pairs
+
+
+def _turns(pairs: list[tuple[str, str]]) -> tuple[Turn, ...]:
+    turns: list[Turn] = []
+    for question, answer in pairs:
+        turns += [Turn("human", question), Turn("gpt", answer)]
+    return tuple(turns)
+
+
+_LEADING_LABEL = re.compile(r"^\s*(?:\*\*)?(?:answer|description|response)(?:\*\*)?\s*:\s*", re.I)
+
+
+# --- prompt-based tasks --------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class PromptTask(Task):
+    """A task whose prompts are the Jinja templates in ``prompts/<name>/``.
+
+    The folder holds ``system.j2``, ``user.j2`` and ``fewshot.json`` (examples with a
+    ``context`` and an ideal ``answer``); a ``template_dir`` with the same names overrides
+    them.
+    """
+
+    def _find(self, name: str, options: PromptOptions) -> Path:
+        if options.template_dir is not None:
+            path = Path(options.template_dir) / self.name / name
+            if path.is_file():
+                return path
+        return PACKAGE_TEMPLATES / self.name / name
+
+    def _render(self, name: str, options: PromptOptions, **values: Any) -> str:
+        env = template_environment(options.template_dir)
+        try:
+            return env.get_template(f"{self.name}/{name}").render(**values).strip()
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"template {exc.name} not found", field="template_dir") from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"undefined variable: {exc.message}",
+                                file=os.fspath(self._find(name, options))) from None  # fmt: skip
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"syntax error: {exc.message}", file=exc.filename,
+                                record=f"line {exc.lineno}") from None  # fmt: skip
+
+    def system_values(self, ctx: ImageContext, options: PromptOptions) -> dict[str, Any]:
+        """Values for ``system.j2``."""
+        layout = ctx.people[0].layout if ctx.people else COCO_17
+        return {
+            "style": options.style,
+            "pose_notes": options.pose_notes,
+            "keypoint_names": layout.names,
+        }
+
+    def user_values(
+        self, ctx: ImageContext, rng: random.Random, options: PromptOptions
+    ) -> dict[str, Any]:
+        """Values for ``user.j2`` besides the rendered context (e.g. a sampled instruction)."""
+        return {}
+
+    def examples(self, options: PromptOptions) -> list[dict[str, Any]]:
+        """The few-shot examples (``fewshot.json``), or none."""
+        if not options.fewshot:
+            return []
+        path = self._find("fewshot.json", options)
+        if not path.is_file():
+            return []
+        examples: list[dict[str, Any]] = _read_json(str(path))["examples"]
+        return examples
+
+    def build(
+        self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
+    ) -> ChatRequest:
+        rng = random.Random(f"{seed}:{key}")
+        system = self._render("system.j2", options, **self.system_values(ctx, options))
+        messages = [Message("system", system)]
+        for example in self.examples(options):
+            example_ctx = ImageContext.from_dict(example["context"])
+            values = {k: v for k, v in example.items() if k not in ("context", "answer")}
+            messages.append(Message("user", self._user(example_ctx, options, values)))
+            messages.append(Message("assistant", str(example["answer"]).strip()))
+        values = self.user_values(ctx, rng, options)
+        messages.append(Message("user", self._user(ctx, options, values)))
+        return ChatRequest(
+            key=key,
+            task=self.name,
+            image_id=ctx.image_id,
+            image=ctx.file_name,
+            messages=tuple(messages),
+            instruction=str(values.get("instruction", "")),
+            context=ctx,
+        )
+
+    def _user(self, ctx: ImageContext, options: PromptOptions, values: dict[str, Any]) -> str:
+        context = render_context(ctx, options.style, template_dir=options.template_dir,
+                                 pose_notes=options.pose_notes)  # fmt: skip
+        return self._render("user.j2", options, context=context, **values)
+
+    def template_hashes(self, options: PromptOptions) -> dict[str, str]:
+        import hashlib
+
+        hashes = {}
+        for name in ("system.j2", "user.j2", "fewshot.json", "instructions.json"):
+            path = self._find(name, options)
+            if path.is_file():
+                hashes[f"{self.name}/{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return hashes
+
+
+class ConversationTask(PromptTask):
+    """Several question/answer pairs about the poses and actions in the image."""
+
+    name = "conversation"
+    description = "a multi-turn conversation about poses and actions"
+    min_answer_chars = 10
+    min_pairs = 3
+    max_pairs = 6
+
+    def system_values(self, ctx: ImageContext, options: PromptOptions) -> dict[str, Any]:
+        return super().system_values(ctx, options) | {
+            "min_pairs": self.min_pairs,
+            "max_pairs": self.max_pairs,
+        }
+
+    def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        pairs = parse_pairs(reply)
+        if not pairs:
+            raise ParseError("no question/answer pairs found in the reply", record=request.key)
+        return _turns(pairs)
+
+
+class DetailTask(PromptTask):
+    """A detailed description, asked with an instruction sampled from ``instructions.json``."""
+
+    name = "detail"
+    description = "a detailed description of the people's poses and actions"
+    min_answer_chars = 150
+
+    def instructions(self, options: PromptOptions | None = None) -> list[str]:
+        """The instruction phrasings to sample from."""
+        path = self._find("instructions.json", options or PromptOptions())
+        phrasings: list[str] = _read_json(str(path))
+        return phrasings
+
+    def user_values(
+        self, ctx: ImageContext, rng: random.Random, options: PromptOptions
+    ) -> dict[str, Any]:
+        return {"instruction": rng.choice(self.instructions(options))}
+
+    def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        text = _LEADING_LABEL.sub("", reply.strip()).strip()
+        if not text:
+            raise ParseError("the reply is empty", record=request.key)
+        return (Turn("human", request.instruction), Turn("gpt", text))
+
+
+class ComplexTask(PromptTask):
+    """One question that needs reasoning about the poses, and its detailed answer."""
+
+    name = "complex"
+    description = "a question that needs reasoning about the poses, and its answer"
+    min_answer_chars = 100
+
+    def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        pairs = parse_pairs(reply)
+        if not pairs:
+            raise ParseError("no question and answer found in the reply", record=request.key)
+        return _turns(pairs[:1])
