@@ -88,6 +88,9 @@ class LoadStats:
         crowd_skipped: crowd annotations left out (``crowd="skip"``).
         people_below_min_keypoints: people left out by ``min_keypoints``.
         clamped_values: coordinates outside the image, clamped to ``[0, 1]``.
+        visibility_changed: keypoint visibilities outside COCO's 0/1/2 (such as
+            COCO-WholeBody's scores), read as 1 when positive and below 1.5, 2 from 1.5 on,
+            0 otherwise.
         images_filtered: images left out by ``min_people``, ``image_ids`` or ``limit``.
     """
 
@@ -100,6 +103,7 @@ class LoadStats:
     crowd_skipped: int = 0
     people_below_min_keypoints: int = 0
     clamped_values: int = 0
+    visibility_changed: int = 0
     images_filtered: int = 0
 
 
@@ -336,7 +340,13 @@ def _resolve_files(
     explicit = {"captions": captions, "instances": instances, "keypoints": keypoints}
     if root is None and not any(explicit.values()):
         raise ConfigError("give a COCO root folder or at least one annotation file")
-    base = coco_files(root, split) if root is not None and not all(explicit.values()) else None
+    base = None
+    if root is not None and not all(explicit.values()):
+        try:
+            base = coco_files(root, split)
+        except DataError:
+            if not any(explicit.values()):
+                raise  # nothing to load at all; with explicit files, root may hold only images
     chosen: dict[str, Path | None] = {}
     for kind, path in explicit.items():
         if path is not None:
@@ -396,6 +406,7 @@ def _stats(
         crowd_skipped=counts.crowd_skipped,
         people_below_min_keypoints=counts.people_below_min_keypoints,
         clamped_values=counts.clamped_values,
+        visibility_changed=counts.visibility_changed,
     )
     chosen = np.zeros(n_images, dtype=bool)
     chosen[selected] = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from pycocotools.coco import COCO
 from kpit.errors import DataError
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointLayout
 from kpit.layouts import layout_from_category as _layout_from_category
+
+log = logging.getLogger(__name__)
 
 SCALE = 1000
 """Coordinates are stored as integer multiples of ``1 / SCALE``."""
@@ -45,13 +48,20 @@ class Counts:
     crowd_skipped: int = 0
     people_below_min_keypoints: int = 0
     clamped_values: int = 0
+    visibility_changed: int = 0
+    other_categories: int = 0
 
 
 # --- parsing -------------------------------------------------------------------------------
 
 
 def read_coco(path: Path, kind: str) -> COCO:
-    """Parse an annotation file, check its top level, and index it with pycocotools."""
+    """Parse an annotation file, check its records, and index it with pycocotools.
+
+    pycocotools trusts its input; every field its index reads (ids, image ids, category
+    ids) is checked here first, so bad data fails with a :class:`DataError` naming the
+    record, not a traceback from inside the index.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -63,19 +73,62 @@ def read_coco(path: Path, kind: str) -> COCO:
     del raw
     if not isinstance(data, dict):
         raise DataError("expected a JSON object with 'images' and 'annotations'", file=path)
-    for key in ("images", "annotations") + (("categories",) if kind != "captions" else ()):
-        if not isinstance(data.get(key), list):
+    needs_categories = kind != "captions"
+    for key in ("images", "annotations", "categories"):
+        value = data.get(key)
+        if (key != "categories" or needs_categories or value is not None) and not isinstance(
+            value, list
+        ):
             raise DataError(f"missing or not a list (a {kind} file needs it)", file=path, field=key)
-    for n, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, dict) or "id" not in ann:
-            raise DataError(
-                "annotation is not an object with an 'id'", file=path, record=f"annotations[{n}]"
-            )
+    _check_ids(data["images"], path, "images", "image")
+    _check_ids(data.get("categories") or [], path, "categories", "category")
+    _check_annotations(data["annotations"], path, needs_categories)
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
         coco.createIndex()
     return coco
+
+
+_INT64 = 2**63
+
+
+def _is_id(value: Any) -> bool:
+    return type(value) is int and -_INT64 <= value < _INT64
+
+
+def _check_ids(records: list[Any], path: Path, key: str, name: str) -> None:
+    """Each record is an object with an integer id, and no id appears twice."""
+    seen: set[int] = set()
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DataError(f"{name} entry is not an object", file=path, record=f"{key}[{n}]")
+        record_id = record.get("id")
+        if not isinstance(record_id, int) or not _is_id(record_id):
+            raise DataError(f"missing or not an integer: {record_id!r}", file=path,
+                            record=f"{key}[{n}]", field="id")  # fmt: skip
+        if record_id in seen:
+            raise DataError(f"{name} id {record_id} appears twice", file=path,
+                            record=f"{key}[{n}]", field="id")  # fmt: skip
+        seen.add(record_id)
+
+
+def _check_annotations(anns: list[Any], path: Path, needs_category: bool) -> None:
+    """Every annotation is an object with integer ``id``, ``image_id`` (and ``category_id``)."""
+    fields = ("id", "image_id", "category_id") if needs_category else ("id", "image_id")
+    for n, ann in enumerate(anns):
+        if type(ann) is not dict:
+            raise DataError("annotation is not an object", file=path, record=f"annotations[{n}]")
+        for field_name in fields:
+            value = ann.get(field_name)
+            if type(value) is not int or not -_INT64 <= value < _INT64:
+                record = f"annotation {ann['id']}" if field_name != "id" else f"annotations[{n}]"
+                raise DataError(f"missing or not an integer: {str(value)[:40]!r}", file=path,
+                                record=record, field=field_name)  # fmt: skip
+        crowd = ann.get("iscrowd", 0)
+        if crowd not in (0, 1) or type(crowd) is float:
+            raise DataError(f"must be 0 or 1, not {crowd!r}", file=path,
+                            record=f"annotation {ann['id']}", field="iscrowd")  # fmt: skip
 
 
 # --- images --------------------------------------------------------------------------------
@@ -140,6 +193,13 @@ class ImageRegistry:
         )
 
 
+def _is_pixels(value: Any) -> bool:
+    """A whole, positive image size (``640`` or ``640.0``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return float(value).is_integer() and 1 <= value < 2**31
+
+
 def _image_record(img: Any, path: Path, n: int) -> tuple[int, str, int, int]:
     if not isinstance(img, dict):
         raise DataError("image entry is not an object", file=path, record=f"images[{n}]")
@@ -153,11 +213,10 @@ def _image_record(img: Any, path: Path, n: int) -> tuple[int, str, int, int]:
     sizes = []
     for key in ("width", "height"):
         value = img.get(key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise DataError(
-                f"must be a positive number, not {value!r}", file=path, record=record, field=key
-            )
-        sizes.append(int(value))
+        if not _is_pixels(value):
+            raise DataError(f"must be a whole number of pixels, 1 or more, not {value!r}",
+                            file=path, record=record, field=key)  # fmt: skip
+        sizes.append(int(value))  # type: ignore[arg-type]  # checked by _is_pixels
     return image_id, file_name, sizes[0], sizes[1]
 
 
@@ -208,9 +267,13 @@ def _matrix(anns: Annotations, key: str, width: int, path: Path, expected: str) 
         )
 
     try:
-        array = np.array([a[key] for a in anns], dtype=np.float64)
-        if array.shape == (len(anns), width) or not anns:
-            return array.reshape(len(anns), width)
+        # No dtype: numbers give a numeric array, while a string anywhere gives text,
+        # which is caught below instead of being converted silently.
+        array = np.array([a[key] for a in anns])
+        if not anns:
+            return np.zeros((0, width))
+        if array.shape == (len(anns), width) and array.dtype.kind in "iuf":
+            return array.astype(np.float64, copy=False)
     except (KeyError, TypeError, ValueError):
         pass
     _raise_first_bad(anns, key, path, check, expected)
@@ -401,11 +464,15 @@ def _keypoint_category(coco: COCO, path: Path) -> tuple[Mapping[str, Any], Keypo
     try:
         layout = _layout_from_category(category)
     except (ValueError, TypeError) as exc:
+        field_name = "skeleton" if "skeleton" in str(exc) else "keypoints"
         raise DataError(
-            str(exc), file=path, record=f"category {category.get('id')}", field="keypoints"
+            str(exc), file=path, record=f"category {category.get('id')}", field=field_name
         ) from None
-    anns = coco.dataset["annotations"]
-    wholebody = bool(anns) and all(part in anns[0] for part, _ in WHOLEBODY_PARTS[1:])
+    # WholeBody files add the feet, face and hands as extra fields of each person.
+    wholebody = any(
+        a["category_id"] == category["id"] and all(part in a for part, _ in WHOLEBODY_PARTS[1:])
+        for a in coco.dataset["annotations"]
+    )
     if wholebody:
         if layout.names != COCO_17.names:
             raise DataError(
@@ -421,7 +488,10 @@ def extract_people(coco: COCO, path: Path) -> RawPeople:
     """Read the people of a keypoints file (COCO-17, WholeBody or another layout)."""
     category, layout, wholebody = _keypoint_category(coco, path)
     all_anns = coco.dataset["annotations"]
-    anns = [a for a in all_anns if a.get("category_id") == category["id"]]
+    anns = [a for a in all_anns if a["category_id"] == category["id"]]
+    if len(anns) < len(all_anns):
+        log.warning("%s: %d annotations of other categories than %r are not people",
+                    path, len(all_anns) - len(anns), category.get("name"))  # fmt: skip
     parts = WHOLEBODY_PARTS if wholebody else (("keypoints", len(layout)),)
     keypoints = np.concatenate(
         [
@@ -449,8 +519,12 @@ def people_table(
     """The people table, and the crowd regions as objects when ``crowd == "keep"``."""
     rows = images.rows(raw.image_ids, raw.annotation_ids, raw.path)
     boxes = normalised_boxes(raw.boxes, rows, images, counts)
-    visibility = np.clip(np.rint(raw.keypoints[..., 2]), 0, 2)
-    labelled = visibility > 0
+    raw_v = raw.keypoints[..., 2]
+    # COCO's 0/1/2; COCO-WholeBody's face and hand points carry scores in (0, 1]: any
+    # positive value is labelled, and only a value of 2 (or more) is "visible".
+    labelled = raw_v > 0
+    visibility = np.where(raw_v >= 1.5, 2, np.where(labelled, 1, 0))
+    counts.visibility_changed += int(np.count_nonzero(~np.isin(raw_v, (0, 1, 2))))
     w = images.widths[rows].astype(np.float64)[:, None]
     h = images.heights[rows].astype(np.float64)[:, None]
     keypoints = np.empty(raw.keypoints.shape, dtype=np.int16)

@@ -176,7 +176,12 @@ def layout_from_category(category: Mapping[str, Any]) -> KeypointLayout:
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ValueError("the category has no list of keypoint names")
     raw_skeleton: Sequence[Sequence[int]] = category.get("skeleton") or []
-    skeleton = tuple((int(a) - 1, int(b) - 1) for a, b in raw_skeleton)
+    if not isinstance(raw_skeleton, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(type(i) is int for i in pair)
+        for pair in raw_skeleton
+    ):
+        raise ValueError("the skeleton must be a list of [a, b] pairs of keypoint numbers")
+    skeleton = tuple((a - 1, b - 1) for a, b in raw_skeleton)
     if any(not (0 <= i < len(names)) for pair in skeleton for i in pair):
         raise ValueError("the skeleton refers to a keypoint number outside the names")
     if tuple(names) == COCO_17.names and set(skeleton) == set(COCO_17.skeleton):

@@ -12,6 +12,7 @@ Left and right are always the person's own (COCO's convention), and the wording 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -238,7 +239,7 @@ def facts_from_measures(m: PoseMeasures, i: int) -> list[PoseFact]:
         )
     torso = int(m.torso.code[i])
     if torso >= 0:
-        facts.append(_torso_fact(m, i, Torso(torso), head if head >= 0 else body))
+        facts.append(_torso_fact(m, i, Torso(torso), _direction(body, head)))
     for side in ("left", "right"):
         arm = int(m.arms[side].code[i])
         if arm >= 0:
@@ -276,7 +277,17 @@ def facts_from_measures(m: PoseMeasures, i: int) -> list[PoseFact]:
                     text,
                 )
             )
-    return facts
+    return [f for f in facts if f.confidence > 0]  # a fact needs some evidence
+
+
+def _direction(body: int, head: int) -> int:
+    """Which way the person faces, for "forward" and "back": the body's profile first."""
+    profiles = (Facing.PROFILE_LEFT, Facing.PROFILE_RIGHT)
+    if body in profiles:
+        return body
+    if body in (Facing.CAMERA, Facing.AWAY):
+        return body  # frontal: a lean goes to a side of the image, not forward or back
+    return head if head in profiles else body
 
 
 def _torso_fact(m: PoseMeasures, i: int, torso: Torso, facing: int) -> PoseFact:
@@ -514,7 +525,8 @@ def _facts_for(
     facts = facts_from_measures(m, i)
     if context is not None:
         posture = next((f.label for f in facts if f.part == "posture"), None)
-        facts += _object_facts(person, context.objects, float(m.scale[i]), posture)
+        if _body_index(person) is not None:  # objects are related through body points
+            facts += _object_facts(person, context.objects, float(m.scale[i]), posture)
         if index is not None:
             facts += _people_facts(index, context.people)
     return PoseFacts(facts)
@@ -541,10 +553,10 @@ def pose_facts(person: Person, context: ImageContext | None = None) -> PoseFacts
             context, "person 2") and to objects, and supplies the image size if the person
             lacks it.
     """
-    person = _with_size(person, context)
     index = None
     if context is not None:
         index = next((n for n, p in enumerate(context.people) if p is person or p == person), None)
+    person = _with_size(person, context)
     return _facts_for(pose_measures([person]), 0, person, context, index)
 
 
@@ -567,18 +579,16 @@ def pose_facts_batch(contexts: Iterable[ImageContext]) -> list[list[PoseFacts]]:
     return out
 
 
-ORDINALS = (
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+             "ninth", "tenth", "eleventh", "twelfth")  # fmt: skip
+
+
+def ordinal(n: int) -> str:
+    """``1`` -> ``first``, ``12`` -> ``twelfth``, ``21`` -> ``21st``."""
+    if 1 <= n <= len(_ORDINALS):
+        return _ORDINALS[n - 1]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def pose_notes(context: ImageContext, min_confidence: float = 0.4) -> str:
@@ -593,12 +603,9 @@ def pose_notes(context: ImageContext, min_confidence: float = 0.4) -> str:
         if not kept:
             continue
         texts = [_ordinal_text(f.text) for f in kept]
-        name = ORDINALS[index] if index < len(ORDINALS) else f"{index + 1}th"
-        lines.append(f"The {name} person: " + "; ".join(texts) + ".")
+        lines.append(f"The {ordinal(index + 1)} person: " + "; ".join(texts) + ".")
     return "\n".join(lines)
 
 
 def _ordinal_text(text: str) -> str:
-    for n in range(len(ORDINALS), 0, -1):
-        text = text.replace(f"person {n}", f"the {ORDINALS[n - 1]} person")
-    return text
+    return re.sub(r"\bperson (\d+)\b", lambda m: f"the {ordinal(int(m.group(1)))} person", text)

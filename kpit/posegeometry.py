@@ -235,9 +235,8 @@ def _scale(lengths: dict[str, FloatArray]) -> FloatArray:
         for segment in ("upper_arm", "forearm", "thigh", "shin"):
             estimates.append(lengths[f"{side}_{segment}"] / SEGMENT_RATIO[segment])
     stacked = np.stack(estimates)
-    scale: FloatArray = np.where(
-        np.all(np.isnan(stacked), axis=0), np.nan, np.nanmax(np.nan_to_num(stacked, nan=-1), axis=0)
-    )
+    largest = np.nanmax(np.nan_to_num(stacked, nan=-1), axis=0)
+    scale: FloatArray = np.where(largest > 0, largest, np.nan)  # no body, no scale
     return scale
 
 
@@ -306,6 +305,16 @@ def _torso(
     return Measure(angle, code, confidence), lean
 
 
+def _side(offset: FloatArray, margin: FloatArray) -> IntArray:
+    """PROFILE_LEFT / PROFILE_RIGHT by the sign of ``offset`` beyond ``margin``, else PROFILE."""
+    side: IntArray = np.where(
+        offset < -margin,
+        Facing.PROFILE_LEFT,
+        np.where(offset > margin, Facing.PROFILE_RIGHT, Facing.PROFILE),
+    )
+    return side
+
+
 def _facing(body: _Body, scale: FloatArray, right: FloatArray) -> tuple[Measure, Measure]:
     # Body: the person's left shoulder (and hip) on the image's right means facing us.
     pairs = (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"))
@@ -319,16 +328,22 @@ def _facing(body: _Body, scale: FloatArray, right: FloatArray) -> tuple[Measure,
     face_point = np.where(np.isnan(nose), eyes, nose)
     shoulders = body.mid("left_shoulder", "right_shoulder")
     head_offset = ((face_point - np.where(np.isnan(ears), shoulders, ears)) * right).sum(axis=-1)
-    profile_side = np.where(
-        head_offset < -0.04 * scale,
-        Facing.PROFILE_LEFT,
-        np.where(head_offset > 0.04 * scale, Facing.PROFILE_RIGHT, Facing.PROFILE),
-    )
+    profile_side = _side(head_offset, 0.04 * scale)
+    # In profile, bent knees point the way the body faces (the head may look elsewhere).
+    per_leg = np.stack([
+        ((body.p(f"{s}_knee") - (body.p(f"{s}_hip") + body.p(f"{s}_ankle")) / 2) * right).sum(-1)
+        for s in ("left", "right")
+    ])  # fmt: skip
+    known_legs = np.isfinite(per_leg).sum(axis=0)
+    protrusion = np.where(known_legs > 0, np.nansum(per_leg, axis=0) / np.maximum(known_legs, 1),
+                          np.nan)  # fmt: skip
+    legs_side = _side(protrusion, 0.1 * scale)
+    body_side = np.where(legs_side != Facing.PROFILE, legs_side, profile_side)
     code = np.full(len(ratio), -1, dtype=np.int64)
     code[ratio >= 0.3] = Facing.CAMERA
     code[ratio <= -0.3] = Facing.AWAY
     profile = np.abs(ratio) <= 0.15
-    code[profile] = profile_side[profile]
+    code[profile] = body_side[profile]
     body_facing = Measure(ratio, code, np.where(code >= 0, weight, 0.0))
 
     # Head: the nose and both eyes visible face us; a labelled face without them faces away.
@@ -399,7 +414,8 @@ def _arms(
         facing_left = facing.code == Facing.PROFILE_LEFT
         in_profile = facing_right | facing_left
         ahead = np.where(facing_right, toward_image_right, ~toward_image_right)
-        code[horizontal & ~in_profile & (facing.code >= 0)] = ArmPosition.OUT_SIDEWAYS
+        frontal = (facing.code == Facing.CAMERA) | (facing.code == Facing.AWAY)
+        code[horizontal & frontal] = ArmPosition.OUT_SIDEWAYS
         code[horizontal & in_profile & ahead] = ArmPosition.OUT_FORWARD
         code[horizontal & in_profile & ~ahead] = ArmPosition.OUT_BACKWARD
         code[wrist_h >= shoulder_h + 0.2 * scale] = ArmPosition.RAISED
@@ -407,6 +423,7 @@ def _arms(
         unknown_ceiling = (wrist_h >= shoulder_h + 0.2 * scale) & np.isnan(head_top)
         code[unknown_ceiling] = ArmPosition.RAISED
         weight = body.w(f"{side}_shoulder", f"{side}_wrist")
+        code[weight <= 0] = -1  # an arm's position needs its shoulder and its wrist
         out[side] = Measure(down_angle, code, np.where(code >= 0, weight, 0.0))
     return out
 

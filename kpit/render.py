@@ -17,7 +17,7 @@ from kpit.errors import TemplateError
 from kpit.prompts import template_environment
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
-__all__ = ["CONTEXT_STYLES", "render_context"]
+__all__ = ["CONTEXT_STYLES", "context_template", "render_context"]
 
 CONTEXT_STYLES = ("paper", "compact")
 """The names of the packaged context styles."""
@@ -60,9 +60,14 @@ _FILTERS = {
 }
 
 
-def _template(
-    style: str | os.PathLike[str], template_dir: str | os.PathLike[str] | None
+def context_template(
+    style: str | os.PathLike[str], template_dir: str | os.PathLike[str] | None = None
 ) -> jinja2.Template:
+    """The compiled template of a context style (a packaged name, a user name or a file).
+
+    Raises:
+        TemplateError: the style is unknown or its template does not compile.
+    """
     env = template_environment(template_dir)
     for name, function in _FILTERS.items():
         env.filters.setdefault(name, function)
@@ -81,6 +86,8 @@ def _template(
         raise TemplateError(
             f"syntax error: {exc.message}", file=exc.filename or style, record=f"line {exc.lineno}"
         ) from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc}", file=os.fspath(style)) from None
 
 
 def _user_template_exists(
@@ -117,13 +124,19 @@ def render_context(
     Raises:
         TemplateError: the style is unknown or the template fails to render.
     """
-    template = _template(style, template_dir)
+    template = context_template(style, template_dir)
+    notes = _pose_notes(ctx) if pose_notes else ""
     try:
-        notes = _pose_notes(ctx) if pose_notes else ""
         return template.render(ctx=ctx, pose_notes=notes).rstrip("\n")
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"undefined variable: {exc.message}",
+            file=os.fspath(style),
+            record=f"image {ctx.image_id}",
+        ) from None
+    except Exception as exc:  # a user's template may fail in any way: say where
+        raise TemplateError(
+            f"rendering failed: {type(exc).__name__}: {exc}",
             file=os.fspath(style),
             record=f"image {ctx.image_id}",
         ) from None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from kpit.errors import DataError
+from kpit.errors import ConfigError, DataError
 from kpit.types import Box, ImageContext, Person
 
 __all__ = ["draw", "show"]
@@ -194,5 +194,8 @@ def show(
     picture = draw(ctx, image, facts=facts, objects=objects)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(out)
+    try:
+        picture.save(out)
+    except (ValueError, OSError) as exc:  # an unknown extension, an unwritable folder
+        raise ConfigError(f"cannot save the picture: {exc}", file=out) from None
     return out

@@ -86,3 +86,13 @@ def test_python_dash_m_kpit(sample_root: Path) -> None:
         [sys.executable, "-m", "kpit", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("kpit, version ")
+
+
+def test_style_typo_fails_before_loading(tmp_path: Path) -> None:
+    code, out, err = run(
+        "contexts", "--keypoints", str(tmp_path / "missing.json"), "--style", "papr"
+    )
+    assert code != 0 and out == ""
+    assert "does not exist" in err or "unknown context style" in err
+    code, out, err = run("contexts", str(tmp_path), "--style", "papr")
+    assert code == 1 and "unknown context style 'papr'" in err and out == ""

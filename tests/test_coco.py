@@ -346,3 +346,101 @@ def test_bad_options(sample_root: Path) -> None:
     assert _error(root=sample_root, crowd="maybe").field == "crowd"
     assert _error(root=sample_root, min_people=-1).field == "min_people"
     assert isinstance(_error(), kpit.ConfigError)
+
+
+# --- records that would otherwise crash deep inside pycocotools or numpy -------------------
+
+
+def _person_file(write_coco: WriteCoco, **changes: object) -> Path:
+    ann = person_annotation(5, 1, {"nose": (1, 1, 2)})
+    ann.update(changes)
+    return write_coco("kp.json", annotations=[ann], categories=[PERSON_CATEGORY])
+
+
+@pytest.mark.parametrize(
+    ("changes", "record", "field"),
+    [
+        ({"image_id": None}, "annotation 5", "image_id"),
+        ({"image_id": "1"}, "annotation 5", "image_id"),
+        ({"category_id": 1.0}, "annotation 5", "category_id"),
+        ({"id": [1]}, "annotations[0]", "id"),
+        ({"id": 2**70}, "annotations[0]", "id"),
+        ({"iscrowd": "1"}, "annotation 5", "iscrowd"),
+        ({"keypoints": ["100"] + [0] * 50}, "annotation 5", "keypoints"),
+        ({"bbox": [0, 0, "4", 4]}, "annotation 5", "bbox"),
+    ],
+)
+def test_bad_annotation_fields(
+    write_coco: WriteCoco, changes: dict, record: str, field: str
+) -> None:
+    path = _person_file(write_coco, **changes)
+    err = _error(keypoints=path)
+    assert isinstance(err, kpit.DataError)
+    assert (err.file, err.record, err.field) == (str(path), record, field)
+
+
+@pytest.mark.parametrize(
+    ("image", "field"),
+    [({"width": 0.5}, "width"), ({"height": 1e300}, "height"), ({"width": True}, "width"),
+     ({"id": "1"}, "id")],
+)  # fmt: skip
+def test_bad_image_records(write_coco: WriteCoco, image: dict, field: str) -> None:
+    record = {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10} | image
+    path = write_coco("cap.json", images=[record])
+    assert _error(captions=path).field == field
+
+
+def test_bad_category_and_image_lists(write_coco: WriteCoco) -> None:
+    path = write_coco("kp.json", categories=[PERSON_CATEGORY, "x"])
+    assert _error(keypoints=path).record == "categories[1]"
+    path = write_coco("kp2.json", categories=[PERSON_CATEGORY, {"name": "dog"}])
+    assert _error(keypoints=path).field == "id"
+    path = write_coco("kp3.json", categories=[PERSON_CATEGORY, PERSON_CATEGORY])
+    assert "appears twice" in str(_error(keypoints=path))
+    images = [{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}] * 2
+    path = write_coco("cap.json", images=images)
+    assert "image id 1 appears twice" in str(_error(captions=path))
+    path = write_coco("cap2.json", raw='{"images": [5], "annotations": []}')
+    assert _error(captions=path).record == "images[0]"
+    path = write_coco("cap3.json", raw='{"images": [], "annotations": [], "categories": 5}')
+    assert _error(captions=path).field == "categories"
+    bad_skeleton = PERSON_CATEGORY | {"skeleton": [[1, 2, 3]]}
+    path = write_coco("kp4.json", categories=[bad_skeleton])
+    assert _error(keypoints=path).field == "skeleton"
+
+
+def test_positive_visibility_scores_are_labelled(write_coco: WriteCoco) -> None:
+    ann = person_annotation(1, 1, {"nose": (50, 50, 2), "left_eye": (60, 50, 1)})
+    ann["keypoints"][5] = 0.3  # a WholeBody-style score on the left eye
+    ann["keypoints"][8] = -1  # and a negative one on the right eye, with coordinates
+    ann["keypoints"][6:8] = [70, 50]
+    path = write_coco("kp.json", annotations=[ann], categories=[PERSON_CATEGORY])
+    loaded = kpit.load_coco(keypoints=path)
+    person = loaded[0].people[0]
+    assert person.keypoint("left_eye").visibility == 1
+    assert person.keypoint("right_eye").visibility == 0
+    assert loaded.stats.visibility_changed == 2
+
+
+def test_wholebody_is_recognised_beyond_the_first_annotation(sample_annotations: Path,
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    data = _raw(sample_annotations / "coco_wholebody_val_v1.0.json")
+    first = data["annotations"][0]
+    for part in ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts"):
+        del first[part]
+    data["annotations"] = data["annotations"][:1] + data["annotations"][1:]
+    path = tmp_path / "wb.json"
+    path.write_text(json.dumps(data))
+    err = _error(keypoints=path)  # recognised as WholeBody, so the stripped one is named
+    assert (err.record, err.field) == (f"annotation {first['id']}", "foot_kpts")
+
+
+def test_explicit_file_with_a_root_that_holds_only_images(sample_root: Path,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    root = tmp_path / "coco"
+    shutil.copytree(sample_root / "val2017", root / "val2017")
+    loaded = kpit.load_coco(
+        root, keypoints=sample_root / "annotations" / "person_keypoints_val2017.json"
+    )
+    assert len(loaded) == 4
+    assert loaded.image_path(loaded[0]).is_file()

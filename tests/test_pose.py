@@ -425,3 +425,68 @@ def test_contexts_carry_pose_notes_only_when_asked(sample_root: Path) -> None:
         assert "Pose notes" not in plain
         assert noted.startswith(plain)
         assert noted[len(plain) :].startswith("\n\nPose notes:\nThe first person: sitting;")
+
+
+# --- edge cases ------------------------------------------------------------------------------
+
+
+def test_other_layouts_with_objects_get_no_object_relations() -> None:
+    layout = KeypointLayout("hand", ("wrist", "thumb"))
+    hand = Person(Box(0, 0, 1, 1), np.array([[0.1, 0.1, 2], [0.2, 0.2, 2]]), layout, None, (9, 9))
+    ctx = ImageContext(1, "a.jpg", 9, 9, (), (ObjectBox("cup", Box(0, 0, 0.5, 0.5)),), (hand,))
+    assert [f.relation for f in pose_facts(hand, ctx)] == []
+    assert pose_notes(ctx) == ""
+
+
+def test_every_fact_has_some_confidence() -> None:
+    arms_up = {k: v for k, v in STANDING.items() if "shoulder" not in k}
+    arms_up.update({"left_elbow": (580, 60), "left_wrist": (590, -30)})
+    assert all(f.confidence > 0 for f in facts_of(arms_up))
+    assert facts_of(arms_up).labels("arm", "left") == []  # no shoulder, no arm position
+    collapsed = dict.fromkeys(STANDING, (500.0, 500.0))
+    assert list(facts_of(collapsed)) == []  # all points in one pixel: no body, no claims
+
+
+def test_notes_name_people_past_the_tenth() -> None:
+    people = [person({n: (x / 10 + 80 * k, y / 10 + 300) for n, (x, y) in STANDING.items()})
+              for k in range(12)]  # fmt: skip
+    notes = pose_notes(_context(people, []))
+    assert "The twelfth person: standing" in notes
+    assert "the eleventh person" in notes and "person1" not in notes
+    assert not re.search(r"\d", notes)
+
+
+def test_relations_without_image_size_on_the_person() -> None:
+    near = person(STANDING)
+    far = person({n: (x / 2 + 320, y / 2) for n, (x, y) in STANDING.items()})
+    bare = Person(near.box, near.keypoint_array, COCO_17, None, None)
+    ctx = _context([bare, far], [])
+    assert pose_facts(bare, ctx).find("position", relation="in front of").target == "person 2"
+
+
+def test_in_profile_an_arm_is_never_out_to_the_side() -> None:
+    faceless = {k: v for k, v in SITTING_SIDE.items() if k not in ("nose", "left_eye")}
+    faceless.update(
+        {
+            "left_elbow": (600, 185),
+            "left_wrist": (695, 190),
+            "left_knee": (500, 550),
+            "right_knee": (505, 548),
+            "left_ankle": (500, 720),
+            "right_ankle": (505, 718),
+        }
+    )  # standing straight
+    facts = facts_of(faceless)
+    assert facts.labels("body") == ["in profile"]
+    assert "stretched out to the side" not in facts.labels("arm", "left")
+
+
+def test_lean_follows_the_body_not_the_turned_head() -> None:
+    lean = rotated(SITTING_SIDE, 35, centre=SITTING_SIDE["left_hip"])
+    lean.update({k: SITTING_SIDE[k] for k in ("left_knee", "right_knee", "left_ankle",
+                                              "right_ankle", "left_hip", "right_hip")})  # fmt: skip
+    hx, hy = lean["left_ear"]
+    lean["nose"] = (hx - 40, hy + 4)  # looking back over the shoulder, to the image's left
+    lean["left_eye"] = (hx - 30, hy - 4)
+    facts = facts_of(lean)
+    assert facts.labels("torso") == ["leaning forward"]

@@ -155,3 +155,15 @@ def test_template_errors_are_clear(contexts: kpit.CocoContexts, tmp_path: Path) 
     broken.write_text("{% for %}")
     with pytest.raises(kpit.TemplateError, match="syntax error"):
         kpit.render_context(contexts[0], broken)
+
+
+def test_template_failures_at_render_time(contexts: kpit.CocoContexts, tmp_path: Path) -> None:
+    include = tmp_path / "include.j2"
+    include.write_text('{% include "nope.j2" %}')
+    with pytest.raises(kpit.TemplateError, match=r"nope\.j2"):
+        kpit.render_context(contexts[0], include)
+    divide = tmp_path / "divide.j2"
+    divide.write_text("{{ 1 / 0 }}")
+    with pytest.raises(kpit.TemplateError, match="ZeroDivisionError") as info:
+        kpit.render_context(contexts[0], divide)
+    assert info.value.record == "image 785"

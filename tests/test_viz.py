@@ -77,3 +77,8 @@ def test_kpit_show_command(sample_root: Path, tmp_path: Path) -> None:
 
     result = CliRunner().invoke(cli, ["show", str(sample_root), "--image-id", "1", "-o", str(out)])
     assert result.exit_code == 1 and "no image matches" in result.stderr
+
+
+def test_unsaveable_picture_is_a_clear_error(contexts: kpit.CocoContexts, tmp_path: Path) -> None:
+    with pytest.raises(kpit.ConfigError, match="cannot save the picture"):
+        kpit.show(contexts[0], tmp_path / "x.unknownext")

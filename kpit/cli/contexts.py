@@ -8,7 +8,7 @@ import click
 import orjson
 
 from kpit.cli.options import coco_options, load_from_options
-from kpit.render import CONTEXT_STYLES, render_context
+from kpit.render import CONTEXT_STYLES, context_template, render_context
 
 __all__ = ["contexts"]
 
@@ -36,6 +36,8 @@ def contexts(
     PATH is a folder in the standard COCO layout (annotations/ and one image folder per
     split); --captions/--instances/--keypoints name files directly.
     """
+    if not jsonl:
+        context_template(style, template_dir)  # a typo in --style fails before loading
     loaded = load_from_options(options)
     for n, ctx in enumerate(loaded):
         if jsonl:
