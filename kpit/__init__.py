@@ -5,23 +5,43 @@ teacher model to write instruction-following data about human pose and action, e
 LLaVA, fine-tune, and score models on a human-pose benchmark.
 """
 
+from kpit._version import __version__
 from kpit.coco import CocoContexts, LoadStats, load_coco
 from kpit.errors import ConfigError, DataError, KpitError, TemplateError
+from kpit.export import export_hf, export_llava
+from kpit.generate import DryRun, agenerate, generate
+from kpit.generators.base import Generator, Reply, Usage
+from kpit.hookspecs import hookimpl
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
 from kpit.pose import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
+from kpit.quality import QualityConfig
 from kpit.render import render_context
-from kpit.types import Box, ImageContext, Keypoint, Message, ObjectBox, Person, Sample, Turn
+from kpit.stats import run_stats
+from kpit.store import Run
+from kpit.tasks import Task
+from kpit.types import (
+    Box,
+    ChatRequest,
+    ImageContext,
+    Keypoint,
+    Message,
+    ObjectBox,
+    Person,
+    Sample,
+    Turn,
+)
 from kpit.viz import draw, show
-
-__version__ = "0.1.0"
 
 __all__ = [
     "COCO_17",
     "COCO_WHOLEBODY",
     "Box",
+    "ChatRequest",
     "CocoContexts",
     "ConfigError",
     "DataError",
+    "DryRun",
+    "Generator",
     "ImageContext",
     "Keypoint",
     "KeypointLayout",
@@ -32,15 +52,26 @@ __all__ = [
     "Person",
     "PoseFact",
     "PoseFacts",
+    "QualityConfig",
+    "Reply",
+    "Run",
     "Sample",
+    "Task",
     "TemplateError",
     "Turn",
+    "Usage",
     "__version__",
+    "agenerate",
     "draw",
+    "export_hf",
+    "export_llava",
+    "generate",
+    "hookimpl",
     "load_coco",
     "pose_facts",
     "pose_facts_batch",
     "pose_notes",
     "render_context",
+    "run_stats",
     "show",
 ]

@@ -22,7 +22,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from kpit import __version__, plugins
+from kpit import plugins
+from kpit._version import __version__
 from kpit.errors import ConfigError
 from kpit.generators.base import Generator, Reply
 from kpit.quality import QualityConfig, QualityFilter, answer_fingerprint

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kpit import __version__
+from kpit._version import __version__
 from kpit.errors import KpitError
 
 __all__ = ["cli", "main"]
@@ -34,10 +34,14 @@ def cli(verbose: int) -> None:
 
 def _register_commands() -> None:
     from kpit.cli.contexts import contexts
+    from kpit.cli.generate import generate
+    from kpit.cli.plugins import plugins
+    from kpit.cli.prompts import prompts
+    from kpit.cli.runs import export, stats
     from kpit.cli.show import show
 
-    cli.add_command(contexts)
-    cli.add_command(show)
+    for command in (contexts, generate, export, stats, show, prompts, plugins):
+        cli.add_command(command)
 
 
 _register_commands()

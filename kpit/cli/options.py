@@ -11,7 +11,7 @@ import click
 
 from kpit.coco import CocoContexts, load_coco
 
-__all__ = ["coco_options", "load_from_options"]
+__all__ = ["coco_options", "load_from_options", "parse_key_values"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -89,3 +89,23 @@ def load_from_options(options: Mapping[str, Any]) -> CocoContexts:
     )
     log.info("loaded %d images: %s", len(loaded), loaded.stats)
     return loaded
+
+
+def parse_key_values(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("temperature=0.7", "seed=3")`` to ``{"temperature": 0.7, "seed": 3}``.
+
+    Values that read as JSON (numbers, true/false, null, lists) are parsed as JSON; anything
+    else stays a string.
+    """
+    import json
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

@@ -1,0 +1,112 @@
+"""``kpit generate``: instruction data from a COCO split, through a teacher backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kpit.cli.options import coco_options, load_from_options, parse_key_values
+from kpit.generate import DryRun
+from kpit.generate import generate as run_generate
+from kpit.render import CONTEXT_STYLES, context_template
+from kpit.stats import run_stats
+
+__all__ = ["generate"]
+
+
+@click.command()
+@coco_options
+@click.option(
+    "--tasks",
+    default="all",
+    show_default=True,
+    help="Comma-separated tasks (conversation,detail,complex) or 'all'.",
+)
+@click.option(
+    "--generator", default="template", show_default=True, help="The backend (see `kpit plugins`)."
+)
+@click.option("--model", help="The model the backend should use.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The run folder; an existing run is resumed.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Model calls in flight.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds all sampling.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the requests' count and estimated tokens; call nothing."
+)
+@click.option("--retry-failed", is_flag=True, help="Send failed requests again.")
+@click.option(
+    "--style",
+    default="paper",
+    show_default=True,
+    help=f"Context style: {', '.join(CONTEXT_STYLES)}, or a .j2 file.",
+)
+@click.option("--pose-notes", is_flag=True, help="Add each person's pose facts to the context.")
+@click.option(
+    "--template-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder whose templates override the packaged ones by name.",
+)
+@click.option(
+    "--fewshot/--no-fewshot",
+    default=True,
+    show_default=True,
+    help="Send each task's few-shot examples.",
+)
+@click.option(
+    "-O",
+    "--generator-option",
+    "generator_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A backend setting (repeatable), e.g. -O temperature=0.7.",
+)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def generate(tasks: str, generator: str, model: str | None, out: Path, concurrency: int,
+             seed: int, dry_run: bool, retry_failed: bool, style: str, pose_notes: bool,
+             template_dir: Path | None, fewshot: bool, generator_options: tuple[str, ...],
+             progress: bool, **options: object) -> None:  # fmt: skip
+    """Generate instruction data for the images of a COCO split into a run folder.
+
+    Rerunning the same command resumes: finished requests are skipped. Ctrl-C stops
+    cleanly; everything finished is already on disk.
+    """
+    context_template(style, template_dir)
+    contexts = load_from_options(options)
+    result = run_generate(
+        contexts, tasks, generator, model, out,
+        concurrency=concurrency, seed=seed, dry_run=dry_run, retry_failed=retry_failed,
+        style=style, pose_notes=pose_notes, template_dir=template_dir, fewshot=fewshot,
+        generator_options=parse_key_values(generator_options), progress=progress,
+    )  # fmt: skip
+    if isinstance(result, DryRun):
+        _print_plan(result)
+        return
+    stats = run_stats(result)
+    session = result.manifest.get("last_session", {})
+    new, failed, skipped = (session.get(k, 0) for k in ("samples", "failures", "skipped"))
+    click.echo(f"run {result.folder}: {new} new samples, {failed} failures, {skipped} skipped")
+    click.echo(stats.to_text())
+
+
+def _print_plan(plan: DryRun) -> None:
+    click.echo(f"{'task':<14}{'requests':>10}{'prompt tokens (est.)':>24}")
+    for task, count in plan.requests.items():
+        click.echo(f"{task:<14}{count:>10,}{plan.prompt_tokens[task]:>24,}")
+    click.echo(f"{'all':<14}{plan.total_requests:>10,}{plan.total_prompt_tokens:>24,}")
+    click.echo(f"already done (skipped): {plan.skipped:,}")
+    if plan.examples:
+        request = plan.examples[0]
+        click.echo(f"\nfirst request: {request.key}")
+        for message in request.messages:
+            click.echo(f"--- {message.role} ---\n{message.content}")

@@ -1,0 +1,58 @@
+"""``kpit export`` and ``kpit stats``: read a run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kpit.export import export_hf, export_llava
+from kpit.stats import run_stats
+from kpit.store import Run
+
+__all__ = ["export", "stats"]
+
+_RUN = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("run", type=_RUN)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["llava", "hf"]),
+    default="llava",
+    show_default=True,
+    help="LLaVA training JSON, or a Hugging Face dataset folder.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--image-prefix", default="", help="Put before each image file name (llava).")
+@click.option(
+    "--image-root",
+    type=click.Path(path_type=Path),
+    help="The image folder, for the dataset's image paths (hf).",
+)
+@click.option(
+    "--per-pair",
+    is_flag=True,
+    help="One record per question/answer pair, as the paper counts samples.",
+)
+@click.option("--tasks", help="Only these tasks (comma-separated).")
+def export(run: Path, fmt: str, output: Path, image_prefix: str, image_root: Path | None,
+           per_pair: bool, tasks: str | None) -> None:  # fmt: skip
+    """Export the samples of RUN for training."""
+    selected = [t.strip() for t in tasks.split(",")] if tasks else None
+    if fmt == "llava":
+        count = export_llava(Run(run), output, image_prefix=image_prefix, per_pair=per_pair,
+                             tasks=selected)  # fmt: skip
+    else:
+        count = export_hf(Run(run), output, image_root=image_root, per_pair=per_pair,
+                          tasks=selected)  # fmt: skip
+    click.echo(f"{output}: {count} records")
+
+
+@click.command()
+@click.argument("run", type=_RUN)
+def stats(run: Path) -> None:
+    """Counts of RUN: samples, pairs, lengths and tokens per task, and open failures."""
+    click.echo(run_stats(Run(run)).to_text())

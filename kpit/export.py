@@ -1,0 +1,144 @@
+"""Export a run's samples: LLaVA training JSON, or a Hugging Face dataset.
+
+LLaVA's format (``llava_v1_5_mix665k.json`` and the paper's data) is a JSON list of records
+``{"id", "image", "conversations": [{"from": "human"|"gpt", "value"}, ...]}`` with
+``<image>\\n`` before the first human turn. The paper counts one record per question/answer
+pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
+``per_pair=True`` writes that, the default writes one record per conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from kpit.errors import ConfigError
+from kpit.store import Run
+
+__all__ = ["IMAGE_TOKEN", "export_hf", "export_llava", "llava_records"]
+
+IMAGE_TOKEN = "<image>"
+"""LLaVA's placeholder for the image in the first human turn."""
+
+PathLike = str | os.PathLike[str]
+
+
+def _run(run: Run | PathLike) -> Run:
+    return run if isinstance(run, Run) else Run(run)
+
+
+def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[dict[str, Any]]:
+    for sample in run.samples():
+        if tasks is None or sample["task"] in tasks:
+            yield sample
+
+
+def _pairs(turns: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    return [turns[i : i + 2] for i in range(0, len(turns) - 1, 2)]
+
+
+def _conversation(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    out = []
+    for n, turn in enumerate(turns):
+        value = turn["text"]
+        if n == 0:
+            value = f"{IMAGE_TOKEN}\n{value}"
+        out.append({"from": "human" if turn["role"] == "human" else "gpt", "value": value})
+    return out
+
+
+def llava_records(
+    run: Run | PathLike,
+    *,
+    image_prefix: str = "",
+    per_pair: bool = False,
+    tasks: Sequence[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """LLaVA records of a run's samples, one per sample (or per question/answer pair).
+
+    Args:
+        run: a :class:`~kpit.store.Run` or its folder.
+        image_prefix: put before each image file name (e.g. ``coco/train2017/``).
+        per_pair: one record per question/answer pair, as the paper counts samples.
+        tasks: only these tasks.
+    """
+    for sample in _selected(_run(run), tasks):
+        image = f"{image_prefix}{sample['image']}"
+        base_id = sample["key"].replace("/", "_")
+        groups = _pairs(sample["turns"]) if per_pair else [sample["turns"]]
+        for n, turns in enumerate(groups):
+            record_id = f"{base_id}_{n}" if per_pair else base_id
+            yield {"id": record_id, "image": image, "conversations": _conversation(turns),
+                   "task": sample["task"]}  # fmt: skip
+
+
+def export_llava(
+    run: Run | PathLike,
+    path: PathLike,
+    *,
+    image_prefix: str = "",
+    per_pair: bool = False,
+    tasks: Sequence[str] | None = None,
+) -> int:
+    """Write a run's samples as LLaVA training JSON; return the number of records.
+
+    See :func:`llava_records` for the options. The file is written to a temporary name
+    and renamed, so a crash never leaves half a file.
+    """
+    records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks))
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(records, f, ensure_ascii=False, indent=1)
+    tmp.replace(out)
+    return len(records)
+
+
+def export_hf(
+    run: Run | PathLike,
+    path: PathLike,
+    *,
+    image_root: PathLike | None = None,
+    per_pair: bool = False,
+    tasks: Sequence[str] | None = None,
+) -> int:
+    """Write a run as a Hugging Face ``datasets`` dataset (``save_to_disk``); return its rows.
+
+    Columns as TRL's vision-language trainers read them: ``messages`` (``user`` and
+    ``assistant`` turns whose ``content`` is a list of ``{"type": "image"}`` and
+    ``{"type": "text", "text": ...}`` parts, the image part in the first user turn) and
+    ``images`` (a list with the image's path, under ``image_root`` when given), plus
+    ``id`` and ``task``.
+
+    Raises:
+        ConfigError: the ``datasets`` package is not installed.
+    """
+    try:
+        import datasets
+    except ImportError:
+        raise ConfigError(
+            "--format hf needs the 'datasets' package: pip install datasets", field="format"
+        ) from None
+    rows: dict[str, list[Any]] = {"id": [], "task": [], "images": [], "messages": []}
+    root = Path(image_root) if image_root is not None else None
+    for record in llava_records(run, per_pair=per_pair, tasks=tasks):
+        messages = []
+        for n, turn in enumerate(record["conversations"]):
+            text = turn["value"].removeprefix(f"{IMAGE_TOKEN}\n") if n == 0 else turn["value"]
+            content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+            if n == 0:
+                content.insert(0, {"type": "image", "text": None})
+            messages.append({"role": "user" if turn["from"] == "human" else "assistant",
+                             "content": content})  # fmt: skip
+        image = str(root / record["image"]) if root is not None else record["image"]
+        rows["id"].append(record["id"])
+        rows["task"].append(record["task"])
+        rows["images"].append([image])
+        rows["messages"].append(messages)
+    dataset = datasets.Dataset.from_dict(rows)
+    dataset.save_to_disk(os.fspath(path))
+    return len(dataset)

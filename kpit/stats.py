@@ -1,0 +1,99 @@
+"""Statistics of a run: samples per task, turns, lengths, tokens, and why requests failed."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from kpit.store import Run
+from kpit.tokens import estimate_tokens
+
+__all__ = ["RunStats", "TaskStats", "run_stats"]
+
+
+@dataclass(slots=True)
+class TaskStats:
+    """Counts for one task."""
+
+    samples: int = 0
+    pairs: int = 0
+    answer_words: int = 0
+    answer_chars: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def mean_answer_words(self) -> float:
+        """Mean words per answer."""
+        return self.answer_words / self.pairs if self.pairs else 0.0
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counts for a whole run, per task and in total."""
+
+    tasks: dict[str, TaskStats]
+    images: int
+
+    @property
+    def samples(self) -> int:
+        """Samples in all tasks."""
+        return sum(t.samples for t in self.tasks.values())
+
+    @property
+    def pairs(self) -> int:
+        """Question/answer pairs in all tasks (the paper's sample count)."""
+        return sum(t.pairs for t in self.tasks.values())
+
+    @property
+    def failures(self) -> Counter[str]:
+        """Open failures by reason, over all tasks."""
+        total: Counter[str] = Counter()
+        for t in self.tasks.values():
+            total.update(t.failures)
+        return total
+
+    def to_text(self) -> str:
+        """A table for the terminal."""
+        header = (f"{'task':<14}{'samples':>9}{'pairs':>9}{'words/answer':>14}"
+                  f"{'prompt tok':>13}{'completion tok':>16}")  # fmt: skip
+        lines = [header, "-" * len(header)]
+        for name, t in sorted(self.tasks.items()):
+            lines.append(f"{name:<14}{t.samples:>9,}{t.pairs:>9,}{t.mean_answer_words:>14.1f}"
+                         f"{t.prompt_tokens:>13,}{t.completion_tokens:>16,}")  # fmt: skip
+        lines.append(f"{'all':<14}{self.samples:>9,}{self.pairs:>9,}")
+        lines.append(f"images: {self.images:,}")
+        if self.failures:
+            lines.append("open failures: " + ", ".join(
+                f"{reason} {n:,}" for reason, n in self.failures.most_common()))  # fmt: skip
+        else:
+            lines.append("open failures: none")
+        return "\n".join(lines)
+
+
+def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
+    """Count a run's samples, pairs, answer lengths, tokens and open failures per task.
+
+    Token counts are the server's where it reported usage, else estimates.
+    """
+    run = run if isinstance(run, Run) else Run(run)
+    tasks: dict[str, TaskStats] = defaultdict(TaskStats)
+    images: set[Any] = set()
+    for sample in run.samples():
+        t = tasks[sample["task"]]
+        images.add(sample["image_id"])
+        t.samples += 1
+        answers = [turn["text"] for turn in sample["turns"] if turn["role"] == "gpt"]
+        t.pairs += len(answers)
+        t.answer_words += sum(len(a.split()) for a in answers)
+        t.answer_chars += sum(len(a) for a in answers)
+        usage = sample.get("usage") or {}
+        t.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        t.completion_tokens += int(usage.get("completion_tokens") or
+                                   sum(estimate_tokens(a) for a in answers))  # fmt: skip
+    for failure in run.open_failures():
+        tasks[failure["task"]].failures[failure["reason"]] += 1
+    return RunStats(dict(tasks), len(images))
