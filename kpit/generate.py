@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 ALL_TASKS = ("conversation", "detail", "complex")
 """The paper's three tasks, what ``tasks="all"`` means."""
 
-RESUME_KEYS = ("generator", "prompt", "template_hashes", "seed")
-"""Manifest entries a resumed run must share with the run it continues."""
+RESUME_KEYS = ("seed", "prompt", "generator")
+"""Manifest entries a resumed run must share with the run it continues (and the hashes of
+the templates both use)."""
 
 
 def resolve_tasks(tasks: str | Sequence[str]) -> list[Task]:
@@ -98,6 +99,16 @@ def _requests(
                 counts["skipped"] += 1
                 continue
             yield task.build(ctx, key=key, seed=seed, options=options)
+
+
+def _check_templates(store: RunStore, hashes: dict[str, str]) -> None:
+    """A template that both the run and this call use must not have changed."""
+    old = store.read_manifest().get("template_hashes", {})
+    changed = sorted(name for name in set(old) & set(hashes) if old[name] != hashes[name])
+    if changed:
+        raise ConfigError(f"templates changed since this run began: {', '.join(changed)}; "
+                          "use a new --out folder", file=store.manifest_path,
+                          field="template_hashes")  # fmt: skip
 
 
 def _template_hashes(tasks: Sequence[Task], options: PromptOptions) -> dict[str, str]:
@@ -160,6 +171,7 @@ async def agenerate(
     resuming = store.exists()
     if resuming:
         store.check_compatible(manifest, RESUME_KEYS)
+        _check_templates(store, manifest["template_hashes"])
     skip = store.done_keys(include_failures=not retry_failed) if resuming else set()
     counts: Counter[str] = Counter()
     requests = _requests(contexts, task_objects, skip, seed, options, counts)
@@ -178,6 +190,7 @@ async def agenerate(
     previous = store.read_manifest() if resuming else {}
     manifest["created"] = previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     manifest["tasks"] = sorted({*previous.get("tasks", []), *(t.name for t in task_objects)})
+    manifest["template_hashes"] = previous.get("template_hashes", {}) | manifest["template_hashes"]
     store.write_manifest(manifest)
     seen = {answer_fingerprint([Turn(**t) for t in r["turns"]]) for r in store.samples()}
     minimums = {t.name: t.min_answer_chars for t in task_objects}

@@ -197,7 +197,7 @@ def _turns(pairs: list[tuple[str, str]]) -> tuple[Turn, ...]:
     return tuple(turns)
 
 
-_LEADING_LABEL = re.compile(r"^\s*(?:\*\*)?(?:answer|description|response)(?:\*\*)?\s*:\s*", re.I)
+_LEADING_LABEL = re.compile(r"^\s*\**\s*(?:answer|description|response)\s*\**\s*:\s*\**\s*", re.I)
 
 
 # --- prompt-based tasks --------------------------------------------------------------------
@@ -214,20 +214,28 @@ class PromptTask(Task):
 
     The folder holds ``system.j2``, ``user.j2`` and ``fewshot.json`` (examples with a
     ``context`` and an ideal ``answer``); a ``template_dir`` with the same names overrides
-    them.
+    them. A subclass may set :attr:`template_folder` to use another task's folder.
     """
+
+    template_folder: ClassVar[str | None] = None
+    """The folder of templates under ``prompts/`` (default: the task's name)."""
+
+    @property
+    def folder(self) -> str:
+        """The template folder this task reads."""
+        return self.template_folder or self.name
 
     def _find(self, name: str, options: PromptOptions) -> Path:
         if options.template_dir is not None:
-            path = Path(options.template_dir) / self.name / name
+            path = Path(options.template_dir) / self.folder / name
             if path.is_file():
                 return path
-        return PACKAGE_TEMPLATES / self.name / name
+        return PACKAGE_TEMPLATES / self.folder / name
 
     def _render(self, name: str, options: PromptOptions, **values: Any) -> str:
         env = template_environment(options.template_dir)
         try:
-            return env.get_template(f"{self.name}/{name}").render(**values).strip()
+            return env.get_template(f"{self.folder}/{name}").render(**values).strip()
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"template {exc.name} not found", field="template_dir") from None
         except jinja2.UndefinedError as exc:
@@ -297,7 +305,7 @@ class PromptTask(Task):
         for name in ("system.j2", "user.j2", "fewshot.json", "instructions.json"):
             path = self._find(name, options)
             if path.is_file():
-                hashes[f"{self.name}/{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+                hashes[f"{self.folder}/{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         return hashes
 
 

@@ -1,0 +1,50 @@
+"""A run that takes a while, for tests that kill it: ``python slow_run.py OUT [DELAY]``.
+
+Forty images (the sample's four, under ten ids each), three tasks, a backend that writes
+the template generator's replies after a delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+
+import kpit
+from kpit.generators.template import TemplateGenerator
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "coco-sample"
+
+
+class SlowTemplate(TemplateGenerator):
+    name = "slow-template"
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def complete(self, request: kpit.ChatRequest) -> kpit.Reply:
+        await asyncio.sleep(self.delay)
+        return self.write(request)
+
+
+def contexts() -> list[kpit.ImageContext]:
+    base = list(kpit.load_coco(SAMPLE))
+    return [dataclasses.replace(ctx, image_id=ctx.image_id * 100 + n)
+            for n in range(10) for ctx in base]  # fmt: skip
+
+
+if __name__ == "__main__":
+    out, delay = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 0.05
+    # The images repeat, and so do the template's answers: keep the repeats.
+    quality = kpit.QualityConfig(reject_duplicates=False)
+    kpit.generate(
+        contexts(),
+        "all",
+        SlowTemplate(delay),
+        out=out,
+        concurrency=4,
+        progress=False,
+        quality=quality,
+    )
