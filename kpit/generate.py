@@ -155,13 +155,14 @@ async def agenerate(
     if limit is not None:
         contexts = islice(contexts, limit)
     store = RunStore(out)
+    hashes = _template_hashes(task_objects, options)
     manifest = {
         "kpit_version": __version__,
         "python": platform.python_version(),
         "generator": backend.settings(),
         "prompt": {"style": options.style, "pose_notes": options.pose_notes,
                    "template_dir": options.template_dir, "fewshot": options.fewshot},
-        "template_hashes": _template_hashes(task_objects, options),
+        "template_hashes": hashes,
         "seed": seed,
         "tasks": [t.name for t in task_objects],
         "source": _source(contexts),
@@ -171,7 +172,7 @@ async def agenerate(
     resuming = store.exists()
     if resuming:
         store.check_compatible(manifest, RESUME_KEYS)
-        _check_templates(store, manifest["template_hashes"])
+        _check_templates(store, hashes)
     skip = store.done_keys(include_failures=not retry_failed) if resuming else set()
     counts: Counter[str] = Counter()
     requests = _requests(contexts, task_objects, skip, seed, options, counts)
@@ -190,7 +191,7 @@ async def agenerate(
     previous = store.read_manifest() if resuming else {}
     manifest["created"] = previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     manifest["tasks"] = sorted({*previous.get("tasks", []), *(t.name for t in task_objects)})
-    manifest["template_hashes"] = previous.get("template_hashes", {}) | manifest["template_hashes"]
+    manifest["template_hashes"] = previous.get("template_hashes", {}) | hashes
     store.write_manifest(manifest)
     seen = {answer_fingerprint([Turn(**t) for t in r["turns"]]) for r in store.samples()}
     minimums = {t.name: t.min_answer_chars for t in task_objects}

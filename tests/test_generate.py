@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 import kpit
+import kpit.plugins
+import kpit.tasks
 from kpit.generators.base import FatalGeneratorError, GeneratorError
 from kpit.generators.template import TemplateGenerator
 
@@ -183,6 +185,27 @@ def test_a_fatal_error_stops_the_run_keeping_finished_work(contexts, tmp_path: P
     assert [s["key"] for s in run.samples()] == ["detail/785/0", "detail/40083/0"]
     assert run.manifest["last_session"]["interrupted"]
     assert "detail/197388/0" not in backend.calls  # stopped early, nothing burnt
+
+
+def test_an_error_while_building_requests_is_raised(contexts, tmp_path: Path) -> None:
+    """A task whose templates are missing stops the run with the error, not silently."""
+
+    class NoTemplates(kpit.tasks.DetailTask):
+        name = "no-templates"
+
+    class Plugin:
+        @kpit.hookimpl
+        def kpit_register_tasks(self, register):  # type: ignore[no-untyped-def]
+            register(NoTemplates)
+
+    pm = kpit.plugins.get_plugin_manager()
+    plugin = Plugin()
+    pm.register(plugin)
+    try:
+        with pytest.raises(kpit.TemplateError, match=r"no-templates/system\.j2 not found"):
+            kpit.generate(contexts, "no-templates", out=tmp_path / "run", progress=False)
+    finally:
+        pm.unregister(plugin)
 
 
 def test_concurrency_is_bounded(tmp_path: Path) -> None:

@@ -115,8 +115,9 @@ class Generator(ABC):
     ) -> AsyncIterator[Reply]:
         """Answer ``requests`` with at most ``concurrency`` in flight, yielding as they finish.
 
-        A :class:`FatalGeneratorError` stops everything and is raised; any other exception
-        from :meth:`complete` becomes a failed :class:`Reply`.
+        A :class:`FatalGeneratorError`, or any error while building the requests, stops
+        everything and is raised; any other exception from :meth:`complete` becomes a failed
+        :class:`Reply`.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -125,7 +126,14 @@ class Generator(ABC):
         fatal: list[BaseException] = []
 
         async def worker() -> None:
-            for request in pending:
+            while not fatal:
+                try:
+                    request = next(pending)
+                except StopIteration:
+                    return
+                except BaseException as exc:  # building a request failed: stop, loudly
+                    fatal.append(exc)
+                    return
                 try:
                     reply = await self.complete(request)
                 except FatalGeneratorError as exc:
@@ -136,8 +144,6 @@ class Generator(ABC):
                 except Exception as exc:  # a backend bug must not lose the finished work
                     reply = Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
                 await done.put(reply)
-                if fatal:
-                    return
 
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
         waiter = asyncio.create_task(_wait_all(workers))

@@ -1,0 +1,182 @@
+"""Plugins: registration hooks, the entry-point group, and a real installed plugin package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kpit
+from kpit import plugins
+from kpit.tasks import DetailTask
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_PLUGIN = REPO / "examples" / "kpit-plugin-example"
+
+
+class EchoGenerator(kpit.Generator):
+    """Replies with the last message, for the plugin round trip."""
+
+    name = "echo-test"
+    description = "echoes the request"
+
+    async def complete(self, request: kpit.ChatRequest) -> kpit.Reply:
+        return kpit.Reply(request.key, text=f"An echo for {request.key}, long enough. " * 5)
+
+
+class ShortDetail(DetailTask):
+    name = "short-detail"
+    template_folder = "detail"
+    min_answer_chars = 20
+
+
+class TestPlugin:
+    @kpit.hookimpl
+    def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+        register(EchoGenerator)
+
+    @kpit.hookimpl
+    def kpit_register_tasks(self, register):  # type: ignore[no-untyped-def]
+        register(ShortDetail)
+
+
+@pytest.fixture
+def test_plugin() -> Iterator[TestPlugin]:
+    plugin = TestPlugin()
+    pm = plugins.get_plugin_manager()
+    pm.register(plugin, name="test-plugin")
+    try:
+        yield plugin
+    finally:
+        pm.unregister(plugin)
+
+
+def test_builtins_register_through_the_hooks() -> None:
+    assert "kpit.builtins" in dict(plugins.loaded_plugins())
+    assert set(plugins.tasks()) >= {"conversation", "detail", "complex"}
+    assert "template" in plugins.generators()
+    assert plugins.judges() == {} or all(isinstance(k, str) for k in plugins.judges())
+
+
+def test_register_generate_unregister(
+    test_plugin: TestPlugin, sample_root: Path, tmp_path: Path
+) -> None:
+    assert plugins.get_generator("echo-test") is EchoGenerator
+    contexts = kpit.load_coco(sample_root)
+    run = kpit.generate(
+        contexts, "short-detail", "echo-test", out=tmp_path / "run", limit=2, progress=False
+    )
+    samples = list(run.samples())
+    assert [s["task"] for s in samples] == ["short-detail", "short-detail"]
+    assert samples[0]["turns"][1]["text"].startswith("An echo")
+    plugins.get_plugin_manager().unregister(test_plugin)
+    assert "echo-test" not in plugins.generators()
+    assert "short-detail" not in plugins.tasks()
+    plugins.get_plugin_manager().register(test_plugin, name="test-plugin")  # for the fixture
+
+
+def test_a_class_without_a_name_is_refused() -> None:
+    class Nameless:
+        @kpit.hookimpl
+        def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+            register(object)
+
+    pm = plugins.get_plugin_manager()
+    plugin = Nameless()
+    pm.register(plugin)
+    try:
+        with pytest.raises(kpit.ConfigError, match="no string 'name'"):
+            plugins.generators()
+    finally:
+        pm.unregister(plugin)
+
+
+def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = os.environ | {"PYTHONPATH": str(pythonpath)} | env
+    return subprocess.run(
+        [sys.executable, "-m", "kpit", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example plugin package, installed by pip into a folder of its own."""
+    target = tmp_path_factory.mktemp("site")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(EXAMPLE_PLUGIN),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return target
+
+
+def test_installed_plugin_package_lists_and_generates(
+    installed_example: Path, sample_root: Path, tmp_path: Path
+) -> None:
+    listed = _kpit("plugins", pythonpath=installed_example)
+    assert listed.returncode == 0, listed.stderr
+    assert "caption-baseline (kpit-caption-baseline 0.1.0)" in listed.stdout
+    assert "captions" in listed.stdout and "activity" in listed.stdout
+    run = tmp_path / "run"
+    done = _kpit(
+        "generate",
+        str(sample_root),
+        "--tasks",
+        "activity,detail",
+        "--generator",
+        "captions",
+        "--out",
+        str(run),
+        "--no-progress",
+        pythonpath=installed_example,
+    )
+    assert done.returncode == 0, done.stderr
+    samples = list(kpit.Run(run).samples())
+    assert len(samples) == 8
+    activity = [s for s in samples if s["task"] == "activity"]
+    assert activity[0]["turns"][0]["text"] == "What is the main activity in the image?"
+
+
+def test_kpit_load_plugins_limits_what_loads(installed_example: Path) -> None:
+    listed = _kpit("plugins", pythonpath=installed_example, KPIT_LOAD_PLUGINS="")
+    assert listed.returncode == 0
+    assert "caption-baseline" not in listed.stdout and "template" in listed.stdout
+    listed = _kpit("plugins", pythonpath=installed_example, KPIT_LOAD_PLUGINS="caption-baseline")
+    assert "captions" in listed.stdout
+
+
+def test_a_broken_plugin_only_warns(tmp_path: Path) -> None:
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[kpit]\nbroken = broken_module\n")
+    (tmp_path / "broken_module.py").write_text("raise ImportError('missing dependency xyz')\n")
+    listed = _kpit("plugins", pythonpath=tmp_path)
+    assert listed.returncode == 0
+    assert "kpit plugin 'broken' (broken_module) failed to load" in listed.stderr
+    assert "missing dependency xyz" in listed.stderr
+    assert "template" in listed.stdout
