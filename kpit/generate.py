@@ -26,11 +26,11 @@ from kpit import plugins
 from kpit._version import __version__
 from kpit.errors import ConfigError
 from kpit.generators.base import Generator, Reply
-from kpit.quality import QualityConfig, QualityFilter, answer_fingerprint
+from kpit.quality import QualityConfig, QualityFilter, record_fingerprint
 from kpit.store import Run, RunStore
 from kpit.tasks import ParseError, PromptOptions, Task, request_key
 from kpit.tokens import estimate_tokens
-from kpit.types import ChatRequest, ImageContext, Turn
+from kpit.types import ChatRequest, ImageContext
 
 __all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "resolve_tasks"]
 
@@ -173,7 +173,14 @@ async def agenerate(
     if resuming:
         store.check_compatible(manifest, RESUME_KEYS)
         _check_templates(store, hashes)
-    skip = store.done_keys(include_failures=not retry_failed) if resuming else set()
+    skip: set[str] = set()
+    seen: set[str] = set()  # answer fingerprints of stored samples, for the duplicate filter
+    if resuming:
+        for record in store.samples():
+            skip.add(record["key"])
+            seen.add(record_fingerprint(record))
+        if not retry_failed:
+            skip.update(r["key"] for r in store.failures())
     counts: Counter[str] = Counter()
     requests = _requests(contexts, task_objects, skip, seed, options, counts)
 
@@ -193,7 +200,6 @@ async def agenerate(
     manifest["tasks"] = sorted({*previous.get("tasks", []), *(t.name for t in task_objects)})
     manifest["template_hashes"] = previous.get("template_hashes", {}) | hashes
     store.write_manifest(manifest)
-    seen = {answer_fingerprint([Turn(**t) for t in r["turns"]]) for r in store.samples()}
     minimums = {t.name: t.min_answer_chars for t in task_objects}
     checker = QualityFilter(quality, minimums, seen)
     by_name = {t.name: t for t in task_objects}

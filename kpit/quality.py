@@ -12,10 +12,17 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kpit.types import Turn
 
-__all__ = ["QualityConfig", "QualityFilter", "Rejection", "answer_fingerprint"]
+__all__ = [
+    "QualityConfig",
+    "QualityFilter",
+    "Rejection",
+    "answer_fingerprint",
+    "record_fingerprint",
+]
 
 LEAK_PATTERNS: tuple[str, ...] = (
     r"\bkey ?points?\b",
@@ -82,10 +89,19 @@ class Rejection:
     detail: str
 
 
-def answer_fingerprint(turns: Sequence[Turn]) -> str:
-    """A fingerprint of a sample's answers, for duplicate detection."""
-    text = "\n".join(" ".join(t.text.lower().split()) for t in turns if t.role == "gpt")
+def _fingerprint(answers: Iterable[str]) -> str:
+    text = "\n".join(" ".join(a.lower().split()) for a in answers)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def answer_fingerprint(turns: Sequence[Turn]) -> str:
+    """A fingerprint of a sample's answers (case and spacing aside), to catch repeats."""
+    return _fingerprint(t.text for t in turns if t.role == "gpt")
+
+
+def record_fingerprint(record: Mapping[str, Any]) -> str:
+    """:func:`answer_fingerprint` of a stored sample record (its ``turns`` as dicts)."""
+    return _fingerprint(t["text"] for t in record["turns"] if t["role"] == "gpt")
 
 
 class QualityFilter:

@@ -11,6 +11,9 @@ seed and the request key: the same run writes the same data.
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from kpit.generators.base import Generator, GeneratorError, Reply, Usage
@@ -18,6 +21,9 @@ from kpit.pose import PoseFacts, pose_facts_batch
 from kpit.types import ChatRequest, ImageContext
 
 __all__ = ["TemplateGenerator"]
+
+_CHUNK = 256
+_CACHE_SIZE = 4096
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
@@ -131,6 +137,39 @@ class TemplateGenerator(Generator):
         super().__init__(model or "template-v1", **options)
         self.seed = int(options.get("seed", 0))
         self.min_confidence = float(options.get("min_confidence", 0.6))
+        # The facts of recent images: the tasks of one image arrive together.
+        self._facts: OrderedDict[int, tuple[ImageContext, list[PoseFacts]]] = OrderedDict()
+
+    def prepare(self, contexts: Iterable[ImageContext]) -> None:
+        """Measure the pose facts of many images at once (numpy works best in bulk)."""
+        todo = [ctx for ctx in contexts if id(ctx) not in self._facts]
+        unique = list({id(ctx): ctx for ctx in todo}.values())
+        for ctx, facts in zip(unique, pose_facts_batch(unique), strict=True):
+            self._facts[id(ctx)] = (ctx, facts)
+        while len(self._facts) > _CACHE_SIZE:
+            self._facts.popitem(last=False)
+
+    def facts(self, ctx: ImageContext) -> list[PoseFacts]:
+        """The pose facts of ``ctx``'s people (cached)."""
+        found = self._facts.get(id(ctx))
+        if found is None or found[0] is not ctx:
+            self._facts.pop(id(ctx), None)
+            self.prepare([ctx])
+            found = self._facts[id(ctx)]
+        return found[1]
+
+    def _prefetched(self, requests: Iterable[ChatRequest]) -> Iterator[ChatRequest]:
+        pending = iter(requests)
+        while chunk := list(islice(pending, _CHUNK)):
+            self.prepare(r.context for r in chunk if r.context is not None)
+            yield from chunk
+
+    async def generate(
+        self, requests: Iterable[ChatRequest], *, concurrency: int = 8
+    ) -> AsyncIterator[Reply]:
+        """As :meth:`Generator.generate`, measuring pose facts a chunk of images at a time."""
+        async for reply in super().generate(self._prefetched(requests), concurrency=concurrency):
+            yield reply
 
     def settings(self) -> dict[str, Any]:
         return super().settings() | {"seed": self.seed, "min_confidence": self.min_confidence}
@@ -145,7 +184,7 @@ class TemplateGenerator(Generator):
             raise GeneratorError("the template generator needs the image context",
                                  record=request.key)  # fmt: skip
         rng = random.Random(f"{self.seed}:{request.key}")
-        facts = [_confident(f, self.min_confidence) for f in pose_facts_batch([ctx])[0]]
+        facts = [_confident(f, self.min_confidence) for f in self.facts(ctx)]
         writers = {"conversation": self._conversation, "detail": self._detail,
                    "complex": self._complex}  # fmt: skip
         writer = writers.get(request.task)
