@@ -15,7 +15,7 @@ import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -152,6 +152,11 @@ async def agenerate(
     if isinstance(generator, str) and generator == "template":
         gen_options.setdefault("seed", seed)
     backend = _make_generator(generator, model, gen_options)
+    total = None  # requests in all, when the number of images is known (for the ETA)
+    if isinstance(contexts, Sized):
+        total = min(len(contexts), limit if limit is not None else len(contexts)) * len(
+            task_objects
+        )
     if limit is not None:
         contexts = islice(contexts, limit)
     store = RunStore(out)
@@ -205,12 +210,17 @@ async def agenerate(
     by_name = {t.name: t for t in task_objects}
     in_flight: dict[str, ChatRequest] = {}
 
+    bar = tqdm(desc="generate", unit="req", total=total, disable=not progress, dynamic_ncols=True)
+
     def tracked() -> Iterator[ChatRequest]:
+        skipped = 0
         for request in requests:
+            if counts["skipped"] > skipped:  # count skipped requests as done, for the ETA
+                bar.update(counts["skipped"] - skipped)
+                skipped = counts["skipped"]
             in_flight[request.key] = request
             yield request
 
-    bar = tqdm(desc="generate", unit="req", disable=not progress, dynamic_ncols=True)
     started = time.monotonic()
     completed = False
     try:

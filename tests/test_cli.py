@@ -96,3 +96,28 @@ def test_style_typo_fails_before_loading(tmp_path: Path) -> None:
     assert "does not exist" in err or "unknown context style" in err
     code, out, err = run("contexts", str(tmp_path), "--style", "papr")
     assert code == 1 and "unknown context style 'papr'" in err and out == ""
+
+
+def test_prompts_show_prints_the_exact_messages(sample_root: Path) -> None:
+    code, out, _ = run("prompts", "show", str(sample_root), "--task", "detail", "--image-id",
+                       "785", "--style", "compact")  # fmt: skip
+    assert code == 0
+    assert out.startswith("=== system (~")
+    assert out.count("=== user") == 2 and out.count("=== assistant") == 1
+    assert "People:\n1. box [0.439, 0.105, 0.78, 0.921]" in out
+    assert out.rstrip().endswith("tokens")
+    assert "request detail/785/0: 4 messages" in out
+
+
+def test_generate_dry_run_command(sample_root: Path, tmp_path: Path) -> None:
+    code, out, _ = run("generate", str(sample_root), "--out", str(tmp_path / "run"), "--dry-run",
+                       "--limit", "3")  # fmt: skip
+    assert code == 0
+    totals = next(line for line in out.splitlines() if line.startswith("all "))
+    assert totals.split()[1] == "9"
+    assert "first request: conversation/785/0" in out and "--- system ---" in out
+    assert not (tmp_path / "run").exists()
+    code, _, err = run("generate", str(sample_root), "--out", str(tmp_path / "r"), "--tasks", "x")
+    assert code == 1 and "unknown task 'x'" in err
+    code, _, err = run("generate", str(sample_root), "--out", str(tmp_path / "r"), "-O", "novalue")
+    assert code == 2 and "KEY=VALUE" in err
