@@ -29,8 +29,8 @@ from kpit.generators.base import Generator, Reply
 from kpit.quality import QualityConfig, QualityFilter, record_fingerprint
 from kpit.store import Run, RunStore
 from kpit.tasks import ParseError, PromptOptions, Task, request_key
-from kpit.tokens import estimate_tokens
-from kpit.types import ChatRequest, ImageContext
+from kpit.tokens import count_message_tokens
+from kpit.types import ChatRequest, ImageContext, Turn
 
 __all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "resolve_tasks"]
 
@@ -139,6 +139,7 @@ async def agenerate(
     template_dir: str | os.PathLike[str] | None = None,
     fewshot: bool = True,
     quality: QualityConfig | None = None,
+    reply_retries: int = 1,
     generator_options: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> Run | DryRun:
@@ -193,8 +194,7 @@ async def agenerate(
         plan = DryRun()
         for request in requests:
             plan.requests[request.task] += 1
-            plan.prompt_tokens[request.task] += sum(estimate_tokens(m.content)
-                                                    for m in request.messages)  # fmt: skip
+            plan.prompt_tokens[request.task] += count_message_tokens(request.messages)
             if len(plan.examples) < 3:
                 plan.examples.append(request)
         plan.skipped = counts["skipped"]
@@ -209,6 +209,11 @@ async def agenerate(
     checker = QualityFilter(quality, minimums, seen)
     by_name = {t.name: t for t in task_objects}
     in_flight: dict[str, ChatRequest] = {}
+    backend.attach(store.folder)
+
+    def validate(request: ChatRequest, reply: Reply) -> str | None:
+        """Why a reply is worth asking again for (without storing or remembering it)."""
+        return _problem(request, reply, by_name[request.task], checker, remember=False)[0]
 
     bar = tqdm(desc="generate", unit="req", total=total, disable=not progress, dynamic_ncols=True)
 
@@ -241,10 +246,30 @@ async def agenerate(
             "samples": counts["sample"], "failures": counts["failure"],
             "skipped": counts["skipped"], "seconds": round(time.monotonic() - started, 2),
             "interrupted": not completed,
+            "stopped": backend.stop_reason,
+            **backend.progress(),
         }  # fmt: skip
         store.write_manifest(manifest)
     log.info("run %s: %s", store.folder, dict(counts))
     return Run(store.folder)
+
+
+def _problem(
+    request: ChatRequest, reply: Reply, task: Task, checker: QualityFilter, *, remember: bool
+) -> tuple[str | None, str, tuple[Turn, ...]]:
+    """``(reason, detail, turns)``: why the reply cannot be stored (reason ``None`` if it can)."""
+    if reply.text is None:
+        return reply.error or "error", reply.detail, ()
+    if reply.finish_reason == "length":
+        return "length", "the reply was cut off at the token limit", ()
+    try:
+        turns = task.parse(reply.text, request)
+    except ParseError as exc:
+        return "parse", exc.message, ()
+    rejection = checker.check(request.task, turns, remember=remember)
+    if rejection is not None:
+        return f"quality:{rejection.reason}", rejection.detail, turns
+    return None, "", turns
 
 
 def _store(store: RunStore, request: ChatRequest, reply: Reply, task: Task,
@@ -252,24 +277,19 @@ def _store(store: RunStore, request: ChatRequest, reply: Reply, task: Task,
     """Parse, filter and store one reply; return ``"sample"`` or ``"failure"``."""
     base = {"key": request.key, "task": request.task, "image_id": request.image_id,
             "image": request.image}  # fmt: skip
-    if reply.text is None:
-        store.add_failure(base | {"reason": reply.error or "error", "detail": reply.detail})
-        return "failure"
-    try:
-        turns = task.parse(reply.text, request)
-    except ParseError as exc:
-        store.add_failure(base | {"reason": "parse", "detail": exc.message, "reply": reply.text})
-        return "failure"
-    rejection = checker.check(request.task, turns)
-    if rejection is not None:
-        store.add_failure(base | {"reason": f"quality:{rejection.reason}",
-                                  "detail": rejection.detail, "reply": reply.text})  # fmt: skip
+    reason, detail, turns = _problem(request, reply, task, checker, remember=True)
+    usage = reply.usage.to_dict() if reply.usage else None
+    if reason is not None:
+        failure = base | {"reason": reason, "detail": detail, "usage": usage}
+        if reply.text is not None:
+            failure["reply"] = reply.text  # kept for inspection
+        store.add_failure(failure)
         return "failure"
     record = base | {
         "turns": [t.to_dict() for t in turns],
         "model": reply.model,
         "finish_reason": reply.finish_reason,
-        "usage": reply.usage.to_dict() if reply.usage else None,
+        "usage": usage,
     }
     if request.instruction:
         record["instruction"] = request.instruction
@@ -298,8 +318,10 @@ def generate(
         **options: ``concurrency`` (model calls in flight, default 8), ``limit`` (images),
             ``seed``, ``dry_run`` (return a :class:`DryRun` estimate, call nothing),
             ``retry_failed``, ``style``, ``pose_notes``, ``template_dir``, ``fewshot``,
-            ``quality`` (:class:`~kpit.quality.QualityConfig`), ``generator_options``
-            (passed to the generator), ``progress``.
+            ``quality`` (:class:`~kpit.quality.QualityConfig`), ``reply_retries`` (how
+            often to ask again for a reply that is cut off, unparseable or rejected by a
+            filter; default 1), ``generator_options`` (passed to the generator),
+            ``progress``.
 
     Returns:
         The :class:`~kpit.store.Run`, or a :class:`DryRun` when ``dry_run``.

@@ -127,8 +127,11 @@ class QualityFilter:
         self._coordinates = re.compile(COORDINATE_PATTERN)
         self._seen = set(seen)
 
-    def check(self, task: str, turns: Sequence[Turn]) -> Rejection | None:
-        """The first rule ``turns`` break, or ``None`` when they pass (and are remembered)."""
+    def check(self, task: str, turns: Sequence[Turn], *, remember: bool = True) -> Rejection | None:
+        """The first rule ``turns`` break, or ``None`` when they pass.
+
+        Passing answers are remembered for the duplicate rule unless ``remember`` is false.
+        """
         answers = [t.text for t in turns if t.role == "gpt"]
         if not answers or not all(a.strip() for a in answers):
             return Rejection("empty", "no answer text")
@@ -149,5 +152,6 @@ class QualityFilter:
         if self.config.reject_duplicates:
             if fingerprint in self._seen:
                 return Rejection("duplicate", "the same answers as an earlier sample")
-            self._seen.add(fingerprint)
+            if remember:
+                self._seen.add(fingerprint)
         return None

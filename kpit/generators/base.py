@@ -10,15 +10,27 @@ requests in bulk (a batch API) overrides :meth:`Generator.generate` instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from kpit.errors import KpitError
 from kpit.types import ChatRequest
 
-__all__ = ["FatalGeneratorError", "Generator", "GeneratorError", "Reply", "Usage"]
+__all__ = [
+    "FatalGeneratorError",
+    "Generator",
+    "GeneratorError",
+    "Reply",
+    "StopGeneration",
+    "Usage",
+    "Validator",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,16 @@ class FatalGeneratorError(GeneratorError):
     code = "fatal"
 
 
+class StopGeneration(GeneratorError):
+    """Stop sending new requests (a budget is spent); requests in flight still finish."""
+
+    code = "stopped"
+
+
+Validator = Callable[[ChatRequest, "Reply"], str | None]
+"""Says why a reply with text is unusable, or ``None``."""
+
+
 class Generator(ABC):
     """A teacher-model backend.
 
@@ -98,6 +120,14 @@ class Generator(ABC):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         self.model = model
         self.options = dict(options)
+        self.stop_reason: str | None = None  # set when a StopGeneration ended the run early
+
+    def attach(self, run_folder: Path) -> None:  # noqa: B027 - optional hook
+        """Called with the run folder before :meth:`generate`, for backends with state to keep."""
+
+    def progress(self) -> dict[str, str]:
+        """Figures for the progress bar (for example the running cost)."""
+        return {}
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Reply:
@@ -111,22 +141,58 @@ class Generator(ABC):
         """Release connections and other resources."""
 
     async def generate(
-        self, requests: Iterable[ChatRequest], *, concurrency: int = 8
+        self,
+        requests: Iterable[ChatRequest],
+        *,
+        concurrency: int = 8,
+        validate: Validator | None = None,
+        reply_retries: int = 0,
     ) -> AsyncIterator[Reply]:
         """Answer ``requests`` with at most ``concurrency`` in flight, yielding as they finish.
 
+        Args:
+            requests: pulled lazily, so a job of any size holds only what is in flight.
+            concurrency: the number of requests worked on at once.
+            validate: ``validate(request, reply)`` returns why a reply with text is unusable
+                (cut off, unparseable, rejected by a filter), or ``None``.
+            reply_retries: how many times to ask again for an unusable reply.
+
         A :class:`FatalGeneratorError`, or any error while building the requests, stops
-        everything and is raised; any other exception from :meth:`complete` becomes a failed
-        :class:`Reply`.
+        everything and is raised. A :class:`StopGeneration` stops pulling new requests and
+        lets those in flight finish. Any other exception from :meth:`complete` becomes a
+        failed :class:`Reply`.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         pending = iter(requests)
         done: asyncio.Queue[Reply] = asyncio.Queue()
         fatal: list[BaseException] = []
+        stopped: list[StopGeneration] = []
+
+        async def answer(request: ChatRequest) -> Reply | None:
+            for attempt in range(reply_retries + 1):
+                try:
+                    reply = await self.complete(request)
+                except StopGeneration as exc:
+                    stopped.append(exc)
+                    return None
+                except FatalGeneratorError as exc:
+                    fatal.append(exc)
+                    return None
+                except GeneratorError as exc:
+                    return Reply(request.key, error=exc.code, detail=str(exc))
+                except Exception as exc:  # a backend bug must not lose the finished work
+                    return Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
+                if not reply.ok or validate is None or attempt == reply_retries:
+                    return reply
+                reason = validate(request, reply)
+                if reason is None:
+                    return reply
+                log.info("%s: asking again (%s)", request.key, reason)
+            return reply
 
         async def worker() -> None:
-            while not fatal:
+            while not fatal and not stopped:
                 try:
                     request = next(pending)
                 except StopIteration:
@@ -134,15 +200,9 @@ class Generator(ABC):
                 except BaseException as exc:  # building a request failed: stop, loudly
                     fatal.append(exc)
                     return
-                try:
-                    reply = await self.complete(request)
-                except FatalGeneratorError as exc:
-                    fatal.append(exc)
+                reply = await answer(request)
+                if reply is None:
                     return
-                except GeneratorError as exc:
-                    reply = Reply(request.key, error=exc.code, detail=str(exc))
-                except Exception as exc:  # a backend bug must not lose the finished work
-                    reply = Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
                 await done.put(reply)
 
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
@@ -162,6 +222,8 @@ class Generator(ABC):
                 break
             if fatal:
                 raise fatal[0]
+            if stopped:
+                self.stop_reason = stopped[0].message
         finally:
             for task in workers:
                 task.cancel()

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from kpit.generators.base import Generator, GeneratorError, Reply, Usage
+from kpit.generators.base import Generator, GeneratorError, Reply, Usage, Validator
 from kpit.pose import PoseFacts, pose_facts_batch
 from kpit.types import ChatRequest, ImageContext
 
@@ -165,10 +165,17 @@ class TemplateGenerator(Generator):
             yield from chunk
 
     async def generate(
-        self, requests: Iterable[ChatRequest], *, concurrency: int = 8
+        self,
+        requests: Iterable[ChatRequest],
+        *,
+        concurrency: int = 8,
+        validate: Validator | None = None,
+        reply_retries: int = 0,
     ) -> AsyncIterator[Reply]:
         """As :meth:`Generator.generate`, measuring pose facts a chunk of images at a time."""
-        async for reply in super().generate(self._prefetched(requests), concurrency=concurrency):
+        replies = super().generate(self._prefetched(requests), concurrency=concurrency,
+                                   validate=validate, reply_retries=reply_retries)  # fmt: skip
+        async for reply in replies:
             yield reply
 
     def settings(self) -> dict[str, Any]:
