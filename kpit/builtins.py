@@ -19,7 +19,9 @@ def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
-    """The offline template generator."""
+    """The offline template generator and the OpenAI-compatible backends."""
+    from kpit.generators.openai import OpenAIGenerator
     from kpit.generators.template import TemplateGenerator
 
     register(TemplateGenerator)
+    register(OpenAIGenerator)

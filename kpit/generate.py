@@ -26,10 +26,11 @@ from kpit import plugins
 from kpit._version import __version__
 from kpit.errors import ConfigError
 from kpit.generators.base import Generator, Reply
+from kpit.pricing import Price
 from kpit.quality import QualityConfig, QualityFilter, record_fingerprint
 from kpit.store import Run, RunStore
 from kpit.tasks import ParseError, PromptOptions, Task, request_key
-from kpit.tokens import count_message_tokens
+from kpit.tokens import count_message_tokens, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Turn
 
 __all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "resolve_tasks"]
@@ -63,8 +64,11 @@ class DryRun:
 
     requests: Counter[str] = field(default_factory=Counter)
     prompt_tokens: Counter[str] = field(default_factory=Counter)
+    completion_tokens: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     examples: list[ChatRequest] = field(default_factory=list)
+    price: Price | None = None
+    tokenizer: str = ""
 
     @property
     def total_requests(self) -> int:
@@ -75,6 +79,19 @@ class DryRun:
     def total_prompt_tokens(self) -> int:
         """Estimated prompt tokens over all requests."""
         return sum(self.prompt_tokens.values())
+
+    @property
+    def total_completion_tokens(self) -> int:
+        """Expected completion tokens over all requests (each task's typical reply)."""
+        return sum(self.completion_tokens.values())
+
+    def cost(self, task: str | None = None) -> float | None:
+        """Estimated dollars (for one task, or all), if the backend's price is known."""
+        if self.price is None:
+            return None
+        if task is None:
+            return self.price.cost(self.total_prompt_tokens, self.total_completion_tokens)
+        return self.price.cost(self.prompt_tokens[task], self.completion_tokens[task])
 
 
 def _make_generator(generator: str | Generator, model: str | None,
@@ -188,13 +205,15 @@ async def agenerate(
         if not retry_failed:
             skip.update(r["key"] for r in store.failures())
     counts: Counter[str] = Counter()
+    by_name = {t.name: t for t in task_objects}
     requests = _requests(contexts, task_objects, skip, seed, options, counts)
 
     if dry_run:
-        plan = DryRun()
+        plan = DryRun(price=backend.price(), tokenizer=tokenizer_name())
         for request in requests:
             plan.requests[request.task] += 1
             plan.prompt_tokens[request.task] += count_message_tokens(request.messages)
+            plan.completion_tokens[request.task] += by_name[request.task].expected_completion_tokens
             if len(plan.examples) < 3:
                 plan.examples.append(request)
         plan.skipped = counts["skipped"]
@@ -207,7 +226,6 @@ async def agenerate(
     store.write_manifest(manifest)
     minimums = {t.name: t.min_answer_chars for t in task_objects}
     checker = QualityFilter(quality, minimums, seen)
-    by_name = {t.name: t for t in task_objects}
     in_flight: dict[str, ChatRequest] = {}
     backend.attach(store.folder)
 
@@ -247,7 +265,7 @@ async def agenerate(
             "skipped": counts["skipped"], "seconds": round(time.monotonic() - started, 2),
             "interrupted": not completed,
             "stopped": backend.stop_reason,
-            **backend.progress(),
+            **backend.totals(),
         }  # fmt: skip
         store.write_manifest(manifest)
     log.info("run %s: %s", store.folder, dict(counts))

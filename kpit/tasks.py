@@ -81,6 +81,8 @@ class Task(ABC):
     description: ClassVar[str] = ""
     min_answer_chars: ClassVar[int] = 10
     """The quality filter's default floor for an answer's length, in characters."""
+    expected_completion_tokens: ClassVar[int] = 300
+    """A typical reply's length in tokens, for cost estimates before a run."""
 
     @abstractmethod
     def build(
@@ -315,6 +317,7 @@ class ConversationTask(PromptTask):
     name = "conversation"
     description = "a multi-turn conversation about poses and actions"
     min_answer_chars = 10
+    expected_completion_tokens = 350
     min_pairs = 3
     max_pairs = 6
 
@@ -337,6 +340,7 @@ class DetailTask(PromptTask):
     name = "detail"
     description = "a detailed description of the people's poses and actions"
     min_answer_chars = 150
+    expected_completion_tokens = 250
 
     def instructions(self, options: PromptOptions | None = None) -> list[str]:
         """The instruction phrasings to sample from."""
@@ -362,6 +366,7 @@ class ComplexTask(PromptTask):
     name = "complex"
     description = "a question that needs reasoning about the poses, and its answer"
     min_answer_chars = 100
+    expected_completion_tokens = 280
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
         pairs = parse_pairs(reply)

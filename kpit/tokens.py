@@ -35,6 +35,7 @@ def _encoder() -> tuple[str, Callable[[str], int] | None]:
         with warnings.catch_warnings():  # it loads its data with a deprecated importlib call
             warnings.simplefilter("ignore", DeprecationWarning)
             encoding = bpe_openai.get_encoding("o200k_base")
+            encoding.encode("load the tables now")
         return "o200k_base (bpe-openai)", lambda text: len(encoding.encode(text))
     except Exception as exc:  # not installed, or no wheel for this platform
         log.debug("bpe-openai unavailable: %s", exc)

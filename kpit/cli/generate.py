@@ -71,23 +71,59 @@ __all__ = ["generate"]
     metavar="KEY=VALUE",
     help="A backend setting (repeatable), e.g. -O temperature=0.7.",
 )
+@click.option("--base-url", help="An OpenAI-compatible server (default: OPENAI_BASE_URL).")
+@click.option(
+    "--rpm",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Client-side limit: requests per minute.",
+)
+@click.option(
+    "--tpm",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Client-side limit: tokens per minute.",
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    help="Stop sending requests once this many dollars are spent.",
+)
+@click.option(
+    "--price",
+    "prices",
+    multiple=True,
+    metavar="MODEL=INPUT,OUTPUT",
+    help="Dollars per million tokens, over the built-in table (repeatable).",
+)
+@click.option(
+    "--reply-retries",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Ask again this often for a reply cut off, unparseable or filtered out.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def generate(tasks: str, generator: str, model: str | None, out: Path, concurrency: int,
              seed: int, dry_run: bool, retry_failed: bool, style: str, pose_notes: bool,
              template_dir: Path | None, fewshot: bool, generator_options: tuple[str, ...],
-             progress: bool, **options: object) -> None:  # fmt: skip
+             base_url: str | None, rpm: float | None, tpm: float | None, max_cost: float | None,
+             prices: tuple[str, ...], reply_retries: int, progress: bool,
+             **options: object) -> None:  # fmt: skip
     """Generate instruction data for the images of a COCO split into a run folder.
 
     Rerunning the same command resumes: finished requests are skipped. Ctrl-C stops
     cleanly; everything finished is already on disk.
     """
     context_template(style, template_dir)
+    backend_options = parse_key_values(generator_options)
+    flags = {"base_url": base_url, "rpm": rpm, "tpm": tpm, "max_cost": max_cost,
+             "prices": ";".join(prices) or None}  # fmt: skip
+    backend_options |= {k: v for k, v in flags.items() if v is not None}
     contexts = load_from_options(options)
     result = run_generate(
         contexts, tasks, generator, model, out,
         concurrency=concurrency, seed=seed, dry_run=dry_run, retry_failed=retry_failed,
         style=style, pose_notes=pose_notes, template_dir=template_dir, fewshot=fewshot,
-        generator_options=parse_key_values(generator_options), progress=progress,
+        generator_options=backend_options, reply_retries=reply_retries, progress=progress,
     )  # fmt: skip
     if isinstance(result, DryRun):
         _print_plan(result)
@@ -99,11 +135,24 @@ def generate(tasks: str, generator: str, model: str | None, out: Path, concurren
     click.echo(stats.to_text())
 
 
+def _dollars(value: float | None) -> str:
+    return "?" if value is None else f"${value:,.2f}"
+
+
 def _print_plan(plan: DryRun) -> None:
-    click.echo(f"{'task':<14}{'requests':>10}{'prompt tokens (est.)':>24}")
+    click.echo(f"{'task':<14}{'requests':>10}{'prompt tokens':>16}{'completion (est.)':>19}"
+               f"{'cost (est.)':>14}")  # fmt: skip
     for task, count in plan.requests.items():
-        click.echo(f"{task:<14}{count:>10,}{plan.prompt_tokens[task]:>24,}")
-    click.echo(f"{'all':<14}{plan.total_requests:>10,}{plan.total_prompt_tokens:>24,}")
+        tokens = f"{plan.prompt_tokens[task]:>16,}{plan.completion_tokens[task]:>19,}"
+        click.echo(f"{task:<14}{count:>10,}{tokens}{_dollars(plan.cost(task)):>14}")
+    click.echo(f"{'all':<14}{plan.total_requests:>10,}{plan.total_prompt_tokens:>16,}"
+               f"{plan.total_completion_tokens:>19,}{_dollars(plan.cost()):>14}")  # fmt: skip
+    if plan.price is None:
+        click.echo("cost: the model's price is unknown; give it with --price MODEL=INPUT,OUTPUT")
+    else:
+        click.echo(f"price: ${plan.price.input:g} / ${plan.price.output:g} per million "
+                   "input / output tokens")  # fmt: skip
+    click.echo(f"tokens counted with {plan.tokenizer}; completions are typical reply lengths")
     click.echo(f"already done (skipped): {plan.skipped:,}")
     if plan.examples:
         request = plan.examples[0]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kpit.errors import KpitError
+from kpit.pricing import Price
 from kpit.types import ChatRequest
 
 __all__ = [
@@ -77,9 +78,14 @@ class Reply:
 
 
 class GeneratorError(KpitError):
-    """A request failed; the run records it and goes on."""
+    """A request failed; the run records it (``code`` is the failure's reason) and goes on."""
 
     code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        if code is not None:
+            self.code = code
 
 
 class FatalGeneratorError(GeneratorError):
@@ -128,6 +134,14 @@ class Generator(ABC):
     def progress(self) -> dict[str, str]:
         """Figures for the progress bar (for example the running cost)."""
         return {}
+
+    def totals(self) -> dict[str, Any]:
+        """Figures for the run manifest (tokens used, dollars spent), when the backend counts."""
+        return {}
+
+    def price(self) -> Price | None:
+        """What the backend's model costs per token, for estimates; ``None`` if unknown."""
+        return None
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Reply:

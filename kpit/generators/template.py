@@ -18,6 +18,7 @@ from typing import Any
 
 from kpit.generators.base import Generator, GeneratorError, Reply, Usage, Validator
 from kpit.pose import PoseFacts, pose_facts_batch
+from kpit.pricing import Price
 from kpit.types import ChatRequest, ImageContext
 
 __all__ = ["TemplateGenerator"]
@@ -177,6 +178,10 @@ class TemplateGenerator(Generator):
                                    validate=validate, reply_retries=reply_retries)  # fmt: skip
         async for reply in replies:
             yield reply
+
+    def price(self) -> Price:
+        """Free: nothing is called."""
+        return Price(0.0, 0.0)
 
     def settings(self) -> dict[str, Any]:
         return super().settings() | {"seed": self.seed, "min_confidence": self.min_confidence}

@@ -1,0 +1,396 @@
+"""The ``openai`` backend: any OpenAI-compatible chat completions server.
+
+OpenAI, Azure OpenAI, vLLM, SGLang and Ollama all speak this API. The backend uses the
+official ``openai`` client's async API and adds what a job of hundreds of thousands of
+requests needs:
+
+- client-side limits on requests and tokens per minute, paced evenly
+  (:class:`~kpit.ratelimit.RateLimiter`), slowed by 429s and the rate-limit headers;
+- retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections
+  and malformed replies; errors are classified by exception type and status code, never by
+  message text; a request waiting out its backoff holds no concurrency slot;
+- no retry for 4xx errors that cannot succeed (bad request, bad key): the run stops at
+  once with one clear message instead of burning through the dataset;
+- usage and cost: tokens per request, the running cost, and a budget (``max_cost``) that
+  stops the run cleanly.
+
+The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` option; it
+is never stored, logged, or shown in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import mimetypes
+import os
+import random
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+
+from kpit.errors import ConfigError
+from kpit.generators.base import (
+    FatalGeneratorError,
+    Generator,
+    GeneratorError,
+    Reply,
+    StopGeneration,
+    Usage,
+    Validator,
+)
+from kpit.pricing import Price, parse_price, price_for
+from kpit.ratelimit import RateLimiter, parse_reset
+from kpit.tokens import count_message_tokens
+from kpit.types import ChatRequest, Message
+
+__all__ = ["OpenAIGenerator", "redact"]
+
+log = logging.getLogger(__name__)
+
+WAITING_FACTOR = 4
+"""Requests worked on per call in flight: the others wait out backoffs or rate limits."""
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+"""Status codes below 500 worth retrying (timeout, conflict, rate limit)."""
+
+_KEY_LIKE = re.compile(r"\b(?:sk|key|rk)-[A-Za-z0-9_\-]{6,}")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """``text`` with ``secret`` and anything shaped like an API key replaced by ``***``."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEY_LIKE.sub("***", text)
+
+
+def _public_url(url: str | None) -> str | None:
+    """A URL without credentials in it (``https://user:pass@host`` -> ``https://host``)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _image_url(image: str) -> str:
+    """An image as a URL the API accepts: data and http URLs as they are, files as base64."""
+    if image.startswith(("data:", "http://", "https://")):
+        return image
+    path = Path(image)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GeneratorError(f"cannot read the image: {exc.strerror}", file=path) from None
+    mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def to_openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """kpit messages as the chat API's message dicts, images as ``image_url`` parts."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if not message.images:
+            out.append({"role": message.role, "content": message.content})
+            continue
+        parts: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": _image_url(image)}}
+            for image in message.images
+        ]
+        parts.append({"type": "text", "text": message.content})
+        out.append({"role": message.role, "content": parts})
+    return out
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    for name in ("retry-after-ms", "retry-after"):
+        value = headers.get(name)
+        if value:
+            seconds = parse_reset(value)
+            if seconds is not None:
+                return seconds / 1000 if name == "retry-after-ms" else seconds
+    return parse_reset(headers.get("x-ratelimit-reset-requests"))
+
+
+def _float(options: Mapping[str, Any], name: str) -> float | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"must be a number, not {value!r}", field=name) from None
+
+
+class OpenAIGenerator(Generator):
+    """Any OpenAI-compatible chat completions server.
+
+    Options (keyword arguments, or ``-O key=value`` on the command line):
+        base_url: the server (default ``OPENAI_BASE_URL`` or OpenAI's).
+        api_key: the key (default ``OPENAI_API_KEY``); never stored or shown.
+        organization, project: OpenAI's organisation and project headers.
+        azure_endpoint, api_version: talk to Azure OpenAI instead.
+        temperature, top_p, max_tokens, seed: sampling settings, sent when given.
+        extra_body: a dict of extra request fields (e.g. vLLM's ``top_k``).
+        timeout: seconds per request (default 120).
+        rpm, tpm: client-side requests and tokens per minute.
+        max_retries: attempts after the first for retryable errors (default 6).
+        backoff, backoff_max: the first retry's wait and the longest wait, in seconds
+            (default 1 and 60); each retry doubles the wait, with jitter.
+        max_cost: stop sending new requests once this many dollars are spent.
+        prices: ``{model: [input, output]}`` dollars per million tokens, over the table.
+    """
+
+    name = "openai"
+    description = "any OpenAI-compatible chat server (OpenAI, Azure, vLLM, SGLang, Ollama)"
+    accepts_images = True
+    price_factor = 1.0
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        api_key = options.pop("api_key", None)
+        super().__init__(model or "gpt-4o", **options)
+        self._secret = api_key or os.environ.get("OPENAI_API_KEY")
+        self.base_url = options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+        self.timeout = _float(options, "timeout") or 120.0
+        self.max_retries = int(options.get("max_retries", 6))
+        self.backoff = _float(options, "backoff") or 1.0
+        self.backoff_max = _float(options, "backoff_max") or 60.0
+        self.max_cost = _float(options, "max_cost")
+        self.limiter = RateLimiter(_float(options, "rpm"), _float(options, "tpm"))
+        self.params = {k: options[k] for k in ("temperature", "top_p", "max_tokens", "seed")
+                       if options.get(k) is not None}  # fmt: skip
+        extra_body = options.get("extra_body")
+        if extra_body is not None and not isinstance(extra_body, dict):
+            raise ConfigError("must be a JSON object", field="extra_body")
+        self.extra_body = extra_body
+        self._price = self._resolve_price(options.get("prices"))
+        self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
+        self.cost = 0.0
+        self._slots: asyncio.Semaphore | None = None
+        self._client: Any = None
+        self._client_options = {
+            k: options[k]
+            for k in ("organization", "project", "azure_endpoint", "api_version")
+            if options.get(k)
+        }
+
+    def _resolve_price(self, prices: Any) -> Price | None:
+        overrides: dict[str, Price] = {}
+        if isinstance(prices, Mapping):
+            for model, value in prices.items():
+                if isinstance(value, str):
+                    overrides[model] = parse_price(f"{model}={value}")[1]
+                else:
+                    overrides[model] = Price(float(value[0]), float(value[1]))
+        elif isinstance(prices, str):
+            for item in prices.split(";"):
+                model, price = parse_price(item)
+                overrides[model] = price
+        base = price_for(self.model, overrides)
+        if base is None:
+            return None
+        return Price(base.input * self.price_factor, base.output * self.price_factor)
+
+    # --- the client ---------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The ``openai`` async client, made on first use."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        if not self._secret:
+            raise ConfigError(
+                "no API key: set OPENAI_API_KEY, or pass api_key (any value for a local "
+                "server that does not check keys)",
+                field="api_key",
+            )
+        options = self._client_options
+        if "azure_endpoint" in options:
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=options["azure_endpoint"],
+                api_version=options.get("api_version", "2024-10-21"),
+                api_key=self._secret,
+                timeout=self.timeout,
+                max_retries=0,  # kpit retries, with its own backoff and rate limits
+            )
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._secret,
+            organization=options.get("organization"),
+            project=options.get("project"),
+            timeout=self.timeout,
+            max_retries=0,
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    # --- reporting ----------------------------------------------------------------------
+
+    def price(self) -> Price | None:
+        return self._price
+
+    def settings(self) -> dict[str, Any]:
+        settings = super().settings() | {
+            "base_url": _public_url(self.base_url),
+            "params": dict(self.params),
+            "extra_body": self.extra_body,
+            "rpm": self.limiter.rpm,
+            "tpm": self.limiter.tpm,
+            "max_retries": self.max_retries,
+            "max_cost": self.max_cost,
+            "price_per_million": None if self._price is None else
+            {"input": self._price.input, "output": self._price.output},
+        }  # fmt: skip
+        if "azure_endpoint" in self._client_options:
+            settings["azure_endpoint"] = _public_url(self._client_options["azure_endpoint"])
+        return settings
+
+    def progress(self) -> dict[str, str]:
+        if self._price is None:
+            return {"tokens": f"{self.prompt_tokens + self.completion_tokens:,}"}
+        return {"cost": f"${self.cost:,.2f}"}
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "requests_sent": self.requests_sent,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost, 6) if self._price is not None else None,
+            "throttled": self.limiter.throttled,
+        }
+
+    def _charge(self, usage: Usage) -> None:
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        if self._price is not None:
+            self.cost += self._price.cost(usage.prompt_tokens, usage.completion_tokens)
+        if self.max_cost is not None and self.cost >= self.max_cost and self.stop_reason is None:
+            self.stop_reason = f"the budget of ${self.max_cost:,.2f} is spent"
+            log.warning("%s; no new requests are sent", self.stop_reason)
+
+    # --- one request ----------------------------------------------------------------------
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The chat completions request body for ``request``."""
+        messages = to_openai_messages(request.messages)
+        body: dict[str, Any] = {"model": self.model, "messages": messages, **self.params}
+        if self.extra_body:
+            body.update(self.extra_body)
+        return body
+
+    def _estimate(self, request: ChatRequest) -> int:
+        expected = int(self.params.get("max_tokens", 400))
+        return count_message_tokens(request.messages) + expected
+
+    async def generate(
+        self,
+        requests: Iterable[ChatRequest],
+        *,
+        concurrency: int = 8,
+        validate: Validator | None = None,
+        reply_retries: int = 0,
+    ) -> AsyncIterator[Reply]:
+        """As :meth:`Generator.generate`, with ``concurrency`` counting calls in flight.
+
+        Requests that wait out a backoff or a rate limit hold no slot, so more of them are
+        worked on than are sent at once.
+        """
+        self._slots = asyncio.Semaphore(concurrency)
+        replies = super().generate(requests, concurrency=concurrency * WAITING_FACTOR,
+                                   validate=validate, reply_retries=reply_retries)  # fmt: skip
+        async for reply in replies:
+            yield reply
+
+    async def complete(self, request: ChatRequest) -> Reply:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(8)
+        estimate = self._estimate(request)
+        body = self.body(request)
+        last_code, last_detail = "error", ""
+        for attempt in range(self.max_retries + 1):
+            if self.stop_reason is not None:
+                raise StopGeneration(self.stop_reason, record=request.key)
+            if attempt:
+                await asyncio.sleep(self._backoff(attempt, last_code))  # no slot held here
+            await self.limiter.acquire(estimate)
+            async with self._slots:
+                try:
+                    return self._reply(request, await self._send(body), estimate)
+                except _Retry as retry:
+                    last_code, last_detail = retry.code, retry.detail
+                    log.info("%s: %s (attempt %d), retrying", request.key, retry.detail,
+                             attempt + 1)  # fmt: skip
+        raise GeneratorError(f"gave up after {self.max_retries + 1} attempts: {last_detail}",
+                             code=last_code, record=request.key)  # fmt: skip
+
+    def _backoff(self, attempt: int, code: str) -> float:
+        wait = min(self.backoff_max, self.backoff * 2.0 ** (attempt - 1))
+        return float(wait * random.uniform(0.5, 1.5))
+
+    async def _send(self, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
+        """One call; retryable failures raise :class:`_Retry`, hopeless ones are fatal."""
+        self.requests_sent += 1
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(**body)
+            return raw.parse(), raw.headers
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            headers = exc.response.headers if exc.response is not None else {}
+            if status == 429:
+                self.limiter.throttle(_retry_after(headers))
+                raise _Retry("rate_limit", f"429 {self._message(exc)}") from None
+            if status >= 500 or status in RETRYABLE_STATUS:
+                raise _Retry("server_error", f"{status} {self._message(exc)}") from None
+            raise FatalGeneratorError(
+                f"the server refused the request ({status} {type(exc).__name__}): "
+                f"{self._message(exc)}",
+                field="status",
+            ) from None
+        except openai.APITimeoutError:
+            raise _Retry("timeout", f"no answer within {self.timeout:g} s") from None
+        except openai.APIConnectionError as exc:
+            raise _Retry("connection", f"connection failed: {type(exc).__name__}") from None
+        except (openai.APIResponseValidationError, ValueError) as exc:
+            raise _Retry("malformed", f"malformed reply: {type(exc).__name__}") from None
+
+    def _message(self, exc: openai.APIStatusError) -> str:
+        return redact(str(exc.message), self._secret)[:300]
+
+    def _reply(self, request: ChatRequest, sent: tuple[Any, Mapping[str, str]],
+               estimate: int) -> Reply:  # fmt: skip
+        completion, headers = sent
+        self.limiter.observe(headers)
+        choices = getattr(completion, "choices", None)
+        if not choices or choices[0].message is None:
+            raise _Retry("malformed", "a reply without choices")
+        self.limiter.succeed()
+        usage = Usage()
+        if completion.usage is not None:
+            usage = Usage(
+                completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0
+            )
+            self.limiter.correct(estimate, usage.prompt_tokens + usage.completion_tokens)
+        self._charge(usage)
+        choice = choices[0]
+        return Reply(request.key, text=choice.message.content or "", usage=usage,
+                     finish_reason=choice.finish_reason, model=completion.model)  # fmt: skip
+
+
+class _Retry(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail

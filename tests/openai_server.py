@@ -1,0 +1,316 @@
+"""A small OpenAI-compatible HTTP server on 127.0.0.1, for tests and benchmarks.
+
+It speaks enough of the API for kpit's backends and the official ``openai`` client: chat
+completions (with usage and rate-limit headers), files (upload, content) and batches
+(create, retrieve, cancel). It can be told to misbehave: be slow, answer 429 with
+``Retry-After``, 500, 401 or 400, send malformed JSON, cut replies off at the length
+limit, or drop the connection, either by a script (one fault per request, in order) or at
+random rates. It counts what it receives and remembers the API keys it was sent.
+
+    server = FakeOpenAI(latency=0.01).start()
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
+    ...
+    server.stop()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULTS = ("429", "500", "401", "400", "malformed", "truncated", "drop", "slow")
+
+
+def default_content(body: dict[str, Any]) -> str:
+    """A valid reply for kpit's tasks, unique per request (so no duplicate filter trips)."""
+    messages = body.get("messages", [])
+    system = str(messages[0].get("content", "")) if messages else ""
+    last = messages[-1].get("content", "") if messages else ""
+    text = last if isinstance(last, str) else json.dumps(last)
+    tag = hashlib.sha256(text.encode()).hexdigest()[:8]
+    if "Design a conversation" in system:
+        return (f"Question:\nWhat is the person doing in scene {tag}?\nAnswer:\nThey are standing "
+                "with their knees slightly bent, ready to move.\n===\nQuestion:\nWhich way do "
+                "they face?\nAnswer:\nThey face the camera, looking ahead.")  # fmt: skip
+    if "Create one plausible question" in system:
+        return (f"Question:\nWhy might the person in scene {tag} hold their body this way?\n===\n"
+                "Answer:\nThey keep their knees bent and their weight forward, which keeps "
+                "them balanced and ready to react, as athletes do before they move.")  # fmt: skip
+    return (f"In scene {tag}, one person stands on the snow facing the camera, knees slightly "
+            "bent and arms held out a little from the body, the way a skier keeps balance "
+            "while gliding down a gentle slope. The posture is relaxed and steady.")  # fmt: skip
+
+
+@dataclass
+class Behaviour:
+    """How the server answers; change the fields while it runs."""
+
+    latency: float = 0.0
+    script: deque[str] = field(default_factory=deque)  # one fault per chat request, in order
+    rates: dict[str, float] = field(default_factory=dict)  # fault -> probability
+    retry_after: float = 0.2
+    slow_seconds: float = 3.0
+    content: Callable[[dict[str, Any]], str] = default_content
+    rpm_limit: int = 10_000
+    tpm_limit: int = 10_000_000
+    error_echoes_key: bool = False  # a 401 whose message quotes the key, as some servers do
+    batch_polls: int = 2  # polls before a batch completes
+    batch_failed_lines: int = 0  # lines of each new batch that fail
+    batch_expire_once: bool = False  # the next batch expires, its lines unanswered
+
+
+class FakeOpenAI:
+    """The server. ``start()`` returns it; ``base_url`` is what clients use."""
+
+    def __init__(self, latency: float = 0.0, seed: int = 0) -> None:
+        self.behaviour = Behaviour(latency=latency)
+        self.random = random.Random(seed)
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.api_keys: set[str] = set()
+        self.chat_requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.request_times: list[float] = []
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``."""
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAI:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 512
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            if self.behaviour.script:
+                fault = self.behaviour.script.popleft()
+                return None if fault == "ok" else fault
+            roll = self.random.random()
+            for fault, rate in self.behaviour.rates.items():
+                if roll < rate:
+                    return fault
+                roll -= rate
+        return None
+
+    def completion(self, body: dict[str, Any], content: str, finish: str = "stop") -> dict:
+        prompt = sum(len(json.dumps(m.get("content", ""))) for m in body.get("messages", [])) // 4
+        return {
+            "id": f"chatcmpl-{self.random.getrandbits(48):x}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "gpt-4o"),
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": len(content) // 4,
+                      "total_tokens": prompt + len(content) // 4},
+        }  # fmt: skip
+
+    def run_batch(self, batch: dict[str, Any]) -> None:
+        """Answer a batch's lines into output (and error) files."""
+        lines = self.files[batch["input_file_id"]].decode().splitlines()
+        out, errors = [], []
+        failing = self.behaviour.batch_failed_lines
+        for n, line in enumerate(lines):
+            item = json.loads(line)
+            if n < failing:
+                errors.append({"id": f"r{n}", "custom_id": item["custom_id"], "response": None,
+                               "error": {"code": "server_error", "message": "try again"}})  # fmt: skip
+                continue
+            body = item["body"]
+            result = self.completion(body, self.behaviour.content(body))
+            out.append({"id": f"r{n}", "custom_id": item["custom_id"], "error": None,
+                        "response": {"status_code": 200, "request_id": f"q{n}", "body": result}})  # fmt: skip
+        batch["output_file_id"] = self._store_file("\n".join(map(json.dumps, out)).encode())
+        if errors:
+            batch["error_file_id"] = self._store_file("\n".join(map(json.dumps, errors)).encode())
+        batch["request_counts"] = {"total": len(lines), "completed": len(out),
+                                   "failed": len(errors)}  # fmt: skip
+
+    def _store_file(self, data: bytes) -> str:
+        file_id = f"file-{self.random.getrandbits(48):x}"
+        self.files[file_id] = data
+        return file_id
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenAI
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
+              raw: bytes | None = None) -> None:  # fmt: skip
+        data = raw if raw is not None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+               ) -> None:  # fmt: skip
+        self._send(status, {"error": {"message": message, "type": kind, "code": kind}}, headers)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length", 0))
+        return self.rfile.read(length)
+
+    def _auth(self) -> str:
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        with self.fake.lock:
+            self.fake.api_keys.add(key)
+        return key
+
+    def do_POST(self) -> None:  # noqa: N802
+        key = self._auth()
+        path = self.path.split("?")[0]
+        if path.endswith("/chat/completions"):
+            self._chat(key)
+        elif path.endswith("/files"):
+            self._upload()
+        elif path.endswith("/batches"):
+            self._create_batch()
+        elif path.endswith("/cancel"):
+            batch = self.fake.batches[path.split("/")[-2]]
+            batch["status"] = "cancelled"
+            self._send(200, batch)
+        else:
+            self._error(404, "not_found", f"no route {path}")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._auth()
+        parts = self.path.split("?")[0].rstrip("/").split("/")
+        if "files" in parts and parts[-1] == "content":
+            self._send(200, None, raw=self.fake.files[parts[-2]])
+        elif "batches" in parts:
+            self._poll_batch(parts[-1])
+        else:
+            self._error(404, "not_found", f"no route {self.path}")
+
+    def _chat(self, key: str) -> None:
+        fake = self.fake
+        body = json.loads(self._body())
+        with fake.lock:
+            fake.counts["chat"] += 1
+            fake.chat_requests.append(body)
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            fake.request_times.append(time.monotonic())
+        try:
+            fault = fake.next_fault()
+            if fault:
+                with fake.lock:
+                    fake.counts[fault] += 1
+            if fault == "slow":
+                time.sleep(fake.behaviour.slow_seconds)
+            elif fake.behaviour.latency:
+                time.sleep(fake.behaviour.latency)
+            limits = {"x-ratelimit-limit-requests": str(fake.behaviour.rpm_limit),
+                      "x-ratelimit-remaining-requests": str(fake.behaviour.rpm_limit - 1),
+                      "x-ratelimit-reset-requests": "6ms",
+                      "x-ratelimit-limit-tokens": str(fake.behaviour.tpm_limit),
+                      "x-ratelimit-remaining-tokens": str(fake.behaviour.tpm_limit - 1000),
+                      "x-ratelimit-reset-tokens": "6ms"}  # fmt: skip
+            if fault == "429":
+                self._error(429, "rate_limit_exceeded", "Rate limit reached",
+                            {"Retry-After": f"{fake.behaviour.retry_after:g}"} | limits)  # fmt: skip
+            elif fault == "500":
+                self._error(500, "server_error", "The server had an error")
+            elif fault == "401":
+                shown = key if fake.behaviour.error_echoes_key else key[:3] + "***"
+                self._error(401, "invalid_api_key", f"Incorrect API key provided: {shown}")
+            elif fault == "400":
+                self._error(400, "invalid_request_error", "messages: too long")
+            elif fault == "malformed":
+                self._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [')
+            elif fault == "drop":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            elif fault == "truncated":
+                content = fake.behaviour.content(body)
+                self._send(200, fake.completion(body, content[: len(content) // 3], "length"),
+                           limits)  # fmt: skip
+            else:
+                self._send(200, fake.completion(body, fake.behaviour.content(body)), limits)
+        finally:
+            with fake.lock:
+                fake.in_flight -= 1
+
+    def _upload(self) -> None:
+        body = self._body()
+        boundary = self.headers.get("Content-Type", "").split("boundary=")[-1].encode()
+        content = b""
+        for part in body.split(b"--" + boundary):
+            if b'name="file"' in part:
+                content = part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+        file_id = self.fake._store_file(content)
+        with self.fake.lock:
+            self.fake.counts["upload"] += 1
+        self._send(200, {"id": file_id, "object": "file", "bytes": len(content),
+                         "created_at": int(time.time()), "filename": "batch.jsonl",
+                         "purpose": "batch", "status": "processed"})  # fmt: skip
+
+    def _create_batch(self) -> None:
+        request = json.loads(self._body())
+        batch_id = f"batch_{self.fake.random.getrandbits(48):x}"
+        batch = {"id": batch_id, "object": "batch", "endpoint": request["endpoint"],
+                 "input_file_id": request["input_file_id"], "completion_window": "24h",
+                 "status": "validating", "created_at": int(time.time()), "polls": 0,
+                 "output_file_id": None, "error_file_id": None,
+                 "request_counts": {"total": 0, "completed": 0, "failed": 0}}  # fmt: skip
+        with self.fake.lock:
+            self.fake.batches[batch_id] = batch
+            self.fake.counts["batch"] += 1
+        self._send(200, batch)
+
+    def _poll_batch(self, batch_id: str) -> None:
+        fake = self.fake
+        batch = fake.batches.get(batch_id)
+        if batch is None:
+            self._error(404, "not_found", f"no batch {batch_id}")
+            return
+        with fake.lock:
+            batch["polls"] += 1
+            if batch["status"] in ("validating", "in_progress"):
+                batch["status"] = "in_progress"
+                if batch["polls"] >= fake.behaviour.batch_polls:
+                    if fake.behaviour.batch_expire_once:
+                        fake.behaviour.batch_expire_once = False
+                        batch["status"] = "expired"
+                    else:
+                        fake.run_batch(batch)
+                        batch["status"] = "completed"
+        self._send(200, {k: v for k, v in batch.items() if k != "polls"})
