@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 ALL_TASKS = ("conversation", "detail", "complex")
 """The paper's three tasks, what ``tasks="all"`` means."""
 
-RESUME_KEYS = ("seed", "prompt", "generator")
+RESUME_KEYS = ("seed", "prompt", "generator_identity")
 """Manifest entries a resumed run must share with the run it continues (and the hashes of
 the templates both use)."""
 
@@ -183,6 +183,7 @@ async def agenerate(
         "kpit_version": __version__,
         "python": platform.python_version(),
         "generator": backend.settings(),
+        "generator_identity": backend.identity(),
         "prompt": {"style": options.style, "pose_notes": options.pose_notes,
                    "template_dir": options.template_dir, "fewshot": options.fewshot},
         "template_hashes": hashes,
@@ -248,13 +249,15 @@ async def agenerate(
     completed = False
     try:
         with store:
-            async for reply in backend.generate(tracked(), concurrency=concurrency):
+            replies = backend.generate(tracked(), concurrency=concurrency, validate=validate,
+                                       reply_retries=reply_retries)  # fmt: skip
+            async for reply in replies:
                 request = in_flight.pop(reply.key)
                 outcome = _store(store, request, reply, by_name[request.task], checker)
                 counts[outcome] += 1
                 bar.update(1)
-                bar.set_postfix(done=counts["sample"], failed=counts["failure"],
-                                skipped=counts["skipped"], refresh=False)  # fmt: skip
+                figures: dict[str, object] = {"done": counts["sample"], "failed": counts["failure"]}
+                bar.set_postfix(figures | backend.progress(), refresh=False)
         completed = True
     finally:
         bar.close()

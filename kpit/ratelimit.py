@@ -94,8 +94,12 @@ class RateLimiter:
         delay = self.reserve(tokens)
         if delay > 0:
             await self._sleep(delay)  # type: ignore[misc]
+        await self.wait_if_paused()
+
+    async def wait_if_paused(self) -> None:
+        """Wait out a pause (a 429 may arrive while a request waits for its turn)."""
         now = self._clock()
-        while now < self._paused_until:  # a 429 arrived while this request was waiting
+        while now < self._paused_until:
             await self._sleep(self._paused_until - now)  # type: ignore[misc]
             now = self._clock()
 

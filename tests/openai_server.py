@@ -38,16 +38,22 @@ def default_content(body: dict[str, Any]) -> str:
     text = last if isinstance(last, str) else json.dumps(last)
     tag = hashlib.sha256(text.encode()).hexdigest()[:8]
     if "Design a conversation" in system:
-        return (f"Question:\nWhat is the person doing in scene {tag}?\nAnswer:\nThey are standing "
-                "with their knees slightly bent, ready to move.\n===\nQuestion:\nWhich way do "
-                "they face?\nAnswer:\nThey face the camera, looking ahead.")  # fmt: skip
+        return (
+            f"Question:\nWhat is the person doing?\nAnswer:\nIn scene {tag}, they are "
+            "standing with their knees slightly bent, ready to move.\n===\nQuestion:\nWhich "
+            "way do they face?\nAnswer:\nThey face the camera, looking ahead."
+        )
     if "Create one plausible question" in system:
-        return (f"Question:\nWhy might the person in scene {tag} hold their body this way?\n===\n"
-                "Answer:\nThey keep their knees bent and their weight forward, which keeps "
-                "them balanced and ready to react, as athletes do before they move.")  # fmt: skip
-    return (f"In scene {tag}, one person stands on the snow facing the camera, knees slightly "
-            "bent and arms held out a little from the body, the way a skier keeps balance "
-            "while gliding down a gentle slope. The posture is relaxed and steady.")  # fmt: skip
+        return (
+            "Question:\nWhy might the person hold their body this way?\n===\nAnswer:\n"
+            f"In scene {tag}, they keep their knees bent and their weight forward, which "
+            "keeps them balanced and ready to react, as athletes do before they move."
+        )
+    return (
+        f"In scene {tag}, one person stands on the snow facing the camera, knees slightly "
+        "bent and arms held out a little from the body, the way a skier keeps balance "
+        "while gliding down a gentle slope. The posture is relaxed and steady."
+    )
 
 
 @dataclass
@@ -93,7 +99,7 @@ class FakeOpenAI:
 
     def start(self) -> FakeOpenAI:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 512
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -129,11 +135,19 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "gpt-4o"),
-            "choices": [{"index": 0, "finish_reason": finish,
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": len(content) // 4,
-                      "total_tokens": prompt + len(content) // 4},
-        }  # fmt: skip
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": finish,
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": len(content) // 4,
+                "total_tokens": prompt + len(content) // 4,
+            },
+        }
 
     def run_batch(self, batch: dict[str, Any]) -> None:
         """Answer a batch's lines into output (and error) files."""
@@ -143,23 +157,43 @@ class FakeOpenAI:
         for n, line in enumerate(lines):
             item = json.loads(line)
             if n < failing:
-                errors.append({"id": f"r{n}", "custom_id": item["custom_id"], "response": None,
-                               "error": {"code": "server_error", "message": "try again"}})  # fmt: skip
+                errors.append(
+                    {
+                        "id": f"r{n}",
+                        "custom_id": item["custom_id"],
+                        "response": None,
+                        "error": {"code": "server_error", "message": "try again"},
+                    }
+                )
                 continue
             body = item["body"]
             result = self.completion(body, self.behaviour.content(body))
-            out.append({"id": f"r{n}", "custom_id": item["custom_id"], "error": None,
-                        "response": {"status_code": 200, "request_id": f"q{n}", "body": result}})  # fmt: skip
+            out.append(
+                {
+                    "id": f"r{n}",
+                    "custom_id": item["custom_id"],
+                    "error": None,
+                    "response": {"status_code": 200, "request_id": f"q{n}", "body": result},
+                }
+            )
         batch["output_file_id"] = self._store_file("\n".join(map(json.dumps, out)).encode())
         if errors:
             batch["error_file_id"] = self._store_file("\n".join(map(json.dumps, errors)).encode())
-        batch["request_counts"] = {"total": len(lines), "completed": len(out),
-                                   "failed": len(errors)}  # fmt: skip
+        batch["request_counts"] = {
+            "total": len(lines),
+            "completed": len(out),
+            "failed": len(errors),
+        }
 
     def _store_file(self, data: bytes) -> str:
         file_id = f"file-{self.random.getrandbits(48):x}"
         self.files[file_id] = data
         return file_id
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # dropped connections are on purpose
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -169,8 +203,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None,
-              raw: bytes | None = None) -> None:  # fmt: skip
+    def _send(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
         data = raw if raw is not None else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -180,8 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
-               ) -> None:  # fmt: skip
+    def _error(
+        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         self._send(status, {"error": {"message": message, "type": kind, "code": kind}}, headers)
 
     def _body(self) -> bytes:
@@ -194,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.api_keys.add(key)
         return key
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         key = self._auth()
         path = self.path.split("?")[0]
         if path.endswith("/chat/completions"):
@@ -210,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, "not_found", f"no route {path}")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._auth()
         parts = self.path.split("?")[0].rstrip("/").split("/")
         if "files" in parts and parts[-1] == "content":
@@ -238,15 +278,21 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fake.behaviour.slow_seconds)
             elif fake.behaviour.latency:
                 time.sleep(fake.behaviour.latency)
-            limits = {"x-ratelimit-limit-requests": str(fake.behaviour.rpm_limit),
-                      "x-ratelimit-remaining-requests": str(fake.behaviour.rpm_limit - 1),
-                      "x-ratelimit-reset-requests": "6ms",
-                      "x-ratelimit-limit-tokens": str(fake.behaviour.tpm_limit),
-                      "x-ratelimit-remaining-tokens": str(fake.behaviour.tpm_limit - 1000),
-                      "x-ratelimit-reset-tokens": "6ms"}  # fmt: skip
+            limits = {
+                "x-ratelimit-limit-requests": str(fake.behaviour.rpm_limit),
+                "x-ratelimit-remaining-requests": str(fake.behaviour.rpm_limit - 1),
+                "x-ratelimit-reset-requests": "6ms",
+                "x-ratelimit-limit-tokens": str(fake.behaviour.tpm_limit),
+                "x-ratelimit-remaining-tokens": str(fake.behaviour.tpm_limit - 1000),
+                "x-ratelimit-reset-tokens": "6ms",
+            }
             if fault == "429":
-                self._error(429, "rate_limit_exceeded", "Rate limit reached",
-                            {"Retry-After": f"{fake.behaviour.retry_after:g}"} | limits)  # fmt: skip
+                self._error(
+                    429,
+                    "rate_limit_exceeded",
+                    "Rate limit reached",
+                    {"Retry-After": f"{fake.behaviour.retry_after:g}"} | limits,
+                )
             elif fault == "500":
                 self._error(500, "server_error", "The server had an error")
             elif fault == "401":
@@ -261,8 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             elif fault == "truncated":
                 content = fake.behaviour.content(body)
-                self._send(200, fake.completion(body, content[: len(content) // 3], "length"),
-                           limits)  # fmt: skip
+                self._send(
+                    200, fake.completion(body, content[: len(content) // 3], "length"), limits
+                )
             else:
                 self._send(200, fake.completion(body, fake.behaviour.content(body)), limits)
         finally:
@@ -279,18 +326,35 @@ class _Handler(BaseHTTPRequestHandler):
         file_id = self.fake._store_file(content)
         with self.fake.lock:
             self.fake.counts["upload"] += 1
-        self._send(200, {"id": file_id, "object": "file", "bytes": len(content),
-                         "created_at": int(time.time()), "filename": "batch.jsonl",
-                         "purpose": "batch", "status": "processed"})  # fmt: skip
+        self._send(
+            200,
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(content),
+                "created_at": int(time.time()),
+                "filename": "batch.jsonl",
+                "purpose": "batch",
+                "status": "processed",
+            },
+        )
 
     def _create_batch(self) -> None:
         request = json.loads(self._body())
         batch_id = f"batch_{self.fake.random.getrandbits(48):x}"
-        batch = {"id": batch_id, "object": "batch", "endpoint": request["endpoint"],
-                 "input_file_id": request["input_file_id"], "completion_window": "24h",
-                 "status": "validating", "created_at": int(time.time()), "polls": 0,
-                 "output_file_id": None, "error_file_id": None,
-                 "request_counts": {"total": 0, "completed": 0, "failed": 0}}  # fmt: skip
+        batch = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": request["endpoint"],
+            "input_file_id": request["input_file_id"],
+            "completion_window": "24h",
+            "status": "validating",
+            "created_at": int(time.time()),
+            "polls": 0,
+            "output_file_id": None,
+            "error_file_id": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+        }
         with self.fake.lock:
             self.fake.batches[batch_id] = batch
             self.fake.counts["batch"] += 1

@@ -1,7 +1,9 @@
-"""A run that takes a while, for tests that kill it: ``python slow_run.py OUT [DELAY]``.
+"""A run that takes a while, for tests that kill it.
 
-Forty images (the sample's four, under ten ids each), three tasks, a backend that writes
-the template generator's replies after a delay.
+    python slow_run.py OUT [DELAY]            # the template backend, slowed down
+    python slow_run.py OUT 0 BASE_URL         # the openai backend against a test server
+
+Forty images (the sample's four, under ten ids each), three tasks.
 """
 
 from __future__ import annotations
@@ -39,12 +41,10 @@ if __name__ == "__main__":
     out, delay = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 0.05
     # The images repeat, and so do the template's answers: keep the repeats.
     quality = kpit.QualityConfig(reject_duplicates=False)
-    kpit.generate(
-        contexts(),
-        "all",
-        SlowTemplate(delay),
-        out=out,
-        concurrency=4,
-        progress=False,
-        quality=quality,
-    )
+    backend: kpit.Generator = SlowTemplate(delay)
+    if len(sys.argv) > 3:  # the openai backend against a test server
+        from kpit.generators.openai import OpenAIGenerator
+
+        backend = OpenAIGenerator("gpt-4o", base_url=sys.argv[3], backoff=0.05)
+    kpit.generate(contexts(), "all", backend, out=out, concurrency=4, progress=False,
+                  quality=quality)  # fmt: skip

@@ -151,6 +151,10 @@ class Generator(ABC):
         """The settings worth recording in a run manifest; never secrets."""
         return {"name": self.name, "model": self.model}
 
+    def identity(self) -> dict[str, Any]:
+        """The settings that shape the replies: a resumed run must keep them."""
+        return self.settings()
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections and other resources."""
 

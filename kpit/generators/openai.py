@@ -53,6 +53,8 @@ __all__ = ["OpenAIGenerator", "redact"]
 
 log = logging.getLogger(__name__)
 
+_CREATE_FIELDS = frozenset({"model", "messages", "temperature", "top_p", "max_tokens", "seed"})
+
 WAITING_FACTOR = 4
 """Requests worked on per call in flight: the others wait out backoffs or rate limits."""
 
@@ -176,6 +178,7 @@ class OpenAIGenerator(Generator):
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
         self.cost = 0.0
         self._slots: asyncio.Semaphore | None = None
+        self._halted: str | None = None
         self._client: Any = None
         self._client_options = {
             k: options[k]
@@ -259,6 +262,11 @@ class OpenAIGenerator(Generator):
             settings["azure_endpoint"] = _public_url(self._client_options["azure_endpoint"])
         return settings
 
+    def identity(self) -> dict[str, Any]:
+        """Model and sampling settings; limits, budget and server may change on resume."""
+        return {"name": self.name, "model": self.model, "params": dict(self.params),
+                "extra_body": self.extra_body}  # fmt: skip
+
     def progress(self) -> dict[str, str]:
         if self._price is None:
             return {"tokens": f"{self.prompt_tokens + self.completion_tokens:,}"}
@@ -310,6 +318,7 @@ class OpenAIGenerator(Generator):
         worked on than are sent at once.
         """
         self._slots = asyncio.Semaphore(concurrency)
+        _ = self.client  # no key or a bad option fails here, before any request
         replies = super().generate(requests, concurrency=concurrency * WAITING_FACTOR,
                                    validate=validate, reply_retries=reply_retries)  # fmt: skip
         async for reply in replies:
@@ -328,6 +337,10 @@ class OpenAIGenerator(Generator):
                 await asyncio.sleep(self._backoff(attempt, last_code))  # no slot held here
             await self.limiter.acquire(estimate)
             async with self._slots:
+                await self.limiter.wait_if_paused()  # a 429 may have come while waiting here
+                halted = self._halted or self.stop_reason
+                if halted is not None:
+                    raise StopGeneration(halted, record=request.key)
                 try:
                     return self._reply(request, await self._send(body), estimate)
                 except _Retry as retry:
@@ -345,7 +358,11 @@ class OpenAIGenerator(Generator):
         """One call; retryable failures raise :class:`_Retry`, hopeless ones are fatal."""
         self.requests_sent += 1
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(**body)
+            known = {k: v for k, v in body.items() if k in _CREATE_FIELDS}
+            extra = {k: v for k, v in body.items() if k not in _CREATE_FIELDS}
+            raw = await self.client.chat.completions.with_raw_response.create(
+                **known, extra_body=extra or None
+            )
             return raw.parse(), raw.headers
         except openai.APIStatusError as exc:
             status = exc.status_code
@@ -355,6 +372,7 @@ class OpenAIGenerator(Generator):
                 raise _Retry("rate_limit", f"429 {self._message(exc)}") from None
             if status >= 500 or status in RETRYABLE_STATUS:
                 raise _Retry("server_error", f"{status} {self._message(exc)}") from None
+            self._halted = f"stopped after a {status} error"  # nothing more goes out
             raise FatalGeneratorError(
                 f"the server refused the request ({status} {type(exc).__name__}): "
                 f"{self._message(exc)}",
