@@ -21,7 +21,9 @@ def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
 def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
     """The offline template generator and the OpenAI-compatible backends."""
     from kpit.generators.openai import OpenAIGenerator
+    from kpit.generators.openai_batch import OpenAIBatchGenerator
     from kpit.generators.template import TemplateGenerator
 
     register(TemplateGenerator)
     register(OpenAIGenerator)
+    register(OpenAIBatchGenerator)

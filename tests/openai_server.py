@@ -70,7 +70,7 @@ class Behaviour:
     tpm_limit: int = 10_000_000
     error_echoes_key: bool = False  # a 401 whose message quotes the key, as some servers do
     batch_polls: int = 2  # polls before a batch completes
-    batch_failed_lines: int = 0  # lines of each new batch that fail
+    batch_failed_lines: int = 0  # lines of the next batch that fail
     batch_expire_once: bool = False  # the next batch expires, its lines unanswered
 
 
@@ -153,7 +153,7 @@ class FakeOpenAI:
         """Answer a batch's lines into output (and error) files."""
         lines = self.files[batch["input_file_id"]].decode().splitlines()
         out, errors = [], []
-        failing = self.behaviour.batch_failed_lines
+        failing, self.behaviour.batch_failed_lines = self.behaviour.batch_failed_lines, 0
         for n, line in enumerate(lines):
             item = json.loads(line)
             if n < failing:

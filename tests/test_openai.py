@@ -245,3 +245,79 @@ def test_a_killed_openai_run_resumes(server: FakeOpenAI, tmp_path: Path) -> None
     assert len(keys) == len(set(keys)) == 120
     # a finished request is never paid for twice: only the unfinished ones were sent again
     assert server.counts["chat"] - sent_before == 120 - stored
+
+
+# --- the Batch API ---------------------------------------------------------------------------
+
+
+def batch_run(contexts: Any, server: FakeOpenAI, out: Path, **options: Any) -> kpit.Run:
+    settings = {"base_url": server.base_url, "api_key": KEY, "poll_interval": 0.01,
+                "backoff": 0.01}  # fmt: skip
+    result = kpit.generate(contexts, "all", "openai-batch", "gpt-4o", out=out, progress=False,
+                           generator_options=settings | options)  # fmt: skip
+    assert isinstance(result, kpit.Run)
+    return result
+
+
+def test_batch_mode_end_to_end(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
+    result = batch_run(contexts, server, tmp_path / "run")
+    samples = list(result.samples())
+    assert len(samples) == 12 and not list(result.failures())
+    assert server.counts["upload"] == server.counts["batch"] == 1
+    assert server.counts["chat"] == 0  # nothing went through the chat endpoint
+    lines = (tmp_path / "run" / "openai-batch" / "input-0000.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["custom_id"] in {s["key"] for s in samples}
+    assert first["url"] == "/v1/chat/completions" and first["body"]["model"] == "gpt-4o"
+    session = result.manifest["last_session"]
+    assert session["cost_usd"] == pytest.approx(
+        sum(
+            1.25 * s["usage"]["prompt_tokens"] + 5 * s["usage"]["completion_tokens"]
+            for s in samples
+        )
+        / 1e6,
+        abs=1e-6,
+    )  # half the list price
+    state = json.loads((tmp_path / "run" / "openai-batch" / "state.json").read_text())
+    assert [b["status"] for b in state["batches"]] == ["consumed"]
+    assert KEY not in (tmp_path / "run" / "openai-batch" / "state.json").read_text()
+
+
+def test_failed_and_expired_lines_are_resubmitted(contexts, server: FakeOpenAI,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    server.behaviour.batch_failed_lines = 3
+    result = batch_run(contexts, server, tmp_path / "failed")
+    assert len(list(result.samples())) == 12 and server.counts["batch"] == 2
+    state = json.loads((tmp_path / "failed" / "openai-batch" / "state.json").read_text())
+    assert [len(b["keys"]) for b in state["batches"]] == [12, 3]
+    server.behaviour.batch_expire_once = True
+    result = batch_run(contexts, server, tmp_path / "expired")
+    assert len(list(result.samples())) == 12
+    state = json.loads((tmp_path / "expired" / "openai-batch" / "state.json").read_text())
+    assert [b["ended"] for b in state["batches"]] == ["expired", "completed"]
+
+
+def test_submit_now_collect_later(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
+    """The process may end after submitting; a rerun collects without submitting again."""
+    server.behaviour.batch_polls = 3
+    first = batch_run(contexts, server, tmp_path / "run", wait=False)
+    assert list(first.samples()) == [] and server.counts["batch"] == 1
+    assert first.manifest["last_session"]["stopped"].startswith("batches submitted")
+    second = batch_run(contexts, server, tmp_path / "run")
+    assert len(list(second.samples())) == 12
+    assert server.counts["batch"] == 1 and server.counts["upload"] == 1  # nothing paid twice
+
+
+def test_a_died_upload_is_finished_on_resume(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
+    """State written, upload never made (the process died): the rerun uploads and submits."""
+    plan_dir = tmp_path / "run" / "openai-batch"
+    first = batch_run(contexts, server, tmp_path / "run", wait=False)
+    state = json.loads((plan_dir / "state.json").read_text())
+    entry = state["batches"][0]
+    entry["status"] = "written"
+    del entry["id"], entry["input_file_id"]
+    (plan_dir / "state.json").write_text(json.dumps(state))
+    del first
+    result = batch_run(contexts, server, tmp_path / "run")
+    assert len(list(result.samples())) == 12
+    assert server.counts["upload"] == 2 and server.counts["batch"] == 2

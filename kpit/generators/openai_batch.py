@@ -1,0 +1,254 @@
+"""The ``openai-batch`` backend: the same requests through OpenAI's Batch API, at half price.
+
+Requests are written as JSONL (``custom_id`` = the request key), uploaded, and submitted as
+batches; the backend polls them, downloads the results and feeds them through the same
+parse, filter and store path as any reply. Its state (input files, file ids, batch ids,
+which keys each batch holds) lives in ``RUN/openai-batch/state.json``, written after every
+step, so a process that dies between steps resumes where it was: nothing is submitted
+twice, and nothing finished is paid for again. Lines that fail or expire are resubmitted,
+never dropped. With ``wait=false`` a run submits and returns; rerun it to collect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import openai
+
+from kpit.errors import ConfigError
+from kpit.generators.base import FatalGeneratorError, Reply, Usage, Validator
+from kpit.generators.openai import OpenAIGenerator, _float
+from kpit.pricing import BATCH_DISCOUNT
+from kpit.types import ChatRequest
+
+__all__ = ["OpenAIBatchGenerator"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FINISHED = ("completed", "failed", "expired", "cancelled")
+ENDPOINT = "/v1/chat/completions"
+
+
+class OpenAIBatchGenerator(OpenAIGenerator):
+    """The OpenAI Batch API (results within 24 hours, half the price).
+
+    Options, besides the ``openai`` backend's:
+        poll_interval: seconds between polls (default 60).
+        max_batch_requests: requests per batch (default 50,000, the API's limit).
+        max_resubmits: how often a failed or expired line is sent again (default 3).
+        wait: ``false`` submits and returns; rerun the command to collect (default true).
+        completion_window: the batch's window (default ``24h``).
+    """
+
+    name = "openai-batch"
+    description = "the OpenAI Batch API: the same requests at half the price, within 24 h"
+    price_factor = BATCH_DISCOUNT
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        self.poll_interval = _float(options, "poll_interval") or 60.0
+        self.max_batch_requests = int(options.get("max_batch_requests", 50_000))
+        self.max_resubmits = int(options.get("max_resubmits", 3))
+        self.wait = str(options.get("wait", True)).lower() not in ("false", "0", "no")
+        self.window = str(options.get("completion_window", "24h"))
+        self.folder: Path | None = None
+
+    def attach(self, run_folder: Path) -> None:
+        self.folder = run_folder / "openai-batch"
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def settings(self) -> dict[str, Any]:
+        return super().settings() | {"poll_interval": self.poll_interval,
+                                     "max_batch_requests": self.max_batch_requests}  # fmt: skip
+
+    # --- state ------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        """``RUN/openai-batch/state.json``."""
+        if self.folder is None:
+            raise ConfigError("the batch backend needs a run folder (use kpit.generate)")
+        return self.folder / "state.json"
+
+    def _load(self) -> dict[str, Any]:
+        if self.state_path.is_file():
+            state: dict[str, Any] = json.loads(self.state_path.read_text())
+            return state
+        return {"batches": [], "submissions": {}}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.state_path)
+
+    # --- the API, with retries for passing trouble --------------------------------------
+
+    async def _api(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await call()
+            except openai.APIStatusError as exc:
+                if exc.status_code < 500 and exc.status_code != 429:
+                    raise FatalGeneratorError(
+                        f"{what} was refused ({exc.status_code} {type(exc).__name__}): "
+                        f"{self._message(exc)}"
+                    ) from None
+                detail = f"{exc.status_code}"
+            except (
+                openai.APIConnectionError,
+                openai.APIResponseValidationError,
+                ValueError,
+            ) as exc:
+                detail = type(exc).__name__
+            log.info("%s failed (%s), retrying", what, detail)
+            await asyncio.sleep(self._backoff(attempt + 1, "batch"))
+        raise FatalGeneratorError(f"{what} kept failing; rerun later to resume")
+
+    # --- the run ----------------------------------------------------------------------
+
+    async def generate(
+        self,
+        requests: Iterable[ChatRequest],
+        *,
+        concurrency: int = 8,
+        validate: Validator | None = None,
+        reply_retries: int = 0,
+    ) -> AsyncIterator[Reply]:
+        """Submit every request in batches, wait for them, and yield their replies."""
+        _ = self.client
+        wanted = {r.key: r for r in requests}
+        state = self._load()
+        submissions: Counter[str] = Counter(state["submissions"])
+        waiting = {k for b in state["batches"] if b["status"] not in ("consumed",)
+                   for k in b["keys"]}  # fmt: skip
+        await self._submit([r for k, r in wanted.items() if k not in waiting], state, submissions)
+        if not self.wait:
+            self.stop_reason = "batches submitted; rerun the same command to collect them"
+            return
+        while True:
+            live = [b for b in state["batches"] if b["status"] != "consumed"]
+            if not live:
+                return
+            resubmit: list[ChatRequest] = []
+            for batch in live:
+                async for reply in self._advance(batch, state, wanted, resubmit, submissions,
+                                                 validate, reply_retries):  # fmt: skip
+                    yield reply
+            if resubmit:
+                await self._submit(resubmit, state, submissions)
+            elif any(b["status"] != "consumed" for b in state["batches"]):
+                await asyncio.sleep(self.poll_interval)
+
+    async def _submit(self, requests: list[ChatRequest], state: dict[str, Any],
+                      submissions: Counter[str]) -> None:  # fmt: skip
+        for start in range(0, len(requests), self.max_batch_requests):
+            chunk = requests[start : start + self.max_batch_requests]
+            n = len(state["batches"])
+            path = self.state_path.parent / f"input-{n:04d}.jsonl"
+            with path.open("w") as f:
+                for request in chunk:
+                    line = {"custom_id": request.key, "method": "POST", "url": ENDPOINT,
+                            "body": self.body(request)}  # fmt: skip
+                    f.write(json.dumps(line) + "\n")
+            for request in chunk:
+                submissions[request.key] += 1
+            entry = {"input": path.name, "keys": [r.key for r in chunk], "status": "written"}
+            state["batches"].append(entry)
+            state["submissions"] = dict(submissions)
+            self._save(state)
+            await self._start(entry, state)
+        for entry in state["batches"]:  # a previous process may have died between steps
+            if entry["status"] in ("written", "uploaded"):
+                await self._start(entry, state)
+
+    async def _start(self, entry: dict[str, Any], state: dict[str, Any]) -> None:
+        """Upload a written input file and create its batch, saving after each step."""
+        if entry["status"] == "written":
+            path = self.state_path.parent / entry["input"]
+            uploaded = await self._api(
+                lambda: self.client.files.create(file=path.open("rb"), purpose="batch"),
+                "uploading the batch input",
+            )
+            entry["input_file_id"], entry["status"] = uploaded.id, "uploaded"
+            self._save(state)
+        if entry["status"] == "uploaded":
+            batch = await self._api(
+                lambda: self.client.batches.create(
+                    input_file_id=entry["input_file_id"],
+                    endpoint=ENDPOINT,
+                    completion_window=self.window,
+                ),
+                "creating the batch",
+            )
+            entry["id"], entry["status"] = batch.id, "submitted"
+            self._save(state)
+            log.info("submitted batch %s with %d requests", batch.id, len(entry["keys"]))
+
+    async def _advance(
+        self,
+        entry: dict[str, Any],
+        state: dict[str, Any],
+        wanted: dict[str, ChatRequest],
+        resubmit: list[ChatRequest],
+        submissions: Counter[str],
+        validate: Validator | None,
+        reply_retries: int,
+    ) -> AsyncIterator[Reply]:
+        """Poll one batch; when it has ended, yield its replies and queue what must go again."""
+        if entry["status"] != "submitted":
+            return
+        batch = await self._api(lambda: self.client.batches.retrieve(entry["id"]), "polling")
+        if batch.status not in FINISHED:
+            return
+        answered: dict[str, Reply] = {}
+        if batch.output_file_id:
+            for line in await self._lines(batch.output_file_id):
+                reply = self._reply_of(line)
+                if reply is not None:
+                    answered[reply.key] = reply
+        for key in entry["keys"]:
+            request = wanted.get(key)
+            if request is None:
+                continue  # stored by an earlier run
+            reply = answered.get(key)
+            usable = reply is not None and (
+                validate is None or validate(request, reply) is None
+                or submissions[key] > reply_retries
+            )  # fmt: skip
+            if reply is not None and usable:
+                yield reply
+            elif submissions[key] <= self.max_resubmits:
+                resubmit.append(request)
+            else:
+                yield Reply(key, error="batch_failed",
+                            detail=f"no usable result after {submissions[key]} submissions "
+                                   f"(last batch {entry['id']}: {batch.status})")  # fmt: skip
+        entry["status"] = "consumed"
+        entry["ended"] = batch.status
+        self._save(state)
+
+    async def _lines(self, file_id: str) -> list[dict[str, Any]]:
+        content = await self._api(lambda: self.client.files.content(file_id), "downloading")
+        text = content.text if hasattr(content, "text") else content.read().decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def _reply_of(self, line: dict[str, Any]) -> Reply | None:
+        """A reply from one output line, or ``None`` for a line that failed."""
+        response = line.get("response") or {}
+        body = response.get("body") or {}
+        if line.get("error") or response.get("status_code") != 200 or not body.get("choices"):
+            return None
+        choice = body["choices"][0]
+        raw = body.get("usage") or {}
+        usage = Usage(int(raw.get("prompt_tokens", 0)), int(raw.get("completion_tokens", 0)))
+        self._charge(usage)
+        return Reply(str(line["custom_id"]), text=choice["message"].get("content") or "",
+                     usage=usage, finish_reason=choice.get("finish_reason"),
+                     model=body.get("model"))  # fmt: skip
