@@ -68,6 +68,7 @@ class RateLimiter:
         self._next_request = 0.0
         self._next_token = 0.0
         self._paused_until = 0.0
+        self._last_start = -1e9
         self.throttled = 0  # 429s seen
 
     @property
@@ -95,6 +96,13 @@ class RateLimiter:
         if delay > 0:
             await self._sleep(delay)  # type: ignore[misc]
         await self.wait_if_paused()
+        if self.rpm is not None:
+            # A request that woke late must not go out right before the next one: keep the
+            # spacing between actual starts, so no slice of the minute sees a burst.
+            gap = self._last_start + 60.0 / (self.rpm * self.factor) - self._clock()
+            if gap > 0:
+                await self._sleep(gap)  # type: ignore[misc]
+            self._last_start = self._clock()
 
     async def wait_if_paused(self) -> None:
         """Wait out a pause (a 429 may arrive while a request waits for its turn)."""

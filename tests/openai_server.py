@@ -253,7 +253,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._auth()
         parts = self.path.split("?")[0].rstrip("/").split("/")
-        if "files" in parts and parts[-1] == "content":
+        if parts[-1] == "_stats":  # for a benchmark that runs the server in another process
+            with self.fake.lock:
+                stats = {"counts": dict(self.fake.counts),
+                         "request_times": list(self.fake.request_times)}  # fmt: skip
+            self._send(200, stats)
+        elif "files" in parts and parts[-1] == "content":
             self._send(200, None, raw=self.fake.files[parts[-2]])
         elif "batches" in parts:
             self._poll_batch(parts[-1])
@@ -378,3 +383,19 @@ class _Handler(BaseHTTPRequestHandler):
                         fake.run_batch(batch)
                         batch["status"] = "completed"
         self._send(200, {k: v for k, v in batch.items() if k != "polls"})
+
+
+def main() -> None:
+    """Serve in this process: ``python openai_server.py LATENCY`` prints the base URL."""
+    import sys
+
+    server = FakeOpenAI(latency=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
