@@ -46,6 +46,8 @@ class RateLimiter:
         rpm: requests per minute, or ``None`` for no limit.
         tpm: tokens per minute, or ``None`` for no limit.
         min_factor: the slowest pace a run of 429s can bring it to, as a fraction of the limits.
+        margin: pace this fraction under the limits (default 1%), so that the jitter of
+            real sends never pushes a slice of the minute over them.
         clock, sleep: injectable for tests.
     """
 
@@ -55,6 +57,7 @@ class RateLimiter:
         tpm: float | None = None,
         *,
         min_factor: float = 0.25,
+        margin: float = 0.01,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
@@ -62,7 +65,8 @@ class RateLimiter:
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive")
         self.rpm, self.tpm = rpm, tpm
-        self.factor = 1.0  # pace as a fraction of the limits, lowered by 429s
+        self.ceiling = 1.0 - margin
+        self.factor = self.ceiling  # pace as a fraction of the limits, lowered by 429s
         self.min_factor = min_factor
         self._clock, self._sleep = clock, sleep
         self._next_request = 0.0
@@ -128,8 +132,8 @@ class RateLimiter:
 
     def succeed(self) -> None:
         """A success: let the pace recover towards the limits."""
-        if self.factor < 1.0:
-            self.factor = min(1.0, self.factor + 0.01)
+        if self.factor < self.ceiling:
+            self.factor = min(self.ceiling, self.factor + 0.01)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Pause when the server says a budget is spent (``x-ratelimit-remaining-*`` of 0)."""

@@ -23,14 +23,16 @@ class Clock:
 
 def test_requests_are_spaced_evenly() -> None:
     clock = Clock()
-    limiter = RateLimiter(rpm=120, clock=clock)
+    limiter = RateLimiter(rpm=120, clock=clock, margin=0)
     waits = [limiter.reserve(100) for _ in range(5)]
     assert waits == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])
+    cautious = RateLimiter(rpm=120, clock=Clock())  # 1% under the limit by default
+    assert [cautious.reserve(1) for _ in range(3)] == pytest.approx([0, 0.5 / 0.99, 1 / 0.99])
 
 
 def test_tokens_per_minute_and_the_servers_correction() -> None:
     clock = Clock()
-    limiter = RateLimiter(tpm=6000, clock=clock)  # 100 tokens a second
+    limiter = RateLimiter(tpm=6000, clock=clock, margin=0)  # 100 tokens a second
     assert limiter.reserve(200) == 0.0
     assert limiter.reserve(100) == pytest.approx(2.0)
     limiter.correct(estimated=100, actual=300)  # the server counted more
@@ -38,15 +40,15 @@ def test_tokens_per_minute_and_the_servers_correction() -> None:
 
 
 def test_both_limits_take_the_stricter() -> None:
-    limiter = RateLimiter(rpm=60, tpm=60_000, clock=Clock())
+    limiter = RateLimiter(rpm=60, tpm=60_000, clock=Clock(), margin=0)
     assert [limiter.reserve(10) for _ in range(3)] == pytest.approx([0, 1, 2])  # rpm binds
-    limiter = RateLimiter(rpm=600, tpm=600, clock=Clock())
+    limiter = RateLimiter(rpm=600, tpm=600, clock=Clock(), margin=0)
     assert [limiter.reserve(20) for _ in range(3)] == pytest.approx([0, 2, 4])  # tpm binds
 
 
 def test_a_429_pauses_everyone_and_slows_the_pace() -> None:
     clock = Clock()
-    limiter = RateLimiter(rpm=60, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(rpm=60, clock=clock, sleep=clock.sleep, margin=0)
     limiter.reserve(1)
     limiter.throttle(retry_after=5)
     assert limiter.factor == pytest.approx(0.8)
