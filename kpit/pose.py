@@ -426,33 +426,12 @@ def _object_facts(
                 continue
             hx, hy = sum(h.x for h in hips) / len(hips), sum(h.y for h in hips) / len(hips)
             on = _inside(hx, hy, obj.box, mx, my)
-            if category in SEATS and on and posture in ("sitting", "lying", "squatting"):
-                verb = "lying" if posture == "lying" else "sitting"
-                facts.append(
-                    PoseFact(
-                        "hips",
-                        None,
-                        "on",
-                        category,
-                        None,
-                        0.8,
-                        f"they are {verb} on the {category}",
-                        category,
-                    )
-                )
-            elif category in MOUNTS and on and hy < obj.box.y1 + 0.6 * obj.box.height:
-                facts.append(
-                    PoseFact(
-                        "hips",
-                        None,
-                        "on",
-                        category,
-                        None,
-                        0.8,
-                        f"they are on the {category}",
-                        category,
-                    )
-                )
+            seated = category in SEATS and on and posture in ("sitting", "lying", "squatting")
+            mounted = category in MOUNTS and on and hy < obj.box.y1 + 0.6 * obj.box.height
+            if seated or mounted:
+                verb = ("lying " if posture == "lying" else "sitting ") if seated else ""
+                text = f"they are {verb}on the {category}"
+                facts.append(PoseFact("hips", None, "on", category, None, 0.8, text, category))
         if category in FOOTWEAR and ("feet", category) not in seen:
             ankles = [person.keypoint(f"{s}_ankle") for s in ("left", "right")]
             if any(a.labelled and _inside(a.x, a.y, obj.box, mx, my) for a in ankles):
