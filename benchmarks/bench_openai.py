@@ -84,7 +84,7 @@ class ServerProcess:
 
     def __init__(self, latency: float) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "openai_server.py"), str(latency)],
+            [sys.executable, str(ROOT / "tests" / "openai_server.py"), str(latency), "--fast"],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -180,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        throughput(folder, 768 if args.quick else 1536)
+        throughput(folder, 768 if args.quick else 3072)
         rpm_limit(folder, 1200, 150 if args.quick else 400)
         faults(folder, 1500 if args.quick else 10_000)
         token_counts(folder)

@@ -385,11 +385,59 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {k: v for k, v in batch.items() if k != "polls"})
 
 
+async def serve_fast(latency: float) -> None:
+    """A lean asyncio server for chat completions only, for throughput benchmarks.
+
+    The threaded server above is easy to script but hands the GIL around between dozens of
+    sleeping handler threads; this one answers every request from one event loop, so a
+    benchmark measures the client, not the server. It records request times for
+    ``GET /v1/_stats``.
+    """
+    import asyncio
+
+    times: list[float] = []
+    fake = FakeOpenAI()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                headers = dict(line.split(": ", 1) for line in lines if ": " in line)
+                length = int(headers.get("Content-Length", headers.get("content-length", 0)))
+                body = await reader.readexactly(length) if length else b""
+                if request_line.startswith("GET") and "_stats" in request_line:
+                    payload = json.dumps({"counts": {"chat": len(times)}, "request_times": times})
+                else:
+                    times.append(time.monotonic())
+                    await asyncio.sleep(latency)
+                    parsed = json.loads(body)
+                    payload = json.dumps(fake.completion(parsed, default_content(parsed)))
+                data = payload.encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 def main() -> None:
-    """Serve in this process: ``python openai_server.py LATENCY`` prints the base URL."""
+    """Serve in this process: ``python openai_server.py LATENCY [--fast]`` prints the base URL."""
+    import asyncio
     import sys
 
-    server = FakeOpenAI(latency=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0).start()
+    latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+    if "--fast" in sys.argv:
+        asyncio.run(serve_fast(latency))
+        return
+    server = FakeOpenAI(latency=latency).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()
