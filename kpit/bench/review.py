@@ -1,0 +1,77 @@
+"""Judging an answer against the reference: the judge's messages and its scores.
+
+The messages follow LLaVA-Bench's structure exactly (a system line, then the context, the
+question, Assistant 1, Assistant 2 and the rubric), so scores stay comparable with LLaVA's
+published numbers; the HPAUB rubric also explains the keypoint triples. The judge's reply
+starts with a line holding two scores; :func:`parse_scores` reads it strictly (LLaVA's way)
+and then leniently ("Assistant 1: 7", bold markdown, "7/10"), and says when it cannot.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kpit.bench.files import Answer, BenchContext, Question
+from kpit.types import Message
+
+__all__ = ["JUDGE_SYSTEM", "judge_messages", "parse_scores"]
+
+JUDGE_SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
+"""LLaVA-Bench's system message for the judge."""
+
+_SCORE = r"(10(?:\.0+)?|[1-9](?:\.\d+)?)"
+_LABELLED = re.compile(
+    rf"assistant\s*(1|2)\s*(?:\*\*)?\s*(?:score)?\s*[:=\-]?\s*(?:\*\*)?\s*{_SCORE}\s*(?:/\s*10)?",
+    re.I,
+)
+_PAIR = re.compile(rf"^\D*?{_SCORE}\s*(?:/\s*10)?\s*(?:,|\s|and|vs\.?)\s*{_SCORE}\s*(?:/\s*10)?\b")
+
+
+def judge_messages(
+    question: Question,
+    context: BenchContext,
+    first: Answer,
+    second: Answer,
+    rubric: str,
+    role: str = "Assistant",
+) -> list[Message]:
+    """The judge's messages: ``first`` is Assistant 1 and ``second`` Assistant 2."""
+    content = (
+        f"[Context]\n{context.render()}\n\n"
+        f"[Question]\n{question.text}\n\n"
+        f"[{role} 1]\n{first.text}\n\n[End of {role} 1]\n\n"
+        f"[{role} 2]\n{second.text}\n\n[End of {role} 2]\n\n"
+        f"[System]\n{rubric}\n\n"
+    )
+    return [Message("system", JUDGE_SYSTEM), Message("user", content)]
+
+
+def _valid(a: float, b: float) -> tuple[float, float] | None:
+    return (a, b) if 1 <= a <= 10 and 1 <= b <= 10 else None
+
+
+def parse_scores(review: str) -> tuple[float, float] | None:
+    """The two scores of a judge's review, or ``None`` when they cannot be read.
+
+    Strict first, as LLaVA does: the first line is exactly two numbers (a comma may
+    separate them). Then leniently: ``Assistant 1: 7`` and ``Assistant 2: 8`` anywhere
+    (markdown bold and ``/10`` allowed), or a pair such as ``7/10 and 8/10`` on one of the
+    first three lines. Scores must lie in 1..10.
+    """
+    lines = [line.strip() for line in review.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    parts = lines[0].replace(",", " ").split()
+    if len(parts) == 2:
+        try:
+            return _valid(float(parts[0]), float(parts[1]))
+        except ValueError:
+            pass
+    labelled = {m.group(1): float(m.group(2)) for m in _LABELLED.finditer(review)}
+    if "1" in labelled and "2" in labelled:
+        return _valid(labelled["1"], labelled["2"])
+    for line in lines[:3]:
+        match = _PAIR.match(line.replace("*", ""))
+        if match:
+            return _valid(float(match.group(1)), float(match.group(2)))
+    return None
