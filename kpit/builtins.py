@@ -27,3 +27,11 @@ def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
     register(TemplateGenerator)
     register(OpenAIGenerator)
     register(OpenAIBatchGenerator)
+
+
+@hookimpl
+def kpit_register_judges(register: Callable[[type[Any]], None]) -> None:
+    """The LLaVA-Bench judge."""
+    from kpit.judges.gpt import GPTJudge
+
+    register(GPTJudge)

@@ -7,7 +7,8 @@ computes LLaVA's scores with bootstrap intervals and without counting failed rev
 """
 
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
-from kpit.bench.report import Score, markdown_table, summarize
+from kpit.bench.judging import grade, rubrics
+from kpit.bench.report import Score, flip_rate, markdown_table, run_spread, summarize
 from kpit.bench.review import judge_messages, parse_scores
 
 __all__ = [
@@ -16,10 +17,14 @@ __all__ = [
     "BenchContext",
     "Question",
     "Score",
+    "flip_rate",
+    "grade",
     "judge_messages",
     "load_bench",
     "markdown_table",
     "parse_scores",
     "read_answers",
+    "rubrics",
+    "run_spread",
     "summarize",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 
 from kpit.bench.files import CATEGORIES
 
-__all__ = ["Score", "markdown_table", "summarize"]
+__all__ = ["Score", "flip_rate", "markdown_table", "run_spread", "summarize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +129,33 @@ def markdown_table(results: Mapping[str, Mapping[str, Score]]) -> str:
             f"| {model} | " + " | ".join(cells) + f" | {relative} | {reference} | {excluded} |"
         )
     return "\n".join(lines)
+
+
+def flip_rate(reviews: Iterable[Mapping[str, Any]]) -> float | None:
+    """With both orders judged: the share of questions whose preferred answer changes.
+
+    ``None`` when no question was judged in both orders.
+    """
+    preferences: dict[tuple[Any, Any], dict[str, float]] = {}
+    for review in reviews:
+        pair = _valid_tuple(review)
+        if pair is None or "order" not in review:
+            continue
+        key = (review.get("question_id"), review.get("run", 0))
+        preferences.setdefault(key, {})[review["order"]] = float(np.sign(pair[1] - pair[0]))
+    both = [p for p in preferences.values() if len(p) == 2]
+    if not both:
+        return None
+    flips = sum(1 for p in both if len(set(p.values())) > 1)
+    return flips / len(both)
+
+
+def run_spread(reviews: Iterable[Mapping[str, Any]]) -> tuple[float, float] | None:
+    """With several runs: the mean and standard deviation of the model's overall mean x10."""
+    by_run: dict[int, list[Mapping[str, Any]]] = {}
+    for review in reviews:
+        by_run.setdefault(int(review.get("run", 0)), []).append(review)
+    if len(by_run) < 2:
+        return None
+    means = [summarize(rs, resamples=10)["all"].model for rs in by_run.values()]
+    return float(np.mean(means)), float(np.std(means, ddof=1))

@@ -33,6 +33,7 @@ def cli(verbose: int) -> None:
 
 
 def _register_commands() -> None:
+    from kpit.cli.bench import bench
     from kpit.cli.contexts import contexts
     from kpit.cli.generate import generate
     from kpit.cli.plugins import plugins
@@ -40,7 +41,7 @@ def _register_commands() -> None:
     from kpit.cli.runs import export, stats
     from kpit.cli.show import show
 
-    for command in (contexts, generate, export, stats, show, prompts, plugins):
+    for command in (contexts, generate, export, stats, show, prompts, plugins, bench):
         cli.add_command(command)
 
 

@@ -1,19 +1,26 @@
-"""The abstract benchmark judge (built-in judges arrive with the benchmark)."""
+"""The abstract benchmark judge: reads a question, a context and two answers, and reviews."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
+
+from kpit.types import Message
 
 __all__ = ["Judge"]
 
 
 class Judge(ABC):
-    """Scores a model's answer against a reference answer.
+    """A judge backend: returns the text of a review (two scores on its first line).
 
     Class attributes:
         name: what ``--judge`` selects.
         description: one line for ``kpit plugins``.
+
+    Raise :class:`kpit.generators.base.GeneratorError` for a review that could not be had
+    (it is recorded and excluded), :class:`~kpit.generators.base.FatalGeneratorError` for a
+    failure no retry can fix.
     """
 
     name: ClassVar[str]
@@ -24,6 +31,12 @@ class Judge(ABC):
         self.options = dict(options)
 
     @abstractmethod
-    async def judge(self, question: str, context: str, reference: str, answer: str
-                    ) -> tuple[float, float]:  # fmt: skip
-        """Scores (reference, answer), each from 1 to 10."""
+    async def review(self, messages: Sequence[Message], key: str) -> str:
+        """The judge's review of one pair of answers."""
+
+    def settings(self) -> dict[str, Any]:
+        """What the review files record about the judge; never secrets."""
+        return {"name": self.name, "model": self.model}
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,125 @@
+"""``kpit bench``: judge a model's benchmark answers and report the scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kpit.bench.files import load_bench, read_answers, read_jsonl
+from kpit.bench.judging import grade
+from kpit.bench.plot import plot_scores
+from kpit.bench.report import flip_rate, markdown_table, run_spread, summarize
+from kpit.cli.options import parse_key_values
+
+__all__ = ["bench"]
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group()
+def bench() -> None:
+    """The HPAUB / LLaVA-Bench benchmark: judge answers, report scores."""
+
+
+@bench.command()
+@click.argument(
+    "folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option("--questions", type=_FILE, help="Questions file (LLaVA-Bench fields).")
+@click.option("--context", type=_FILE, help="Context file (captions, instances, people).")
+@click.option("--references", type=_FILE, help="Reference answers file.")
+@click.option("--answers", type=_FILE, required=True, help="The model's answers.")
+@click.option("--judge", "judge_name", default="gpt", show_default=True)
+@click.option("--model", default="gpt-4o", show_default=True, help="The judge's model.")
+@click.option(
+    "--rubric",
+    type=click.Choice(["hpaub", "llava"]),
+    default="hpaub",
+    show_default=True,
+    help="hpaub explains the keypoints; llava is LLaVA-Bench's.",
+)
+@click.option("--swap", is_flag=True, help="Judge both orders and report the flip rate.")
+@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--base-url", help="An OpenAI-compatible server for the judge.")
+@click.option("-O", "--judge-option", "judge_options", multiple=True, metavar="KEY=VALUE")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def judge(
+    folder: Path | None,
+    questions: Path | None,
+    context: Path | None,
+    references: Path | None,
+    answers: Path,
+    judge_name: str,
+    model: str,
+    rubric: str,
+    swap: bool,
+    runs: int,
+    concurrency: int,
+    base_url: str | None,
+    judge_options: tuple[str, ...],
+    output: Path,
+) -> None:
+    """Judge ANSWERS against the references of a benchmark FOLDER (or the three files)."""
+    loaded = load_bench(folder, questions=questions, context=context, references=references)
+    options = parse_key_values(judge_options) | ({"base_url": base_url} if base_url else {})
+    reviews = grade(
+        loaded,
+        read_answers(answers),
+        output,
+        judge=judge_name,
+        model=model,
+        rubric=rubric,
+        swap=swap,
+        runs=runs,
+        concurrency=concurrency,
+        judge_options=options,
+    )
+    failed = sum(1 for r in reviews if r.get("tuple") is None)
+    click.echo(f"{output}: {len(reviews)} reviews, {failed} without scores")
+
+
+@bench.command()
+@click.argument("reviews", nargs=-1, required=True, type=_FILE)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the Markdown report here.",
+)
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw a bar chart here (PNG)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the bootstrap.")
+def report(reviews: tuple[Path, ...], output: Path | None, plot: Path | None, seed: int) -> None:
+    """Scores of one or more review files, side by side: the model's mean x10 per category,
+    the relative score, 95% bootstrap intervals, and reviews excluded."""
+    results = {}
+    notes = []
+    for path in reviews:
+        records = [record for _, record in read_jsonl(path)]
+        model = next((str(r.get("model_id")) for r in records if r.get("model_id")), path.stem)
+        results[model] = summarize(records, seed=seed)
+        judges = {json_key(r.get("judge")) for r in records if r.get("judge")}
+        flips, spread = flip_rate(records), run_spread(records)
+        note = f"- {model}: {path.name}; judge {', '.join(sorted(judges)) or 'unknown'}"
+        if flips is not None:
+            note += f"; flip rate when the order is swapped {flips:.1%}"
+        if spread is not None:
+            note += f"; across runs {spread[0]:.2f} ± {spread[1]:.2f}"
+        notes.append(note)
+    text = markdown_table(results) + "\n\n" + "\n".join(notes) + "\n"
+    click.echo(text)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    if plot is not None:
+        plot_scores(results, plot)
+
+
+def json_key(value: object) -> str:
+    """A judge record as ``name/model``."""
+    if isinstance(value, dict):
+        return f"{value.get('name')}/{value.get('model')}"
+    return str(value)
