@@ -6,6 +6,8 @@ computes LLaVA's scores with bootstrap intervals and without counting failed rev
 -1 (:mod:`kpit.bench.report`).
 """
 
+from kpit.bench.answer import answer_bench
+from kpit.bench.build import bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
 from kpit.bench.judging import grade, rubrics
 from kpit.bench.report import Score, flip_rate, markdown_table, run_spread, summarize
@@ -17,6 +19,9 @@ __all__ = [
     "BenchContext",
     "Question",
     "Score",
+    "answer_bench",
+    "bench_context",
+    "build_bench",
     "flip_rate",
     "grade",
     "judge_messages",

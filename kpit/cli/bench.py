@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
+from kpit.bench.answer import answer_bench
+from kpit.bench.build import build_bench
 from kpit.bench.files import load_bench, read_answers, read_jsonl
 from kpit.bench.judging import grade
 from kpit.bench.plot import plot_scores
 from kpit.bench.report import flip_rate, markdown_table, run_spread, summarize
-from kpit.cli.options import parse_key_values
+from kpit.cli.options import coco_options_without_images, load_from_options, parse_key_values
 
 __all__ = ["bench"]
 
@@ -123,3 +125,110 @@ def json_key(value: object) -> str:
     if isinstance(value, dict):
         return f"{value.get('name')}/{value.get('model')}"
     return str(value)
+
+
+@bench.command()
+@coco_options_without_images
+@click.option(
+    "--images",
+    "n_images",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Images to draw (each gives one question per category).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Which images, reproducibly.")
+@click.option(
+    "--generator",
+    default="template",
+    show_default=True,
+    help="Who writes the questions and references.",
+)
+@click.option("--model", help="The generator's model (e.g. gpt-4o).")
+@click.option("--base-url", help="An OpenAI-compatible server for the generator.")
+@click.option("--pose-notes", is_flag=True, help="Give the writer each person's pose facts.")
+@click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+def build(
+    n_images: int,
+    seed: int,
+    generator: str,
+    model: str | None,
+    base_url: str | None,
+    pose_notes: bool,
+    generator_options: tuple[str, ...],
+    output: Path,
+    **options: object,
+) -> None:
+    """Build a benchmark from a COCO split: images with people, one question per category
+    with a reference answer, in LLaVA-Bench's fields."""
+    contexts = load_from_options(options)
+    backend = parse_key_values(generator_options) | ({"base_url": base_url} if base_url else {})
+    built = build_bench(
+        list(contexts),
+        output,
+        images=n_images,
+        seed=seed,
+        generator=generator,
+        model=model,
+        generator_options=backend,
+        pose_notes=pose_notes,
+    )
+    click.echo(f"{output}: {len(built.questions)} questions on {len(built.contexts)} images")
+
+
+@bench.command()
+@click.argument(
+    "folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option("--questions", type=_FILE)
+@click.option("--context", type=_FILE)
+@click.option("--references", type=_FILE)
+@click.option(
+    "--images",
+    "image_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The folder of the benchmark's images.",
+)
+@click.option(
+    "--generator",
+    default="openai",
+    show_default=True,
+    help="A backend that reads images (see `kpit plugins`).",
+)
+@click.option("--model", required=True, help="The model under test.")
+@click.option("--base-url", help="An OpenAI-compatible server (vLLM, ...).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def answer(
+    folder: Path | None,
+    questions: Path | None,
+    context: Path | None,
+    references: Path | None,
+    image_dir: Path,
+    generator: str,
+    model: str,
+    base_url: str | None,
+    concurrency: int,
+    generator_options: tuple[str, ...],
+    output: Path,
+) -> None:
+    """Answer every question of a benchmark with the model under test, image included."""
+    loaded = load_bench(folder, questions=questions, context=context, references=references)
+    backend = parse_key_values(generator_options) | ({"base_url": base_url} if base_url else {})
+    answers, failures = answer_bench(
+        loaded,
+        output,
+        image_dir,
+        generator=generator,
+        model=model,
+        concurrency=concurrency,
+        generator_options=backend,
+    )
+    click.echo(f"{output}: {len(answers)} answers, {len(failures)} unanswered")
+    for qid, why in sorted(failures.items()):
+        click.echo(f"question {qid}: {why}", err=True)
+    if failures:
+        raise click.exceptions.Exit(1)

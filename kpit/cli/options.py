@@ -11,7 +11,7 @@ import click
 
 from kpit.coco import CocoContexts, load_coco
 
-__all__ = ["coco_options", "load_from_options", "parse_key_values"]
+__all__ = ["coco_options", "coco_options_without_images", "load_from_options", "parse_key_values"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -21,6 +21,15 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 def coco_options(function: F) -> F:
     """Add PATH and the options of :func:`kpit.load_coco` to a command."""
+    return _coco_options(function, image_dir=True)
+
+
+def coco_options_without_images(function: F) -> F:
+    """:func:`coco_options` without ``--images`` (for commands that use that name otherwise)."""
+    return _coco_options(function, image_dir=False)
+
+
+def _coco_options(function: F, image_dir: bool) -> F:
     decorators = [
         click.argument(
             "path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
@@ -35,11 +44,6 @@ def coco_options(function: F) -> F:
         click.option("--instances", type=_FILE, help="Instances file (overrides PATH's)."),
         click.option(
             "--keypoints", type=_FILE, help="Person keypoints file, COCO-17 or COCO-WholeBody."
-        ),
-        click.option(
-            "--images",
-            type=click.Path(exists=True, file_okay=False, path_type=Path),
-            help="Image folder (default PATH/SPLIT).",
         ),
         click.option(
             "--min-people",
@@ -67,6 +71,10 @@ def coco_options(function: F) -> F:
         ),
         click.option("--limit", type=click.IntRange(min=0), help="At most this many images."),
     ]
+    if image_dir:
+        folder = click.Path(exists=True, file_okay=False, path_type=Path)
+        decorators.insert(5, click.option("--images", type=folder,
+                                          help="Image folder (default PATH/SPLIT)."))  # fmt: skip
     for decorator in reversed(decorators):
         function = decorator(function)
     return function
@@ -80,7 +88,7 @@ def load_from_options(options: Mapping[str, Any]) -> CocoContexts:
         captions=options["captions"],
         instances=options["instances"],
         keypoints=options["keypoints"],
-        images=options["images"],
+        images=options.get("images"),
         min_people=options["min_people"],
         min_keypoints=options["min_keypoints"],
         crowd=options["crowd"],

@@ -1,0 +1,122 @@
+"""Answer a benchmark's questions with the model under test, image included.
+
+Each question goes to a backend that reads images (``accepts_images``): the ``openai``
+backend (GPT-4o, or vLLM serving Qwen2-VL or LLaVA) or a local one from a plugin. A backend
+failure is retried by the backend, then reported and left unanswered, never written as an
+answer to be judged. Answers are cached in the output file by backend, model, question and
+settings: a rerun asks only for what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kpit import plugins
+from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
+from kpit.errors import ConfigError, DataError
+from kpit.generators.base import Generator
+from kpit.types import ChatRequest, Message
+
+__all__ = ["answer_bench"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _answer_id(settings: Mapping[str, Any], question_id: int, text: str) -> str:
+    blob = json.dumps(
+        {"settings": settings, "question": question_id, "text": text}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+async def aanswer_bench(
+    bench: Bench,
+    out: PathLike,
+    images: PathLike,
+    *,
+    generator: str | Generator = "openai",
+    model: str | None = None,
+    concurrency: int = 8,
+    generator_options: Mapping[str, Any] | None = None,
+) -> tuple[dict[int, Answer], dict[int, str]]:
+    """:func:`answer_bench` for code that already runs an event loop."""
+    # LLaVA's evaluation: greedy decoding, up to 1024 new tokens, unless told otherwise.
+    options = {"temperature": 0, "max_tokens": 1024} | dict(generator_options or {})
+    backend = (
+        generator
+        if isinstance(generator, Generator)
+        else plugins.get_generator(generator)(model=model, **options)
+    )
+    if not backend.accepts_images:
+        raise ConfigError(f"the {backend.name!r} backend cannot read images", field="generator")
+    image_dir = Path(images)
+    settings = backend.identity()
+    out_path = Path(out)
+    cached: dict[int, Answer] = {}
+    if out_path.exists():
+        by_id = {q.question_id: q for q in bench.questions}
+        for _, record in read_jsonl(out_path):
+            question = by_id.get(record.get("question_id"))  # type: ignore[arg-type]
+            if question is None:
+                continue
+            if record.get("answer_id") == _answer_id(settings, question.question_id, question.text):
+                cached[question.question_id] = Answer(
+                    question.question_id,
+                    str(record["text"]),
+                    str(record.get("model_id", "")),
+                    str(record["answer_id"]),
+                    record.get("metadata") or {},
+                )
+    requests = []
+    for q in bench.questions:
+        if q.question_id in cached:
+            continue
+        path = image_dir / q.image
+        if not path.is_file():
+            raise DataError(
+                "no such image", file=path, record=f"question {q.question_id}", field="image"
+            )
+        message = Message("user", q.text, (str(path),))
+        requests.append(
+            ChatRequest(f"bench/{q.question_id}", q.category, q.question_id, q.image, (message,))
+        )
+    answers, failures = dict(cached), {}
+    try:
+        async for reply in backend.generate(requests, concurrency=concurrency):
+            qid = int(reply.key.split("/")[1])
+            if reply.text is None:
+                failures[qid] = f"{reply.error}: {reply.detail}"
+                continue
+            question = bench.question(qid)
+            answers[qid] = Answer(
+                qid,
+                reply.text.strip(),
+                str(backend.model or backend.name),
+                _answer_id(settings, qid, question.text),
+                {"generator": settings, "usage": reply.usage.to_dict() if reply.usage else None},
+            )
+    finally:
+        await backend.aclose()
+        ordered = [
+            answers[q.question_id].to_dict() for q in bench.questions if q.question_id in answers
+        ]
+        write_jsonl(out_path, ordered)
+    return answers, failures
+
+
+def answer_bench(
+    bench: Bench, out: PathLike, images: PathLike, **options: Any
+) -> tuple[dict[int, Answer], dict[int, str]]:
+    """Answer every question of ``bench`` with its image from ``images``; write ``out``.
+
+    Returns the answers by ``question_id`` and the questions left unanswered with why.
+    Options: ``generator`` (default ``openai``) and ``model``, ``concurrency``,
+    ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...).
+    """
+    return asyncio.run(aanswer_bench(bench, out, images, **options))

@@ -1,0 +1,134 @@
+"""Build an HPAUB benchmark: images with people, one question per category, references.
+
+Images are drawn (seeded) from those with at least one annotated person; for each, any
+generator writes a conversation, a detailed description and a complex-reasoning sample,
+through the same pipeline as training data, and kpit keeps one question per category with
+its answer as the reference: the first pair of the conversation, the description with its
+instruction, and the complex question. An image whose three samples did not all come
+through is replaced by the next one drawn. The files use LLaVA-Bench's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kpit.bench.files import Answer, Bench, BenchContext, Question
+from kpit.errors import ConfigError
+from kpit.generate import agenerate
+from kpit.store import Run
+from kpit.types import ImageContext
+
+__all__ = ["bench_context", "build_bench"]
+
+TASK_CATEGORY = {"conversation": "conv", "detail": "detail", "complex": "complex"}
+PathLike = str | os.PathLike[str]
+
+
+def bench_context(ctx: ImageContext) -> BenchContext:
+    """The judge's context of an image: captions, object boxes and people with keypoints."""
+    instances = tuple({"category": o.category, "bbox": o.box.to_list()} for o in ctx.objects)
+    people = tuple(
+        {
+            "bbox": p.box.to_list(),
+            "keypoints": [[x, y, int(v)] for x, y, v in p.keypoint_array.tolist()],
+        }
+        for p in ctx.people
+    )
+    return BenchContext(ctx.file_name, ctx.captions, instances, people)
+
+
+async def abuild_bench(
+    contexts: Sequence[ImageContext],
+    out: PathLike,
+    *,
+    images: int = 30,
+    seed: int = 0,
+    generator: str = "template",
+    model: str | None = None,
+    generator_options: dict[str, Any] | None = None,
+    **generate_options: Any,
+) -> Bench:
+    """:func:`build_bench` for code that already runs an event loop."""
+    pool = [ctx for ctx in contexts if any(p.num_keypoints for p in ctx.people)]
+    if len(pool) < images:
+        raise ConfigError(
+            f"only {len(pool)} images have an annotated person; asked for {images}", field="images"
+        )
+    order = sorted(pool, key=lambda c: c.image_id)
+    random.Random(seed).shuffle(order)
+    folder = Path(out)
+    chosen: list[tuple[ImageContext, dict[str, dict[str, Any]]]] = []
+    start = 0
+    while len(chosen) < images and start < len(order):
+        batch = order[start : start + (images - len(chosen))]
+        start += len(batch)
+        run = await agenerate(
+            batch,
+            "conversation,detail,complex",
+            generator,
+            model,
+            folder / "run",
+            seed=seed,
+            progress=False,
+            generator_options=generator_options,
+            **generate_options,
+        )
+        assert isinstance(run, Run)
+        samples: dict[Any, dict[str, dict[str, Any]]] = {}
+        for sample in run.samples():
+            samples.setdefault(sample["image_id"], {})[sample["task"]] = sample
+        chosen += [
+            (ctx, samples[ctx.image_id]) for ctx in batch if len(samples.get(ctx.image_id, {})) == 3
+        ]
+    if len(chosen) < images:
+        raise ConfigError(
+            f"only {len(chosen)} images got all three samples; see "
+            f"{folder / 'run' / 'failures.jsonl'}",
+            field="images",
+        )
+    questions: list[Question] = []
+    references: dict[int, Answer] = {}
+    contexts_out: dict[str, BenchContext] = {}
+    for i, (ctx, by_task) in enumerate(chosen):
+        contexts_out[ctx.file_name] = bench_context(ctx)
+        for j, task in enumerate(("conversation", "detail", "complex")):
+            sample = by_task[task]
+            turns: list[dict[str, str]] = sample["turns"]
+            qid = 3 * i + j
+            questions.append(Question(qid, ctx.file_name, turns[0]["text"], TASK_CATEGORY[task]))
+            references[qid] = Answer(
+                qid, turns[1]["text"], str(sample.get("model") or ""), str(sample["key"])
+            )
+    bench = Bench(questions, contexts_out, references)
+    bench.write(folder)
+    manifest = {
+        "images": images,
+        "seed": seed,
+        "generator": generator,
+        "model": model,
+        "image_ids": [ctx.image_id for ctx, _ in chosen],
+        "run": str(folder / "run"),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return bench
+
+
+def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any) -> Bench:
+    """Build a benchmark of ``images`` images (default 30) into the folder ``out``.
+
+    Args:
+        contexts: image contexts (e.g. ``kpit.load_coco(root, "val2014")``).
+        out: the benchmark folder: ``questions.jsonl``, ``context.jsonl``,
+            ``references.jsonl``, ``manifest.json``, and the generation run in ``run/``.
+        **options: ``images``, ``seed`` (which images, reproducibly), ``generator`` and
+            ``model`` (who writes the questions and references), ``generator_options``,
+            and :func:`kpit.generate`'s options (``style``, ``pose_notes``...).
+    """
+    import asyncio
+
+    return asyncio.run(abuild_bench(contexts, out, **options))
