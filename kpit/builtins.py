@@ -19,7 +19,8 @@ def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
-    """The offline template generator and the OpenAI-compatible backends."""
+    """The offline template generator, the OpenAI-compatible backends, a local LLaVA."""
+    from kpit.generators.hf_llava import HFLlavaGenerator
     from kpit.generators.openai import OpenAIGenerator
     from kpit.generators.openai_batch import OpenAIBatchGenerator
     from kpit.generators.template import TemplateGenerator
@@ -27,6 +28,7 @@ def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
     register(TemplateGenerator)
     register(OpenAIGenerator)
     register(OpenAIBatchGenerator)
+    register(HFLlavaGenerator)
 
 
 @hookimpl

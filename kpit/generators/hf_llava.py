@@ -1,0 +1,146 @@
+"""The ``hf-llava`` backend: a local Hugging Face LLaVA answers questions about images.
+
+``LlavaForConditionalGeneration`` models such as ``llava-hf/llava-1.5-7b-hf`` and kpit's
+fine-tuned checkpoints (a hub id or a local folder), with LLaVA-1.5's conversation format
+(its system line, ``USER: <image>\\n... ASSISTANT:``) and its preprocessing: the image
+padded to a square with CLIP's mean colour before the processor resizes it. Greedy
+decoding, up to 1,024 new tokens, by default. Needs ``torch`` and ``transformers``
+(``pip install kpit[train]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from kpit.errors import ConfigError, DataError
+from kpit.generators.base import Generator, GeneratorError, Reply, Usage
+from kpit.types import ChatRequest
+
+__all__ = ["CLIP_MEAN", "HFLlavaGenerator", "llava_prompt", "pad_to_square"]
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+"""CLIP's mean pixel, LLaVA-1.5's padding colour."""
+
+SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. The "
+    "assistant gives helpful, detailed, and polite answers to the human's questions."
+)
+"""LLaVA-1.5's system line (its ``llava_v1`` conversation template)."""
+
+
+def pad_to_square(image: Image.Image, colour: tuple[float, ...] = CLIP_MEAN) -> Image.Image:
+    """``image`` centred on a square canvas of ``colour`` (0..1 per channel), as LLaVA-1.5."""
+    image = image.convert("RGB")
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    fill = tuple(round(c * 255) for c in colour)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def llava_prompt(question: str, system: str = SYSTEM) -> str:
+    """A question in LLaVA-1.5's conversation format, the image first."""
+    return f"{system} USER: <image>\n{question} ASSISTANT:"
+
+
+class HFLlavaGenerator(Generator):
+    """A local ``LlavaForConditionalGeneration``.
+
+    Options:
+        device: ``cpu``, ``cuda``... (default: ``cuda`` when available).
+        dtype: ``auto`` (default), ``bfloat16``, ``float16`` or ``float32``.
+        max_new_tokens: default 1024.
+        temperature: 0 (default) decodes greedily.
+        pad_to_square: default true, as LLaVA-1.5.
+    """
+
+    name = "hf-llava"
+    description = "a local Hugging Face LLaVA (llava-hf/llava-1.5-7b-hf or a kpit checkpoint)"
+    accepts_images = True
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        if not model:
+            raise ConfigError("give the model: a hub id or a local folder", field="model")
+        super().__init__(model, **options)
+        self.max_new_tokens = int(options.get("max_new_tokens", options.get("max_tokens", 1024)))
+        self.temperature = float(options.get("temperature", 0) or 0)
+        self.pad = str(options.get("pad_to_square", True)).lower() not in ("false", "0", "no")
+        self.device = options.get("device")
+        self.dtype = str(options.get("dtype", "auto"))
+        self._loaded: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+
+    def settings(self) -> dict[str, Any]:
+        return super().settings() | {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "pad_to_square": self.pad,
+        }
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            try:
+                import torch
+                from transformers import AutoProcessor, LlavaForConditionalGeneration
+            except ImportError:
+                raise ConfigError(
+                    "the hf-llava backend needs torch and transformers: pip install 'kpit[train]'",
+                    field="generator",
+                ) from None
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            dtype = self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)
+            model = LlavaForConditionalGeneration.from_pretrained(self.model, dtype=dtype)
+            model.to(device).eval()
+            processor = AutoProcessor.from_pretrained(self.model)
+            self._loaded = (model, processor)
+        return self._loaded
+
+    def _answer(self, request: ChatRequest) -> Reply:
+        import torch
+
+        message = next((m for m in reversed(request.messages) if m.role == "user"), None)
+        if message is None or not message.images:
+            raise GeneratorError("the request has no image", record=request.key)
+        try:
+            with Image.open(Path(message.images[0])) as opened:
+                image = opened.convert("RGB")
+        except OSError as exc:
+            raise DataError(
+                f"cannot open the image: {exc}", file=message.images[0], record=request.key
+            ) from None
+        if self.pad:
+            image = pad_to_square(image)
+        with self._lock:
+            model, processor = self._load()
+            inputs = processor(
+                images=image, text=llava_prompt(message.content), return_tensors="pt"
+            ).to(model.device)
+            sampling = (
+                {"do_sample": True, "temperature": self.temperature}
+                if self.temperature > 0
+                else {"do_sample": False}
+            )
+            with torch.inference_mode():
+                output = model.generate(**inputs, max_new_tokens=self.max_new_tokens, **sampling)
+        prompt_length = inputs["input_ids"].shape[1]
+        new = output[0][prompt_length:]
+        text = processor.decode(new, skip_special_tokens=True).strip()
+        finish = "length" if len(new) >= self.max_new_tokens else "stop"
+        return Reply(
+            request.key,
+            text=text,
+            usage=Usage(int(prompt_length), len(new)),
+            finish_reason=finish,
+            model=str(self.model),
+        )
+
+    async def complete(self, request: ChatRequest) -> Reply:
+        return await asyncio.to_thread(self._answer, request)

@@ -1,0 +1,72 @@
+"""The ``hf-llava`` backend with a tiny random LLaVA built offline, answering real images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import kpit
+from kpit.bench import answer_bench, build_bench
+from kpit.generators.hf_llava import CLIP_MEAN, HFLlavaGenerator, llava_prompt, pad_to_square
+
+pytest.importorskip("transformers", reason="the [test] extra installs transformers")
+
+from .tiny_llava import make_tiny_llava
+
+
+@pytest.fixture(scope="module")
+def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+
+
+def test_pad_to_square_with_clip_mean() -> None:
+    wide = Image.new("RGB", (40, 20), (255, 0, 0))
+    square = pad_to_square(wide)
+    assert square.size == (40, 40)
+    assert square.getpixel((20, 2)) == tuple(round(c * 255) for c in CLIP_MEAN)
+    assert square.getpixel((20, 20)) == (255, 0, 0)
+    assert pad_to_square(square) is not None and pad_to_square(Image.new("RGB", (9, 9))).size == (
+        9,
+        9,
+    )
+
+
+def test_prompt_in_llava_15_format() -> None:
+    prompt = llava_prompt("What is she doing?")
+    assert prompt.startswith("A chat between a curious human and an artificial intelligence")
+    assert prompt.endswith(" USER: <image>\nWhat is she doing? ASSISTANT:")
+
+
+def test_a_tiny_llava_answers_the_sample(
+    tiny_llava: Path, sample_root: Path, tmp_path: Path
+) -> None:
+    contexts = kpit.load_coco(sample_root)
+    bench = build_bench(list(contexts), tmp_path / "bench", images=2, seed=0)
+    answers, failures = answer_bench(
+        bench,
+        tmp_path / "answers.jsonl",
+        sample_root / "val2017",
+        generator="hf-llava",
+        model=str(tiny_llava),
+        generator_options={"max_new_tokens": 6, "device": "cpu"},
+    )
+    assert failures == {} and sorted(answers) == list(range(6))
+    first = answers[0]
+    assert first.model_id == str(tiny_llava)
+    usage = first.metadata["usage"]
+    assert usage["completion_tokens"] <= 6 and usage["prompt_tokens"] > 10
+    words = set(" ".join(a.text for a in answers.values()).split())
+    assert words  # random weights, real words from the tiny vocabulary
+
+
+def test_missing_model_and_image_are_clear(tmp_path: Path, tiny_llava: Path) -> None:
+    with pytest.raises(kpit.ConfigError, match="give the model"):
+        HFLlavaGenerator()
+    backend = HFLlavaGenerator(str(tiny_llava), device="cpu", max_new_tokens=2)
+    request = kpit.ChatRequest(
+        "q/1", "conv", 1, "x.jpg", (kpit.Message("user", "What?", (str(tmp_path / "x.jpg"),)),)
+    )
+    with pytest.raises(kpit.DataError, match="cannot open the image"):
+        backend._answer(request)
