@@ -70,3 +70,63 @@ def test_missing_model_and_image_are_clear(tmp_path: Path, tiny_llava: Path) -> 
     )
     with pytest.raises(kpit.DataError, match="cannot open the image"):
         backend._answer(request)
+
+
+def test_end_to_end_on_the_sample_offline(
+    tiny_llava: Path, sample_root: Path, tmp_path: Path
+) -> None:
+    """build (template) -> answer (tiny local LLaVA) -> judge (loopback) -> report."""
+    from click.testing import CliRunner
+
+    from kpit.cli import cli
+
+    from .openai_server import FakeOpenAI
+
+    run = CliRunner().invoke
+    bench_dir, answers, reviews = tmp_path / "hpaub", tmp_path / "a.jsonl", tmp_path / "r.jsonl"
+    result = run(cli, ["bench", "build", str(sample_root), "--images", "4", "-o", str(bench_dir)])
+    assert result.exit_code == 0, result.output
+    result = run(
+        cli,
+        [
+            "bench",
+            "answer",
+            str(bench_dir),
+            "--images",
+            str(sample_root / "val2017"),
+            "--generator",
+            "hf-llava",
+            "--model",
+            str(tiny_llava),
+            "-O",
+            "max_new_tokens=4",
+            "-O",
+            "device=cpu",
+            "-o",
+            str(answers),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with FakeOpenAI() as judge:
+        judge.behaviour.content = lambda body: "9 2\nAssistant 2 makes no sense."
+        result = run(
+            cli,
+            [
+                "bench",
+                "judge",
+                str(bench_dir),
+                "--answers",
+                str(answers),
+                "--base-url",
+                judge.base_url,
+                "-O",
+                "api_key=sk-local",
+                "-o",
+                str(reviews),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    result = run(cli, ["bench", "report", str(reviews), "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == 0
+    assert f"| {tiny_llava} | 20.00 [20.0, 20.0] |" in result.stdout
+    assert "| all | 20.00 | [20.0, 20.0] | 90.00 | 22.2 |" in result.stdout

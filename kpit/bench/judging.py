@@ -56,16 +56,30 @@ class _Job:
     run: int
 
 
-def _jobs(bench: Bench, answers: Mapping[int, Answer], judge: Judge, rubric_hash: str,
-          swap: bool, runs: int) -> list[_Job]:  # fmt: skip
+def _jobs(
+    bench: Bench,
+    answers: Mapping[int, Answer],
+    judge: Judge,
+    rubric_hash: str,
+    swap: bool,
+    runs: int,
+) -> list[_Job]:
     jobs = []
     for q in bench.questions:
         answer = answers[q.question_id]
         for run in range(runs):
             for order in ORDERS if swap else ORDERS[:1]:
                 reference = bench.references[q.question_id].text
-                key = _hash(judge.name, str(judge.model), rubric_hash, str(q.question_id),
-                            reference, answer.text, order, str(run))  # fmt: skip
+                key = _hash(
+                    judge.name,
+                    str(judge.model),
+                    rubric_hash,
+                    str(q.question_id),
+                    reference,
+                    answer.text,
+                    order,
+                    str(run),
+                )
                 jobs.append(_Job(key, q.question_id, order, run))
     return jobs
 
@@ -87,10 +101,14 @@ async def agrade(
     """:func:`grade` for code that already runs an event loop."""
     missing = [q.question_id for q in bench.questions if q.question_id not in answers]
     if missing:
-        raise DataError(f"no answer for question {missing[0]} ({len(missing)} missing)",
-                        field="question_id")  # fmt: skip
-    judge_object = judge if isinstance(judge, Judge) else plugins.get_judge(judge)(
-        model=model, **dict(judge_options or {}))  # fmt: skip
+        raise DataError(
+            f"no answer for question {missing[0]} ({len(missing)} missing)", field="question_id"
+        )
+    judge_object = (
+        judge
+        if isinstance(judge, Judge)
+        else plugins.get_judge(judge)(model=model, **dict(judge_options or {}))
+    )
     rules = rubrics(rubric)
     rubric_hash = _hash(json.dumps(rules, sort_keys=True))
     jobs = _jobs(bench, answers, judge_object, rubric_hash, swap, runs)
@@ -113,14 +131,24 @@ async def agrade(
         reference, answer = bench.references[job.question_id], answers[job.question_id]
         first, second = (reference, answer) if job.order == ORDERS[0] else (answer, reference)
         rule = rules[question.category]
-        messages = judge_messages(question, bench.context(question), first, second,
-                                  rule["prompt"], rule["role"])  # fmt: skip
+        messages = judge_messages(
+            question, bench.context(question), first, second, rule["prompt"], rule["role"]
+        )
         record: dict[str, Any] = {
-            "key": job.key, "question_id": job.question_id, "category": question.category,
-            "answer1_id": first.answer_id or first.model_id, "answer2_id": second.answer_id
-            or second.model_id, "model_id": answer.model_id, "judge": settings,
-            "rubric": rubric, "order": job.order, "run": job.run, "content": "", "tuple": None,
-        }  # fmt: skip
+            "key": job.key,
+            "question_id": job.question_id,
+            "category": question.category,
+            "answer1_id": first.answer_id or first.model_id,
+            "answer2_id": second.answer_id or second.model_id,
+            "model_id": answer.model_id,
+            "judge": settings,
+            "rubric": rubric,
+            "rubric_hash": rubric_hash,
+            "order": job.order,
+            "run": job.run,
+            "content": "",
+            "tuple": None,
+        }
         async with slots:
             for attempt in range(1, attempts + 1):
                 record["attempts"] = attempt
@@ -152,8 +180,9 @@ async def agrade(
     return list(reviews)
 
 
-def grade(bench: Bench, answers: Mapping[int, Answer], out: PathLike, **options: Any
-          ) -> list[dict[str, Any]]:  # fmt: skip
+def grade(
+    bench: Bench, answers: Mapping[int, Answer], out: PathLike, **options: Any
+) -> list[dict[str, Any]]:
     """Judge ``answers`` against ``bench``'s references and write the reviews to ``out``.
 
     Args:

@@ -17,7 +17,14 @@ import numpy as np
 
 from kpit.bench.files import CATEGORIES
 
-__all__ = ["Score", "flip_rate", "markdown_table", "run_spread", "summarize"]
+__all__ = [
+    "Score",
+    "category_table",
+    "flip_rate",
+    "markdown_table",
+    "run_spread",
+    "summarize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +166,22 @@ def run_spread(reviews: Iterable[Mapping[str, Any]]) -> tuple[float, float] | No
         return None
     means = [summarize(rs, resamples=10)["all"].model for rs in by_run.values()]
     return float(np.mean(means)), float(np.std(means, ddof=1))
+
+
+def category_table(scores: Mapping[str, Score]) -> str:
+    """One model's scores per category: model and reference x10, relative, intervals, counts."""
+    lines = [
+        "| category | model x10 | 95% interval | reference x10 | relative | 95% interval "
+        "| reviews | excluded |",
+        "|" + " --- |" * 8,
+    ]
+    for category, s in scores.items():
+        if not s.n:
+            lines.append(f"| {category} | - | - | - | - | - | 0 | {s.excluded} |")
+            continue
+        lines.append(
+            f"| {category} | {s.model:.2f} | [{s.model_ci[0]:.1f}, {s.model_ci[1]:.1f}] "
+            f"| {s.reference:.2f} | {s.relative:.1f} | [{s.relative_ci[0]:.1f}, "
+            f"{s.relative_ci[1]:.1f}] | {s.n} | {s.excluded} |"
+        )
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from kpit.bench.build import build_bench
 from kpit.bench.files import load_bench, read_answers, read_jsonl
 from kpit.bench.judging import grade
 from kpit.bench.plot import plot_scores
-from kpit.bench.report import flip_rate, markdown_table, run_spread, summarize
+from kpit.bench.report import category_table, flip_rate, markdown_table, run_spread, summarize
 from kpit.cli.options import coco_options_without_images, load_from_options, parse_key_values
 
 __all__ = ["bench"]
@@ -99,19 +99,27 @@ def report(reviews: tuple[Path, ...], output: Path | None, plot: Path | None, se
     the relative score, 95% bootstrap intervals, and reviews excluded."""
     results = {}
     notes = []
+    details = []
     for path in reviews:
         records = [record for _, record in read_jsonl(path)]
         model = next((str(r.get("model_id")) for r in records if r.get("model_id")), path.stem)
         results[model] = summarize(records, seed=seed)
         judges = {json_key(r.get("judge")) for r in records if r.get("judge")}
+        rubrics = {f"{r.get('rubric')} {r.get('rubric_hash')}" for r in records if r.get("rubric")}
+        details.append(f"### {model}\n\n{category_table(results[model])}")
         flips, spread = flip_rate(records), run_spread(records)
-        note = f"- {model}: {path.name}; judge {', '.join(sorted(judges)) or 'unknown'}"
+        note = (
+            f"- {model}: {path.name}; judge {', '.join(sorted(judges)) or 'unknown'}; "
+            f"rubric {', '.join(sorted(rubrics)) or 'unknown'}"
+        )
         if flips is not None:
             note += f"; flip rate when the order is swapped {flips:.1%}"
         if spread is not None:
             note += f"; across runs {spread[0]:.2f} ± {spread[1]:.2f}"
         notes.append(note)
-    text = markdown_table(results) + "\n\n" + "\n".join(notes) + "\n"
+    text = (
+        markdown_table(results) + "\n\n" + "\n".join(notes) + "\n\n" + "\n\n".join(details) + "\n"
+    )
     click.echo(text)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
