@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from kpit.bench import Answer, load_bench, read_answers
+from kpit.bench import Answer, load_bench, read_answers, summarize
 from kpit.bench.files import write_jsonl
 from kpit.bench.judging import grade, rubrics
 from kpit.cli import cli
@@ -82,7 +82,8 @@ def test_judging_the_real_llava_bench(bench, server: FakeOpenAI, tmp_path: Path)
     assert [r["question_id"] for r in reviews] == list(range(90))  # question order
     by_id = {r["question_id"]: r for r in reviews}
     assert by_id[0]["tuple"] == [7, 9] and by_id[1]["tuple"] == [8, 5]
-    assert by_id[2]["tuple"] is None and by_id[2]["attempts"] == 3
+    assert by_id[2]["tuple"] == [-1, -1] and by_id[2]["attempts"] == 3  # as LLaVA writes it
+    assert summarize(reviews)["all"].excluded == 1  # and left out of the scores
     assert by_id[2]["error"] == "unparseable scores"
     assert by_id[3]["tuple"] == [9, 9] and by_id[3]["attempts"] == 2
     assert by_id[9]["tuple"] == [8, 6] and by_id[9]["category"] == "conv"

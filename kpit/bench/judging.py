@@ -117,7 +117,7 @@ async def agrade(
     cached: dict[str, dict[str, Any]] = {}
     if cache_path.exists():
         for _, record in read_jsonl(cache_path):
-            if record.get("tuple") is not None:
+            if "error" not in record:
                 cached[record["key"]] = record
     settings = judge_object.settings()
     slots = asyncio.Semaphore(concurrency)
@@ -147,7 +147,9 @@ async def agrade(
             "order": job.order,
             "run": job.run,
             "content": "",
-            "tuple": None,
+            # LLaVA's scripts write [-1, -1] for a review without scores; so does kpit, to
+            # keep the file readable by them, but its report leaves such reviews out.
+            "tuple": [-1, -1],
         }
         async with slots:
             for attempt in range(1, attempts + 1):

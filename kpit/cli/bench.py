@@ -78,7 +78,7 @@ def judge(
         concurrency=concurrency,
         judge_options=options,
     )
-    failed = sum(1 for r in reviews if r.get("tuple") is None)
+    failed = sum(1 for r in reviews if "error" in r)
     click.echo(f"{output}: {len(reviews)} reviews, {failed} without scores")
 
 
