@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from kpit.bench.answer import answer_bench
 from kpit.bench.build import build_bench
-from kpit.bench.files import load_bench, read_answers, read_jsonl
+from kpit.bench.files import Bench, load_bench, read_answers, read_jsonl
 from kpit.bench.judging import grade
 from kpit.bench.plot import plot_scores
 from kpit.bench.report import category_table, flip_rate, markdown_table, run_spread, summarize
-from kpit.cli.options import coco_options_without_images, load_from_options, parse_key_values
+from kpit.cli.options import backend_options, coco_options_without_images, load_from_options
 
-__all__ = ["bench"]
+__all__ = ["bench", "bench_files", "load_bench_files"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def bench_files(function: F) -> F:
+    """Add FOLDER and ``--questions/--context/--references`` to a command."""
+    folder = click.Path(exists=True, file_okay=False, path_type=Path)
+    decorators = [
+        click.argument("folder", required=False, type=folder),
+        click.option("--questions", type=_FILE, help="Questions file (LLaVA-Bench fields)."),
+        click.option("--context", type=_FILE, help="Context file (captions, instances, people)."),
+        click.option("--references", type=_FILE, help="Reference answers file."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+def load_bench_files(files: Mapping[str, Path | None]) -> Bench:
+    """The benchmark of :func:`bench_files`' values."""
+    return load_bench(
+        files["folder"],
+        questions=files["questions"],
+        context=files["context"],
+        references=files["references"],
+    )
 
 
 @click.group()
@@ -25,12 +53,7 @@ def bench() -> None:
 
 
 @bench.command()
-@click.argument(
-    "folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
-@click.option("--questions", type=_FILE, help="Questions file (LLaVA-Bench fields).")
-@click.option("--context", type=_FILE, help="Context file (captions, instances, people).")
-@click.option("--references", type=_FILE, help="Reference answers file.")
+@bench_files
 @click.option("--answers", type=_FILE, required=True, help="The model's answers.")
 @click.option("--judge", "judge_name", default="gpt", show_default=True)
 @click.option("--model", default="gpt-4o", show_default=True, help="The judge's model.")
@@ -48,10 +71,6 @@ def bench() -> None:
 @click.option("-O", "--judge-option", "judge_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def judge(
-    folder: Path | None,
-    questions: Path | None,
-    context: Path | None,
-    references: Path | None,
     answers: Path,
     judge_name: str,
     model: str,
@@ -62,10 +81,11 @@ def judge(
     base_url: str | None,
     judge_options: tuple[str, ...],
     output: Path,
+    **files: Path | None,
 ) -> None:
     """Judge ANSWERS against the references of a benchmark FOLDER (or the three files)."""
-    loaded = load_bench(folder, questions=questions, context=context, references=references)
-    options = parse_key_values(judge_options) | ({"base_url": base_url} if base_url else {})
+    loaded = load_bench_files(files)
+    options = backend_options(judge_options, base_url)
     reviews = grade(
         loaded,
         read_answers(answers),
@@ -171,7 +191,7 @@ def build(
     """Build a benchmark from a COCO split: images with people, one question per category
     with a reference answer, in LLaVA-Bench's fields."""
     contexts = load_from_options(options)
-    backend = parse_key_values(generator_options) | ({"base_url": base_url} if base_url else {})
+    backend = backend_options(generator_options, base_url)
     built = build_bench(
         list(contexts),
         output,
@@ -186,12 +206,7 @@ def build(
 
 
 @bench.command()
-@click.argument(
-    "folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
-@click.option("--questions", type=_FILE)
-@click.option("--context", type=_FILE)
-@click.option("--references", type=_FILE)
+@bench_files
 @click.option(
     "--images",
     "image_dir",
@@ -211,10 +226,6 @@ def build(
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def answer(
-    folder: Path | None,
-    questions: Path | None,
-    context: Path | None,
-    references: Path | None,
     image_dir: Path,
     generator: str,
     model: str,
@@ -222,10 +233,11 @@ def answer(
     concurrency: int,
     generator_options: tuple[str, ...],
     output: Path,
+    **files: Path | None,
 ) -> None:
     """Answer every question of a benchmark with the model under test, image included."""
-    loaded = load_bench(folder, questions=questions, context=context, references=references)
-    backend = parse_key_values(generator_options) | ({"base_url": base_url} if base_url else {})
+    loaded = load_bench_files(files)
+    backend = backend_options(generator_options, base_url)
     answers, failures = answer_bench(
         loaded,
         output,

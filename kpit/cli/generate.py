@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kpit.cli.options import coco_options, load_from_options, parse_key_values
+from kpit.cli.options import backend_options, coco_options, load_from_options
 from kpit.generate import DryRun
 from kpit.generate import generate as run_generate
 from kpit.render import CONTEXT_STYLES, context_template
@@ -102,29 +102,62 @@ __all__ = ["generate"]
     help="Ask again this often for a reply cut off, unparseable or filtered out.",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def generate(tasks: str, generator: str, model: str | None, out: Path, concurrency: int,
-             seed: int, dry_run: bool, retry_failed: bool, style: str, pose_notes: bool,
-             template_dir: Path | None, fewshot: bool, generator_options: tuple[str, ...],
-             base_url: str | None, rpm: float | None, tpm: float | None, max_cost: float | None,
-             prices: tuple[str, ...], reply_retries: int, progress: bool,
-             **options: object) -> None:  # fmt: skip
+def generate(
+    tasks: str,
+    generator: str,
+    model: str | None,
+    out: Path,
+    concurrency: int,
+    seed: int,
+    dry_run: bool,
+    retry_failed: bool,
+    style: str,
+    pose_notes: bool,
+    template_dir: Path | None,
+    fewshot: bool,
+    generator_options: tuple[str, ...],
+    base_url: str | None,
+    rpm: float | None,
+    tpm: float | None,
+    max_cost: float | None,
+    prices: tuple[str, ...],
+    reply_retries: int,
+    progress: bool,
+    **options: object,
+) -> None:
     """Generate instruction data for the images of a COCO split into a run folder.
 
     Rerunning the same command resumes: finished requests are skipped. Ctrl-C stops
     cleanly; everything finished is already on disk.
     """
     context_template(style, template_dir)
-    backend_options = parse_key_values(generator_options)
-    flags = {"base_url": base_url, "rpm": rpm, "tpm": tpm, "max_cost": max_cost,
-             "prices": ";".join(prices) or None}  # fmt: skip
-    backend_options |= {k: v for k, v in flags.items() if v is not None}
+    options_for_backend = backend_options(
+        generator_options,
+        base_url,
+        rpm=rpm,
+        tpm=tpm,
+        max_cost=max_cost,
+        prices=";".join(prices) or None,
+    )
     contexts = load_from_options(options)
     result = run_generate(
-        contexts, tasks, generator, model, out,
-        concurrency=concurrency, seed=seed, dry_run=dry_run, retry_failed=retry_failed,
-        style=style, pose_notes=pose_notes, template_dir=template_dir, fewshot=fewshot,
-        generator_options=backend_options, reply_retries=reply_retries, progress=progress,
-    )  # fmt: skip
+        contexts,
+        tasks,
+        generator,
+        model,
+        out,
+        concurrency=concurrency,
+        seed=seed,
+        dry_run=dry_run,
+        retry_failed=retry_failed,
+        style=style,
+        pose_notes=pose_notes,
+        template_dir=template_dir,
+        fewshot=fewshot,
+        generator_options=options_for_backend,
+        reply_retries=reply_retries,
+        progress=progress,
+    )
     if isinstance(result, DryRun):
         _print_plan(result)
         return
@@ -140,18 +173,24 @@ def _dollars(value: float | None) -> str:
 
 
 def _print_plan(plan: DryRun) -> None:
-    click.echo(f"{'task':<14}{'requests':>10}{'prompt tokens':>16}{'completion (est.)':>19}"
-               f"{'cost (est.)':>14}")  # fmt: skip
+    click.echo(
+        f"{'task':<14}{'requests':>10}{'prompt tokens':>16}{'completion (est.)':>19}"
+        f"{'cost (est.)':>14}"
+    )
     for task, count in plan.requests.items():
         tokens = f"{plan.prompt_tokens[task]:>16,}{plan.completion_tokens[task]:>19,}"
         click.echo(f"{task:<14}{count:>10,}{tokens}{_dollars(plan.cost(task)):>14}")
-    click.echo(f"{'all':<14}{plan.total_requests:>10,}{plan.total_prompt_tokens:>16,}"
-               f"{plan.total_completion_tokens:>19,}{_dollars(plan.cost()):>14}")  # fmt: skip
+    click.echo(
+        f"{'all':<14}{plan.total_requests:>10,}{plan.total_prompt_tokens:>16,}"
+        f"{plan.total_completion_tokens:>19,}{_dollars(plan.cost()):>14}"
+    )
     if plan.price is None:
         click.echo("cost: the model's price is unknown; give it with --price MODEL=INPUT,OUTPUT")
     else:
-        click.echo(f"price: ${plan.price.input:g} / ${plan.price.output:g} per million "
-                   "input / output tokens")  # fmt: skip
+        click.echo(
+            f"price: ${plan.price.input:g} / ${plan.price.output:g} per million "
+            "input / output tokens"
+        )
     click.echo(f"tokens counted with {plan.tokenizer}; completions are typical reply lengths")
     click.echo(f"already done (skipped): {plan.skipped:,}")
     if plan.examples:

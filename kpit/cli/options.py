@@ -11,7 +11,13 @@ import click
 
 from kpit.coco import CocoContexts, load_coco
 
-__all__ = ["coco_options", "coco_options_without_images", "load_from_options", "parse_key_values"]
+__all__ = [
+    "backend_options",
+    "coco_options",
+    "coco_options_without_images",
+    "load_from_options",
+    "parse_key_values",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
@@ -73,8 +79,9 @@ def _coco_options(function: F, image_dir: bool) -> F:
     ]
     if image_dir:
         folder = click.Path(exists=True, file_okay=False, path_type=Path)
-        decorators.insert(5, click.option("--images", type=folder,
-                                          help="Image folder (default PATH/SPLIT)."))  # fmt: skip
+        decorators.insert(
+            5, click.option("--images", type=folder, help="Image folder (default PATH/SPLIT).")
+        )
     for decorator in reversed(decorators):
         function = decorator(function)
     return function
@@ -117,3 +124,11 @@ def parse_key_values(pairs: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def backend_options(
+    pairs: tuple[str, ...], base_url: str | None = None, **flags: Any
+) -> dict[str, Any]:
+    """A backend's options: ``-O KEY=VALUE`` pairs, with the flags that are set on top."""
+    given = {"base_url": base_url, **flags}
+    return parse_key_values(pairs) | {k: v for k, v in given.items() if v is not None}
