@@ -1,0 +1,240 @@
+"""Training data for LLaVA: LLaVA JSON records to model inputs with exact label masks.
+
+A record (kpit's export or LLaVA's own ``llava_v1_5_mix665k.json``) becomes LLaVA-1.5's
+conversation text: its system line, then ``USER: ... ASSISTANT: ...</s>`` per turn pair,
+the image first in the first human turn. Labels train exactly the assistant answers and
+their end-of-sequence tokens; the system line, the questions, the image tokens and the
+padding are masked. The mask comes from character spans and the tokenizer's offsets, not
+from token arithmetic, so it cannot drift (LLaVA's own script silently masks a whole
+sample when its counts mismatch); the ids are checked against the processor's own. A
+sample with no trainable token, a missing image or an over-long text is an error or a
+counted skip, never a silent zero loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from kpit.errors import ConfigError, DataError
+from kpit.generators.hf_llava import SYSTEM, pad_to_square
+
+__all__ = [
+    "IGNORE_INDEX",
+    "DataReport",
+    "LlavaDataset",
+    "SampleError",
+    "collate",
+    "conversation_text",
+]
+
+IGNORE_INDEX = -100
+"""The label of a token that is not trained."""
+
+PathLike = str | os.PathLike[str]
+
+
+class SampleError(DataError):
+    """A training sample that cannot be used (missing image, no trainable token, too long)."""
+
+
+def conversation_text(
+    turns: Sequence[Mapping[str, str]], eos: str = "</s>", system: str = SYSTEM
+) -> tuple[str, list[tuple[int, int]]]:
+    """LLaVA-1.5's text of ``turns`` and the character spans to train (answers and ``eos``).
+
+    ``turns`` alternate ``{"from": "human", "value"}`` and ``{"from": "gpt", "value"}``;
+    the image placeholder goes first in the first human turn.
+    """
+    text = system + " "
+    spans: list[tuple[int, int]] = []
+    for n, turn in enumerate(turns):
+        role, value = turn.get("from"), str(turn.get("value", ""))
+        if role == "human":
+            if n == 0:
+                value = "<image>\n" + value.replace("<image>", "").strip()
+            text += f"USER: {value.strip()} ASSISTANT:"
+        elif role == "gpt":
+            start = len(text) + 1
+            text += f" {value.strip()}{eos}"
+            spans.append((start, len(text)))
+        else:
+            raise SampleError(f"turn {n} comes from {role!r}, not 'human' or 'gpt'", field="from")
+    return text, spans
+
+
+@dataclass(slots=True)
+class DataReport:
+    """What a training set holds: samples, tokens, skips and the share of trained tokens."""
+
+    samples: int = 0
+    tokens: int = 0
+    trained_tokens: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def trained_share(self) -> float:
+        """Trained tokens as a share of all tokens."""
+        return self.trained_tokens / self.tokens if self.tokens else 0.0
+
+    def to_text(self) -> str:
+        """One paragraph for the log."""
+        skips = ", ".join(f"{reason} {n}" for reason, n in self.skipped.items()) or "none"
+        return (
+            f"{self.samples} samples, {self.tokens:,} tokens, {self.trained_tokens:,} "
+            f"trained ({self.trained_share:.1%}); skipped: {skips}"
+        )
+
+
+class LlavaDataset:
+    """LLaVA JSON records with their images, encoded for ``LlavaForConditionalGeneration``.
+
+    Args:
+        path: a LLaVA JSON file (a list of ``{"id", "image", "conversations"}`` records).
+        images: the folder the records' ``image`` paths are relative to.
+        processor: the model's processor (tokenizer and image processor).
+        max_length: the longest sample in tokens (default 2048, as the paper).
+        tasks: keep only records of these tasks (kpit's export has a ``task`` field).
+        on_error: ``"skip"`` (count and leave out) or ``"raise"``.
+        pad: pad images to a square with CLIP's mean colour, as LLaVA-1.5 does.
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        images: PathLike,
+        processor: Any,
+        *,
+        max_length: int = 2048,
+        tasks: Sequence[str] | None = None,
+        on_error: str = "skip",
+        pad: bool = True,
+    ) -> None:
+        if on_error not in ("skip", "raise"):
+            raise ConfigError("must be 'skip' or 'raise'", field="on_error")
+        self.path, self.images, self.processor = Path(path), Path(images), processor
+        self.max_length, self.on_error, self.pad = max_length, on_error, pad
+        try:
+            records = json.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DataError(f"cannot read: {exc.strerror}", file=self.path) from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg}", file=self.path) from None
+        if not isinstance(records, list):
+            raise DataError("expected a JSON list of records", file=self.path)
+        self.report = DataReport()
+        self.records = []
+        for n, record in enumerate(records):
+            if tasks is not None and record.get("task") not in tasks:
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
+                raise DataError(
+                    "a record needs 'conversations'",
+                    file=self.path,
+                    record=f"record {n}",
+                    field="conversations",
+                )
+            self.records.append(record)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def encode(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """One record as ``input_ids``, ``attention_mask``, ``pixel_values`` and ``labels``."""
+        where = f"id {record.get('id')}"
+        tokenizer = self.processor.tokenizer
+        text, spans = conversation_text(record["conversations"], eos=tokenizer.eos_token)
+        image_path = self.images / str(record.get("image", ""))
+        try:
+            with Image.open(image_path) as opened:
+                image = opened.convert("RGB")
+        except OSError:
+            raise SampleError(
+                "missing or unreadable image", field="image", file=self.path, record=where
+            ) from None
+        if self.pad:
+            image = pad_to_square(image)
+        encoded = self.processor(images=image, text=text, return_tensors="pt")
+        ids = encoded["input_ids"][0]
+        image_token = tokenizer.convert_tokens_to_ids(self.processor.image_token)
+        copies = int((ids == image_token).sum())
+        expanded = text.replace("<image>", "<image>" * copies, 1)
+        # The image comes before every answer: the answers' spans move by the expansion.
+        shift = (copies - 1) * len("<image>")
+        spans = [(start + shift, end + shift) for start, end in spans]
+        offsets = tokenizer(expanded, return_offsets_mapping=True)
+        if list(offsets["input_ids"]) != ids.tolist():
+            raise SampleError(
+                "the tokenizer and the processor disagree on the ids",
+                field="conversations",
+                file=self.path,
+                record=where,
+            )
+        labels = ids.clone().fill_(IGNORE_INDEX)
+        for i, (start, end) in enumerate(offsets["offset_mapping"]):
+            if end > start and any(s <= start and end <= e for s, e in spans):
+                labels[i] = ids[i]
+        trained = int((labels != IGNORE_INDEX).sum())
+        if trained == 0:
+            raise SampleError(
+                "no token to train", field="conversations", file=self.path, record=where
+            )
+        if len(ids) > self.max_length:
+            raise SampleError(
+                f"{len(ids)} tokens > max_length {self.max_length}",
+                field="conversations",
+                file=self.path,
+                record=where,
+            )
+        return {
+            "input_ids": ids,
+            "attention_mask": encoded["attention_mask"][0],
+            "pixel_values": encoded["pixel_values"][0],
+            "labels": labels,
+        }
+
+    def samples(self) -> list[dict[str, Any]]:
+        """Every usable record encoded; unusable ones are counted in :attr:`report` (or raised)."""
+        out = []
+        for record in self.records:
+            try:
+                sample = self.encode(record)
+            except SampleError as exc:
+                if self.on_error == "raise":
+                    raise
+                reason = exc.message.split(" ")[0] if exc.field == "image" else exc.message
+                self.report.skipped["missing image" if exc.field == "image" else reason] += 1
+                continue
+            self.report.samples += 1
+            self.report.tokens += int(sample["input_ids"].numel())
+            self.report.trained_tokens += int((sample["labels"] != IGNORE_INDEX).sum())
+            out.append(sample)
+        return out
+
+
+def collate(batch: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """Pad a batch on the right: ids with ``pad_token_id``, labels with ``IGNORE_INDEX``."""
+    import torch
+
+    length = max(int(sample["input_ids"].numel()) for sample in batch)
+
+    def padded(key: str, value: int) -> Any:
+        rows = [
+            torch.nn.functional.pad(s[key], (0, length - s[key].numel()), value=value)
+            for s in batch
+        ]
+        return torch.stack(rows)
+
+    return {
+        "input_ids": padded("input_ids", pad_token_id),
+        "attention_mask": padded("attention_mask", 0),
+        "labels": padded("labels", IGNORE_INDEX),
+        "pixel_values": torch.stack([s["pixel_values"] for s in batch]),
+    }
