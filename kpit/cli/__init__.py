@@ -40,8 +40,9 @@ def _register_commands() -> None:
     from kpit.cli.prompts import prompts
     from kpit.cli.runs import export, stats
     from kpit.cli.show import show
+    from kpit.cli.train import train
 
-    for command in (contexts, generate, export, stats, show, prompts, plugins, bench):
+    for command in (contexts, generate, export, stats, show, prompts, plugins, bench, train):
         cli.add_command(command)
 
 

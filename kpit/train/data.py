@@ -200,6 +200,55 @@ class LlavaDataset:
             "labels": labels,
         }
 
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.encode(self.records[index])
+
+    def scan(self) -> DataReport:
+        """Check every record cheaply (image present, text length, something to train) and
+        keep the usable ones; skips are counted (or raised, with ``on_error="raise"``).
+
+        Run before training: it gives the training-data report without loading images.
+        """
+        tokenizer = self.processor.tokenizer
+        image_tokens = 0
+        usable = []
+        report = DataReport()
+        for record in self.records:
+            where = f"id {record.get('id')}"
+            try:
+                text, spans = conversation_text(record["conversations"], eos=tokenizer.eos_token)
+                if not (self.images / str(record.get("image", ""))).is_file():
+                    raise SampleError("missing image", field="image", file=self.path, record=where)
+                if not spans:
+                    raise SampleError(
+                        "no token to train", field="conversations", file=self.path, record=where
+                    )
+                if not image_tokens:  # the same for every image: learn it from the first
+                    image_id = tokenizer.convert_tokens_to_ids(self.processor.image_token)
+                    image_tokens = int((self.encode(record)["input_ids"] == image_id).sum())
+                length = len(tokenizer(text)["input_ids"]) + image_tokens - 1
+                if length > self.max_length:
+                    raise SampleError(
+                        f"too long: {length} tokens > {self.max_length}",
+                        field="conversations",
+                        file=self.path,
+                        record=where,
+                    )
+            except SampleError as exc:
+                if self.on_error == "raise":
+                    raise
+                report.skipped[exc.message.split(":")[0]] += 1
+                continue
+            usable.append(record)
+            report.samples += 1
+            report.tokens += length
+            report.trained_tokens += sum(
+                len(tokenizer(text[s:e], add_special_tokens=False)["input_ids"]) for s, e in spans
+            )
+        self.records = usable
+        self.report = report
+        return report
+
     def samples(self) -> list[dict[str, Any]]:
         """Every usable record encoded; unusable ones are counted in :attr:`report` (or raised)."""
         out = []

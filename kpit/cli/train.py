@@ -1,0 +1,41 @@
+"""``kpit train``: fine-tune LLaVA on kpit data (every ``TrainConfig`` field is a flag)."""
+
+from __future__ import annotations
+
+import click
+
+from kpit.errors import ConfigError
+
+__all__ = ["train"]
+
+
+@click.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    }
+)
+@click.pass_context
+def train(ctx: click.Context) -> None:
+    """Fine-tune LLaVA: kpit train --data kp.json --images DIR --model M --output_dir OUT
+    [--deepspeed zero3|zero2|none|PATH] [--tasks conversation,detail] [any TrainConfig
+    field, e.g. --max_steps 30 --learning_rate 1e-3 --use_cpu true]."""
+    try:
+        from transformers import HfArgumentParser
+
+        from kpit.train.trainer import TrainConfig
+        from kpit.train.trainer import train as run_training
+    except ImportError:
+        raise ConfigError(
+            "training needs torch and transformers: pip install 'kpit[train]'", field="model"
+        ) from None
+    args = list(ctx.args)
+    if "--output" in args:  # DESIGN.md spells it --output as well
+        args[args.index("--output")] = "--output_dir"
+    parser = HfArgumentParser(TrainConfig)
+    if any(a in ("-h", "--help") for a in args):
+        click.echo(parser.format_help())
+        return
+    (config,) = parser.parse_args_into_dataclasses(args=args)
+    click.echo(run_training(config))

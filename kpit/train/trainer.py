@@ -1,0 +1,201 @@
+"""Fine-tune LLaVA on kpit data: a thin layer over ``transformers``' ``Trainer``.
+
+:class:`TrainConfig` is ``TrainingArguments`` with the paper's Table 2 as defaults (batch 8
+per device, gradient accumulation 2, learning rate 2e-5, cosine decay, warm-up 3%, one
+epoch, no weight decay, bf16, activation checkpointing, 2,048 tokens) and kpit's own
+fields, each with help text, so ``kpit train`` takes every field as a flag. ``TrainConfig`` is
+made before the model, so a DeepSpeed ZeRO-3 config applies when the model is built.
+DeepSpeed only comes in through config files: ``--deepspeed zero2|zero3`` picks the ones
+kpit ships (16-bit weights gathered on save; gradient clipping from ``max_grad_norm``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kpit.errors import ConfigError
+from kpit.train.data import LlavaDataset, collate
+
+__all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]
+
+log = logging.getLogger(__name__)
+
+DEEPSPEED_CONFIGS = {
+    name: Path(__file__).parent / "deepspeed" / f"{name}.json" for name in ("zero2", "zero3")
+}
+"""The DeepSpeed configs kpit ships, by name."""
+
+try:  # transformers is optional: the config exists only where it is installed
+    from transformers import TrainingArguments as _Base
+except ImportError:  # pragma: no cover - the train extra is not installed
+    _Base = object
+
+
+@dataclass
+class TrainConfig(_Base):  # type: ignore[misc]
+    """Training settings: ``transformers.TrainingArguments`` with the paper's defaults."""
+
+    data: str = field(default="", metadata={"help": "LLaVA JSON training data (kpit export)."})
+    images: str = field(default="", metadata={"help": "The folder the records' images are in."})
+    model: str = field(
+        default="llava-hf/llava-1.5-7b-hf",
+        metadata={"help": "A LLaVA checkpoint: a hub id or a local folder."},
+    )
+    tasks: str = field(
+        default="",
+        metadata={
+            "help": "Train only on these tasks (comma-separated: conversation,detail,complex), "
+            "the paper's ablation (Table 4); empty means all."
+        },
+    )
+    max_length: int = field(default=2048, metadata={"help": "The longest sample, in tokens."})
+    freeze_vision_tower: bool = field(default=True, metadata={"help": "Keep CLIP frozen."})
+    freeze_projector: bool = field(default=False, metadata={"help": "Keep the projector frozen."})
+    freeze_language_model: bool = field(
+        default=False, metadata={"help": "Keep the language model frozen."}
+    )
+    on_bad_sample: str = field(
+        default="skip",
+        metadata={
+            "help": "skip (count and report) or raise, for a missing image, an over-long sample "
+            "or one with nothing to train."
+        },
+    )
+    # The paper's Table 2.
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 2
+    learning_rate: float = 2e-5
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: float = 0.03  # a fraction of the steps, as transformers 5 reads it
+    num_train_epochs: float = 1.0
+    weight_decay: float = 0.0
+    bf16: bool = True
+    activation_checkpointing: bool = True  # gradient checkpointing, as transformers 5 names it
+    report_to: str = "none"
+    remove_unused_columns: bool = False
+    save_strategy: str = "no"
+
+    def __post_init__(self) -> None:
+        chosen: Any = getattr(self, "deepspeed", None)
+        if isinstance(chosen, str):
+            name = chosen.strip()
+            if name in ("", "none"):
+                self.deepspeed = None
+            elif name in DEEPSPEED_CONFIGS:
+                self.deepspeed = str(DEEPSPEED_CONFIGS[name])
+        if self.on_bad_sample not in ("skip", "raise"):
+            raise ConfigError("must be skip or raise", field="on_bad_sample")
+        super().__post_init__()
+
+    @property
+    def task_list(self) -> list[str] | None:
+        """The tasks to train on, or ``None`` for all."""
+        names = [t.strip() for t in self.tasks.split(",") if t.strip()]
+        return names or None
+
+
+def _freeze(model: Any, config: TrainConfig) -> dict[str, int]:
+    """Freeze the parts the config says; return trainable parameter counts per part."""
+    parts = {
+        "vision_tower": config.freeze_vision_tower,
+        "multi_modal_projector": config.freeze_projector,
+        "language_model": config.freeze_language_model,
+    }
+    counts = dict.fromkeys(parts, 0)
+    for name, parameter in model.named_parameters():
+        part = next((p for p in parts if p in name), "language_model")
+        if parts[part]:
+            parameter.requires_grad = False
+        elif parameter.requires_grad:
+            counts[part] += parameter.numel()
+    return counts
+
+
+def train(config: TrainConfig) -> Path:
+    """Fine-tune ``config.model`` on ``config.data``; save model and processor; return the folder.
+
+    Before training, the data is checked and reported (samples, tokens, the share of
+    trained tokens, skips). After training, the model, the processor and a chat template
+    in LLaVA-1.5's format are saved together, reloaded and checked for empty weights.
+    """
+    try:
+        import torch
+        from transformers import AutoProcessor, LlavaForConditionalGeneration, Trainer
+    except ImportError:
+        raise ConfigError(
+            "training needs torch and transformers: pip install 'kpit[train]'", field="model"
+        ) from None
+    if not config.data or not config.images:
+        raise ConfigError("give --data (LLaVA JSON) and --images (the image folder)", field="data")
+    processor = AutoProcessor.from_pretrained(config.model)
+    dataset = LlavaDataset(
+        config.data,
+        config.images,
+        processor,
+        max_length=config.max_length,
+        tasks=config.task_list,
+        on_error=config.on_bad_sample,
+    )
+    report = dataset.scan()
+    log.warning("training data: %s", report.to_text())
+    if not len(dataset):
+        raise ConfigError("no usable training sample; see the report above", field="data")
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    model = LlavaForConditionalGeneration.from_pretrained(config.model, dtype=dtype)
+    trainable = _freeze(model, config)
+    log.warning("trainable parameters: %s", trainable)
+    if config.activation_checkpointing:
+        model.enable_input_require_grads()
+    pad = processor.tokenizer.pad_token_id
+    if pad is None:
+        pad = processor.tokenizer.eos_token_id
+    trainer = Trainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        data_collator=lambda batch: collate(batch, pad),
+    )
+    trainer.train()
+    out = Path(config.output_dir)
+    trainer.save_model(str(out))
+    trainer.save_state()  # trainer_state.json, with the loss history
+    processor.chat_template = LLAVA_CHAT_TEMPLATE
+    processor.save_pretrained(str(out))
+    (out / "kpit_data_report.json").write_text(
+        json.dumps(
+            {
+                "samples": report.samples,
+                "tokens": report.tokens,
+                "trained_tokens": report.trained_tokens,
+                "skipped": dict(report.skipped),
+            },
+            indent=2,
+        )
+    )
+    reloaded = LlavaForConditionalGeneration.from_pretrained(str(out))
+    empty = [n for n, p in reloaded.named_parameters() if p.numel() == 0]
+    if empty:
+        raise ConfigError(
+            f"the saved model has empty weights ({empty[0]}...): with ZeRO-3, "
+            "16-bit weights must be gathered on save",
+            field="deepspeed",
+        )
+    return out
+
+
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }} "
+    "{% elif message['role'] == 'user' %}USER: "
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>\n"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %} "
+    "{% else %}ASSISTANT: "
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% endif %}{% endfor %}</s>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+"""LLaVA-1.5's conversation format as a chat template, saved with the processor."""
