@@ -58,6 +58,15 @@ class TrainConfig(_Base):  # type: ignore[misc]
     freeze_language_model: bool = field(
         default=False, metadata={"help": "Keep the language model frozen."}
     )
+    lora_r: int = field(
+        default=0,
+        metadata={
+            "help": "Train LoRA adapters of this rank on the language model instead of all its "
+            "weights (needs peft); 0 trains the weights themselves."
+        },
+    )
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA's scaling numerator."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on LoRA's input."})
     on_bad_sample: str = field(
         default="skip",
         metadata={
@@ -135,6 +144,25 @@ def _empty_weights(folder: Path) -> list[str]:
     return empty
 
 
+def _with_lora(model: Any, config: TrainConfig) -> Any:
+    """LoRA adapters on the language model's projections; the projector stays trainable."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise ConfigError("--lora_r needs peft: pip install peft", field="lora_r") from None
+    # peft matches a string of target modules against the whole module name
+    targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+    saved = None if config.freeze_projector else ["multi_modal_projector"]
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        modules_to_save=saved,
+    )
+    return get_peft_model(model, lora)
+
+
 def train(config: TrainConfig) -> Path:
     """Fine-tune ``config.model`` on ``config.data``; save model and processor; return the folder.
 
@@ -167,6 +195,8 @@ def train(config: TrainConfig) -> Path:
     dtype = torch.bfloat16 if config.bf16 else torch.float32
     model = LlavaForConditionalGeneration.from_pretrained(config.model, dtype=dtype)
     trainable = _freeze(model, config)
+    if config.lora_r:
+        model = _with_lora(model, config)
     log.warning("trainable parameters: %s", trainable)
     if config.activation_checkpointing:
         model.enable_input_require_grads()
@@ -181,6 +211,8 @@ def train(config: TrainConfig) -> Path:
     )
     trainer.train()
     out = Path(config.output_dir)
+    if config.lora_r:  # save a plain LLaVA checkpoint: the adapters merged into the weights
+        trainer.model = trainer.model.merge_and_unload()
     trainer.save_model(str(out))
     trainer.save_state()  # trainer_state.json, with the loss history
     processor.chat_template = LLAVA_CHAT_TEMPLATE
