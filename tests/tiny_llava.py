@@ -91,8 +91,14 @@ WORDS = [
 SPECIAL = ("<unk>", "<s>", "</s>", "<pad>", "<image>")
 
 
-def make_tiny_llava(folder: Path, image_size: int = 30, patch_size: int = 15) -> Path:
-    """Save a tiny random ``LlavaForConditionalGeneration`` and its processor to ``folder``."""
+def make_tiny_llava(
+    folder: Path, image_size: int = 30, patch_size: int = 15, *, hidden: int = 32, layers: int = 2
+) -> Path:
+    """Save a random ``LlavaForConditionalGeneration`` and its processor to ``folder``.
+
+    Tiny by default; ``hidden`` and ``layers`` size the language model (LLaVA-1.5-7B's
+    width is 4096, its depth 32).
+    """
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import (
@@ -137,9 +143,9 @@ def make_tiny_llava(folder: Path, image_size: int = 30, patch_size: int = 15) ->
         ),
         text_config=LlamaConfig(
             vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
             num_attention_heads=2,
             num_key_value_heads=2,
             max_position_embeddings=256,
