@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ sys.path.insert(0, sys.argv[1])
 args = json.loads(sys.argv[2])
 if args["zero3"]:
     os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT="29517")
+                      MASTER_PORT=str(args["port"]))
 import torch
 from tiny_llava import make_tiny_llava
 from kpit.train.trainer import TrainConfig, train
@@ -62,6 +63,14 @@ print(json.dumps({"seconds": seconds, "tokens_per_second": tokens / seconds,
 """
 
 
+def _free_port() -> int:
+    """A free local port for the single-process rendezvous (runs side by side must differ)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def run(zero3: bool, args: argparse.Namespace, work: Path) -> dict[str, object]:
     settings = {
         "zero3": zero3,
@@ -70,6 +79,7 @@ def run(zero3: bool, args: argparse.Namespace, work: Path) -> dict[str, object]:
         "steps": args.steps,
         "hidden": args.hidden,
         "layers": args.layers,
+        "port": _free_port(),
     }
     env = os.environ | {"PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}"}
     done = subprocess.run(

@@ -168,7 +168,15 @@ def test_a_deepspeed_zero3_run_on_cpu(tmp_path: Path) -> None:
 
     pytest.importorskip("deepspeed", reason="the [test] extra installs deepspeed")
     here = Path(__file__).resolve().parent
-    env = os.environ | {"PYTHONPATH": f"{here}{os.pathsep}{here.parent}"}
+    import socket
+
+    with socket.socket() as probe:  # a free port: runs side by side must not collide
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {
+        "PYTHONPATH": f"{here}{os.pathsep}{here.parent}",
+        "KPIT_TEST_PORT": str(port),
+    }
     done = subprocess.run(
         [sys.executable, str(here / "zero3_run.py"), str(tmp_path)],
         capture_output=True,
