@@ -44,6 +44,29 @@ def _data(tmp_path: Path) -> Path:
     return path
 
 
+def _cpu_config(
+    out: Path, work: Path, sample_root: Path, model: Path, **overrides: object
+) -> TrainConfig:
+    """30 logged CPU steps of the tiny model on the four sample images."""
+    settings: dict[str, object] = {
+        "max_steps": 30,
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "logging_steps": 1,
+        "use_cpu": True,
+        "bf16": False,
+        "activation_checkpointing": False,
+        "disable_tqdm": True,
+    }
+    return TrainConfig(
+        output_dir=str(out),
+        data=str(_data(work)),
+        images=str(sample_root / "val2017"),
+        model=str(model),
+        **(settings | overrides),
+    )
+
+
 def test_paper_defaults() -> None:
     config = TrainConfig(output_dir="out", use_cpu=True, bf16=False, activation_checkpointing=False)
     assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (8, 2)
@@ -63,21 +86,7 @@ def test_overfit_save_reload_and_answer(
     tiny_llava: Path, sample_root: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    config = TrainConfig(
-        output_dir=str(out),
-        data=str(_data(tmp_path)),
-        images=str(sample_root / "val2017"),
-        model=str(tiny_llava),
-        max_steps=30,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-2,
-        logging_steps=1,
-        use_cpu=True,
-        bf16=False,
-        activation_checkpointing=False,
-        disable_tqdm=True,
-    )
+    config = _cpu_config(out, tmp_path, sample_root, tiny_llava, learning_rate=1e-2)
     assert train(config) == out
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     losses = [entry["loss"] for entry in history if "loss" in entry]
@@ -201,22 +210,7 @@ def test_lora_adapters_merged_into_a_plain_checkpoint(
 ) -> None:
     pytest.importorskip("peft", reason="the [test] extra installs peft")
     out = tmp_path / "lora"
-    config = TrainConfig(
-        output_dir=str(out),
-        data=str(_data(tmp_path)),
-        images=str(sample_root / "val2017"),
-        model=str(tiny_llava),
-        max_steps=30,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=1,
-        learning_rate=1e-1,
-        logging_steps=1,
-        use_cpu=True,
-        bf16=False,
-        activation_checkpointing=False,
-        disable_tqdm=True,
-        lora_r=8,
-    )
+    config = _cpu_config(out, tmp_path, sample_root, tiny_llava, learning_rate=1e-1, lora_r=8)
     train(config)
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     losses = [entry["loss"] for entry in history if "loss" in entry]
