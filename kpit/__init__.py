@@ -7,12 +7,22 @@ LLaVA, fine-tune, and score models on a human-pose benchmark.
 
 from kpit._version import __version__
 from kpit.coco import CocoContexts, LoadStats, load_coco
-from kpit.errors import ConfigError, DataError, KpitError, TemplateError
+from kpit.errors import (
+    ConfigError,
+    DataError,
+    FatalGeneratorError,
+    GeneratorError,
+    KpitError,
+    ParseError,
+    SampleError,
+    StopGeneration,
+    TemplateError,
+)
 from kpit.export import export_hf, export_llava
-from kpit.generate import DryRun, agenerate, generate
-from kpit.generators.base import Generator, Reply, Usage
+from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
+from kpit.pipeline import DryRun, agenerate, generate
 from kpit.pose import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
 from kpit.quality import QualityConfig
 from kpit.render import render_context
@@ -41,7 +51,9 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DryRun",
+    "FatalGeneratorError",
     "Generator",
+    "GeneratorError",
     "ImageContext",
     "Keypoint",
     "KeypointLayout",
@@ -49,13 +61,17 @@ __all__ = [
     "LoadStats",
     "Message",
     "ObjectBox",
+    "ParseError",
     "Person",
     "PoseFact",
     "PoseFacts",
+    "Price",
     "QualityConfig",
     "Reply",
     "Run",
     "Sample",
+    "SampleError",
+    "StopGeneration",
     "Task",
     "TemplateError",
     "Turn",

@@ -3,7 +3,7 @@
 Three files describe a split: captions, object instances and person keypoints. Any of them
 may be absent; a context then simply lacks that part. The files are parsed with a fast JSON
 parser and indexed by pycocotools one at a time, reduced to compact numpy tables
-(:mod:`kpit.cocotables`), and contexts are built from the tables one image at a time.
+(:mod:`kpit._coco_tables`), and contexts are built from the tables one image at a time.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import overload
 
 import numpy as np
 
-from kpit import cocotables as tables
-from kpit.cocotables import CrowdPolicy, IntArray
+from kpit import _coco_tables as tables
+from kpit._coco_tables import CrowdPolicy, IntArray
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
 from kpit.types import Box, ImageContext, ObjectBox, Person

@@ -8,8 +8,19 @@ the command line prints ``str(error)`` as one line and exits non-zero.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-__all__ = ["ConfigError", "DataError", "KpitError", "TemplateError"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "FatalGeneratorError",
+    "GeneratorError",
+    "KpitError",
+    "ParseError",
+    "SampleError",
+    "StopGeneration",
+    "TemplateError",
+]
 
 
 class KpitError(Exception):
@@ -57,3 +68,34 @@ class ConfigError(KpitError):
 
 class TemplateError(KpitError):
     """A prompt or context template is missing or fails to render."""
+
+
+class GeneratorError(KpitError):
+    """A request failed; the run records it (``code`` is the failure's reason) and goes on."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, **where: Any) -> None:
+        super().__init__(message, **where)
+        if code is not None:
+            self.code = code
+
+
+class FatalGeneratorError(GeneratorError):
+    """A failure no retry can fix (bad credentials, a malformed request): the run stops."""
+
+    code = "fatal"
+
+
+class StopGeneration(GeneratorError):
+    """Stop sending new requests (a budget is spent); requests in flight still finish."""
+
+    code = "stopped"
+
+
+class ParseError(KpitError):
+    """A teacher's reply that cannot be turned into turns; recorded as a failure."""
+
+
+class SampleError(DataError):
+    """A training sample that cannot be used (missing image, no trainable token, too long)."""

@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from kpit.errors import ConfigError
+from kpit.llava_format import IMAGE_TOKEN, with_image_token
 from kpit.store import Run
 
-__all__ = ["IMAGE_TOKEN", "export_hf", "export_llava", "llava_records"]
-
-IMAGE_TOKEN = "<image>"
-"""LLaVA's placeholder for the image in the first human turn."""
+__all__ = ["export_hf", "export_llava", "llava_records"]
 
 PathLike = str | os.PathLike[str]
 
@@ -45,7 +43,7 @@ def _conversation(turns: list[dict[str, str]]) -> list[dict[str, str]]:
     for n, turn in enumerate(turns):
         value = turn["text"]
         if n == 0:
-            value = f"{IMAGE_TOKEN}\n{value}"
+            value = with_image_token(value)
         out.append({"from": "human" if turn["role"] == "human" else "gpt", "value": value})
     return out
 

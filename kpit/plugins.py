@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "kpit"
 """The entry-point group plugins declare (``[project.entry-points.kpit]``)."""
 
-DEFAULT_PLUGINS = ("kpit.builtins",)
+DEFAULT_PLUGINS = ("kpit.default_plugins",)
 """Modules of kpit's own plugins, registered before any third-party one."""
 
 T = TypeVar("T")

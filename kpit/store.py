@@ -168,7 +168,7 @@ class RunStore:
 class Run:
     """A finished or partial run, for reading: its manifest, samples and failures.
 
-    ``kpit.generate`` returns one; ``Run("runs/demo")`` opens one from disk.
+    ``kpit.pipeline`` returns one; ``Run("runs/demo")`` opens one from disk.
     """
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import jinja2
 
-from kpit.errors import KpitError, TemplateError
+from kpit.errors import ParseError, TemplateError
 from kpit.layouts import COCO_17
 from kpit.prompts import PACKAGE_TEMPLATES, template_environment
 from kpit.render import render_context
@@ -42,10 +42,6 @@ __all__ = [
     "parse_pairs",
     "request_key",
 ]
-
-
-class ParseError(KpitError):
-    """A teacher's reply that cannot be turned into turns; recorded as a failure."""
 
 
 @dataclass(frozen=True, slots=True)

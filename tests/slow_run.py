@@ -43,7 +43,7 @@ if __name__ == "__main__":
     quality = kpit.QualityConfig(reject_duplicates=False)
     backend: kpit.Generator = SlowTemplate(delay)
     if len(sys.argv) > 3:  # the openai backend against a test server
-        from kpit.generators.openai import OpenAIGenerator
+        from kpit.generators.openai.chat import OpenAIGenerator
 
         backend = OpenAIGenerator("gpt-4o", base_url=sys.argv[3], backoff=0.05)
     kpit.generate(contexts(), "all", backend, out=out, concurrency=4, progress=False,

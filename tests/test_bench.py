@@ -15,7 +15,7 @@ from kpit.bench import (
     markdown_table,
     parse_scores,
     read_answers,
-    summarize,
+    report_reviews,
 )
 from kpit.bench.files import write_jsonl
 
@@ -59,7 +59,12 @@ def test_judge_messages_follow_llava_bench(llava_bench) -> None:
     reference = llava_bench.references[question.question_id]
     answer = Answer(question.question_id, "Two brown suitcases.", "my-model")
     system, user = judge_messages(
-        question, context, reference, answer, rules["detail"]["prompt"], rules["detail"]["role"]
+        question.text,
+        context.render(),
+        reference.text,
+        answer.text,
+        rules["detail"]["prompt"],
+        rules["detail"]["role"],
     )
     assert (
         system.content
@@ -124,7 +129,7 @@ def test_score_arithmetic_by_hand() -> None:
         _review(4, "complex", 8, 8),
         {"question_id": 5, "category": "complex", "tuple": [-1, -1], "content": "garbage"},
     ]
-    scores = summarize(reviews, resamples=500)
+    scores = report_reviews(reviews, resamples=500)
     conv = scores["conv"]
     assert (conv.n, conv.model, conv.reference) == (2, 75.0, 90.0)
     assert conv.relative == pytest.approx(100 * 7.5 / 9)
@@ -137,7 +142,7 @@ def test_score_arithmetic_by_hand() -> None:
     assert total.relative == pytest.approx(100 * 36 / 42)
     low, high = total.model_ci
     assert low <= total.model <= high and high - low > 0
-    assert summarize(reviews, resamples=500) == scores  # seeded: reproducible
+    assert report_reviews(reviews, resamples=500) == scores  # seeded: reproducible
 
 
 def test_failed_reviews_are_excluded_not_scored_minus_one() -> None:
@@ -145,14 +150,14 @@ def test_failed_reviews_are_excluded_not_scored_minus_one() -> None:
     reviews = [_review(0, "conv", 8, 4)] + [
         {"question_id": i, "category": "conv", "tuple": [-1, -1]} for i in range(1, 4)
     ]
-    conv = summarize(reviews)["conv"]
+    conv = report_reviews(reviews)["conv"]
     assert (conv.n, conv.excluded, conv.relative) == (1, 3, 50.0)
 
 
 def test_markdown_table_side_by_side() -> None:
     results = {
-        "llava-1.5-7b": summarize([_review(0, "conv", 8, 4), _review(1, "detail", 8, 6)]),
-        "kpit-7b": summarize([_review(0, "conv", 8, 6), _review(1, "detail", 8, 7)]),
+        "llava-1.5-7b": report_reviews([_review(0, "conv", 8, 4), _review(1, "detail", 8, 6)]),
+        "kpit-7b": report_reviews([_review(0, "conv", 8, 6), _review(1, "detail", 8, 7)]),
     }
     table = markdown_table(results).splitlines()
     assert table[0] == (

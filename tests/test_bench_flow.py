@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import kpit
-from kpit.bench import answer_bench, build_bench, grade, load_bench, summarize
+from kpit.bench import answer_bench, build_bench, judge_answers, load_bench, report_reviews
 from kpit.cli import cli
 
 from .openai_server import FakeOpenAI
@@ -166,6 +166,6 @@ def test_build_answer_judge_report_commands(
     result = run(cli, ["bench", "report", str(reviews)])
     assert result.exit_code == 0
     assert "| gpt-4o | 70.00 [70.0, 70.0] |" in result.stdout
-    scores = summarize(json.loads(line) for line in reviews.read_text().splitlines())
+    scores = report_reviews(json.loads(line) for line in reviews.read_text().splitlines())
     assert scores["all"].relative == pytest.approx(87.5)
-    assert grade  # the same path as the library call
+    assert judge_answers  # the same path as the library call

@@ -9,7 +9,8 @@ from PIL import Image
 
 import kpit
 from kpit.bench import answer_bench, build_bench
-from kpit.generators.hf_llava import CLIP_MEAN, HFLlavaGenerator, llava_prompt, pad_to_square
+from kpit.generators.hf_llava import HFLlavaGenerator
+from kpit.llava_format import CLIP_MEAN, llava_prompt, pad_to_square
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from kpit.bench import Answer, load_bench, read_answers, summarize
+from kpit.bench import Answer, load_bench, read_answers, report_reviews
 from kpit.bench.files import write_jsonl
-from kpit.bench.judging import grade, rubrics
+from kpit.bench.judge import judge_answers, rubrics
 from kpit.cli import cli
 
 from .conftest import LLAVA_BENCH
@@ -78,12 +78,12 @@ def test_judging_the_real_llava_bench(bench, server: FakeOpenAI, tmp_path: Path)
         }
     )
     out = tmp_path / "reviews.jsonl"
-    reviews = grade(bench, answers(bench), out, judge_options=judge_options(server))
+    reviews = judge_answers(bench, answers(bench), out, judge_options=judge_options(server))
     assert [r["question_id"] for r in reviews] == list(range(90))  # question order
     by_id = {r["question_id"]: r for r in reviews}
     assert by_id[0]["tuple"] == [7, 9] and by_id[1]["tuple"] == [8, 5]
     assert by_id[2]["tuple"] == [-1, -1] and by_id[2]["attempts"] == 3  # as LLaVA writes it
-    assert summarize(reviews)["all"].excluded == 1  # and left out of the scores
+    assert report_reviews(reviews)["all"].excluded == 1  # and left out of the scores
     assert by_id[2]["error"] == "unparseable scores"
     assert by_id[3]["tuple"] == [9, 9] and by_id[3]["attempts"] == 2
     assert by_id[9]["tuple"] == [8, 6] and by_id[9]["category"] == "conv"
@@ -100,14 +100,14 @@ def test_judging_the_real_llava_bench(bench, server: FakeOpenAI, tmp_path: Path)
 def test_reviews_are_cached(bench, server: FakeOpenAI, tmp_path: Path) -> None:
     out = tmp_path / "reviews.jsonl"
     server.behaviour.content = scripted({5: ["nonsense"] * 3})
-    grade(bench, answers(bench), out, judge_options=judge_options(server))
+    judge_answers(bench, answers(bench), out, judge_options=judge_options(server))
     calls = server.counts["chat"]
     assert calls == 89 + 3
-    grade(bench, answers(bench), out, judge_options=judge_options(server))
+    judge_answers(bench, answers(bench), out, judge_options=judge_options(server))
     assert server.counts["chat"] == calls + 1  # only the review without scores is asked again
     changed = answers(bench)
     changed[7] = Answer(7, "A different answer to question 7.", "my-model")
-    grade(bench, changed, out, judge_options=judge_options(server))
+    judge_answers(bench, changed, out, judge_options=judge_options(server))
     assert server.counts["chat"] == calls + 2  # and the one whose answer changed
 
 
@@ -115,7 +115,7 @@ def test_swap_measures_position_bias(bench, server: FakeOpenAI, tmp_path: Path) 
     # A judge that always prefers Assistant 1: every preference flips with the order.
     server.behaviour.content = lambda body: "9 5\nAssistant 1 is better."
     out = tmp_path / "swap.jsonl"
-    reviews = grade(
+    reviews = judge_answers(
         bench, answers(bench), out, swap=True, runs=2, judge_options=judge_options(server)
     )
     assert len(reviews) == 90 * 2 * 2
@@ -132,7 +132,7 @@ def test_missing_answers_are_an_error(bench, tmp_path: Path) -> None:
     partial = answers(bench)
     del partial[42]
     with pytest.raises(Exception, match="no answer for question 42"):
-        grade(bench, partial, tmp_path / "r.jsonl", judge_options={"api_key": KEY})
+        judge_answers(bench, partial, tmp_path / "r.jsonl", judge_options={"api_key": KEY})
 
 
 def test_judge_and_report_commands(bench, server: FakeOpenAI, tmp_path: Path) -> None:

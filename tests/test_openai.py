@@ -20,7 +20,7 @@ import pytest
 
 import kpit
 from kpit.generators.base import FatalGeneratorError
-from kpit.generators.openai import OpenAIGenerator, redact
+from kpit.generators.openai.chat import OpenAIGenerator, redact
 from kpit.types import ChatRequest, Message
 
 from .openai_server import FakeOpenAI, default_content
@@ -215,7 +215,7 @@ def test_dry_run_estimates_the_cost(contexts, tmp_path: Path) -> None:
     plan = kpit.generate(contexts, "all", "openai", "gpt-4o-mini", out=tmp_path / "run",
                          dry_run=True, generator_options={"api_key": KEY})  # fmt: skip
     assert isinstance(plan, kpit.DryRun)
-    assert plan.price == kpit.pricing.Price(0.15, 0.6)
+    assert plan.price == kpit.generators.openai.pricing.Price(0.15, 0.6)
     expected = (plan.total_prompt_tokens * 0.15 + plan.total_completion_tokens * 0.6) / 1e6
     assert plan.cost() == pytest.approx(expected)
     assert plan.tokenizer.startswith("o200k_base")

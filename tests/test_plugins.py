@@ -56,7 +56,7 @@ def test_plugin() -> Iterator[TestPlugin]:
 
 
 def test_builtins_register_through_the_hooks() -> None:
-    assert "kpit.builtins" in dict(plugins.loaded_plugins())
+    assert "kpit.default_plugins" in dict(plugins.loaded_plugins())
     assert set(plugins.tasks()) >= {"conversation", "detail", "complex"}
     assert "template" in plugins.generators()
     assert plugins.judges() == {} or all(isinstance(k, str) for k in plugins.judges())

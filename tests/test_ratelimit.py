@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from kpit.pricing import Price, parse_price, price_for
-from kpit.ratelimit import RateLimiter, parse_reset
+from kpit.generators.base import Price
+from kpit.generators.openai.pricing import parse_price, price_for
+from kpit.generators.openai.ratelimit import RateLimiter, parse_reset
 
 
 class Clock:

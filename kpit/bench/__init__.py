@@ -1,17 +1,19 @@
-"""HPAUB and LLaVA-Bench: benchmark files, judging, and scores.
+"""HPAUB and LLaVA-Bench: build, answer, judge and report.
 
-The benchmark's files use LLaVA-Bench's fields (:mod:`kpit.bench.files`); the judge's
-messages and score parsing follow LLaVA-Bench (:mod:`kpit.bench.review`); the report
-computes LLaVA's scores with bootstrap intervals and without counting failed reviews as
--1 (:mod:`kpit.bench.report`).
+One module per step of ``kpit bench``: :mod:`~kpit.bench.build` (questions and references),
+:mod:`~kpit.bench.answer` (the model under test), :mod:`~kpit.bench.judge` (the review
+step: jobs, retries, cache, order checks) and :mod:`~kpit.bench.report` (scores with
+bootstrap intervals, failed reviews never counted as -1), over the files of
+:mod:`~kpit.bench.files` (LLaVA-Bench's fields). The judge backends and the review format
+they share live in :mod:`kpit.judges`.
 """
 
-from kpit.bench.answer import answer_bench
-from kpit.bench.build import bench_context, build_bench
+from kpit.bench.answer import aanswer_bench, answer_bench
+from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
-from kpit.bench.judging import grade, rubrics
-from kpit.bench.report import Score, flip_rate, markdown_table, run_spread, summarize
-from kpit.bench.review import judge_messages, parse_scores
+from kpit.bench.judge import ajudge_answers, judge_answers
+from kpit.bench.report import Score, flip_rate, markdown_table, report_reviews, run_spread
+from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 
 __all__ = [
     "Answer",
@@ -19,17 +21,20 @@ __all__ = [
     "BenchContext",
     "Question",
     "Score",
+    "aanswer_bench",
+    "abuild_bench",
+    "ajudge_answers",
     "answer_bench",
     "bench_context",
     "build_bench",
     "flip_rate",
-    "grade",
+    "judge_answers",
     "judge_messages",
     "load_bench",
     "markdown_table",
     "parse_scores",
     "read_answers",
+    "report_reviews",
     "rubrics",
     "run_spread",
-    "summarize",
 ]

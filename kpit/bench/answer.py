@@ -9,7 +9,6 @@ settings: a rerun asks only for what is missing.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kpit import plugins
+from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator
@@ -119,4 +119,4 @@ def answer_bench(
     Options: ``generator`` (default ``openai``) and ``model``, ``concurrency``,
     ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...).
     """
-    return asyncio.run(aanswer_bench(bench, out, images, **options))
+    return run_sync(lambda: aanswer_bench(bench, out, images, **options))

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
-from kpit.generate import agenerate
+from kpit.pipeline import agenerate
 from kpit.store import Run
 from kpit.types import ImageContext
 
@@ -127,8 +128,7 @@ def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any)
             ``references.jsonl``, ``manifest.json``, and the generation run in ``run/``.
         **options: ``images``, ``seed`` (which images, reproducibly), ``generator`` and
             ``model`` (who writes the questions and references), ``generator_options``,
-            and :func:`kpit.generate`'s options (``style``, ``pose_notes``...).
+            and :func:`kpit.pipeline`'s options (``style``, ``pose_notes``...).
     """
-    import asyncio
 
-    return asyncio.run(abuild_bench(contexts, out, **options))
+    return run_sync(lambda: abuild_bench(contexts, out, **options))

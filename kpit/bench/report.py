@@ -22,8 +22,8 @@ __all__ = [
     "category_table",
     "flip_rate",
     "markdown_table",
+    "report_reviews",
     "run_spread",
-    "summarize",
 ]
 
 
@@ -82,7 +82,7 @@ def _score(
     )
 
 
-def summarize(
+def report_reviews(
     reviews: Iterable[Mapping[str, Any]], *, resamples: int = 2000, seed: int = 0
 ) -> dict[str, Score]:
     """Scores per category (``conv``, ``detail``, ``complex``, and any other) and ``all``."""
@@ -164,7 +164,7 @@ def run_spread(reviews: Iterable[Mapping[str, Any]]) -> tuple[float, float] | No
         by_run.setdefault(int(review.get("run", 0)), []).append(review)
     if len(by_run) < 2:
         return None
-    means = [summarize(rs, resamples=10)["all"].model for rs in by_run.values()]
+    means = [report_reviews(rs, resamples=10)["all"].model for rs in by_run.values()]
     return float(np.mean(means)), float(np.std(means, ddof=1))
 
 

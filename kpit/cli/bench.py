@@ -11,9 +11,9 @@ import click
 from kpit.bench.answer import answer_bench
 from kpit.bench.build import build_bench
 from kpit.bench.files import Bench, load_bench, read_answers, read_jsonl
-from kpit.bench.judging import grade
+from kpit.bench.judge import judge_answers
 from kpit.bench.plot import plot_scores
-from kpit.bench.report import category_table, flip_rate, markdown_table, run_spread, summarize
+from kpit.bench.report import category_table, flip_rate, markdown_table, report_reviews, run_spread
 from kpit.cli.options import backend_options, coco_options_without_images, load_from_options
 
 __all__ = ["bench", "bench_files", "load_bench_files"]
@@ -86,7 +86,7 @@ def judge(
     """Judge ANSWERS against the references of a benchmark FOLDER (or the three files)."""
     loaded = load_bench_files(files)
     options = backend_options(judge_options, base_url)
-    reviews = grade(
+    reviews = judge_answers(
         loaded,
         read_answers(answers),
         output,
@@ -123,7 +123,7 @@ def report(reviews: tuple[Path, ...], output: Path | None, plot: Path | None, se
     for path in reviews:
         records = [record for _, record in read_jsonl(path)]
         model = next((str(r.get("model_id")) for r in records if r.get("model_id")), path.stem)
-        results[model] = summarize(records, seed=seed)
+        results[model] = report_reviews(records, seed=seed)
         judges = {json_key(r.get("judge")) for r in records if r.get("judge")}
         rubrics = {f"{r.get('rubric')} {r.get('rubric_hash')}" for r in records if r.get("rubric")}
         details.append(f"### {model}\n\n{category_table(results[model])}")

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from kpit.cli.options import backend_options, coco_options, load_from_options
-from kpit.generate import DryRun
-from kpit.generate import generate as run_generate
+from kpit.pipeline import DryRun
+from kpit.pipeline import generate as run_generate
 from kpit.render import CONTEXT_STYLES, context_template
 from kpit.stats import run_stats
 

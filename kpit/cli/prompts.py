@@ -8,7 +8,7 @@ import click
 
 from kpit.cli.options import coco_options, load_from_options
 from kpit.errors import ConfigError
-from kpit.generate import resolve_tasks
+from kpit.pipeline import resolve_tasks
 from kpit.render import CONTEXT_STYLES
 from kpit.tasks import PromptOptions, request_key
 from kpit.tokens import estimate_tokens

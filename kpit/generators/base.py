@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from kpit.errors import KpitError
-from kpit.pricing import Price
+from kpit.errors import FatalGeneratorError, GeneratorError, StopGeneration
 from kpit.types import ChatRequest
 
 __all__ = [
     "FatalGeneratorError",
     "Generator",
     "GeneratorError",
+    "Price",
     "Reply",
     "StopGeneration",
     "Usage",
@@ -32,6 +32,18 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """What a model costs: dollars per million input (prompt) and output (completion) tokens."""
+
+    input: float
+    output: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Dollars for that many tokens."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,29 +87,6 @@ class Reply:
     def ok(self) -> bool:
         """True when the reply has text."""
         return self.text is not None
-
-
-class GeneratorError(KpitError):
-    """A request failed; the run records it (``code`` is the failure's reason) and goes on."""
-
-    code = "error"
-
-    def __init__(self, message: str, *, code: str | None = None, **where: Any) -> None:
-        super().__init__(message, **where)
-        if code is not None:
-            self.code = code
-
-
-class FatalGeneratorError(GeneratorError):
-    """A failure no retry can fix (bad credentials, a malformed request): the run stops."""
-
-    code = "fatal"
-
-
-class StopGeneration(GeneratorError):
-    """Stop sending new requests (a budget is spent); requests in flight still finish."""
-
-    code = "stopped"
 
 
 Validator = Callable[[ChatRequest, "Reply"], str | None]

@@ -19,36 +19,10 @@ from PIL import Image
 
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator, GeneratorError, Reply, Usage
+from kpit.llava_format import llava_prompt, pad_to_square
 from kpit.types import ChatRequest
 
-__all__ = ["CLIP_MEAN", "HFLlavaGenerator", "llava_prompt", "pad_to_square"]
-
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-"""CLIP's mean pixel, LLaVA-1.5's padding colour."""
-
-SYSTEM = (
-    "A chat between a curious human and an artificial intelligence assistant. The "
-    "assistant gives helpful, detailed, and polite answers to the human's questions."
-)
-"""LLaVA-1.5's system line (its ``llava_v1`` conversation template)."""
-
-
-def pad_to_square(image: Image.Image, colour: tuple[float, ...] = CLIP_MEAN) -> Image.Image:
-    """``image`` centred on a square canvas of ``colour`` (0..1 per channel), as LLaVA-1.5."""
-    image = image.convert("RGB")
-    width, height = image.size
-    if width == height:
-        return image
-    side = max(width, height)
-    fill = tuple(round(c * 255) for c in colour)
-    canvas = Image.new("RGB", (side, side), fill)
-    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
-    return canvas
-
-
-def llava_prompt(question: str, system: str = SYSTEM) -> str:
-    """A question in LLaVA-1.5's conversation format, the image first."""
-    return f"{system} USER: <image>\n{question} ASSISTANT:"
+__all__ = ["HFLlavaGenerator"]
 
 
 class HFLlavaGenerator(Generator):

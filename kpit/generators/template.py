@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from kpit.generators.base import Generator, GeneratorError, Reply, Usage, Validator
+from kpit.generators.base import Generator, GeneratorError, Price, Reply, Usage, Validator
 from kpit.pose import PoseFacts, pose_facts_batch
-from kpit.pricing import Price
 from kpit.types import ChatRequest, ImageContext
 
 __all__ = ["TemplateGenerator"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kpit.generators.base import GeneratorError
-from kpit.generators.openai import OpenAIGenerator
+from kpit.generators.openai.chat import OpenAIGenerator
 from kpit.judges.base import Judge
 from kpit.types import ChatRequest, Message
 

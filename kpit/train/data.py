@@ -23,8 +23,8 @@ from typing import Any
 
 from PIL import Image
 
-from kpit.errors import ConfigError, DataError
-from kpit.generators.hf_llava import SYSTEM, pad_to_square
+from kpit.errors import ConfigError, DataError, SampleError
+from kpit.llava_format import IMAGE_TOKEN, conversation_text, pad_to_square
 
 __all__ = [
     "IGNORE_INDEX",
@@ -39,35 +39,6 @@ IGNORE_INDEX = -100
 """The label of a token that is not trained."""
 
 PathLike = str | os.PathLike[str]
-
-
-class SampleError(DataError):
-    """A training sample that cannot be used (missing image, no trainable token, too long)."""
-
-
-def conversation_text(
-    turns: Sequence[Mapping[str, str]], eos: str = "</s>", system: str = SYSTEM
-) -> tuple[str, list[tuple[int, int]]]:
-    """LLaVA-1.5's text of ``turns`` and the character spans to train (answers and ``eos``).
-
-    ``turns`` alternate ``{"from": "human", "value"}`` and ``{"from": "gpt", "value"}``;
-    the image placeholder goes first in the first human turn.
-    """
-    text = system + " "
-    spans: list[tuple[int, int]] = []
-    for n, turn in enumerate(turns):
-        role, value = turn.get("from"), str(turn.get("value", ""))
-        if role == "human":
-            if n == 0:
-                value = "<image>\n" + value.replace("<image>", "").strip()
-            text += f"USER: {value.strip()} ASSISTANT:"
-        elif role == "gpt":
-            start = len(text) + 1
-            text += f" {value.strip()}{eos}"
-            spans.append((start, len(text)))
-        else:
-            raise SampleError(f"turn {n} comes from {role!r}, not 'human' or 'gpt'", field="from")
-    return text, spans
 
 
 @dataclass(slots=True)
@@ -165,9 +136,9 @@ class LlavaDataset:
         ids = encoded["input_ids"][0]
         image_token = tokenizer.convert_tokens_to_ids(self.processor.image_token)
         copies = int((ids == image_token).sum())
-        expanded = text.replace("<image>", "<image>" * copies, 1)
+        expanded = text.replace(IMAGE_TOKEN, IMAGE_TOKEN * copies, 1)
         # The image comes before every answer: the answers' spans move by the expansion.
-        shift = (copies - 1) * len("<image>")
+        shift = (copies - 1) * len(IMAGE_TOKEN)
         spans = [(start + shift, end + shift) for start, end in spans]
         offsets = tokenizer(expanded, return_offsets_mapping=True)
         if list(offsets["input_ids"]) != ids.tolist():

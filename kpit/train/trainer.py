@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kpit.errors import ConfigError
+from kpit.llava_format import LLAVA_CHAT_TEMPLATE
 from kpit.train.data import LlavaDataset, collate
 
 __all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]
@@ -236,17 +237,3 @@ def train(config: TrainConfig) -> Path:
             field="deepspeed",
         )
     return out
-
-
-LLAVA_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'] }} "
-    "{% elif message['role'] == 'user' %}USER: "
-    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>\n"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %} "
-    "{% else %}ASSISTANT: "
-    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
-    "{% endif %}{% endfor %}</s>{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
-)
-"""LLaVA-1.5's conversation format as a chat template, saved with the processor."""

@@ -21,8 +21,8 @@ def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
 def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
     """The offline template generator, the OpenAI-compatible backends, a local LLaVA."""
     from kpit.generators.hf_llava import HFLlavaGenerator
-    from kpit.generators.openai import OpenAIGenerator
-    from kpit.generators.openai_batch import OpenAIBatchGenerator
+    from kpit.generators.openai.batch import OpenAIBatchGenerator
+    from kpit.generators.openai.chat import OpenAIGenerator
     from kpit.generators.template import TemplateGenerator
 
     register(TemplateGenerator)

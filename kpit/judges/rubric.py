@@ -1,4 +1,4 @@
-"""Judging an answer against the reference: the judge's messages and its scores.
+"""The review format the judges share: the judge's messages, its rubrics and its scores.
 
 The messages follow LLaVA-Bench's structure exactly (a system line, then the context, the
 question, Assistant 1, Assistant 2 and the rubric), so scores stay comparable with LLaVA's
@@ -9,12 +9,14 @@ and then leniently ("Assistant 1: 7", bold markdown, "7/10"), and says when it c
 
 from __future__ import annotations
 
+import json
 import re
 
-from kpit.bench.files import Answer, BenchContext, Question
+from kpit.errors import ConfigError
+from kpit.prompts import PACKAGE_TEMPLATES
 from kpit.types import Message
 
-__all__ = ["JUDGE_SYSTEM", "judge_messages", "parse_scores"]
+__all__ = ["JUDGE_SYSTEM", "judge_messages", "parse_scores", "rubrics"]
 
 JUDGE_SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
 """LLaVA-Bench's system message for the judge."""
@@ -28,19 +30,19 @@ _PAIR = re.compile(rf"^\D*?{_SCORE}\s*(?:/\s*10)?\s*(?:,|\s|and|vs\.?)\s*{_SCORE
 
 
 def judge_messages(
-    question: Question,
-    context: BenchContext,
-    first: Answer,
-    second: Answer,
+    question: str,
+    context: str,
+    first: str,
+    second: str,
     rubric: str,
     role: str = "Assistant",
 ) -> list[Message]:
-    """The judge's messages: ``first`` is Assistant 1 and ``second`` Assistant 2."""
+    """The judge's messages: the ``first`` answer is Assistant 1, ``second`` Assistant 2."""
     content = (
-        f"[Context]\n{context.render()}\n\n"
-        f"[Question]\n{question.text}\n\n"
-        f"[{role} 1]\n{first.text}\n\n[End of {role} 1]\n\n"
-        f"[{role} 2]\n{second.text}\n\n[End of {role} 2]\n\n"
+        f"[Context]\n{context}\n\n"
+        f"[Question]\n{question}\n\n"
+        f"[{role} 1]\n{first}\n\n[End of {role} 1]\n\n"
+        f"[{role} 2]\n{second}\n\n[End of {role} 2]\n\n"
         f"[System]\n{rubric}\n\n"
     )
     return [Message("system", JUDGE_SYSTEM), Message("user", content)]
@@ -75,3 +77,12 @@ def parse_scores(review: str) -> tuple[float, float] | None:
         if match:
             return _valid(float(match.group(1)), float(match.group(2)))
     return None
+
+
+def rubrics(kind: str = "hpaub") -> dict[str, dict[str, str]]:
+    """The judge's rubric per category: ``hpaub`` (keypoints explained) or ``llava``."""
+    data = json.loads((PACKAGE_TEMPLATES / "judge" / "rules.json").read_text())
+    prefix = "llava_" if kind == "llava" else ""
+    if kind not in ("hpaub", "llava"):
+        raise ConfigError(f"unknown rubric {kind!r}; use hpaub or llava", field="rubric")
+    return {c: data[prefix + c] for c in ("conv", "detail", "complex")}

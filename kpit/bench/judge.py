@@ -20,28 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from kpit import plugins
+from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
-from kpit.bench.review import judge_messages, parse_scores
 from kpit.errors import DataError
 from kpit.generators.base import FatalGeneratorError, GeneratorError
 from kpit.judges.base import Judge
-from kpit.prompts import PACKAGE_TEMPLATES
+from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 
-__all__ = ["ORDERS", "agrade", "grade", "rubrics"]
+__all__ = ["ORDERS", "ajudge_answers", "judge_answers"]
 
 ORDERS = ("reference-first", "answer-first")
 """Which answer the judge reads as Assistant 1."""
 
 PathLike = str | os.PathLike[str]
-
-
-def rubrics(kind: str = "hpaub") -> dict[str, dict[str, str]]:
-    """The judge's rubric per category: ``hpaub`` (keypoints explained) or ``llava``."""
-    data = json.loads((PACKAGE_TEMPLATES / "judge" / "rules.json").read_text())
-    prefix = "llava_" if kind == "llava" else ""
-    if kind not in ("hpaub", "llava"):
-        raise DataError(f"unknown rubric {kind!r}; use hpaub or llava", field="rubric")
-    return {c: data[prefix + c] for c in ("conv", "detail", "complex")}
 
 
 def _hash(*parts: str) -> str:
@@ -84,7 +75,7 @@ def _jobs(
     return jobs
 
 
-async def agrade(
+async def ajudge_answers(
     bench: Bench,
     answers: Mapping[int, Answer],
     out: PathLike,
@@ -98,7 +89,7 @@ async def agrade(
     concurrency: int = 8,
     judge_options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`grade` for code that already runs an event loop."""
+    """:func:`judge_answers` for code that already runs an event loop."""
     missing = [q.question_id for q in bench.questions if q.question_id not in answers]
     if missing:
         raise DataError(
@@ -131,9 +122,8 @@ async def agrade(
         reference, answer = bench.references[job.question_id], answers[job.question_id]
         first, second = (reference, answer) if job.order == ORDERS[0] else (answer, reference)
         rule = rules[question.category]
-        messages = judge_messages(
-            question, bench.context(question), first, second, rule["prompt"], rule["role"]
-        )
+        messages = judge_messages(question.text, bench.context(question).render(), first.text,
+                                  second.text, rule["prompt"], rule["role"])  # fmt: skip
         record: dict[str, Any] = {
             "key": job.key,
             "question_id": job.question_id,
@@ -182,7 +172,7 @@ async def agrade(
     return list(reviews)
 
 
-def grade(
+def judge_answers(
     bench: Bench, answers: Mapping[int, Answer], out: PathLike, **options: Any
 ) -> list[dict[str, Any]]:
     """Judge ``answers`` against ``bench``'s references and write the reviews to ``out``.
@@ -199,4 +189,4 @@ def grade(
             ``runs`` (repeat), ``attempts`` (asks per review when the scores cannot be
             read, default 3), ``concurrency``, ``judge_options`` (e.g. ``base_url``).
     """
-    return asyncio.run(agrade(bench, answers, out, **options))
+    return run_sync(lambda: ajudge_answers(bench, answers, out, **options))

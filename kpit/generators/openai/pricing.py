@@ -9,21 +9,10 @@ Batch API costs half.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from kpit.generators.base import Price
 
 __all__ = ["BATCH_DISCOUNT", "PRICES", "Price", "parse_price", "price_for"]
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """Dollars per million input (prompt) and output (completion) tokens."""
-
-    input: float
-    output: float
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """Dollars for that many tokens."""
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
 
 
 PRICES: dict[str, Price] = {

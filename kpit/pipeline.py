@@ -8,7 +8,6 @@ already stored are skipped (failed ones too, unless ``retry_failed``).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -23,10 +22,10 @@ from typing import Any
 from tqdm import tqdm
 
 from kpit import plugins
+from kpit._sync import run_sync
 from kpit._version import __version__
 from kpit.errors import ConfigError
-from kpit.generators.base import Generator, Reply
-from kpit.pricing import Price
+from kpit.generators.base import Generator, Price, Reply
 from kpit.quality import QualityConfig, QualityFilter, record_fingerprint
 from kpit.store import Run, RunStore
 from kpit.tasks import ParseError, PromptOptions, Task, request_key
@@ -353,8 +352,4 @@ def generate(
     Ctrl-C stops the run cleanly: everything finished is already on disk, and rerunning
     the same call resumes.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(agenerate(contexts, tasks, generator, model, out, **options))
-    raise ConfigError("an event loop is already running here; use `await kpit.agenerate(...)`")
+    return run_sync(lambda: agenerate(contexts, tasks, generator, model, out, **options))

@@ -23,8 +23,8 @@ import openai
 
 from kpit.errors import ConfigError
 from kpit.generators.base import FatalGeneratorError, Reply, Usage, Validator
-from kpit.generators.openai import OpenAIGenerator, _float
-from kpit.pricing import BATCH_DISCOUNT
+from kpit.generators.openai.chat import OpenAIGenerator, _float
+from kpit.generators.openai.pricing import BATCH_DISCOUNT
 from kpit.types import ChatRequest
 
 __all__ = ["OpenAIBatchGenerator"]

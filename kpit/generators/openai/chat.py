@@ -5,7 +5,8 @@ official ``openai`` client's async API and adds what a job of hundreds of thousa
 requests needs:
 
 - client-side limits on requests and tokens per minute, paced evenly
-  (:class:`~kpit.ratelimit.RateLimiter`), slowed by 429s and the rate-limit headers;
+  (:class:`~kpit.generators.openai.ratelimit.RateLimiter`), slowed by 429s and the
+  rate-limit headers;
 - retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections
   and malformed replies; errors are classified by exception type and status code, never by
   message text; a request waiting out its backoff holds no concurrency slot;
@@ -42,13 +43,14 @@ from kpit.generators.base import (
     FatalGeneratorError,
     Generator,
     GeneratorError,
+    Price,
     Reply,
     StopGeneration,
     Usage,
     Validator,
 )
-from kpit.pricing import Price, parse_price, price_for
-from kpit.ratelimit import RateLimiter, parse_reset
+from kpit.generators.openai.pricing import parse_price, price_for
+from kpit.generators.openai.ratelimit import RateLimiter, parse_reset
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
 

@@ -1,0 +1,19 @@
+"""The OpenAI-compatible backends and what only they need.
+
+- :mod:`~kpit.generators.openai.chat`: the ``openai`` backend (any chat completions server);
+- :mod:`~kpit.generators.openai.batch`: the ``openai-batch`` backend (the Batch API);
+- :mod:`~kpit.generators.openai.ratelimit`: even pacing under requests and tokens per minute;
+- :mod:`~kpit.generators.openai.pricing`: list prices per model, for costs and budgets.
+
+Token counting stays in :mod:`kpit.tokens`: the pipeline's dry run and ``kpit stats`` count
+tokens for every backend, not only these.
+"""
+
+from kpit.generators.openai.batch import OpenAIBatchGenerator
+from kpit.generators.openai.chat import OpenAIGenerator, redact
+
+__all__ = [
+    "OpenAIBatchGenerator",
+    "OpenAIGenerator",
+    "redact",
+]

@@ -1,0 +1,109 @@
+"""LLaVA-1.5's conversation format: one definition for the trainer, the exporter and ``hf-llava``.
+
+LLaVA-1.5 fine-tunes and answers with its ``v1`` conversation: a system line, then
+``USER: <image>\\n{question} ASSISTANT: {answer}</s>`` per turn pair, the image placeholder
+first in the first user turn, and the image padded to a square with CLIP's mean colour
+before the processor resizes it. kpit's exporter writes the placeholder, the trainer builds
+its text and label spans from :func:`conversation_text`, the ``hf-llava`` backend asks with
+:func:`llava_prompt`, and the processor saved with a checkpoint carries
+:data:`LLAVA_CHAT_TEMPLATE`: all from this module, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PIL import Image
+
+from kpit.errors import SampleError
+
+__all__ = [
+    "CLIP_MEAN",
+    "EOS",
+    "IMAGE_TOKEN",
+    "LLAVA_CHAT_TEMPLATE",
+    "SYSTEM",
+    "conversation_text",
+    "llava_prompt",
+    "pad_to_square",
+    "with_image_token",
+]
+
+IMAGE_TOKEN = "<image>"
+"""LLaVA's placeholder for the image, first in the first human turn."""
+
+EOS = "</s>"
+"""The end of an answer (Vicuna's end-of-sequence token)."""
+
+SYSTEM = (
+    "A chat between a curious human and an artificial intelligence assistant. The "
+    "assistant gives helpful, detailed, and polite answers to the human's questions."
+)
+"""The system line kpit trains and answers with."""
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+"""CLIP's mean pixel, LLaVA-1.5's padding colour."""
+
+LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }} "
+    "{% elif message['role'] == 'user' %}USER: "
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}" + IMAGE_TOKEN + "\n"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %} "
+    "{% else %}ASSISTANT: "
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% endif %}{% endfor %}" + EOS + "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+"""LLaVA-1.5's conversation format as a chat template, saved with a trained processor."""
+
+
+def with_image_token(question: str) -> str:
+    """``question`` with the image placeholder in front, as LLaVA's first human turn has it."""
+    return f"{IMAGE_TOKEN}\n{question.replace(IMAGE_TOKEN, '').strip()}"
+
+
+def llava_prompt(question: str, system: str = SYSTEM) -> str:
+    """A question in LLaVA-1.5's conversation format, the image first, ready for the answer."""
+    return f"{system} USER: {with_image_token(question)} ASSISTANT:"
+
+
+def conversation_text(
+    turns: Sequence[Mapping[str, str]], eos: str = EOS, system: str = SYSTEM
+) -> tuple[str, list[tuple[int, int]]]:
+    """LLaVA-1.5's text of ``turns`` and the character spans to train (answers and ``eos``).
+
+    ``turns`` alternate ``{"from": "human", "value"}`` and ``{"from": "gpt", "value"}``;
+    the image placeholder goes first in the first human turn.
+
+    Raises:
+        SampleError: a turn comes from neither ``human`` nor ``gpt`` (field ``from``).
+    """
+    text = system + " "
+    spans: list[tuple[int, int]] = []
+    for n, turn in enumerate(turns):
+        role, value = turn.get("from"), str(turn.get("value", ""))
+        if role == "human":
+            if n == 0:
+                value = with_image_token(value)
+            text += f"USER: {value.strip()} ASSISTANT:"
+        elif role == "gpt":
+            start = len(text) + 1
+            text += f" {value.strip()}{eos}"
+            spans.append((start, len(text)))
+        else:
+            raise SampleError(f"turn {n} comes from {role!r}, not 'human' or 'gpt'", field="from")
+    return text, spans
+
+
+def pad_to_square(image: Image.Image, colour: tuple[float, ...] = CLIP_MEAN) -> Image.Image:
+    """``image`` centred on a square canvas of ``colour`` (0..1 per channel), as LLaVA-1.5."""
+    image = image.convert("RGB")
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    fill = tuple(round(c * 255) for c in colour)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
