@@ -2,8 +2,9 @@
 
 Three files describe a split: captions, object instances and person keypoints. Any of them
 may be absent; a context then simply lacks that part. The files are parsed with a fast JSON
-parser and indexed by pycocotools one at a time, reduced to compact numpy tables
-(:mod:`kpit._coco_tables`), and contexts are built from the tables one image at a time.
+parser one at a time, checked, and reduced to compact numpy tables (:mod:`kpit._coco_tables`,
+which joins them itself rather than through pycocotools' per-record index), and contexts are
+built from the tables one image at a time.
 """
 
 from __future__ import annotations

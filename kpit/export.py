@@ -18,6 +18,7 @@ from typing import Any
 from kpit.errors import ConfigError
 from kpit.llava_format import IMAGE_TOKEN, with_image_token
 from kpit.store import Run
+from kpit.types import Sample, Turn
 
 __all__ = ["export_hf", "export_llava", "llava_records"]
 
@@ -28,23 +29,21 @@ def _run(run: Run | PathLike) -> Run:
     return run if isinstance(run, Run) else Run(run)
 
 
-def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[dict[str, Any]]:
+def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[Sample]:
     for sample in run.samples():
-        if tasks is None or sample["task"] in tasks:
+        if tasks is None or sample.task in tasks:
             yield sample
 
 
-def _pairs(turns: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+def _pairs(turns: Sequence[Turn]) -> list[Sequence[Turn]]:
     return [turns[i : i + 2] for i in range(0, len(turns) - 1, 2)]
 
 
-def _conversation(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+def _conversation(turns: Sequence[Turn]) -> list[dict[str, str]]:
     out = []
     for n, turn in enumerate(turns):
-        value = turn["text"]
-        if n == 0:
-            value = with_image_token(value)
-        out.append({"from": "human" if turn["role"] == "human" else "gpt", "value": value})
+        value = with_image_token(turn.text) if n == 0 else turn.text
+        out.append({"from": "human" if turn.role == "human" else "gpt", "value": value})
     return out
 
 
@@ -64,13 +63,13 @@ def llava_records(
         tasks: only these tasks.
     """
     for sample in _selected(_run(run), tasks):
-        image = f"{image_prefix}{sample['image']}"
-        base_id = sample["key"].replace("/", "_")
-        groups = _pairs(sample["turns"]) if per_pair else [sample["turns"]]
+        image = f"{image_prefix}{sample.image}"
+        base_id = sample.id.replace("/", "_")
+        groups = _pairs(sample.turns) if per_pair else [sample.turns]
         for n, turns in enumerate(groups):
             record_id = f"{base_id}_{n}" if per_pair else base_id
             yield {"id": record_id, "image": image, "conversations": _conversation(turns),
-                   "task": sample["task"]}  # fmt: skip
+                   "task": sample.task}  # fmt: skip
 
 
 def export_llava(

@@ -14,7 +14,7 @@ import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -24,15 +24,15 @@ from tqdm import tqdm
 from kpit import plugins
 from kpit._sync import run_sync
 from kpit._version import __version__
-from kpit.errors import ConfigError
+from kpit.errors import ConfigError, ParseError
 from kpit.generators.base import Generator, Price, Reply
-from kpit.quality import QualityConfig, QualityFilter, record_fingerprint
+from kpit.quality import QualityConfig, QualityFilter, sample_fingerprint
 from kpit.store import Run, RunStore
-from kpit.tasks import ParseError, PromptOptions, Task, request_key
+from kpit.tasks import PromptOptions, Task, request_key
 from kpit.tokens import count_message_tokens, tokenizer_name
-from kpit.types import ChatRequest, ImageContext, Turn
+from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
-__all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "resolve_tasks"]
+__all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "plan_run", "resolve_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +100,30 @@ def _make_generator(generator: str | Generator, model: str | None,
     return plugins.get_generator(generator)(model=model, **options)
 
 
-def _requests(
+@dataclass(slots=True)
+class _Pending:
+    """A request the pipeline built, with what it needs to store the reply."""
+
+    task: Task
+    ctx: ImageContext
+    request: ChatRequest
+
+
+def _pending(
     contexts: Iterable[ImageContext],
     tasks: Sequence[Task],
     skip: set[str],
     seed: int,
     options: PromptOptions,
-    counts: Counter[str],
-) -> Iterator[ChatRequest]:
+    on_skip: Callable[[], None],
+) -> Iterator[_Pending]:
     for ctx in contexts:
         for task in tasks:
             key = request_key(task.name, ctx.image_id)
             if key in skip:
-                counts["skipped"] += 1
+                on_skip()
                 continue
-            yield task.build(ctx, key=key, seed=seed, options=options)
+            yield _Pending(task, ctx, task.build(ctx, key=key, seed=seed, options=options))
 
 
 def _check_templates(store: RunStore, hashes: dict[str, str]) -> None:
@@ -138,6 +147,126 @@ def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
     return {k: str(v) if v is not None else None for k, v in dataclasses.asdict(files).items()}
 
 
+@dataclass(slots=True)
+class _RunSetup:
+    """Everything a run needs before it sends anything: what to ask, whom, and where to store."""
+
+    tasks: list[Task]
+    prompt: PromptOptions
+    backend: Generator
+    store: RunStore
+    manifest: dict[str, Any]
+    contexts: Iterable[ImageContext]
+    seed: int
+    concurrency: int
+    quality: QualityConfig
+    total: int | None = None  # requests in all, when the number of images is known
+    skip: set[str] = field(default_factory=set)  # keys already done
+    seen: set[str] = field(default_factory=set)  # answer fingerprints of stored samples
+    resuming: bool = False
+
+    def pending(self, on_skip: Callable[[], None]) -> Iterator[_Pending]:
+        """The requests still to send, built lazily; ``on_skip`` is called per done one."""
+        return _pending(self.contexts, self.tasks, self.skip, self.seed, self.prompt, on_skip)
+
+
+def _set_up(
+    contexts: Iterable[ImageContext],
+    tasks: str | Sequence[str],
+    generator: str | Generator,
+    model: str | None,
+    out: str | os.PathLike[str],
+    *,
+    concurrency: int = 8,
+    limit: int | None = None,
+    seed: int = 0,
+    retry_failed: bool = False,
+    style: str = "paper",
+    pose_notes: bool = False,
+    template_dir: str | os.PathLike[str] | None = None,
+    fewshot: bool = True,
+    quality: QualityConfig | None = None,
+    generator_options: Mapping[str, Any] | None = None,
+) -> _RunSetup:
+    """Check the arguments, make the backend, and read what an existing run has done."""
+    task_objects = resolve_tasks(tasks)
+    if concurrency < 1:
+        raise ConfigError("must be at least 1", field="concurrency")
+    prompt = PromptOptions(style, pose_notes, os.fspath(template_dir) if template_dir else None,
+                           fewshot)  # fmt: skip
+    backend = _make_generator(generator, model, dict(generator_options or {}))
+    total = None
+    if isinstance(contexts, Sized):
+        images = len(contexts) if limit is None else min(len(contexts), limit)
+        total = images * len(task_objects)
+    if limit is not None:
+        contexts = islice(contexts, limit)
+    quality = quality or QualityConfig()
+    store = RunStore(out)
+    hashes = _template_hashes(task_objects, prompt)
+    manifest = {
+        "kpit_version": __version__,
+        "python": platform.python_version(),
+        "generator": backend.settings(),
+        "generator_identity": backend.identity(),
+        "prompt": {"style": prompt.style, "pose_notes": prompt.pose_notes,
+                   "template_dir": prompt.template_dir, "fewshot": prompt.fewshot},
+        "template_hashes": hashes,
+        "seed": seed,
+        "tasks": [t.name for t in task_objects],
+        "source": _source(contexts),
+        "quality": dataclasses.asdict(quality),
+        "concurrency": concurrency,
+    }  # fmt: skip
+    setup = _RunSetup(task_objects, prompt, backend, store, manifest, contexts, seed,
+                      concurrency, quality, total, resuming=store.exists())  # fmt: skip
+    if setup.resuming:
+        store.check_compatible(manifest, RESUME_KEYS)
+        _check_templates(store, hashes)
+        for sample in store.samples():
+            setup.skip.add(sample.id)
+            setup.seen.add(sample_fingerprint(sample))
+        if not retry_failed:
+            setup.skip.update(r["key"] for r in store.failures())
+    return setup
+
+
+def plan_run(
+    contexts: Iterable[ImageContext],
+    tasks: str | Sequence[str] = ALL_TASKS,
+    generator: str | Generator = "template",
+    model: str | None = None,
+    out: str | os.PathLike[str] = "runs/kpit",
+    **options: Any,
+) -> DryRun:
+    """What :func:`generate` would send, without calling the backend or writing anything.
+
+    Takes :func:`generate`'s arguments (``reply_retries`` and ``progress`` are ignored); an
+    existing run folder counts its finished requests as skipped. Prompt tokens are counted
+    with :mod:`kpit.tokens`; completions are each task's typical reply length.
+    """
+    options.pop("dry_run", None)
+    options.pop("reply_retries", None)
+    options.pop("progress", None)
+    setup = _set_up(contexts, tasks, generator, model, out, **options)
+    skipped = 0
+
+    def count_skip() -> None:
+        nonlocal skipped
+        skipped += 1
+
+    plan = DryRun(price=setup.backend.price(), tokenizer=tokenizer_name())
+    for item in setup.pending(count_skip):
+        name = item.task.name
+        plan.requests[name] += 1
+        plan.prompt_tokens[name] += count_message_tokens(item.request.messages)
+        plan.completion_tokens[name] += item.task.expected_completion_tokens
+        if len(plan.examples) < 3:
+            plan.examples.append(item.request)
+    plan.skipped = skipped
+    return plan
+
+
 async def agenerate(
     contexts: Iterable[ImageContext],
     tasks: str | Sequence[str] = ALL_TASKS,
@@ -145,114 +274,55 @@ async def agenerate(
     model: str | None = None,
     out: str | os.PathLike[str] = "runs/kpit",
     *,
-    concurrency: int = 8,
-    limit: int | None = None,
-    seed: int = 0,
     dry_run: bool = False,
-    retry_failed: bool = False,
-    style: str = "paper",
-    pose_notes: bool = False,
-    template_dir: str | os.PathLike[str] | None = None,
-    fewshot: bool = True,
-    quality: QualityConfig | None = None,
     reply_retries: int = 1,
-    generator_options: dict[str, Any] | None = None,
     progress: bool = True,
+    **options: Any,
 ) -> Run | DryRun:
     """:func:`generate` for code that already runs an event loop (e.g. a notebook)."""
-    task_objects = resolve_tasks(tasks)
-    if concurrency < 1:
-        raise ConfigError("must be at least 1", field="concurrency")
-    options = PromptOptions(style, pose_notes, os.fspath(template_dir) if template_dir else None,
-                            fewshot)  # fmt: skip
-    gen_options = dict(generator_options or {})
-    if isinstance(generator, str) and generator == "template":
-        gen_options.setdefault("seed", seed)
-    backend = _make_generator(generator, model, gen_options)
-    total = None  # requests in all, when the number of images is known (for the ETA)
-    if isinstance(contexts, Sized):
-        total = min(len(contexts), limit if limit is not None else len(contexts)) * len(
-            task_objects
-        )
-    if limit is not None:
-        contexts = islice(contexts, limit)
-    store = RunStore(out)
-    hashes = _template_hashes(task_objects, options)
-    manifest = {
-        "kpit_version": __version__,
-        "python": platform.python_version(),
-        "generator": backend.settings(),
-        "generator_identity": backend.identity(),
-        "prompt": {"style": options.style, "pose_notes": options.pose_notes,
-                   "template_dir": options.template_dir, "fewshot": options.fewshot},
-        "template_hashes": hashes,
-        "seed": seed,
-        "tasks": [t.name for t in task_objects],
-        "source": _source(contexts),
-        "quality": dataclasses.asdict(quality or QualityConfig()),
-        "concurrency": concurrency,
-    }  # fmt: skip
-    resuming = store.exists()
-    if resuming:
-        store.check_compatible(manifest, RESUME_KEYS)
-        _check_templates(store, hashes)
-    skip: set[str] = set()
-    seen: set[str] = set()  # answer fingerprints of stored samples, for the duplicate filter
-    if resuming:
-        for record in store.samples():
-            skip.add(record["key"])
-            seen.add(record_fingerprint(record))
-        if not retry_failed:
-            skip.update(r["key"] for r in store.failures())
-    counts: Counter[str] = Counter()
-    by_name = {t.name: t for t in task_objects}
-    requests = _requests(contexts, task_objects, skip, seed, options, counts)
-
     if dry_run:
-        plan = DryRun(price=backend.price(), tokenizer=tokenizer_name())
-        for request in requests:
-            plan.requests[request.task] += 1
-            plan.prompt_tokens[request.task] += count_message_tokens(request.messages)
-            plan.completion_tokens[request.task] += by_name[request.task].expected_completion_tokens
-            if len(plan.examples) < 3:
-                plan.examples.append(request)
-        plan.skipped = counts["skipped"]
-        return plan
+        return plan_run(contexts, tasks, generator, model, out, **options)
+    setup = _set_up(contexts, tasks, generator, model, out, **options)
+    return await _drive(setup, reply_retries=reply_retries, progress=progress)
 
-    previous = store.read_manifest() if resuming else {}
+
+async def _drive(setup: _RunSetup, *, reply_retries: int, progress: bool) -> Run:
+    """Send the pending requests, store each reply as it comes, keep the manifest current."""
+    store, backend, manifest = setup.store, setup.backend, setup.manifest
+    previous = store.read_manifest() if setup.resuming else {}
     manifest["created"] = previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    manifest["tasks"] = sorted({*previous.get("tasks", []), *(t.name for t in task_objects)})
-    manifest["template_hashes"] = previous.get("template_hashes", {}) | hashes
+    manifest["tasks"] = sorted({*previous.get("tasks", []), *manifest["tasks"]})
+    manifest["template_hashes"] = previous.get("template_hashes", {}) | manifest["template_hashes"]
     store.write_manifest(manifest)
-    minimums = {t.name: t.min_answer_chars for t in task_objects}
-    checker = QualityFilter(quality, minimums, seen)
-    in_flight: dict[str, ChatRequest] = {}
+    minimums = {t.name: t.min_answer_chars for t in setup.tasks}
+    checker = QualityFilter(setup.quality, minimums, setup.seen)
+    in_flight: dict[str, _Pending] = {}
+    counts: Counter[str] = Counter()
     backend.attach(store.folder)
+    bar = tqdm(desc="generate", unit="req", total=setup.total, disable=not progress,
+               dynamic_ncols=True)  # fmt: skip
+
+    def resumed() -> None:  # a request done in an earlier session counts as done
+        counts["skipped"] += 1
+        bar.update(1)
+
+    def requests() -> Iterator[ChatRequest]:
+        for item in setup.pending(resumed):
+            in_flight[item.request.key] = item
+            yield item.request
 
     def validate(request: ChatRequest, reply: Reply) -> str | None:
         """Why a reply is worth asking again for (without storing or remembering it)."""
-        return _problem(request, reply, by_name[request.task], checker, remember=False)[0]
-
-    bar = tqdm(desc="generate", unit="req", total=total, disable=not progress, dynamic_ncols=True)
-
-    def tracked() -> Iterator[ChatRequest]:
-        skipped = 0
-        for request in requests:
-            if counts["skipped"] > skipped:  # count skipped requests as done, for the ETA
-                bar.update(counts["skipped"] - skipped)
-                skipped = counts["skipped"]
-            in_flight[request.key] = request
-            yield request
+        return _problem(in_flight[request.key], reply, checker, remember=False)[0]
 
     started = time.monotonic()
     completed = False
     try:
         with store:
-            replies = backend.generate(tracked(), concurrency=concurrency, validate=validate,
-                                       reply_retries=reply_retries)  # fmt: skip
+            replies = backend.generate(requests(), concurrency=setup.concurrency,
+                                       validate=validate, reply_retries=reply_retries)  # fmt: skip
             async for reply in replies:
-                request = in_flight.pop(reply.key)
-                outcome = _store(store, request, reply, by_name[request.task], checker)
+                outcome = _store(store, in_flight.pop(reply.key), reply, checker)
                 counts[outcome] += 1
                 bar.update(1)
                 figures: dict[str, object] = {"done": counts["sample"], "failed": counts["failure"]}
@@ -275,7 +345,7 @@ async def agenerate(
 
 
 def _problem(
-    request: ChatRequest, reply: Reply, task: Task, checker: QualityFilter, *, remember: bool
+    item: _Pending, reply: Reply, checker: QualityFilter, *, remember: bool
 ) -> tuple[str | None, str, tuple[Turn, ...]]:
     """``(reason, detail, turns)``: why the reply cannot be stored (reason ``None`` if it can)."""
     if reply.text is None:
@@ -283,39 +353,34 @@ def _problem(
     if reply.finish_reason == "length":
         return "length", "the reply was cut off at the token limit", ()
     try:
-        turns = task.parse(reply.text, request)
+        turns = item.task.parse(reply.text, item.request)
     except ParseError as exc:
         return "parse", exc.message, ()
-    rejection = checker.check(request.task, turns, remember=remember)
+    rejection = checker.check(item.task.name, turns, remember=remember)
     if rejection is not None:
         return f"quality:{rejection.reason}", rejection.detail, turns
     return None, "", turns
 
 
-def _store(store: RunStore, request: ChatRequest, reply: Reply, task: Task,
-           checker: QualityFilter) -> str:  # fmt: skip
+def _store(store: RunStore, item: _Pending, reply: Reply, checker: QualityFilter) -> str:
     """Parse, filter and store one reply; return ``"sample"`` or ``"failure"``."""
-    base = {"key": request.key, "task": request.task, "image_id": request.image_id,
-            "image": request.image}  # fmt: skip
-    reason, detail, turns = _problem(request, reply, task, checker, remember=True)
+    key, task, ctx = item.request.key, item.task.name, item.ctx
+    reason, detail, turns = _problem(item, reply, checker, remember=True)
     usage = reply.usage.to_dict() if reply.usage else None
     if reason is not None:
-        failure = base | {"reason": reason, "detail": detail, "usage": usage}
+        failure = {"key": key, "task": task, "image_id": ctx.image_id, "image": ctx.file_name,
+                   "reason": reason, "detail": detail, "usage": usage}  # fmt: skip
         if reply.text is not None:
             failure["reply"] = reply.text  # kept for inspection
         store.add_failure(failure)
         return "failure"
-    record = base | {
-        "turns": [t.to_dict() for t in turns],
-        "model": reply.model,
-        "finish_reason": reply.finish_reason,
-        "usage": usage,
-    }
-    if request.instruction:
-        record["instruction"] = request.instruction
+    meta: dict[str, Any] = {"image_id": ctx.image_id, "model": reply.model,
+                            "finish_reason": reply.finish_reason, "usage": usage}  # fmt: skip
+    if item.request.meta.get("instruction"):
+        meta["instruction"] = item.request.meta["instruction"]
     if reply.extra:
-        record["extra"] = dict(reply.extra)
-    store.add_sample(record)
+        meta["extra"] = dict(reply.extra)
+    store.add_sample(Sample(key, ctx.file_name, task, turns, meta))
     return "sample"
 
 

@@ -12,16 +12,15 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from kpit.types import Turn
+from kpit.types import Sample, Turn
 
 __all__ = [
     "QualityConfig",
     "QualityFilter",
     "Rejection",
     "answer_fingerprint",
-    "record_fingerprint",
+    "sample_fingerprint",
 ]
 
 LEAK_PATTERNS: tuple[str, ...] = (
@@ -99,9 +98,9 @@ def answer_fingerprint(turns: Sequence[Turn]) -> str:
     return _fingerprint(t.text for t in turns if t.role == "gpt")
 
 
-def record_fingerprint(record: Mapping[str, Any]) -> str:
-    """:func:`answer_fingerprint` of a stored sample record (its ``turns`` as dicts)."""
-    return _fingerprint(t["text"] for t in record["turns"] if t["role"] == "gpt")
+def sample_fingerprint(sample: Sample) -> str:
+    """:func:`answer_fingerprint` of a stored sample."""
+    return answer_fingerprint(sample.turns)
 
 
 class QualityFilter:

@@ -83,14 +83,14 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
     tasks: dict[str, TaskStats] = defaultdict(TaskStats)
     images: set[Any] = set()
     for sample in run.samples():
-        t = tasks[sample["task"]]
-        images.add(sample["image_id"])
+        t = tasks[sample.task]
+        images.add(sample.image)
         t.samples += 1
-        answers = [turn["text"] for turn in sample["turns"] if turn["role"] == "gpt"]
+        answers = [turn.text for turn in sample.turns if turn.role == "gpt"]
         t.pairs += len(answers)
         t.answer_words += sum(len(a.split()) for a in answers)
         t.answer_chars += sum(len(a) for a in answers)
-        usage = sample.get("usage") or {}
+        usage = sample.meta.get("usage") or {}
         t.prompt_tokens += int(usage.get("prompt_tokens", 0))
         t.completion_tokens += int(usage.get("completion_tokens") or
                                    sum(estimate_tokens(a) for a in answers))  # fmt: skip

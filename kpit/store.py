@@ -3,8 +3,12 @@
 ::
 
     RUN/manifest.json     what made the run: arguments, versions, template hashes, seed
-    RUN/samples.jsonl     one JSON object per stored sample (key, task, image_id, turns...)
+    RUN/samples.jsonl     one :class:`~kpit.types.Sample` per line, its ``to_dict()``
+                          (``id`` = the request key, ``image``, ``task``, ``turns``, ``meta``)
     RUN/failures.jsonl    one per failed request (key, task, image_id, reason, detail...)
+
+Samples written by kpit 0.1 (flat records keyed by ``key``) still read, as the same
+:class:`~kpit.types.Sample`.
 
 Each record is written as one line and flushed, so a crash or a kill loses at most the
 requests in flight. Reopening a run reads what is done; a torn last line (from a kill in
@@ -24,16 +28,21 @@ from typing import IO, Any
 import orjson
 
 from kpit.errors import ConfigError, DataError
+from kpit.types import Sample
 
-__all__ = ["FAILURES", "MANIFEST", "SAMPLES", "Run", "RunStore", "read_records"]
+__all__ = ["FAILURES", "MANIFEST", "SAMPLES", "Run", "RunStore", "read_records", "read_samples"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST, SAMPLES, FAILURES = "manifest.json", "samples.jsonl", "failures.jsonl"
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a JSONL file; a torn last line is skipped, other bad lines are errors."""
+def read_records(path: Path, key: str | tuple[str, ...] = "key") -> Iterator[dict[str, Any]]:
+    """The records of a JSONL file; a torn last line is skipped, other bad lines are errors.
+
+    Every record must be a JSON object with a ``key`` field (or one of several names).
+    """
+    keys = (key,) if isinstance(key, str) else key
     if not path.exists():
         return
     with path.open("rb") as f:
@@ -49,9 +58,26 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                 log.warning("%s: ignoring a torn last line", path)
                 return
             raise DataError(f"invalid JSON: {exc}", file=path, record=f"line {n + 1}") from None
-        if not isinstance(record, dict) or "key" not in record:
-            raise DataError("not a record with a 'key'", file=path, record=f"line {n + 1}")
+        if not isinstance(record, dict) or not any(k in record for k in keys):
+            raise DataError(f"not a record with a {keys[0]!r}", file=path, record=f"line {n + 1}")
         yield record
+
+
+_LEGACY_TOP = ("key", "task", "image", "turns")
+
+
+def read_samples(path: Path) -> Iterator[Sample]:
+    """The samples of a ``samples.jsonl`` file, as written now or by kpit 0.1."""
+    for n, record in enumerate(read_records(path, ("id", "key")), start=1):
+        if "id" not in record:  # kpit 0.1: a flat record keyed by "key"
+            meta = {k: v for k, v in record.items() if k not in _LEGACY_TOP}
+            record = {"id": record["key"], "image": record.get("image"), "task": record.get("task"),
+                      "turns": record.get("turns"), "meta": meta}  # fmt: skip
+        try:
+            yield Sample.from_dict(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"not a sample: {type(exc).__name__}: {exc}", file=path,
+                            record=f"line {n}", field=str(exc).strip("'")) from None  # fmt: skip
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -118,20 +144,13 @@ class RunStore:
                     field=key,
                 )
 
-    def samples(self) -> Iterator[dict[str, Any]]:
+    def samples(self) -> Iterator[Sample]:
         """The stored samples."""
-        return read_records(self.folder / SAMPLES)
+        return read_samples(self.folder / SAMPLES)
 
     def failures(self) -> Iterator[dict[str, Any]]:
         """The recorded failures (every attempt, in order)."""
         return read_records(self.folder / FAILURES)
-
-    def done_keys(self, include_failures: bool = True) -> set[str]:
-        """Keys with a stored sample, and (unless told otherwise) keys that failed."""
-        done = {r["key"] for r in self.samples()}
-        if include_failures:
-            done |= {r["key"] for r in self.failures()}
-        return done
 
     def _append(self, name: str, record: Mapping[str, Any]) -> None:
         f = self._files.get(name)
@@ -142,9 +161,11 @@ class RunStore:
         f.write(orjson.dumps(record) + b"\n")
         f.flush()
 
-    def add_sample(self, record: Mapping[str, Any]) -> None:
-        """Append a sample (flushed at once)."""
-        self._append(SAMPLES, {**record, "created": round(time.time(), 3)})
+    def add_sample(self, sample: Sample) -> None:
+        """Append a sample (flushed at once); its ``meta`` gets the time it was stored."""
+        record = sample.to_dict()
+        record["meta"]["created"] = round(time.time(), 3)
+        self._append(SAMPLES, record)
 
     def add_failure(self, record: Mapping[str, Any]) -> None:
         """Append a failure (flushed at once)."""
@@ -186,7 +207,7 @@ class Run:
         """The run's manifest."""
         return self.store.read_manifest()
 
-    def samples(self) -> Iterator[dict[str, Any]]:
+    def samples(self) -> Iterator[Sample]:
         """The stored samples, in the order they were written."""
         return self.store.samples()
 
@@ -196,7 +217,7 @@ class Run:
 
     def open_failures(self) -> list[dict[str, Any]]:
         """The last failure of each key that has no sample."""
-        done = {r["key"] for r in self.samples()}
+        done = {sample.id for sample in self.samples()}
         last: dict[str, dict[str, Any]] = {}
         for record in self.failures():
             if record["key"] not in done:

@@ -281,15 +281,11 @@ class PromptTask(Task):
             messages.append(Message("assistant", str(example["answer"]).strip()))
         values = self.user_values(ctx, rng, options)
         messages.append(Message("user", self._user(ctx, options, values)))
-        return ChatRequest(
-            key=key,
-            task=self.name,
-            image_id=ctx.image_id,
-            image=ctx.file_name,
-            messages=tuple(messages),
-            instruction=str(values.get("instruction", "")),
-            context=ctx,
-        )
+        meta: dict[str, Any] = {"task": self.name, "image_id": ctx.image_id,
+                                "image": ctx.file_name, "seed": seed, "context": ctx}  # fmt: skip
+        if values.get("instruction"):
+            meta["instruction"] = str(values["instruction"])
+        return ChatRequest(key, tuple(messages), meta)
 
     def _user(self, ctx: ImageContext, options: PromptOptions, values: dict[str, Any]) -> str:
         context = render_context(ctx, options.style, template_dir=options.template_dir,
@@ -353,7 +349,7 @@ class DetailTask(PromptTask):
         text = _LEADING_LABEL.sub("", reply.strip()).strip()
         if not text:
             raise ParseError("the reply is empty", record=request.key)
-        return (Turn("human", request.instruction), Turn("gpt", text))
+        return (Turn("human", str(request.meta["instruction"])), Turn("gpt", text))
 
 
 class ComplexTask(PromptTask):

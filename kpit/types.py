@@ -340,36 +340,36 @@ class Sample:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """One call to a teacher model: the messages to send, and what they are for.
+    """One call to a model: a stable key, the messages to send, and what the caller needs back.
+
+    Replies come back under the request's key, so a caller joins them to whatever it asked
+    about (a sample to store, a benchmark question, a review) by key, never by reading the
+    key's parts.
 
     Attributes:
-        key: the stable request key: the same task, image and variant always get the same
-            key, so a resumed run knows what is done.
-        task: the task's name.
-        image_id: the image the request is about.
-        image: the image's file name.
+        key: the stable request key: the same question always gets the same key, so a
+            resumed run knows what is done.
         messages: the chat messages (system, few-shot turns, the request).
-        instruction: the human turn that the sample will carry where the task fixes it
-            (the sampled instruction of a detailed description); empty otherwise.
-        context: the image's context, for generators that work from it rather than from
-            the text (not serialised).
+        meta: what the caller attaches for itself and for backends that read it. The
+            generation pipeline's requests carry ``task``, ``image_id``, ``image``,
+            ``seed``, ``instruction`` (the fixed human turn of a detailed description, when
+            there is one) and ``context`` (the :class:`ImageContext`, for backends such as
+            ``template`` that write from the annotations rather than the text).
     """
 
     key: str
-    task: str
-    image_id: int
-    image: str
     messages: tuple[Message, ...]
-    instruction: str = ""
-    context: ImageContext | None = field(default=None, compare=False, repr=False)
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (without the context)."""
+        """Return a JSON-ready dict; ``meta`` values with a ``to_dict`` are converted."""
         return {
             "key": self.key,
-            "task": self.task,
-            "image_id": self.image_id,
-            "image": self.image,
             "messages": [m.to_dict() for m in self.messages],
-            "instruction": self.instruction,
+            "meta": {k: _json_ready(v) for k, v in self.meta.items()},
         }
+
+
+def _json_ready(value: Any) -> Any:
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else value

@@ -444,3 +444,49 @@ def test_explicit_file_with_a_root_that_holds_only_images(sample_root: Path,
     )
     assert len(loaded) == 4
     assert loaded.image_path(loaded[0]).is_file()
+
+
+# --- pycocotools as the reference index -----------------------------------------------------
+
+
+def test_the_loader_agrees_with_pycocotools_index(sample_root: Path) -> None:
+    """kpit joins the files itself; pycocotools' own index must find the same records."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    annotations = sample_root / "annotations"
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        keypoints = COCO(str(annotations / "person_keypoints_val2017.json"))
+        instances = COCO(str(annotations / "instances_val2017.json"))
+        captions = COCO(str(annotations / "captions_val2017.json"))
+    person = keypoints.getCatIds(catNms=["person"])
+    contexts = kpit.load_coco(sample_root)
+    assert contexts.image_ids == sorted(keypoints.getImgIds())
+    for ctx in contexts:
+        image = keypoints.loadImgs([ctx.image_id])[0]
+        assert (ctx.file_name, ctx.width, ctx.height) == (
+            image["file_name"], image["width"], image["height"]
+        )  # fmt: skip
+        people = keypoints.loadAnns(keypoints.getAnnIds([ctx.image_id], person, iscrowd=False))
+        labelled = {a["id"]: a for a in people}  # min_keypoints=0 keeps unlabelled people too
+        assert sorted(p.annotation_id for p in ctx.people) == sorted(labelled)
+        for p in ctx.people:
+            raw = labelled[p.annotation_id]["keypoints"]
+            for k, point in enumerate(p.keypoints):
+                x, y, v = raw[3 * k : 3 * k + 3]
+                assert point.visibility == v
+                if v:
+                    assert point.x == round(x / ctx.width, 3)
+                    assert point.y == round(y / ctx.height, 3)
+        objects = instances.loadAnns(instances.getAnnIds([ctx.image_id], iscrowd=False))
+        names = {c["id"]: c["name"] for c in instances.loadCats(instances.getCatIds())}
+        expected = sorted(
+            names[a["category_id"]] for a in objects if a["category_id"] not in person
+        )
+        assert sorted(o.category for o in ctx.objects) == expected
+        texts = [
+            a["caption"].strip() for a in captions.loadAnns(captions.getAnnIds([ctx.image_id]))
+        ]
+        assert sorted(ctx.captions) == sorted(texts)

@@ -26,7 +26,7 @@ def test_llava_json_one_record_per_conversation(run: kpit.Run, tmp_path: Path) -
     count = kpit.export_llava(run, path, image_prefix="coco/val2017/")
     records = json.loads(path.read_text())
     assert count == len(records) == 12
-    samples = {s["key"]: s for s in run.samples()}
+    samples = {s.id: s for s in run.samples()}
     for record in records:
         assert set(record) == {"id", "image", "conversations", "task"}
         assert record["image"].startswith("coco/val2017/0000")
@@ -37,9 +37,9 @@ def test_llava_json_one_record_per_conversation(run: kpit.Run, tmp_path: Path) -
             len(record["conversations"]) // 2
         )
         sample = samples[record["id"].replace("_", "/")]
-        assert [t["value"] for t in record["conversations"]][1:] == [
-            t["text"] for t in sample["turns"]
-        ][1:]
+        assert [t["value"] for t in record["conversations"]][1:] == [t.text for t in sample.turns][
+            1:
+        ]
     assert len({r["id"] for r in records}) == len(records)
 
 
@@ -47,7 +47,7 @@ def test_llava_json_one_record_per_pair(run: kpit.Run, tmp_path: Path) -> None:
     path = tmp_path / "pairs.json"
     count = kpit.export_llava(run, path, per_pair=True)
     records = json.loads(path.read_text())
-    pairs = sum(len(s["turns"]) // 2 for s in run.samples())
+    pairs = sum(len(s.turns) // 2 for s in run.samples())
     assert count == len(records) == pairs == kpit.run_stats(run).pairs
     assert all(len(r["conversations"]) == 2 for r in records)
     assert all(r["conversations"][0]["value"].startswith("<image>\n") for r in records)

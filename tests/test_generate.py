@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -30,29 +31,32 @@ def contexts(sample_root: Path) -> kpit.CocoContexts:
     return kpit.load_coco(sample_root)
 
 
-def _samples(run: kpit.Run) -> list[dict]:
-    return [{k: v for k, v in s.items() if k != "created"} for s in run.samples()]
+def _samples(run: kpit.Run) -> list[kpit.Sample]:
+    """The run's samples without the time they were stored."""
+    return [
+        dataclasses.replace(s, meta={k: v for k, v in s.meta.items() if k != "created"})
+        for s in run.samples()
+    ]
 
 
 def test_template_run_writes_samples_and_manifest(contexts, tmp_path: Path) -> None:
     run = kpit.generate(contexts, "all", "template", out=tmp_path / "run", progress=False)
     assert isinstance(run, kpit.Run)
     samples = _samples(run)
-    assert Counter(s["task"] for s in samples) == {"conversation": 4, "detail": 4, "complex": 4}
-    assert {s["key"] for s in samples} == {
+    assert Counter(s.task for s in samples) == {"conversation": 4, "detail": 4, "complex": 4}
+    assert {s.id for s in samples} == {
         f"{t}/{i}/0" for t in ("conversation", "detail", "complex") for i in contexts.image_ids
     }
     for s in samples:
-        assert s["turns"][0]["role"] == "human" and s["turns"][1]["role"] == "gpt"
-        assert s["image"].endswith(".jpg") and s["model"] == "template-v1"
-    detail = next(s for s in samples if s["task"] == "detail")
-    assert detail["instruction"] == detail["turns"][0]["text"]
+        assert s.turns[0].role == "human" and s.turns[1].role == "gpt"
+        assert s.image.endswith(".jpg") and s.meta["model"] == "template-v1"
+    detail = next(s for s in samples if s.task == "detail")
+    assert detail.meta["instruction"] == detail.turns[0].text
     manifest = run.manifest
     assert manifest["generator"] == {
         "name": "template",
         "model": "template-v1",
-        "seed": 0,
-        "min_confidence": 0.6,
+        "options": {"seed": None, "min_confidence": 0.6},  # seed None: the run's seed
     }
     assert manifest["seed"] == 0 and manifest["kpit_version"] == kpit.__version__
     assert set(manifest["template_hashes"]) >= {
@@ -67,7 +71,7 @@ def test_the_same_run_twice_writes_the_same_data(contexts, tmp_path: Path) -> No
     a = kpit.generate(contexts, "all", out=tmp_path / "a", progress=False, seed=3)
     b = kpit.generate(contexts, "all", out=tmp_path / "b", progress=False, seed=3)
     c = kpit.generate(contexts, "all", out=tmp_path / "c", progress=False, seed=4)
-    key = lambda s: s["key"]  # noqa: E731
+    key = lambda s: s.id  # noqa: E731
     assert sorted(_samples(a), key=key) == sorted(_samples(b), key=key)
     assert sorted(_samples(a), key=key) != sorted(_samples(c), key=key)
 
@@ -182,7 +186,7 @@ def test_a_fatal_error_stops_the_run_keeping_finished_work(contexts, tmp_path: P
             contexts, "detail", backend, out=tmp_path / "run", concurrency=1, progress=False
         )
     run = kpit.Run(tmp_path / "run")
-    assert [s["key"] for s in run.samples()] == ["detail/785/0", "detail/40083/0"]
+    assert [s.id for s in run.samples()] == ["detail/785/0", "detail/40083/0"]
     assert run.manifest["last_session"]["interrupted"]
     assert "detail/197388/0" not in backend.calls  # stopped early, nothing burnt
 
@@ -244,7 +248,7 @@ def test_a_killed_run_resumes_with_no_loss_and_no_duplicate(tmp_path: Path, how:
         assert json.loads((out / "manifest.json").read_text())["last_session"]["interrupted"]
     done = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    keys = [json.loads(line)["key"] for line in (out / "samples.jsonl").read_text().splitlines()]
+    keys = [json.loads(line)["id"] for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 120  # 40 images x 3 tasks, each once
     session = json.loads((out / "manifest.json").read_text())["last_session"]
     assert session["skipped"] == stored and session["samples"] == 120 - stored

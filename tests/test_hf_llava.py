@@ -66,9 +66,7 @@ def test_missing_model_and_image_are_clear(tmp_path: Path, tiny_llava: Path) -> 
     with pytest.raises(kpit.ConfigError, match="give the model"):
         HFLlavaGenerator()
     backend = HFLlavaGenerator(str(tiny_llava), device="cpu", max_new_tokens=2)
-    request = kpit.ChatRequest(
-        "q/1", "conv", 1, "x.jpg", (kpit.Message("user", "What?", (str(tmp_path / "x.jpg"),)),)
-    )
+    request = kpit.ChatRequest("q/1", (kpit.Message("user", "What?", (str(tmp_path / "x.jpg"),)),))
     with pytest.raises(kpit.DataError, match="cannot open the image"):
         backend._answer(request)
 

@@ -60,7 +60,8 @@ def test_a_clean_run(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
                  extra_body={"top_k": 20})  # fmt: skip
     samples = list(result.samples())
     assert len(samples) == 12 and not list(result.failures())
-    assert all(s["usage"]["prompt_tokens"] > 1000 and s["model"] == "gpt-4o" for s in samples)
+    assert all(s.meta["usage"]["prompt_tokens"] > 1000 for s in samples)
+    assert all(s.meta["model"] == "gpt-4o" for s in samples)
     body = server.chat_requests[0]
     assert body["model"] == "gpt-4o" and body["temperature"] == 0.2 and body["seed"] == 7
     assert body["top_k"] == 20
@@ -71,8 +72,8 @@ def test_a_clean_run(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
     assert manifest["generator"]["price_per_million"] == {"input": 2.5, "output": 10.0}
     session = manifest["last_session"]
     assert session["requests_sent"] == 12 and session["cost_usd"] > 0
-    expected = sum(2.5 * s["usage"]["prompt_tokens"] + 10 * s["usage"]["completion_tokens"]
-                   for s in samples) / 1e6  # fmt: skip
+    usages = [s.meta["usage"] for s in samples]
+    expected = sum(2.5 * u["prompt_tokens"] + 10 * u["completion_tokens"] for u in usages) / 1e6
     assert session["cost_usd"] == pytest.approx(expected, abs=1e-6)
 
 
@@ -174,8 +175,7 @@ def test_the_budget_stops_the_run_cleanly(contexts, server: FakeOpenAI, tmp_path
 
 def test_images_are_sent_as_data_urls(server: FakeOpenAI, sample_root: Path) -> None:
     image = sample_root / "val2017" / "000000000785.jpg"
-    request = ChatRequest("q/785/0", "answer", 785, image.name,
-                          (Message("user", "What is she doing?", (str(image),)),))  # fmt: skip
+    request = ChatRequest("q/785/0", (Message("user", "What is she doing?", (str(image),)),))
     backend = OpenAIGenerator("gpt-4o", base_url=server.base_url, api_key=KEY)
 
     async def ask() -> kpit.Reply:
@@ -241,7 +241,7 @@ def test_a_killed_openai_run_resumes(server: FakeOpenAI, tmp_path: Path) -> None
     sent_before = server.counts["chat"]
     done = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
-    keys = [json.loads(line)["key"] for line in (out / "samples.jsonl").read_text().splitlines()]
+    keys = [json.loads(line)["id"] for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 120
     # a finished request is never paid for twice: only the unfinished ones were sent again
     assert server.counts["chat"] - sent_before == 120 - stored
@@ -267,12 +267,12 @@ def test_batch_mode_end_to_end(contexts, server: FakeOpenAI, tmp_path: Path) -> 
     assert server.counts["chat"] == 0  # nothing went through the chat endpoint
     lines = (tmp_path / "run" / "openai-batch" / "input-0000.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
-    assert first["custom_id"] in {s["key"] for s in samples}
+    assert first["custom_id"] in {s.id for s in samples}
     assert first["url"] == "/v1/chat/completions" and first["body"]["model"] == "gpt-4o"
     session = result.manifest["last_session"]
     assert session["cost_usd"] == pytest.approx(
         sum(
-            1.25 * s["usage"]["prompt_tokens"] + 5 * s["usage"]["completion_tokens"]
+            1.25 * s.meta["usage"]["prompt_tokens"] + 5 * s.meta["usage"]["completion_tokens"]
             for s in samples
         )
         / 1e6,

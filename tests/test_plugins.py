@@ -71,8 +71,8 @@ def test_register_generate_unregister(
         contexts, "short-detail", "echo-test", out=tmp_path / "run", limit=2, progress=False
     )
     samples = list(run.samples())
-    assert [s["task"] for s in samples] == ["short-detail", "short-detail"]
-    assert samples[0]["turns"][1]["text"].startswith("An echo")
+    assert [s.task for s in samples] == ["short-detail", "short-detail"]
+    assert samples[0].turns[1].text.startswith("An echo")
     plugins.get_plugin_manager().unregister(test_plugin)
     assert "echo-test" not in plugins.generators()
     assert "short-detail" not in plugins.tasks()
@@ -157,8 +157,8 @@ def test_installed_plugin_package_lists_and_generates(
     assert done.returncode == 0, done.stderr
     samples = list(kpit.Run(run).samples())
     assert len(samples) == 8
-    activity = [s for s in samples if s["task"] == "activity"]
-    assert activity[0]["turns"][0]["text"] == "What is the main activity in the image?"
+    activity = [s for s in samples if s.task == "activity"]
+    assert activity[0].turns[0].text == "What is the main activity in the image?"
 
 
 def test_kpit_load_plugins_limits_what_loads(installed_example: Path) -> None:

@@ -8,18 +8,52 @@ from pathlib import Path
 import pytest
 
 import kpit
-from kpit.store import FAILURES, SAMPLES, Run, RunStore, read_records
+from kpit.store import FAILURES, SAMPLES, Run, RunStore, read_records, read_samples
+
+
+def _sample(key: str, task: str = "detail") -> kpit.Sample:
+    return kpit.Sample(key, "x.jpg", task, (kpit.Turn("human", "q?"), kpit.Turn("gpt", "a.")))
 
 
 def test_records_are_flushed_line_by_line(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run")
-    store.add_sample({"key": "a", "task": "detail"})
+    store.add_sample(_sample("a"))
     # readable before close: a crash now loses nothing written
-    assert [r["key"] for r in read_records(tmp_path / "run" / SAMPLES)] == ["a"]
+    assert [s.id for s in read_samples(tmp_path / "run" / SAMPLES)] == ["a"]
     store.add_failure({"key": "b", "reason": "timeout"})
     store.close()
-    assert store.done_keys() == {"a", "b"}
-    assert store.done_keys(include_failures=False) == {"a"}
+    assert [r["key"] for r in store.failures()] == ["b"]
+
+
+def test_samples_are_stored_as_sample_dicts_and_read_back(tmp_path: Path) -> None:
+    sample = kpit.Sample("detail/1/0", "x.jpg", "detail", (kpit.Turn("human", "q?"),
+                         kpit.Turn("gpt", "a.")), {"image_id": 1, "model": "m"})  # fmt: skip
+    with RunStore(tmp_path) as store:
+        store.add_sample(sample)
+    line = json.loads((tmp_path / SAMPLES).read_text())
+    assert set(line) == {"id", "image", "task", "turns", "meta"}
+    (back,) = RunStore(tmp_path).samples()
+    assert back.meta.pop("created") > 0  # type: ignore[attr-defined]
+    assert back == sample
+
+
+def test_samples_written_by_kpit_0_1_still_read(tmp_path: Path) -> None:
+    flat = {"key": "detail/785/0", "task": "detail", "image_id": 785, "image": "785.jpg",
+            "turns": [{"role": "human", "text": "q?"}, {"role": "gpt", "text": "a."}],
+            "model": "gpt-4o", "usage": {"prompt_tokens": 3}, "created": 1.0}  # fmt: skip
+    (tmp_path / SAMPLES).write_text(json.dumps(flat) + "\n")
+    (sample,) = read_samples(tmp_path / SAMPLES)
+    assert (sample.id, sample.image, sample.task) == ("detail/785/0", "785.jpg", "detail")
+    assert sample.turns[1] == kpit.Turn("gpt", "a.")
+    assert sample.meta == {"image_id": 785, "model": "gpt-4o", "usage": {"prompt_tokens": 3},
+                           "created": 1.0}  # fmt: skip
+
+
+def test_a_sample_line_missing_a_field_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / SAMPLES).write_text('{"id": "a", "image": "x.jpg", "task": "detail"}\n')
+    with pytest.raises(kpit.DataError, match="turns") as info:
+        list(read_samples(tmp_path / SAMPLES))
+    assert info.value.record == "line 1"
 
 
 def test_a_torn_last_line_is_skipped_then_cut(tmp_path: Path) -> None:
@@ -28,9 +62,9 @@ def test_a_torn_last_line_is_skipped_then_cut(tmp_path: Path) -> None:
     (folder / SAMPLES).write_bytes(b'{"key": "a"}\n{"key": "b", "tur')
     assert [r["key"] for r in read_records(folder / SAMPLES)] == ["a"]
     with RunStore(folder) as store:
-        store.add_sample({"key": "c"})
+        store.add_sample(_sample("c"))
     lines = (folder / SAMPLES).read_text().splitlines()
-    assert [json.loads(line)["key"] for line in lines] == ["a", "c"]
+    assert [json.loads(line).get("id", json.loads(line).get("key")) for line in lines] == ["a", "c"]
 
 
 def test_a_bad_line_in_the_middle_is_an_error(tmp_path: Path) -> None:
@@ -65,6 +99,6 @@ def test_open_failures_drop_keys_that_later_succeeded(tmp_path: Path) -> None:
     store.add_failure({"key": "a", "task": "detail", "reason": "timeout"})
     store.add_failure({"key": "b", "task": "detail", "reason": "timeout"})
     store.add_failure({"key": "b", "task": "detail", "reason": "parse"})
-    store.add_sample({"key": "a", "task": "detail"})
+    store.add_sample(_sample("a"))
     store.close()
     assert [(f["key"], f["reason"]) for f in Run(tmp_path).open_failures()] == [("b", "parse")]

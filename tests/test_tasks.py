@@ -99,7 +99,9 @@ def test_detail_and_complex_turns(ctx: kpit.ImageContext) -> None:
     detail = _request(DetailTask(), ctx)
     turns = DetailTask().parse("**Description:** The batter swings hard.", detail)
     assert [t.role for t in turns] == ["human", "gpt"]
-    assert turns[0].text == detail.instruction and turns[1].text == "The batter swings hard."
+    assert (
+        turns[0].text == detail.meta["instruction"] and turns[1].text == "The batter swings hard."
+    )
     reply = "Question:\nWhy is he low?\n===\nAnswer:\nTo catch.\nQuestion:\nMore?\nAnswer:\nNo."
     assert [t.text for t in ComplexTask().parse(reply, _request(ComplexTask(), ctx))] == [
         "Why is he low?",
@@ -139,11 +141,13 @@ def test_detail_instructions_are_sampled_reproducibly(ctx: kpit.ImageContext) ->
         "Portray the poses and actions of people in the image with a rich, descriptive narrative."
     ) in phrasings
     first = _request(task, ctx)
-    assert first.instruction in phrasings
-    assert first.messages[-1].content.endswith(first.instruction)
-    assert _request(task, ctx).instruction == first.instruction
+    assert first.meta["instruction"] in phrasings
+    assert first.messages[-1].content.endswith(first.meta["instruction"])
+    assert _request(task, ctx).meta["instruction"] == first.meta["instruction"]
     seen = {
-        task.build(ctx, key=request_key("detail", i), seed=0, options=PromptOptions()).instruction
+        task.build(ctx, key=request_key("detail", i), seed=0, options=PromptOptions()).meta[
+            "instruction"
+        ]
         for i in range(60)
     }
     assert len(seen) > 10

@@ -21,6 +21,7 @@ from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator
+from kpit.options import option_names
 from kpit.types import ChatRequest, Message
 
 __all__ = ["answer_bench"]
@@ -46,13 +47,15 @@ async def aanswer_bench(
     generator_options: Mapping[str, Any] | None = None,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """:func:`answer_bench` for code that already runs an event loop."""
-    # LLaVA's evaluation: greedy decoding, up to 1024 new tokens, unless told otherwise.
-    options = {"temperature": 0, "max_tokens": 1024} | dict(generator_options or {})
-    backend = (
-        generator
-        if isinstance(generator, Generator)
-        else plugins.get_generator(generator)(model=model, **options)
-    )
+    if isinstance(generator, Generator):
+        backend = generator
+    else:
+        backend_class = plugins.get_generator(generator)
+        # LLaVA's evaluation: greedy decoding, up to 1024 new tokens, unless told otherwise
+        # (for the backends that have these options).
+        known = option_names(backend_class.Options)
+        defaults = {k: v for k, v in (("temperature", 0), ("max_tokens", 1024)) if k in known}
+        backend = backend_class(model=model, **defaults | dict(generator_options or {}))
     if not backend.accepts_images:
         raise ConfigError(f"the {backend.name!r} backend cannot read images", field="generator")
     image_dir = Path(images)
@@ -83,13 +86,13 @@ async def aanswer_bench(
                 "no such image", file=path, record=f"question {q.question_id}", field="image"
             )
         message = Message("user", q.text, (str(path),))
-        requests.append(
-            ChatRequest(f"bench/{q.question_id}", q.category, q.question_id, q.image, (message,))
-        )
+        meta = {"question_id": q.question_id, "category": q.category, "image": q.image}
+        requests.append(ChatRequest(f"bench/{q.question_id}", (message,), meta))
+    question_of = {r.key: int(r.meta["question_id"]) for r in requests}
     answers, failures = dict(cached), {}
     try:
         async for reply in backend.generate(requests, concurrency=concurrency):
-            qid = int(reply.key.split("/")[1])
+            qid = question_of[reply.key]
             if reply.text is None:
                 failures[qid] = f"{reply.error}: {reply.detail}"
                 continue

@@ -22,7 +22,7 @@ from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
 from kpit.pipeline import agenerate
 from kpit.store import Run
-from kpit.types import ImageContext
+from kpit.types import ImageContext, Sample
 
 __all__ = ["bench_context", "build_bench"]
 
@@ -63,7 +63,7 @@ async def abuild_bench(
     order = sorted(pool, key=lambda c: c.image_id)
     random.Random(seed).shuffle(order)
     folder = Path(out)
-    chosen: list[tuple[ImageContext, dict[str, dict[str, Any]]]] = []
+    chosen: list[tuple[ImageContext, dict[str, Sample]]] = []
     start = 0
     while len(chosen) < images and start < len(order):
         batch = order[start : start + (images - len(chosen))]
@@ -80,9 +80,9 @@ async def abuild_bench(
             **generate_options,
         )
         assert isinstance(run, Run)
-        samples: dict[Any, dict[str, dict[str, Any]]] = {}
+        samples: dict[Any, dict[str, Sample]] = {}
         for sample in run.samples():
-            samples.setdefault(sample["image_id"], {})[sample["task"]] = sample
+            samples.setdefault(sample.meta.get("image_id"), {})[sample.task] = sample
         chosen += [
             (ctx, samples[ctx.image_id]) for ctx in batch if len(samples.get(ctx.image_id, {})) == 3
         ]
@@ -99,12 +99,11 @@ async def abuild_bench(
         contexts_out[ctx.file_name] = bench_context(ctx)
         for j, task in enumerate(("conversation", "detail", "complex")):
             sample = by_task[task]
-            turns: list[dict[str, str]] = sample["turns"]
             qid = 3 * i + j
-            questions.append(Question(qid, ctx.file_name, turns[0]["text"], TASK_CATEGORY[task]))
-            references[qid] = Answer(
-                qid, turns[1]["text"], str(sample.get("model") or ""), str(sample["key"])
-            )
+            question, reference = sample.turns[0].text, sample.turns[1].text
+            questions.append(Question(qid, ctx.file_name, question, TASK_CATEGORY[task]))
+            model_id = str(sample.meta.get("model") or "")
+            references[qid] = Answer(qid, reference, model_id, sample.id)
     bench = Bench(questions, contexts_out, references)
     bench.write(folder)
     manifest = {

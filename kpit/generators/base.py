@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kpit.errors import FatalGeneratorError, GeneratorError, StopGeneration
+from kpit.options import NoOptions, parse_options, public_options
 from kpit.types import ChatRequest
 
 __all__ = [
@@ -100,21 +101,25 @@ class Generator(ABC):
         name: what ``--generator`` selects.
         description: one line for ``kpit plugins``.
         accepts_images: the backend can read images attached to messages.
-        needs_context: the backend works from ``request.context`` rather than the text.
+        Options: the backend's options, a frozen dataclass whose fields carry defaults and
+            help (see :func:`kpit.options.option`); :class:`~kpit.options.NoOptions` if none.
 
     Args:
         model: the model name, if the backend has several.
-        **options: backend-specific settings.
+        **options: the backend's options, parsed into ``self.options`` (an ``Options``
+            instance); an unknown name or a bad value is a :class:`~kpit.errors.ConfigError`
+            naming the option.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     accepts_images: ClassVar[bool] = False
-    needs_context: ClassVar[bool] = False
+    Options: ClassVar[type[Any]] = NoOptions
+    options: Any
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         self.model = model
-        self.options = dict(options)
+        self.options = parse_options(type(self).Options, options, owner=f"generator {self.name!r}")
         self.stop_reason: str | None = None  # set when a StopGeneration ended the run early
 
     def attach(self, run_folder: Path) -> None:  # noqa: B027 - optional hook
@@ -137,8 +142,8 @@ class Generator(ABC):
         """Answer one request; raise :class:`GeneratorError` (or return a failed Reply)."""
 
     def settings(self) -> dict[str, Any]:
-        """The settings worth recording in a run manifest; never secrets."""
-        return {"name": self.name, "model": self.model}
+        """The settings worth recording in a run manifest (the parsed options); never secrets."""
+        return {"name": self.name, "model": self.model, "options": public_options(self.options)}
 
     def identity(self) -> dict[str, Any]:
         """The settings that shape the replies: a resumed run must keep them."""

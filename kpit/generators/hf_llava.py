@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,35 +21,52 @@ from PIL import Image
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator, GeneratorError, Reply, Usage
 from kpit.llava_format import llava_prompt, pad_to_square
+from kpit.options import option
 from kpit.types import ChatRequest
 
-__all__ = ["HFLlavaGenerator"]
+__all__ = ["HFLlavaGenerator", "HFLlavaOptions"]
+
+
+@dataclass(frozen=True)
+class HFLlavaOptions:
+    """The ``hf-llava`` backend's options."""
+
+    device: str | None = option(None, "cpu, cuda, cuda:1... (default: cuda when available).")
+    dtype: str = option(
+        "auto", "The weights' type.", choices=("auto", "bfloat16", "float16", "float32")
+    )
+    max_new_tokens: int | None = option(
+        None, "The longest answer in tokens (default 1024).", minimum=1
+    )
+    max_tokens: int | None = option(
+        None, "The same as max_new_tokens (the OpenAI name).", minimum=1
+    )
+    temperature: float = option(0.0, "0 decodes greedily, as LLaVA's evaluation.", minimum=0)
+    pad_to_square: bool = option(True, "Pad the image to a square with CLIP's mean, as LLaVA-1.5.")
 
 
 class HFLlavaGenerator(Generator):
     """A local ``LlavaForConditionalGeneration``.
 
-    Options:
-        device: ``cpu``, ``cuda``... (default: ``cuda`` when available).
-        dtype: ``auto`` (default), ``bfloat16``, ``float16`` or ``float32``.
-        max_new_tokens: default 1024.
-        temperature: 0 (default) decodes greedily.
-        pad_to_square: default true, as LLaVA-1.5.
+    Options: :class:`HFLlavaOptions`.
     """
 
     name = "hf-llava"
     description = "a local Hugging Face LLaVA (llava-hf/llava-1.5-7b-hf or a kpit checkpoint)"
     accepts_images = True
+    Options = HFLlavaOptions
+    options: HFLlavaOptions
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         if not model:
             raise ConfigError("give the model: a hub id or a local folder", field="model")
         super().__init__(model, **options)
-        self.max_new_tokens = int(options.get("max_new_tokens", options.get("max_tokens", 1024)))
-        self.temperature = float(options.get("temperature", 0) or 0)
-        self.pad = str(options.get("pad_to_square", True)).lower() not in ("false", "0", "no")
-        self.device = options.get("device")
-        self.dtype = str(options.get("dtype", "auto"))
+        opts = self.options
+        self.max_new_tokens = opts.max_new_tokens or opts.max_tokens or 1024
+        self.temperature = opts.temperature
+        self.pad = opts.pad_to_square
+        self.device = opts.device
+        self.dtype = opts.dtype
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
 

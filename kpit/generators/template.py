@@ -13,10 +13,12 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from kpit.generators.base import Generator, GeneratorError, Price, Reply, Usage, Validator
+from kpit.options import option
 from kpit.pose import PoseFacts, pose_facts_batch
 from kpit.types import ChatRequest, ImageContext
 
@@ -121,22 +123,31 @@ def _bent_knees(facts: PoseFacts) -> bool:
     return any("bent" in label for label in facts.labels("knee"))
 
 
+@dataclass(frozen=True)
+class TemplateOptions:
+    """The ``template`` backend's options."""
+
+    seed: int | None = option(
+        None, "Varies the wording; default: the run's seed (the request's meta 'seed')."
+    )
+    min_confidence: float = option(0.6, "The lowest pose-fact confidence used.", minimum=0)
+
+
 class TemplateGenerator(Generator):
     """Offline and deterministic: writes instruction data from captions, objects and pose facts.
 
-    Options:
-        seed: varies the wording (default 0).
-        min_confidence: the lowest pose-fact confidence used (default 0.6).
+    It writes from ``request.meta["context"]`` (the :class:`~kpit.types.ImageContext` the
+    pipeline's requests carry), not from the prompt text. Options: :class:`TemplateOptions`.
     """
 
     name = "template"
     description = "offline, deterministic data from captions, objects and pose facts"
-    needs_context = True
+    Options = TemplateOptions
+    options: TemplateOptions
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model or "template-v1", **options)
-        self.seed = int(options.get("seed", 0))
-        self.min_confidence = float(options.get("min_confidence", 0.6))
+        self.min_confidence = self.options.min_confidence
         # The facts of recent images: the tasks of one image arrive together.
         self._facts: OrderedDict[int, tuple[ImageContext, list[PoseFacts]]] = OrderedDict()
 
@@ -161,7 +172,8 @@ class TemplateGenerator(Generator):
     def _prefetched(self, requests: Iterable[ChatRequest]) -> Iterator[ChatRequest]:
         pending = iter(requests)
         while chunk := list(islice(pending, _CHUNK)):
-            self.prepare(r.context for r in chunk if r.context is not None)
+            contexts = (r.meta.get("context") for r in chunk)
+            self.prepare(c for c in contexts if isinstance(c, ImageContext))
             yield from chunk
 
     async def generate(
@@ -182,25 +194,24 @@ class TemplateGenerator(Generator):
         """Free: nothing is called."""
         return Price(0.0, 0.0)
 
-    def settings(self) -> dict[str, Any]:
-        return super().settings() | {"seed": self.seed, "min_confidence": self.min_confidence}
-
     async def complete(self, request: ChatRequest) -> Reply:
         return self.write(request)
 
     def write(self, request: ChatRequest) -> Reply:
         """The reply to ``request``, synchronously."""
-        ctx = request.context
-        if ctx is None:
-            raise GeneratorError("the template generator needs the image context",
-                                 record=request.key)  # fmt: skip
-        rng = random.Random(f"{self.seed}:{request.key}")
+        ctx = request.meta.get("context")
+        if not isinstance(ctx, ImageContext):
+            raise GeneratorError("the template generator needs the image context "
+                                 "(the request's meta 'context')", record=request.key)  # fmt: skip
+        seed = self.options.seed if self.options.seed is not None else request.meta.get("seed", 0)
+        rng = random.Random(f"{seed}:{request.key}")
         facts = [_confident(f, self.min_confidence) for f in self.facts(ctx)]
         writers = {"conversation": self._conversation, "detail": self._detail,
                    "complex": self._complex}  # fmt: skip
-        writer = writers.get(request.task)
+        task = request.meta.get("task")
+        writer = writers.get(str(task))
         if writer is None:
-            raise GeneratorError(f"the template generator cannot write {request.task!r} data",
+            raise GeneratorError(f"the template generator cannot write {task!r} data",
                                  record=request.key)  # fmt: skip
         text = writer(ctx, facts, rng)
         if text is None:

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from kpit.options import NoOptions, parse_options
 from kpit.types import Message
 
 __all__ = ["Judge"]
@@ -17,18 +18,20 @@ class Judge(ABC):
     Class attributes:
         name: what ``--judge`` selects.
         description: one line for ``kpit plugins``.
+        Options: the judge's options, a frozen dataclass (see :mod:`kpit.options`).
 
-    Raise :class:`kpit.generators.base.GeneratorError` for a review that could not be had
-    (it is recorded and excluded), :class:`~kpit.generators.base.FatalGeneratorError` for a
-    failure no retry can fix.
+    Raise :class:`kpit.GeneratorError` for a review that could not be had (it is recorded
+    and excluded), :class:`kpit.FatalGeneratorError` for a failure no retry can fix.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    Options: ClassVar[type[Any]] = NoOptions
+    options: Any
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         self.model = model
-        self.options = dict(options)
+        self.options = parse_options(type(self).Options, options, owner=f"judge {self.name!r}")
 
     @abstractmethod
     async def review(self, messages: Sequence[Message], key: str) -> str:

@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
-from kpit.generators.base import GeneratorError
-from kpit.generators.openai.chat import OpenAIGenerator
+from kpit.errors import GeneratorError
+from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions
 from kpit.judges.base import Judge
+from kpit.options import option
 from kpit.types import ChatRequest, Message
 
-__all__ = ["GPTJudge"]
+__all__ = ["GPTJudge", "GPTJudgeOptions"]
+
+
+@dataclass(frozen=True)
+class GPTJudgeOptions(OpenAIOptions):
+    """The ``gpt`` judge's options: the ``openai`` backend's, with LLaVA's evaluation
+    settings as defaults (temperature 0.2, up to 1,024 tokens)."""
+
+    temperature: float | None = option(0.2, "Sampling temperature (LLaVA's evaluation: 0.2).")
+    max_tokens: int | None = option(1024, "The longest review (LLaVA's evaluation: 1024).")
 
 
 class GPTJudge(Judge):
     """Reviews with a chat model (GPT-4o by default) through the ``openai`` backend.
 
-    Takes the ``openai`` backend's options (``base_url``, ``api_key``, ``rpm``...);
-    ``temperature`` defaults to 0.2 and ``max_tokens`` to 1024, as LLaVA's evaluation.
+    Options: :class:`GPTJudgeOptions`.
     """
 
     name = "gpt"
     description = "a chat model behind an OpenAI-compatible API (LLaVA-Bench's judge)"
+    Options = GPTJudgeOptions
+    options: GPTJudgeOptions
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model or "gpt-4o", **options)
-        options = {"temperature": 0.2, "max_tokens": 1024} | options
-        self.backend = OpenAIGenerator(self.model, **options)
+        given = {f.name: getattr(self.options, f.name) for f in fields(self.options)}
+        self.backend = OpenAIGenerator(self.model, **given)
 
     async def review(self, messages: Sequence[Message], key: str) -> str:
-        request = ChatRequest(key, "judge", -1, "", tuple(messages))
+        request = ChatRequest(key, tuple(messages))
         reply = await self.backend.complete(request)
         if reply.text is None:
             raise GeneratorError(reply.detail or "no review", code=reply.error, record=key)

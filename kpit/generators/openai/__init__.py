@@ -9,11 +9,13 @@ Token counting stays in :mod:`kpit.tokens`: the pipeline's dry run and ``kpit st
 tokens for every backend, not only these.
 """
 
-from kpit.generators.openai.batch import OpenAIBatchGenerator
-from kpit.generators.openai.chat import OpenAIGenerator, redact
+from kpit.generators.openai.batch import OpenAIBatchGenerator, OpenAIBatchOptions
+from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions, redact
 
 __all__ = [
     "OpenAIBatchGenerator",
+    "OpenAIBatchOptions",
     "OpenAIGenerator",
+    "OpenAIOptions",
     "redact",
 ]

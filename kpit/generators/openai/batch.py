@@ -16,6 +16,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +24,12 @@ import openai
 
 from kpit.errors import ConfigError
 from kpit.generators.base import FatalGeneratorError, Reply, Usage, Validator
-from kpit.generators.openai.chat import OpenAIGenerator, _float
+from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions
 from kpit.generators.openai.pricing import BATCH_DISCOUNT
+from kpit.options import option
 from kpit.types import ChatRequest
 
-__all__ = ["OpenAIBatchGenerator"]
+__all__ = ["OpenAIBatchGenerator", "OpenAIBatchOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +38,38 @@ FINISHED = ("completed", "failed", "expired", "cancelled")
 ENDPOINT = "/v1/chat/completions"
 
 
+@dataclass(frozen=True)
+class OpenAIBatchOptions(OpenAIOptions):
+    """The ``openai-batch`` backend's options: the ``openai`` backend's, and these."""
+
+    poll_interval: float = option(60.0, "Seconds between polls of a batch.", minimum=0)
+    max_batch_requests: int = option(
+        50_000, "Requests per batch (the API allows 50,000).", minimum=1
+    )
+    max_resubmits: int = option(3, "How often a failed or expired line is sent again.", minimum=0)
+    wait: bool = option(True, "Wait for the batches; false submits and returns (rerun to collect).")
+    completion_window: str = option("24h", "The batch's completion window.")
+
+
 class OpenAIBatchGenerator(OpenAIGenerator):
     """The OpenAI Batch API (results within 24 hours, half the price).
 
-    Options, besides the ``openai`` backend's:
-        poll_interval: seconds between polls (default 60).
-        max_batch_requests: requests per batch (default 50,000, the API's limit).
-        max_resubmits: how often a failed or expired line is sent again (default 3).
-        wait: ``false`` submits and returns; rerun the command to collect (default true).
-        completion_window: the batch's window (default ``24h``).
+    Options: :class:`OpenAIBatchOptions`.
     """
 
     name = "openai-batch"
     description = "the OpenAI Batch API: the same requests at half the price, within 24 h"
     price_factor = BATCH_DISCOUNT
+    Options = OpenAIBatchOptions
+    options: OpenAIBatchOptions
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        self.poll_interval = _float(options, "poll_interval") or 60.0
-        self.max_batch_requests = int(options.get("max_batch_requests", 50_000))
-        self.max_resubmits = int(options.get("max_resubmits", 3))
-        self.wait = str(options.get("wait", True)).lower() not in ("false", "0", "no")
-        self.window = str(options.get("completion_window", "24h"))
+        self.poll_interval = self.options.poll_interval
+        self.max_batch_requests = self.options.max_batch_requests
+        self.max_resubmits = self.options.max_resubmits
+        self.wait = self.options.wait
+        self.window = self.options.completion_window
         self.folder: Path | None = None
 
     def attach(self, run_folder: Path) -> None:
@@ -108,7 +120,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
             ) as exc:
                 detail = type(exc).__name__
             log.info("%s failed (%s), retrying", what, detail)
-            await asyncio.sleep(self._backoff(attempt + 1, "batch"))
+            await asyncio.sleep(self._backoff(attempt + 1))
         raise FatalGeneratorError(f"{what} kept failing; rerun later to resume")
 
     # --- the run ----------------------------------------------------------------------

@@ -31,6 +31,7 @@ import os
 import random
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -51,10 +52,11 @@ from kpit.generators.base import (
 )
 from kpit.generators.openai.pricing import parse_price, price_for
 from kpit.generators.openai.ratelimit import RateLimiter, parse_reset
+from kpit.options import option
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
 
-__all__ = ["OpenAIGenerator", "redact"]
+__all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]
 
 log = logging.getLogger(__name__)
 
@@ -136,33 +138,64 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     return parse_reset(headers.get("x-ratelimit-reset-requests"))
 
 
-def _float(options: Mapping[str, Any], name: str) -> float | None:
-    value = options.get(name)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"must be a number, not {value!r}", field=name) from None
+def _price_overrides(prices: Any) -> dict[str, Price]:
+    """The ``prices`` option as a table of :class:`Price` by model."""
+    overrides: dict[str, Price] = {}
+    if isinstance(prices, Mapping):
+        for model, value in prices.items():
+            if isinstance(value, str):
+                overrides[model] = parse_price(f"{model}={value}")[1]
+            else:
+                overrides[model] = Price(float(value[0]), float(value[1]))
+    elif isinstance(prices, str):
+        for item in prices.split(";"):
+            model, price = parse_price(item)
+            overrides[model] = price
+    return overrides
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """The ``openai`` backend's options (keyword arguments, or ``-O key=value``)."""
+
+    base_url: str | None = option(None, "The server (default OPENAI_BASE_URL, else OpenAI's).")
+    api_key: str | None = option(
+        None, "The key (default OPENAI_API_KEY); never stored or shown.", secret=True
+    )
+    organization: str | None = option(None, "OpenAI's organisation header.")
+    project: str | None = option(None, "OpenAI's project header.")
+    azure_endpoint: str | None = option(None, "Talk to Azure OpenAI at this endpoint instead.")
+    api_version: str = option("2024-10-21", "Azure OpenAI's API version.")
+    temperature: float | None = option(None, "Sampling temperature, sent when given.", minimum=0)
+    top_p: float | None = option(None, "Nucleus sampling, sent when given.", minimum=0)
+    max_tokens: int | None = option(None, "The longest reply, sent when given.", minimum=1)
+    seed: int | None = option(None, "The server's sampling seed, sent when given.")
+    extra_body: dict[str, Any] | None = option(
+        None, "Extra request fields as a JSON object (e.g. vLLM's top_k)."
+    )
+    timeout: float = option(120.0, "Seconds per request.", minimum=0)
+    rpm: float | None = option(None, "Client-side limit: requests per minute.", minimum=0)
+    tpm: float | None = option(None, "Client-side limit: tokens per minute.", minimum=0)
+    max_retries: int = option(6, "Attempts after the first for retryable errors.", minimum=0)
+    backoff: float = option(
+        1.0, "The first retry's wait in seconds; doubles each retry.", minimum=0
+    )
+    backoff_max: float = option(60.0, "The longest wait between retries, in seconds.", minimum=0)
+    max_cost: float | None = option(
+        None, "Stop sending new requests once this many dollars are spent.", minimum=0
+    )
+    prices: dict[str, Any] | str | None = option(
+        None,
+        "Prices over the built-in table: {model: [input, output]} dollars per million "
+        "tokens, or 'MODEL=IN,OUT;MODEL=IN,OUT'.",
+    )
 
 
 class OpenAIGenerator(Generator):
     """Any OpenAI-compatible chat completions server.
 
-    Options (keyword arguments, or ``-O key=value`` on the command line):
-        base_url: the server (default ``OPENAI_BASE_URL`` or OpenAI's).
-        api_key: the key (default ``OPENAI_API_KEY``); never stored or shown.
-        organization, project: OpenAI's organisation and project headers.
-        azure_endpoint, api_version: talk to Azure OpenAI instead.
-        temperature, top_p, max_tokens, seed: sampling settings, sent when given.
-        extra_body: a dict of extra request fields (e.g. vLLM's ``top_k``).
-        timeout: seconds per request (default 120).
-        rpm, tpm: client-side requests and tokens per minute.
-        max_retries: attempts after the first for retryable errors (default 6).
-        backoff, backoff_max: the first retry's wait and the longest wait, in seconds
-            (default 1 and 60); each retry doubles the wait, with jitter.
-        max_cost: stop sending new requests once this many dollars are spent.
-        prices: ``{model: [input, output]}`` dollars per million tokens, over the table.
+    Options: :class:`OpenAIOptions` (keyword arguments, or ``-O key=value`` on the command
+    line); ``kpit generate --generator openai --help-options`` lists them.
     """
 
     name = "openai"
@@ -170,47 +203,38 @@ class OpenAIGenerator(Generator):
     accepts_images = True
     price_factor = 1.0
 
+    Options = OpenAIOptions
+    options: OpenAIOptions
+
     def __init__(self, model: str | None = None, **options: Any) -> None:
-        api_key = options.pop("api_key", None)
         super().__init__(model or "gpt-4o", **options)
-        self._secret = api_key or os.environ.get("OPENAI_API_KEY")
-        self.base_url = options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
-        self.timeout = _float(options, "timeout") or 120.0
-        self.max_retries = int(options.get("max_retries", 6))
-        self.backoff = _float(options, "backoff") or 1.0
-        self.backoff_max = _float(options, "backoff_max") or 60.0
-        self.max_cost = _float(options, "max_cost")
-        self.limiter = RateLimiter(_float(options, "rpm"), _float(options, "tpm"))
-        self.params = {k: options[k] for k in ("temperature", "top_p", "max_tokens", "seed")
-                       if options.get(k) is not None}  # fmt: skip
-        extra_body = options.get("extra_body")
-        if extra_body is not None and not isinstance(extra_body, dict):
-            raise ConfigError("must be a JSON object", field="extra_body")
-        self.extra_body = extra_body
-        self._price = self._resolve_price(options.get("prices"))
+        opts = self.options
+        self._secret = opts.api_key or os.environ.get("OPENAI_API_KEY")
+        self.base_url = opts.base_url or os.environ.get("OPENAI_BASE_URL")
+        self.timeout = opts.timeout
+        self.max_retries = opts.max_retries
+        self.backoff = opts.backoff
+        self.backoff_max = opts.backoff_max
+        self.max_cost = opts.max_cost
+        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None)
+        self.params: dict[str, Any] = {
+            k: getattr(opts, k)
+            for k in ("temperature", "top_p", "max_tokens", "seed")
+            if getattr(opts, k) is not None
+        }
+        self.extra_body = opts.extra_body
+        self._price = self._resolve_price(opts.prices)
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
         self.cost = 0.0
         self._slots: asyncio.Semaphore | None = None
         self._halted: str | None = None
         self._client: Any = None
-        self._client_options = {
-            k: options[k]
-            for k in ("organization", "project", "azure_endpoint", "api_version")
-            if options.get(k)
-        }
 
     def _resolve_price(self, prices: Any) -> Price | None:
-        overrides: dict[str, Price] = {}
-        if isinstance(prices, Mapping):
-            for model, value in prices.items():
-                if isinstance(value, str):
-                    overrides[model] = parse_price(f"{model}={value}")[1]
-                else:
-                    overrides[model] = Price(float(value[0]), float(value[1]))
-        elif isinstance(prices, str):
-            for item in prices.split(";"):
-                model, price = parse_price(item)
-                overrides[model] = price
+        try:
+            overrides = _price_overrides(prices)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ConfigError(f"unreadable prices: {exc}", field="prices") from None
         base = price_for(self.model, overrides)
         if base is None:
             return None
@@ -232,11 +256,11 @@ class OpenAIGenerator(Generator):
                 "server that does not check keys)",
                 field="api_key",
             )
-        options = self._client_options
-        if "azure_endpoint" in options:
+        opts = self.options
+        if opts.azure_endpoint:
             return openai.AsyncAzureOpenAI(
-                azure_endpoint=options["azure_endpoint"],
-                api_version=options.get("api_version", "2024-10-21"),
+                azure_endpoint=opts.azure_endpoint,
+                api_version=opts.api_version,
                 api_key=self._secret,
                 timeout=self.timeout,
                 max_retries=0,  # kpit retries, with its own backoff and rate limits
@@ -244,8 +268,8 @@ class OpenAIGenerator(Generator):
         return openai.AsyncOpenAI(
             base_url=self.base_url,
             api_key=self._secret,
-            organization=options.get("organization"),
-            project=options.get("project"),
+            organization=opts.organization,
+            project=opts.project,
             timeout=self.timeout,
             max_retries=0,
         )
@@ -260,7 +284,12 @@ class OpenAIGenerator(Generator):
         return self._price
 
     def settings(self) -> dict[str, Any]:
+        options = super().settings()["options"] | {
+            "base_url": _public_url(self.options.base_url),
+            "azure_endpoint": _public_url(self.options.azure_endpoint),
+        }
         settings = super().settings() | {
+            "options": options,
             "base_url": _public_url(self.base_url),
             "params": dict(self.params),
             "extra_body": self.extra_body,
@@ -271,8 +300,8 @@ class OpenAIGenerator(Generator):
             "price_per_million": None if self._price is None else
             {"input": self._price.input, "output": self._price.output},
         }  # fmt: skip
-        if "azure_endpoint" in self._client_options:
-            settings["azure_endpoint"] = _public_url(self._client_options["azure_endpoint"])
+        if self.options.azure_endpoint:
+            settings["azure_endpoint"] = _public_url(self.options.azure_endpoint)
         return settings
 
     def identity(self) -> dict[str, Any]:
@@ -355,7 +384,7 @@ class OpenAIGenerator(Generator):
             if self.stop_reason is not None:
                 raise StopGeneration(self.stop_reason, record=request.key)
             if attempt:
-                await asyncio.sleep(self._backoff(attempt, last_code))  # no slot held here
+                await asyncio.sleep(self._backoff(attempt))  # no slot held here
             async with self._slots:
                 # Paced after taking a slot, so that each request goes out at its turn.
                 await self.limiter.acquire(estimate)
@@ -371,7 +400,7 @@ class OpenAIGenerator(Generator):
         raise GeneratorError(f"gave up after {self.max_retries + 1} attempts: {last_detail}",
                              code=last_code, record=request.key)  # fmt: skip
 
-    def _backoff(self, attempt: int, code: str) -> float:
+    def _backoff(self, attempt: int) -> float:
         wait = min(self.backoff_max, self.backoff * 2.0 ** (attempt - 1))
         return float(wait * random.uniform(0.5, 1.5))
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import kpit
-from kpit.generators.base import GeneratorError
+from kpit.options import option
 from kpit.tasks import ConversationTask
+
+
+@dataclass(frozen=True)
+class CaptionOptions:
+    """The caption generator's options (``-O sentences=2``)."""
+
+    sentences: int = option(3, "Captions joined into a detailed description.", minimum=1)
 
 
 class CaptionGenerator(kpit.Generator):
@@ -15,17 +23,18 @@ class CaptionGenerator(kpit.Generator):
 
     name = "captions"
     description = "answers from the image's captions only (a no-keypoints baseline)"
-    needs_context = True
+    Options = CaptionOptions
+    options: CaptionOptions
 
     async def complete(self, request: kpit.ChatRequest) -> kpit.Reply:
-        ctx = request.context
-        if ctx is None or not ctx.captions:
-            raise GeneratorError("no captions to answer from", record=request.key)
+        ctx = request.meta.get("context")  # the ImageContext the pipeline's requests carry
+        if not isinstance(ctx, kpit.ImageContext) or not ctx.captions:
+            raise kpit.GeneratorError("no captions to answer from", record=request.key)
         captions = list(ctx.captions)
         random.Random(request.key).shuffle(captions)
         sentences = [c.strip().rstrip(".") + "." for c in captions]
-        if request.task == "detail":
-            text = " ".join(sentences[:3])
+        if request.meta.get("task") == "detail":
+            text = " ".join(sentences[: self.options.sentences])
         else:
             question = "What is the main activity in the image?"
             text = f"Question:\n{question}\n===\nAnswer:\n{sentences[0]}"
