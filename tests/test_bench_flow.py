@@ -53,6 +53,19 @@ def test_build_is_seeded_and_reads_back(contexts, tmp_path: Path) -> None:
         build_bench(list(contexts), tmp_path / "d", images=5)
 
 
+def test_build_takes_the_old_images_keyword(contexts, tmp_path: Path) -> None:
+    bench = build_bench(list(contexts), tmp_path / "new", num_images=2, seed=1)
+    with pytest.warns(DeprecationWarning, match=r"images=.*use num_images=") as caught:
+        old = build_bench(list(contexts), tmp_path / "old", images=2, seed=1)
+    assert caught[0].filename == __file__  # points at the caller
+    assert [q.to_dict() for q in old.questions] == [q.to_dict() for q in bench.questions]
+    with pytest.raises(TypeError, match="num_images= only"):
+        build_bench(list(contexts), tmp_path / "both", images=2, num_images=3)
+    with pytest.raises(kpit.ConfigError, match="asked for 5") as info:
+        build_bench(list(contexts), tmp_path / "many", num_images=5)
+    assert info.value.field == "num_images"
+
+
 def test_answering_sends_each_image_and_caches(
     contexts, server: FakeOpenAI, sample_root: Path, tmp_path: Path
 ) -> None:
@@ -129,7 +142,7 @@ def test_build_answer_judge_report_commands(
             str(sample_root),
             "--split",
             "val2017",
-            "--images",
+            "--num-images",
             "4",
             "--seed",
             "0",

@@ -110,14 +110,80 @@ def test_prompts_show_prints_the_exact_messages(sample_root: Path) -> None:
 
 
 def test_generate_dry_run_command(sample_root: Path, tmp_path: Path) -> None:
-    code, out, _ = run("generate", str(sample_root), "--out", str(tmp_path / "run"), "--dry-run",
+    code, out, _ = run("generate", str(sample_root), "-o", str(tmp_path / "run"), "--dry-run",
                        "--limit", "3")  # fmt: skip
     assert code == 0
     totals = next(line for line in out.splitlines() if line.startswith("all "))
     assert totals.split()[1] == "9"
     assert "first request: conversation/785/0" in out and "--- system ---" in out
     assert not (tmp_path / "run").exists()
-    code, _, err = run("generate", str(sample_root), "--out", str(tmp_path / "r"), "--tasks", "x")
+    code, _, err = run("generate", str(sample_root), "-o", str(tmp_path / "r"), "--tasks", "x")
     assert code == 1 and "unknown task 'x'" in err
-    code, _, err = run("generate", str(sample_root), "--out", str(tmp_path / "r"), "-O", "novalue")
+    code, _, err = run("generate", str(sample_root), "-o", str(tmp_path / "r"), "-O", "novalue")
     assert code == 2 and "KEY=VALUE" in err
+
+
+WRITERS = [
+    ("generate",),
+    ("export",),
+    ("show",),
+    ("bench", "build"),
+    ("bench", "answer"),
+    ("bench", "judge"),
+    ("bench", "report"),
+]
+READERS = [("contexts",), ("stats",), ("plugins",), ("prompts", "show")]
+
+
+def test_every_command_that_writes_says_dash_o_output() -> None:
+    for command in WRITERS:
+        code, out, _ = run(*command, "--help")
+        assert code == 0, command
+        assert "-o, --output " in out, command
+        assert "--out " not in out and "--out," not in out, command
+    for command in READERS:
+        code, out, _ = run(*command, "--help")
+        assert code == 0 and "--out" not in out, command
+
+
+def test_generate_still_takes_the_old_out(sample_root: Path, tmp_path: Path) -> None:
+    code, out, err = run("generate", str(sample_root), "--out", str(tmp_path / "old"), "--limit",
+                         "1", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert out.startswith(f"run {tmp_path / 'old'}: 3 new samples")
+    code, _, err = run("generate", str(sample_root), f"--out={tmp_path / 'eq'}", "--limit", "1",
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "eq" / "samples.jsonl").exists()
+    code, _, err = run("generate", str(sample_root), "--limit", "1")
+    assert code == 2 and "Missing option '-o' / '--output'." in err
+
+
+def test_bench_build_counts_with_num_images_and_the_old_images(
+    sample_root: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run("bench", "build", "--help")
+    assert code == 0
+    assert "--num-images INTEGER RANGE" in out and "--images" not in out
+    for flag, folder in (("--num-images", "new"), ("--images", "old")):
+        code, out, err = run("bench", "build", str(sample_root), flag, "2", "-o",
+                             str(tmp_path / folder))  # fmt: skip
+        assert code == 0, err
+        assert out.strip() == f"{tmp_path / folder}: 6 questions on 2 images"
+    new = json.loads((tmp_path / "new" / "manifest.json").read_text())
+    old = json.loads((tmp_path / "old" / "manifest.json").read_text())
+    assert new["image_ids"] == old["image_ids"] and len(new["image_ids"]) == 2
+    code, _, err = run("bench", "build", str(sample_root), "--num-images", "0", "-o",
+                       str(tmp_path / "zero"))  # fmt: skip
+    assert code == 2 and "'--num-images'" in err and "'--images'" not in err
+
+
+def test_bench_help_names_the_four_steps() -> None:
+    code, out, _ = run("bench", "--help")
+    assert code == 0
+    description, _, listing = out.partition("Commands:")
+    for step in ("build", "answer", "judge", "report"):
+        assert step in description, step
+        assert f"\n  {step} " in listing, step
+    code, out, _ = run("--help")
+    assert "bench     The HPAUB / LLaVA-Bench benchmark: build, answer, judge, report." in out

@@ -257,7 +257,7 @@ def test_a_killed_run_resumes_with_no_loss_and_no_duplicate(tmp_path: Path, how:
 def test_the_readme_main_command(sample_root: Path, tmp_path: Path) -> None:
     run = tmp_path / "demo"
     commands = [
-        ["generate", str(sample_root), "--split", "val2017", "--out", str(run)],
+        ["generate", str(sample_root), "--split", "val2017", "-o", str(run)],
         ["export", str(run), "--format", "llava", "-o", str(run / "llava.json")],
     ]
     for args in commands:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from kpit.types import ImageContext, Sample
 
 __all__ = ["bench_context", "build_bench"]
 
+_DEFAULT_NUM_IMAGES = 30
 TASK_CATEGORY = {"conversation": "conv", "detail": "detail", "complex": "complex"}
 PathLike = str | os.PathLike[str]
 
@@ -47,7 +49,7 @@ async def abuild_bench(
     contexts: Sequence[ImageContext],
     out: PathLike,
     *,
-    images: int = 30,
+    num_images: int = _DEFAULT_NUM_IMAGES,
     seed: int = 0,
     generator: str = "template",
     model: str | None = None,
@@ -55,18 +57,21 @@ async def abuild_bench(
     **generate_options: Any,
 ) -> Bench:
     """:func:`build_bench` for code that already runs an event loop."""
+    if "images" in generate_options:
+        num_images = _old_images_keyword(generate_options.pop("images"), num_images)
     pool = [ctx for ctx in contexts if any(p.num_keypoints for p in ctx.people)]
-    if len(pool) < images:
+    if len(pool) < num_images:
         raise ConfigError(
-            f"only {len(pool)} images have an annotated person; asked for {images}", field="images"
+            f"only {len(pool)} images have an annotated person; asked for {num_images}",
+            field="num_images",
         )
     order = sorted(pool, key=lambda c: c.image_id)
     random.Random(seed).shuffle(order)
     folder = Path(out)
     chosen: list[tuple[ImageContext, dict[str, Sample]]] = []
     start = 0
-    while len(chosen) < images and start < len(order):
-        batch = order[start : start + (images - len(chosen))]
+    while len(chosen) < num_images and start < len(order):
+        batch = order[start : start + (num_images - len(chosen))]
         start += len(batch)
         run = await agenerate(
             batch,
@@ -86,11 +91,11 @@ async def abuild_bench(
         chosen += [
             (ctx, samples[ctx.image_id]) for ctx in batch if len(samples.get(ctx.image_id, {})) == 3
         ]
-    if len(chosen) < images:
+    if len(chosen) < num_images:
         raise ConfigError(
             f"only {len(chosen)} images got all three samples; see "
             f"{folder / 'run' / 'failures.jsonl'}",
-            field="images",
+            field="num_images",
         )
     questions: list[Question] = []
     references: dict[int, Answer] = {}
@@ -107,7 +112,7 @@ async def abuild_bench(
     bench = Bench(questions, contexts_out, references)
     bench.write(folder)
     manifest = {
-        "images": images,
+        "images": num_images,  # the manifest's field keeps its name
         "seed": seed,
         "generator": generator,
         "model": model,
@@ -118,16 +123,32 @@ async def abuild_bench(
     return bench
 
 
+def _old_images_keyword(images: int, num_images: int) -> int:
+    """The count given as ``images=``, the keyword's old name, with a DeprecationWarning."""
+    if num_images not in (images, _DEFAULT_NUM_IMAGES):
+        raise TypeError("give num_images= only; images= is its old name")
+    warnings.warn(
+        "build_bench(images=...) is deprecated; use num_images=...",
+        DeprecationWarning,
+        stacklevel=3,  # the caller of build_bench / abuild_bench
+    )
+    return images
+
+
 def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any) -> Bench:
-    """Build a benchmark of ``images`` images (default 30) into the folder ``out``.
+    """Build a benchmark of ``num_images`` images (default 30) into the folder ``out``.
 
     Args:
         contexts: image contexts (e.g. ``kpit.load_coco(root, "val2014")``).
         out: the benchmark folder: ``questions.jsonl``, ``context.jsonl``,
             ``references.jsonl``, ``manifest.json``, and the generation run in ``run/``.
-        **options: ``images``, ``seed`` (which images, reproducibly), ``generator`` and
+        **options: ``num_images`` (``images``, its old name, still works but is
+            deprecated), ``seed`` (which images, reproducibly), ``generator`` and
             ``model`` (who writes the questions and references), ``generator_options``,
             and :func:`kpit.pipeline`'s options (``style``, ``pose_notes``...).
     """
-
+    if "images" in options:
+        options["num_images"] = _old_images_keyword(
+            options.pop("images"), options.get("num_images", _DEFAULT_NUM_IMAGES)
+        )
     return run_sync(lambda: abuild_bench(contexts, out, **options))

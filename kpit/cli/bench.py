@@ -14,7 +14,12 @@ from kpit.bench.files import Bench, load_bench, read_answers, read_jsonl
 from kpit.bench.judge import judge_answers
 from kpit.bench.plot import plot_scores
 from kpit.bench.report import category_table, flip_rate, markdown_table, report_reviews, run_spread
-from kpit.cli.options import backend_options, coco_options_without_images, load_from_options
+from kpit.cli.options import (
+    AliasedOption,
+    backend_options,
+    coco_options_without_images,
+    load_from_options,
+)
 
 __all__ = ["bench", "bench_files", "load_bench_files"]
 
@@ -49,7 +54,11 @@ def load_bench_files(files: Mapping[str, Path | None]) -> Bench:
 
 @click.group()
 def bench() -> None:
-    """The HPAUB / LLaVA-Bench benchmark: judge answers, report scores."""
+    """The HPAUB / LLaVA-Bench benchmark: build, answer, judge, report.
+
+    Build a benchmark from a COCO split, answer its questions with the model under test,
+    judge the answers against the references, and report the scores.
+    """
 
 
 @bench.command()
@@ -158,8 +167,11 @@ def json_key(value: object) -> str:
 @bench.command()
 @coco_options_without_images
 @click.option(
+    "--num-images",
     "--images",
-    "n_images",
+    "num_images",
+    cls=AliasedOption,
+    hidden_aliases=("--images",),  # the old name of the count; --images is a folder elsewhere
     type=click.IntRange(min=1),
     default=30,
     show_default=True,
@@ -178,7 +190,7 @@ def json_key(value: object) -> str:
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
 def build(
-    n_images: int,
+    num_images: int,
     seed: int,
     generator: str,
     model: str | None,
@@ -195,7 +207,7 @@ def build(
     built = build_bench(
         list(contexts),
         output,
-        images=n_images,
+        num_images=num_images,
         seed=seed,
         generator=generator,
         model=model,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kpit.cli.options import backend_options, coco_options, load_from_options
+from kpit.cli.options import AliasedOption, backend_options, coco_options, load_from_options
 from kpit.pipeline import DryRun
 from kpit.pipeline import generate as run_generate
 from kpit.render import CONTEXT_STYLES, context_template
@@ -28,7 +28,12 @@ __all__ = ["generate"]
 )
 @click.option("--model", help="The model the backend should use.")
 @click.option(
+    "-o",
+    "--output",
     "--out",
+    "out",
+    cls=AliasedOption,
+    hidden_aliases=("--out",),  # the old spelling, for scripts that still use it
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
     help="The run folder; an existing run is resumed.",

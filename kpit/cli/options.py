@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +12,7 @@ import click
 from kpit.coco import CocoContexts, load_coco
 
 __all__ = [
+    "AliasedOption",
     "backend_options",
     "coco_options",
     "coco_options_without_images",
@@ -23,6 +24,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+class AliasedOption(click.Option):
+    """An option that also answers to old names, which ``--help`` and error messages leave out.
+
+    ``@click.option("-o", "--output", "--out", "out", cls=AliasedOption,
+    hidden_aliases=("--out",))``: scripts that still say ``--out`` keep working, and the
+    help shows ``-o, --output`` only.
+    """
+
+    def __init__(self, *args: Any, hidden_aliases: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = tuple(hidden_aliases)
+        unknown = set(self.hidden_aliases) - set(self.opts) - set(self.secondary_opts)
+        if unknown:
+            raise TypeError(f"hidden aliases that are not names of the option: {sorted(unknown)}")
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        opts = self.opts
+        self.opts = [name for name in opts if name not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = opts
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        shown = [name for name in self.opts if name not in self.hidden_aliases]
+        return " / ".join(f"'{name}'" for name in shown or [self.human_readable_name])
 
 
 def coco_options(function: F) -> F:
