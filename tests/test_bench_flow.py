@@ -31,9 +31,9 @@ def contexts(sample_root: Path) -> kpit.CocoContexts:
 
 
 def test_build_is_seeded_and_reads_back(contexts, tmp_path: Path) -> None:
-    bench = build_bench(list(contexts), tmp_path / "a", images=3, seed=5)
-    again = build_bench(list(contexts), tmp_path / "b", images=3, seed=5)
-    other = build_bench(list(contexts), tmp_path / "c", images=3, seed=6)
+    bench = build_bench(list(contexts), tmp_path / "a", num_images=3, seed=5)
+    again = build_bench(list(contexts), tmp_path / "b", num_images=3, seed=5)
+    other = build_bench(list(contexts), tmp_path / "c", num_images=3, seed=6)
     assert [q.to_dict() for q in bench.questions] == [q.to_dict() for q in again.questions]
     assert {q.image for q in bench.questions} != {q.image for q in other.questions} or (
         [q.image for q in bench.questions] != [q.image for q in other.questions]
@@ -50,7 +50,7 @@ def test_build_is_seeded_and_reads_back(contexts, tmp_path: Path) -> None:
     detail = loaded.questions[1]
     assert loaded.references[detail.question_id].text  # the template's description
     with pytest.raises(kpit.ConfigError, match="only 4 images"):
-        build_bench(list(contexts), tmp_path / "d", images=5)
+        build_bench(list(contexts), tmp_path / "d", num_images=5)
 
 
 def test_build_takes_the_old_images_keyword(contexts, tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_build_takes_the_old_images_keyword(contexts, tmp_path: Path) -> None:
 def test_answering_sends_each_image_and_caches(
     contexts, server: FakeOpenAI, sample_root: Path, tmp_path: Path
 ) -> None:
-    bench = build_bench(list(contexts), tmp_path / "bench", images=2, seed=0)
+    bench = build_bench(list(contexts), tmp_path / "bench", num_images=2, seed=0)
     options = {"base_url": server.base_url, "api_key": KEY, "backoff": 0.01}
     server.behaviour.script = deque(["500"])  # retried by the backend, not judged as text
     answers, failures = answer_bench(
@@ -101,7 +101,7 @@ def test_answering_sends_each_image_and_caches(
 def test_failed_answers_are_reported_not_judged(
     contexts, server: FakeOpenAI, sample_root: Path, tmp_path: Path
 ) -> None:
-    bench = build_bench(list(contexts), tmp_path / "bench", images=1, seed=0)
+    bench = build_bench(list(contexts), tmp_path / "bench", num_images=1, seed=0)
     server.behaviour.rates = {"500": 1.0}
     options = {"base_url": server.base_url, "api_key": KEY, "backoff": 0.01, "max_retries": 1}
     answers, failures = answer_bench(
@@ -117,7 +117,7 @@ def test_failed_answers_are_reported_not_judged(
 
 
 def test_template_backend_cannot_answer_images(contexts, sample_root: Path, tmp_path: Path) -> None:
-    bench = build_bench(list(contexts), tmp_path / "bench", images=1)
+    bench = build_bench(list(contexts), tmp_path / "bench", num_images=1)
     with pytest.raises(kpit.ConfigError, match="cannot read images"):
         answer_bench(bench, tmp_path / "a.jsonl", sample_root / "val2017", generator="template")
 

@@ -83,7 +83,9 @@ def test_end_to_end_on_the_sample_offline(
 
     run = CliRunner().invoke
     bench_dir, answers, reviews = tmp_path / "hpaub", tmp_path / "a.jsonl", tmp_path / "r.jsonl"
-    result = run(cli, ["bench", "build", str(sample_root), "--images", "4", "-o", str(bench_dir)])
+    result = run(
+        cli, ["bench", "build", str(sample_root), "--num-images", "4", "-o", str(bench_dir)]
+    )
     assert result.exit_code == 0, result.output
     result = run(
         cli,

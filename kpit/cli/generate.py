@@ -24,7 +24,20 @@ __all__ = ["generate"]
     help="Comma-separated tasks (conversation,detail,complex) or 'all'.",
 )
 @click.option(
-    "--generator", default="template", show_default=True, help="The backend (see `kpit plugins`)."
+    "--generator",
+    default="template",
+    show_default=True,
+    is_eager=True,
+    callback=lambda ctx, _, value: _generator_chosen(ctx, value),
+    help="The backend (see `kpit plugins`).",
+)
+@click.option(
+    "--help-options",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _, value: _help_options_asked(ctx, value),
+    help="List the chosen --generator's options (-O KEY=VALUE) and exit.",
 )
 @click.option("--model", help="The model the backend should use.")
 @click.option(
@@ -171,6 +184,44 @@ def generate(
     new, failed, skipped = (session.get(k, 0) for k in ("samples", "failures", "skipped"))
     click.echo(f"run {result.folder}: {new} new samples, {failed} failures, {skipped} skipped")
     click.echo(stats.to_text())
+
+
+_HELP_OPTIONS = "kpit.help_options"
+
+
+def _help_options_asked(ctx: click.Context, asked: bool) -> None:
+    if not asked or ctx.resilient_parsing:
+        return
+    if "generator" in ctx.params:
+        _print_options(ctx, ctx.params["generator"])
+    ctx.meta[_HELP_OPTIONS] = True  # --generator comes later on the command line
+
+
+def _generator_chosen(ctx: click.Context, name: str) -> str:
+    if ctx.meta.get(_HELP_OPTIONS) and not ctx.resilient_parsing:
+        _print_options(ctx, name)
+    return name
+
+
+def _print_options(ctx: click.Context, name: str) -> None:
+    """Print a backend's options and exit."""
+    from kpit import plugins
+    from kpit.errors import KpitError
+    from kpit.options import describe_options
+
+    try:
+        backend = plugins.get_generator(name)
+    except KpitError as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param_hint="--generator") from None
+    options = describe_options(backend.Options)
+    click.echo(f"options of the {name!r} generator (-O KEY=VALUE):")
+    if not options:
+        click.echo("  none")
+    for info in options:
+        default = "(secret)" if info.secret and info.default is not None else repr(info.default)
+        click.echo(f"  {info.name}: {info.type} = {default}")
+        click.echo(f"      {info.help}")
+    ctx.exit(0)
 
 
 def _dollars(value: float | None) -> str:
