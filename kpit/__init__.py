@@ -22,7 +22,7 @@ from kpit.export import export_hf, export_llava
 from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
-from kpit.pipeline import DryRun, agenerate, generate
+from kpit.pipeline import DryRun, agenerate, generate, plan_run
 from kpit.pose import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
 from kpit.quality import QualityConfig
 from kpit.render import render_context
@@ -84,6 +84,7 @@ __all__ = [
     "generate",
     "hookimpl",
     "load_coco",
+    "plan_run",
     "pose_facts",
     "pose_facts_batch",
     "pose_notes",

@@ -112,13 +112,13 @@ def export_hf(
     ``id`` and ``task``.
 
     Raises:
-        ConfigError: the ``datasets`` package is not installed.
+        ConfigError: the ``datasets`` package is not installed (``pip install 'kpit[hf]'``).
     """
     try:
         import datasets
     except ImportError:
         raise ConfigError(
-            "--format hf needs the 'datasets' package: pip install datasets", field="format"
+            "export_hf needs the 'datasets' package: pip install 'kpit[hf]'", field="datasets"
         ) from None
     rows: dict[str, list[Any]] = {"id": [], "task": [], "images": [], "messages": []}
     root = Path(image_root) if image_root is not None else None
