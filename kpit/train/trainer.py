@@ -2,8 +2,9 @@
 
 :class:`TrainConfig` is ``TrainingArguments`` with the paper's Table 2 as defaults (batch 8
 per device, gradient accumulation 2, learning rate 2e-5, cosine decay, warm-up 3%, one
-epoch, no weight decay, bf16, activation checkpointing, 2,048 tokens) and kpit's own
-fields, each with help text, so ``kpit train`` takes every field as a flag. ``TrainConfig`` is
+epoch, no weight decay) and, from LLaVA's own training script rather than Table 2, bf16,
+activation checkpointing and 2,048 tokens; bf16 is chosen from the machine unless set. kpit's
+own fields have help text, and ``kpit train`` takes every field as a flag. ``TrainConfig`` is
 made before the model, so a DeepSpeed ZeRO-3 config applies when the model is built.
 DeepSpeed only comes in through config files: ``--deepspeed zero2|zero3`` picks the ones
 kpit ships (16-bit weights gathered on save; gradient clipping from ``max_grad_norm``).
@@ -29,6 +30,21 @@ DEEPSPEED_CONFIGS = {
     name: Path(__file__).parent / "deepspeed" / f"{name}.json" for name in ("zero2", "zero3")
 }
 """The DeepSpeed configs kpit ships, by name."""
+
+
+def _cuda_bf16() -> bool:
+    """Whether a CUDA GPU with native bf16 (Ampere or newer) is there; ``False`` without torch."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the train extra is not installed
+        return False
+    if not torch.cuda.is_available():
+        return False
+    try:  # torch >= 2.4 counts emulated bf16 (pre-Ampere) as supported unless told not to
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # pragma: no cover - an older torch without the argument
+        return bool(torch.cuda.is_bf16_supported())
+
 
 try:  # transformers is optional: the config exists only where it is installed
     from transformers import TrainingArguments as _Base
@@ -83,13 +99,30 @@ class TrainConfig(_Base):  # type: ignore[misc]
     warmup_steps: float = 0.03  # a fraction of the steps, as transformers 5 reads it
     num_train_epochs: float = 1.0
     weight_decay: float = 0.0
-    bf16: bool = True
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 mixed precision: true or false (--no_bf16 is --bf16 false). Unset, it "
+            "is chosen from the machine and logged: true where a CUDA GPU does bf16 natively "
+            "(Ampere or newer) and neither --use_cpu nor --fp16 is set, else false. bf16 is "
+            "from LLaVA's own training script (scripts/v1_5/finetune.sh), not the paper's "
+            "Table 2.",
+            "nargs": "?",  # a bare --bf16 still means true
+            "const": True,
+        },
+    )
     activation_checkpointing: bool = True  # gradient checkpointing, as transformers 5 names it
     report_to: str = "none"
     remove_unused_columns: bool = False
     save_strategy: str = "no"
+    # Not a flag: True where bf16 was left unset and chosen from the machine in __post_init__.
+    bf16_auto: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        if self.bf16 is None:  # unset: bf16 where a CUDA GPU does it natively, else fp32
+            self.bf16 = not self.use_cpu and not self.fp16 and _cuda_bf16()
+            self.bf16_auto = True
+            log.info("bf16 not set: chose %s from the machine", self.bf16)
         chosen: Any = getattr(self, "deepspeed", None)
         if isinstance(chosen, str):
             name = chosen.strip()
@@ -199,6 +232,11 @@ def train(config: TrainConfig) -> Path:
     if config.lora_r:
         model = _with_lora(model, config)
     log.warning("trainable parameters: %s", trainable)
+    log.warning(
+        "precision: %s (%s)",
+        "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32",
+        "chosen from the machine: --bf16 not set" if config.bf16_auto else "--bf16 set",
+    )
     if config.activation_checkpointing:
         model.enable_input_require_grads()
     pad = processor.tokenizer.pad_token_id
