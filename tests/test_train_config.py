@@ -92,3 +92,50 @@ def test_kpit_train_bf16_flags(
     (config,) = seen
     expected = trainer._cuda_bf16() if bf16 is None else bf16
     assert (config.bf16, config.bf16_auto) == (expected, auto)
+
+
+OVERRIDDEN = (
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "num_train_epochs",
+    "weight_decay",
+    "bf16",
+    "activation_checkpointing",
+    "report_to",
+    "remove_unused_columns",
+    "save_strategy",
+)
+
+
+def _help_blocks(text: str) -> dict[str, str]:
+    """``--help``'s option entries by flag: each entry's text with all whitespace removed."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("  --"):  # an option's first line; its help is indented deeper
+            current = blocks.setdefault(line.split()[0].rstrip(","), [])
+        current.append(line)
+    return {flag: "".join("".join(lines).split()) for flag, lines in blocks.items()}
+
+
+@pytest.mark.parametrize("name", OVERRIDDEN)
+def test_every_changed_default_is_explained_in_kpit_train_help(name: str) -> None:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    trainer = _trainer()
+    ours = {f.name: f for f in dataclasses.fields(trainer.TrainConfig)}[name]
+    theirs = {f.name: f for f in dataclasses.fields(TrainingArguments)}[name]
+    assert ours.metadata["help"] != theirs.metadata.get("help")  # kpit's own text, not theirs
+    said = ours.metadata["help"]
+    sources = ("the paper's Table 2", "LLaVA's own training script", "kpit's choice")
+    assert any(source in said for source in sources)  # where the default comes from
+    result = CliRunner().invoke(cli, ["train", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    blocks = _help_blocks(result.output)
+    assert f"--{name}" in blocks
+    assert "".join(said.replace("%%", "%").split()) in blocks[f"--{name}"]

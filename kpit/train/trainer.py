@@ -4,7 +4,8 @@
 per device, gradient accumulation 2, learning rate 2e-5, cosine decay, warm-up 3%, one
 epoch, no weight decay) and, from LLaVA's own training script rather than Table 2, bf16,
 activation checkpointing and 2,048 tokens; bf16 is chosen from the machine unless set. kpit's
-own fields have help text, and ``kpit train`` takes every field as a flag. ``TrainConfig`` is
+own fields and every default it changes have help text, so ``kpit train`` takes every field
+as a flag and ``kpit train --help`` says where each default comes from. ``TrainConfig`` is
 made before the model, so a DeepSpeed ZeRO-3 config applies when the model is built.
 DeepSpeed only comes in through config files: ``--deepspeed zero2|zero3`` picks the ones
 kpit ships (16-bit weights gathered on save; gradient clipping from ``max_grad_norm``).
@@ -69,7 +70,14 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "the paper's ablation (Table 4); empty means all."
         },
     )
-    max_length: int = field(default=2048, metadata={"help": "The longest sample, in tokens."})
+    max_length: int = field(
+        default=2048,
+        metadata={
+            "help": "The longest sample, in tokens; longer ones are left out (see "
+            "--on_bad_sample). Default 2048, from LLaVA's own training script "
+            "(--model_max_length 2048 in scripts/v1_5/finetune.sh), not the paper's Table 2."
+        },
+    )
     freeze_vision_tower: bool = field(default=True, metadata={"help": "Keep CLIP frozen."})
     freeze_projector: bool = field(default=False, metadata={"help": "Keep the projector frozen."})
     freeze_language_model: bool = field(
@@ -91,14 +99,53 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "or one with nothing to train."
         },
     )
-    # The paper's Table 2.
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 2
-    learning_rate: float = 2e-5
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.03  # a fraction of the steps, as transformers 5 reads it
-    num_train_epochs: float = 1.0
-    weight_decay: float = 0.0
+    # Defaults kpit changes, each saying where it comes from: the paper's Table 2 for the
+    # optimisation, LLaVA's own training script (scripts/v1_5/finetune.sh) for bf16 and
+    # activation checkpointing, kpit itself for the rest.
+    per_device_train_batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "Samples per device in a step. Default 8, the paper's Table 2 (8 per device "
+            "x 2 GPUs x 2 accumulation steps = 32 per optimizer step; keep that product on "
+            "other hardware)."
+        },
+    )
+    gradient_accumulation_steps: int = field(
+        default=2,
+        metadata={
+            "help": "Steps whose gradients add up before each optimizer step. Default 2, the "
+            "paper's Table 2."
+        },
+    )
+    learning_rate: float = field(
+        default=2e-5,
+        metadata={"help": "The peak learning rate. Default 2e-5, the paper's Table 2."},
+    )
+    lr_scheduler_type: str = field(
+        default="cosine",
+        metadata={
+            "help": "The learning rate schedule after the warm-up. Default cosine, the paper's "
+            "Table 2."
+        },
+    )
+    warmup_steps: float = field(
+        default=0.03,
+        metadata={
+            "help": "Linear warm-up: below 1 a fraction of all steps (as transformers 5 reads "
+            "it), else a number of steps. Default 0.03, the paper's Table 2 (warm-up ratio 0.03)."
+        },
+    )
+    num_train_epochs: float = field(
+        default=1.0,
+        metadata={"help": "Passes over the data. Default 1, the paper's Table 2."},
+    )
+    weight_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "The optimizer's weight decay. Default 0, the paper's Table 2 (no weight "
+            "decay)."
+        },
+    )
     bf16: bool | None = field(
         default=None,
         metadata={
@@ -111,10 +158,38 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "const": True,
         },
     )
-    activation_checkpointing: bool = True  # gradient checkpointing, as transformers 5 names it
-    report_to: str = "none"
-    remove_unused_columns: bool = False
-    save_strategy: str = "no"
+    activation_checkpointing: bool = field(
+        default=True,
+        metadata={
+            "help": "Recompute activations in the backward pass instead of keeping them "
+            "(gradient checkpointing, as transformers 5 names it): less memory, slower steps. "
+            "Default true, from LLaVA's own training script (--gradient_checkpointing True in "
+            "scripts/v1_5/finetune.sh), not the paper's Table 2."
+        },
+    )
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "Where to report metrics (wandb, tensorboard, ...). Default none, kpit's "
+            "choice: the loss history is saved in trainer_state.json either way."
+        },
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={
+            "help": "Let Trainer drop batch fields the model's forward does not take. Default "
+            "false, kpit's choice: kpit's collate builds exactly the model's inputs "
+            "(input_ids, attention_mask, labels, pixel_values)."
+        },
+    )
+    save_strategy: str = field(
+        default="no",
+        metadata={
+            "help": "When to save checkpoints during training (no, steps, epoch, best). Default "
+            "no, kpit's choice: the final model, processor and chat template are saved at the "
+            "end in any case."
+        },
+    )
     # Not a flag: True where bf16 was left unset and chosen from the machine in __post_init__.
     bf16_auto: bool = field(default=False, init=False)
 
