@@ -277,7 +277,8 @@ def train(config: TrainConfig) -> Path:
 
     Before training, the data is checked and reported (samples, tokens, the share of
     trained tokens, skips). After training, the model, the processor and a chat template
-    in LLaVA-1.5's format are saved together, reloaded and checked for empty weights.
+    in LLaVA-1.5's format are saved together; the saved safetensors files are then read
+    (not reloaded as a model) to check that no weight is empty.
     """
     try:
         import torch
