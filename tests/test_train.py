@@ -14,7 +14,7 @@ from kpit.cli import cli
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
-from kpit.train.trainer import DEEPSPEED_CONFIGS, TrainConfig, train
+from kpit.train import DEEPSPEED_CONFIGS, TrainConfig, train
 
 from .tiny_llava import make_tiny_llava
 

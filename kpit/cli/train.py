@@ -33,6 +33,11 @@ def train(ctx: click.Context) -> None:
     args = list(ctx.args)
     if "--output" in args:  # DESIGN.md spells it --output as well
         args[args.index("--output")] = "--output_dir"
+    # bf16 defaults to unset, so HfArgumentParser adds no --no_bf16: keep the flag working
+    for flag in ("--no_bf16", "--no-bf16"):
+        while flag in args:
+            where = args.index(flag)
+            args[where : where + 1] = ["--bf16", "false"]
     parser = HfArgumentParser(TrainConfig)
     if any(a in ("-h", "--help") for a in args):
         click.echo(parser.format_help())

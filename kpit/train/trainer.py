@@ -2,8 +2,10 @@
 
 :class:`TrainConfig` is ``TrainingArguments`` with the paper's Table 2 as defaults (batch 8
 per device, gradient accumulation 2, learning rate 2e-5, cosine decay, warm-up 3%, one
-epoch, no weight decay, bf16, activation checkpointing, 2,048 tokens) and kpit's own
-fields, each with help text, so ``kpit train`` takes every field as a flag. ``TrainConfig`` is
+epoch, no weight decay) and, from LLaVA's own training script rather than Table 2, bf16,
+activation checkpointing and 2,048 tokens; bf16 is chosen from the machine unless set. kpit's
+own fields and every default it changes have help text, so ``kpit train`` takes every field
+as a flag and ``kpit train --help`` says where each default comes from. ``TrainConfig`` is
 made before the model, so a DeepSpeed ZeRO-3 config applies when the model is built.
 DeepSpeed only comes in through config files: ``--deepspeed zero2|zero3`` picks the ones
 kpit ships (16-bit weights gathered on save; gradient clipping from ``max_grad_norm``).
@@ -30,6 +32,21 @@ DEEPSPEED_CONFIGS = {
 }
 """The DeepSpeed configs kpit ships, by name."""
 
+
+def _cuda_bf16() -> bool:
+    """Whether a CUDA GPU with native bf16 (Ampere or newer) is there; ``False`` without torch."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the train extra is not installed
+        return False
+    if not torch.cuda.is_available():
+        return False
+    try:  # torch >= 2.4 counts emulated bf16 (pre-Ampere) as supported unless told not to
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # pragma: no cover - an older torch without the argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
 try:  # transformers is optional: the config exists only where it is installed
     from transformers import TrainingArguments as _Base
 except ImportError:  # pragma: no cover - the train extra is not installed
@@ -53,7 +70,14 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "the paper's ablation (Table 4); empty means all."
         },
     )
-    max_length: int = field(default=2048, metadata={"help": "The longest sample, in tokens."})
+    max_length: int = field(
+        default=2048,
+        metadata={
+            "help": "The longest sample, in tokens; longer ones are left out (see "
+            "--on_bad_sample). Default 2048, from LLaVA's own training script "
+            "(--model_max_length 2048 in scripts/v1_5/finetune.sh), not the paper's Table 2."
+        },
+    )
     freeze_vision_tower: bool = field(default=True, metadata={"help": "Keep CLIP frozen."})
     freeze_projector: bool = field(default=False, metadata={"help": "Keep the projector frozen."})
     freeze_language_model: bool = field(
@@ -75,21 +99,105 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "or one with nothing to train."
         },
     )
-    # The paper's Table 2.
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 2
-    learning_rate: float = 2e-5
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.03  # a fraction of the steps, as transformers 5 reads it
-    num_train_epochs: float = 1.0
-    weight_decay: float = 0.0
-    bf16: bool = True
-    activation_checkpointing: bool = True  # gradient checkpointing, as transformers 5 names it
-    report_to: str = "none"
-    remove_unused_columns: bool = False
-    save_strategy: str = "no"
+    # Defaults kpit changes, each saying where it comes from: the paper's Table 2 for the
+    # optimisation, LLaVA's own training script (scripts/v1_5/finetune.sh) for bf16 and
+    # activation checkpointing, kpit itself for the rest.
+    per_device_train_batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "Samples per device in a step. Default 8, the paper's Table 2 (8 per device "
+            "x 2 GPUs x 2 accumulation steps = 32 per optimizer step; keep that product on "
+            "other hardware)."
+        },
+    )
+    gradient_accumulation_steps: int = field(
+        default=2,
+        metadata={
+            "help": "Steps whose gradients add up before each optimizer step. Default 2, the "
+            "paper's Table 2."
+        },
+    )
+    learning_rate: float = field(
+        default=2e-5,
+        metadata={"help": "The peak learning rate. Default 2e-5, the paper's Table 2."},
+    )
+    lr_scheduler_type: str = field(
+        default="cosine",
+        metadata={
+            "help": "The learning rate schedule after the warm-up. Default cosine, the paper's "
+            "Table 2."
+        },
+    )
+    warmup_steps: float = field(
+        default=0.03,
+        metadata={
+            "help": "Linear warm-up: below 1 a fraction of all steps (as transformers 5 reads "
+            "it), else a number of steps. Default 0.03, the paper's Table 2 (warm-up ratio 0.03)."
+        },
+    )
+    num_train_epochs: float = field(
+        default=1.0,
+        metadata={"help": "Passes over the data. Default 1, the paper's Table 2."},
+    )
+    weight_decay: float = field(
+        default=0.0,
+        metadata={
+            "help": "The optimizer's weight decay. Default 0, the paper's Table 2 (no weight "
+            "decay)."
+        },
+    )
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 mixed precision: true or false (--no_bf16 is --bf16 false). Unset, it "
+            "is chosen from the machine and logged: true where a CUDA GPU does bf16 natively "
+            "(Ampere or newer) and neither --use_cpu nor --fp16 is set, else false. bf16 is "
+            "from LLaVA's own training script (scripts/v1_5/finetune.sh), not the paper's "
+            "Table 2.",
+            "nargs": "?",  # a bare --bf16 still means true
+            "const": True,
+        },
+    )
+    activation_checkpointing: bool = field(
+        default=True,
+        metadata={
+            "help": "Recompute activations in the backward pass instead of keeping them "
+            "(gradient checkpointing, as transformers 5 names it): less memory, slower steps. "
+            "Default true, from LLaVA's own training script (--gradient_checkpointing True in "
+            "scripts/v1_5/finetune.sh), not the paper's Table 2."
+        },
+    )
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "Where to report metrics (wandb, tensorboard, ...). Default none, kpit's "
+            "choice: the loss history is saved in trainer_state.json either way."
+        },
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={
+            "help": "Let Trainer drop batch fields the model's forward does not take. Default "
+            "false, kpit's choice: kpit's collate builds exactly the model's inputs "
+            "(input_ids, attention_mask, labels, pixel_values)."
+        },
+    )
+    save_strategy: str = field(
+        default="no",
+        metadata={
+            "help": "When to save checkpoints during training (no, steps, epoch, best). Default "
+            "no, kpit's choice: the final model, processor and chat template are saved at the "
+            "end in any case."
+        },
+    )
+    # Not a flag: True where bf16 was left unset and chosen from the machine in __post_init__.
+    bf16_auto: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        if self.bf16 is None:  # unset: bf16 where a CUDA GPU does it natively, else fp32
+            self.bf16 = not self.use_cpu and not self.fp16 and _cuda_bf16()
+            self.bf16_auto = True
+            log.info("bf16 not set: chose %s from the machine", self.bf16)
         chosen: Any = getattr(self, "deepspeed", None)
         if isinstance(chosen, str):
             name = chosen.strip()
@@ -169,7 +277,8 @@ def train(config: TrainConfig) -> Path:
 
     Before training, the data is checked and reported (samples, tokens, the share of
     trained tokens, skips). After training, the model, the processor and a chat template
-    in LLaVA-1.5's format are saved together, reloaded and checked for empty weights.
+    in LLaVA-1.5's format are saved together; the saved safetensors files are then read
+    (not reloaded as a model) to check that no weight is empty.
     """
     try:
         import torch
@@ -199,6 +308,11 @@ def train(config: TrainConfig) -> Path:
     if config.lora_r:
         model = _with_lora(model, config)
     log.warning("trainable parameters: %s", trainable)
+    log.warning(
+        "precision: %s (%s)",
+        "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32",
+        "chosen from the machine: --bf16 not set" if config.bf16_auto else "--bf16 set",
+    )
     if config.activation_checkpointing:
         model.enable_input_require_grads()
     pad = processor.tokenizer.pad_token_id
