@@ -3,8 +3,8 @@
 Trains a random LLaVA built from a config (the tiny test model, or LLaVA-1.5-7B's shapes with
 fewer layers) for a few steps on the bundled sample images, in a fresh process per run, and
 reports tokens per second and peak memory, with the ratio of the ZeRO-3 run to the plain
-one. Each run saves and reads the saved files back to check that no weight is empty. Meant as the one prepared
-script for a lent GPU machine:
+one. Each run saves, and its saved files are read back to check that no weight is empty.
+Meant as the one prepared script for a lent GPU machine:
 
     python benchmarks/bench_train.py                      # the tiny model, on CUDA if present
     python benchmarks/bench_train.py --layers 4 --hidden 4096 --steps 10   # 7B-wide, 4 layers

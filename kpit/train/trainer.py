@@ -258,7 +258,9 @@ def _with_lora(model: Any, config: TrainConfig) -> Any:
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:
-        raise ConfigError("lora_r > 0 needs peft: pip install 'kpit[train]'", field="lora_r") from None
+        raise ConfigError(
+            "lora_r > 0 needs peft: pip install 'kpit[train]'", field="lora_r"
+        ) from None
     # peft matches a string of target modules against the whole module name
     targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
     saved = None if config.freeze_projector else ["multi_modal_projector"]
