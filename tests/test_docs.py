@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,48 @@ def test_public_name_has_docstring_and_reference_entry(name: str) -> None:
     if inspect.isclass(obj) or inspect.isfunction(obj):
         assert inspect.getdoc(obj), f"{name} has no docstring"
     assert f"`{name}" in (REPO / "docs" / "api.md").read_text(), f"{name} is not in docs/api.md"
+
+
+API_MD = (REPO / "docs" / "api.md").read_text()
+PUBLIC_MODULES = (
+    "kpit.bench",
+    "kpit.errors",
+    "kpit.generators.openai",
+    "kpit.judges",
+    "kpit.llava_format",
+    "kpit.options",
+    "kpit.train",
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(m, n) for m in PUBLIC_MODULES for n in importlib.import_module(m).__all__],
+)
+def test_public_module_names_are_in_the_reference(module: str, name: str) -> None:
+    obj = getattr(importlib.import_module(module), name)
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        assert inspect.getdoc(obj), f"{module}.{name} has no docstring"
+    assert f"`{name}" in API_MD or f"{module}.{name}" in API_MD, f"{module}.{name} undocumented"
+
+
+def _resolve(dotted: str) -> object:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(dotted)
+
+
+@pytest.mark.parametrize("dotted", sorted(set(re.findall(r"`(kpit(?:\.\w+)+)", API_MD))))
+def test_every_dotted_name_in_the_reference_exists(dotted: str) -> None:
+    """The reference names nothing that was moved, renamed or removed."""
+    _resolve(dotted)
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
