@@ -268,3 +268,41 @@ def test_the_readme_main_command(sample_root: Path, tmp_path: Path) -> None:
     records = json.loads((run / "llava.json").read_text())
     assert len(records) == 12
     assert records[0]["conversations"][0]["value"].startswith("<image>\n")
+
+
+def test_the_sync_api_works_inside_a_running_event_loop(sample_root: Path, tmp_path: Path) -> None:
+    """In a notebook an event loop already runs: the sync functions must still work."""
+    from kpit.bench import answer_bench, build_bench, judge_answers
+
+    contexts = kpit.load_coco(sample_root, limit=1)
+
+    async def notebook_cell() -> tuple[kpit.Run | kpit.DryRun, kpit.bench.Bench]:
+        asyncio.get_running_loop()  # as in Jupyter
+        run = kpit.generate(contexts, "detail", out=tmp_path / "run", progress=False)
+        bench = build_bench(list(contexts), tmp_path / "bench", num_images=1)
+        # Both reach their own checks of the input, not a "loop already running" error:
+        with pytest.raises(kpit.DataError, match="no such image"):
+            answer_bench(
+                bench, tmp_path / "answers.jsonl", tmp_path, generator_options={"api_key": "k"}
+            )
+        with pytest.raises(kpit.DataError, match="no answer"):
+            judge_answers(bench, {}, tmp_path / "reviews.jsonl")
+        return run, bench
+
+    run, bench = asyncio.run(notebook_cell())
+    assert isinstance(run, kpit.Run) and len(list(run.samples())) == 1
+    assert len(bench.questions) == 3
+
+
+def test_no_public_function_shadows_its_own_module() -> None:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(kpit.__path__, "kpit."):
+        if not info.ispkg:
+            continue
+        package = importlib.import_module(info.name)
+        submodules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+        assert not submodules & set(getattr(package, "__all__", ())), info.name
+    top = {m.name for m in pkgutil.iter_modules(kpit.__path__)}
+    assert not top & set(kpit.__all__)
