@@ -306,3 +306,15 @@ def test_no_public_function_shadows_its_own_module() -> None:
         assert not submodules & set(getattr(package, "__all__", ())), info.name
     top = {m.name for m in pkgutil.iter_modules(kpit.__path__)}
     assert not top & set(kpit.__all__)
+
+
+def test_the_progress_bar_counts_resumed_work(
+    sample_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contexts = kpit.load_coco(sample_root)
+    kpit.generate(contexts, out=tmp_path / "run", limit=2, progress=False)
+    run = kpit.generate(contexts, out=tmp_path / "run", progress=True)
+    assert isinstance(run, kpit.Run)
+    assert run.manifest["last_session"]["skipped"] == 6
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any("12/12" in line for line in bar), bar[-3:]  # 6 resumed + 6 new, out of 12
