@@ -132,7 +132,7 @@ def _check_templates(store: RunStore, hashes: dict[str, str]) -> None:
     changed = sorted(name for name in set(old) & set(hashes) if old[name] != hashes[name])
     if changed:
         raise ConfigError(f"templates changed since this run began: {', '.join(changed)}; "
-                          "use a new -o/--output folder", file=store.manifest_path,
+                          "use a new run folder (out=, -o)", file=store.manifest_path,
                           field="template_hashes")  # fmt: skip
 
 

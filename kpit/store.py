@@ -139,7 +139,7 @@ class RunStore:
             if old.get(key) != manifest.get(key):
                 raise ConfigError(
                     f"this run was made with {key}={old.get(key)!r}, not {manifest.get(key)!r}; "
-                    "use a new -o/--output folder to change it",
+                    "use a new run folder (out=, -o) to change it",
                     file=self.manifest_path,
                     field=key,
                 )

@@ -290,7 +290,7 @@ def train(config: TrainConfig) -> Path:
             "training needs torch and transformers: pip install 'kpit[train]'", field="model"
         ) from None
     if not config.data or not config.images:
-        raise ConfigError("give --data (LLaVA JSON) and --images (the image folder)", field="data")
+        raise ConfigError("give data (LLaVA JSON) and images (the image folder)", field="data")
     processor = AutoProcessor.from_pretrained(config.model)
     dataset = LlavaDataset(
         config.data,
