@@ -17,6 +17,7 @@ from typing import Any
 
 from kpit.errors import ConfigError
 from kpit.llava_format import IMAGE_TOKEN, with_image_token
+from kpit.overlap import ExcludeImages, check_disjoint, read_image_ids
 from kpit.store import Run
 from kpit.types import Sample, Turn
 
@@ -53,6 +54,7 @@ def llava_records(
     image_prefix: str = "",
     per_pair: bool = False,
     tasks: Sequence[str] | None = None,
+    exclude_images: ExcludeImages = None,
 ) -> Iterator[dict[str, Any]]:
     """LLaVA records of a run's samples, one per sample (or per question/answer pair).
 
@@ -61,8 +63,18 @@ def llava_records(
         image_prefix: put before each image file name (e.g. ``coco/train2017/``).
         per_pair: one record per question/answer pair, as the paper counts samples.
         tasks: only these tasks.
+        exclude_images: benchmark images that must not be in training data (a benchmark
+            folder, a run folder, an id list; see :func:`kpit.overlap.read_image_ids`).
+
+    Raises:
+        ConfigError: a sample uses an excluded image (the error names how many and which).
     """
-    for sample in _selected(_run(run), tasks):
+    run = _run(run)
+    excluded = read_image_ids(exclude_images)
+    if excluded:
+        samples = ((s.id, s.meta.get("image_id", s.image)) for s in _selected(run, tasks))
+        check_disjoint(samples, excluded, file=run.folder / "samples.jsonl")
+    for sample in _selected(run, tasks):
         image = f"{image_prefix}{sample.image}"
         base_id = sample.id.replace("/", "_")
         groups = _pairs(sample.turns) if per_pair else [sample.turns]
@@ -79,13 +91,15 @@ def export_llava(
     image_prefix: str = "",
     per_pair: bool = False,
     tasks: Sequence[str] | None = None,
+    exclude_images: ExcludeImages = None,
 ) -> int:
     """Write a run's samples as LLaVA training JSON; return the number of records.
 
     See :func:`llava_records` for the options. The file is written to a temporary name
     and renamed, so a crash never leaves half a file.
     """
-    records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks))
+    records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
+                                 exclude_images=exclude_images))  # fmt: skip
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -102,6 +116,7 @@ def export_hf(
     image_root: PathLike | None = None,
     per_pair: bool = False,
     tasks: Sequence[str] | None = None,
+    exclude_images: ExcludeImages = None,
 ) -> int:
     """Write a run as a Hugging Face ``datasets`` dataset (``save_to_disk``); return its rows.
 
@@ -122,7 +137,7 @@ def export_hf(
         ) from None
     rows: dict[str, list[Any]] = {"id": [], "task": [], "images": [], "messages": []}
     root = Path(image_root) if image_root is not None else None
-    for record in llava_records(run, per_pair=per_pair, tasks=tasks):
+    for record in llava_records(run, per_pair=per_pair, tasks=tasks, exclude_images=exclude_images):
         messages = []
         for n, turn in enumerate(record["conversations"]):
             text = turn["value"].removeprefix(f"{IMAGE_TOKEN}\n") if n == 0 else turn["value"]

@@ -26,6 +26,7 @@ from kpit._sync import run_sync
 from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
 from kpit.generators.base import Generator, Price, Reply
+from kpit.overlap import ExcludeImages, read_image_ids
 from kpit.quality import QualityConfig, QualityFilter, sample_fingerprint
 from kpit.store import Run, RunStore
 from kpit.tasks import PromptOptions, Task, request_key
@@ -187,6 +188,7 @@ def _set_up(
     fewshot: bool = True,
     quality: QualityConfig | None = None,
     generator_options: Mapping[str, Any] | None = None,
+    exclude_images: ExcludeImages = None,
 ) -> _RunSetup:
     """Check the arguments, make the backend, and read what an existing run has done."""
     task_objects = resolve_tasks(tasks)
@@ -195,12 +197,16 @@ def _set_up(
     prompt = PromptOptions(style, pose_notes, os.fspath(template_dir) if template_dir else None,
                            fewshot)  # fmt: skip
     backend = _make_generator(generator, model, dict(generator_options or {}))
+    excluded = read_image_ids(exclude_images)
     total = None
     if isinstance(contexts, Sized):
         images = len(contexts) if limit is None else min(len(contexts), limit)
         total = images * len(task_objects)
     if limit is not None:
         contexts = islice(contexts, limit)
+    if excluded:
+        contexts = _without(contexts, excluded)
+        total = None  # how many the exclusion removes is known only on the way
     quality = quality or QualityConfig()
     store = RunStore(out)
     hashes = _template_hashes(task_objects, prompt)
@@ -217,6 +223,8 @@ def _set_up(
         "source": _source(contexts),
         "quality": dataclasses.asdict(quality),
         "concurrency": concurrency,
+        "exclude_images": {"sources": [os.fspath(p) for p in _as_list(exclude_images)],
+                           "images": len(excluded)},
     }  # fmt: skip
     setup = _RunSetup(task_objects, prompt, backend, store, manifest, contexts, seed,
                       concurrency, quality, total, resuming=store.exists())  # fmt: skip
@@ -229,6 +237,23 @@ def _set_up(
         if not retry_failed:
             setup.skip.update(r["key"] for r in store.failures())
     return setup
+
+
+def _as_list(sources: ExcludeImages) -> list[str | os.PathLike[str]]:
+    if sources is None:
+        return []
+    if isinstance(sources, (str, os.PathLike)):
+        return [sources]
+    return list(sources)
+
+
+def _without(contexts: Iterable[ImageContext], excluded: set[int]) -> Iterator[ImageContext]:
+    """``contexts`` without the excluded images (benchmark images never reach a teacher)."""
+    for ctx in contexts:
+        if ctx.image_id in excluded:
+            log.debug("image %s is excluded", ctx.image_id)
+            continue
+        yield ctx
 
 
 def plan_run(

@@ -21,6 +21,7 @@ from typing import Any
 from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
+from kpit.overlap import ExcludeImages, read_image_ids
 from kpit.pipeline import agenerate
 from kpit.store import Run
 from kpit.types import ImageContext, Sample
@@ -54,15 +55,22 @@ async def abuild_bench(
     generator: str = "template",
     model: str | None = None,
     generator_options: dict[str, Any] | None = None,
+    disjoint_from: ExcludeImages = None,
     **generate_options: Any,
 ) -> Bench:
     """:func:`build_bench` for code that already runs an event loop."""
     if "images" in generate_options:
         num_images = _old_images_keyword(generate_options.pop("images"), num_images)
-    pool = [ctx for ctx in contexts if any(p.num_keypoints for p in ctx.people)]
+    training = read_image_ids(disjoint_from)
+    pool = [
+        ctx
+        for ctx in contexts
+        if any(p.num_keypoints for p in ctx.people) and ctx.image_id not in training
+    ]
     if len(pool) < num_images:
+        apart = f" and are absent from the training images ({len(training)})" if training else ""
         raise ConfigError(
-            f"only {len(pool)} images have an annotated person; asked for {num_images}",
+            f"only {len(pool)} images have an annotated person{apart}; asked for {num_images}",
             field="num_images",
         )
     order = sorted(pool, key=lambda c: c.image_id)
@@ -117,10 +125,20 @@ async def abuild_bench(
         "generator": generator,
         "model": model,
         "image_ids": [ctx.image_id for ctx, _ in chosen],
+        "images_files": [ctx.file_name for ctx, _ in chosen],
+        "disjoint_from": _sources(disjoint_from),
         "run": str(folder / "run"),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return bench
+
+
+def _sources(sources: ExcludeImages) -> list[str]:
+    if sources is None:
+        return []
+    if isinstance(sources, (str, os.PathLike)):
+        return [os.fspath(sources)]
+    return [os.fspath(s) for s in sources]
 
 
 def _old_images_keyword(images: int, num_images: int) -> int:

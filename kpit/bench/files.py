@@ -275,10 +275,12 @@ def load_bench(
     questions: PathLike | None = None,
     context: PathLike | None = None,
     references: PathLike | None = None,
+    require_references: bool = True,
 ) -> Bench:
     """Load a benchmark folder, or LLaVA-Bench files given one by one.
 
-    Every question must have a known category, a context for its image, and a reference
+    Every question must have a known category, a context for its image, and (unless
+    ``require_references`` is false, as for model-against-model judging) a reference
     answer; anything missing is a :class:`DataError` naming the file and the question.
     """
     base = Path(folder) if folder is not None else None
@@ -288,15 +290,21 @@ def load_bench(
         "references": references or (base / "references.jsonl" if base else None),
     }
     for name, path in paths.items():
+        optional = name == "references" and not require_references
         if path is None:
+            if optional:
+                continue
             raise DataError(f"no {name} file given", field=name)
         if not Path(path).is_file():
+            if optional and references is None:
+                continue
             raise DataError("no such file", file=path, field=name)
-    resolved = {k: Path(v) for k, v in paths.items() if v is not None}
+    resolved = {k: Path(v) for k, v in paths.items() if v is not None and Path(v).is_file()}
+    refs = resolved.get("references")
     bench = Bench(
         _questions(resolved["questions"]),
         _contexts(resolved["context"]),
-        read_answers(resolved["references"], default_model="reference"),
+        read_answers(refs, default_model="reference") if refs is not None else {},
         resolved,
     )
     questions_file = resolved["questions"]
@@ -308,7 +316,7 @@ def load_bench(
         if q.image not in bench.contexts:
             raise DataError(f"no context for image {q.image} in {resolved['context']}",
                             file=questions_file, record=record, field="image")  # fmt: skip
-        if q.question_id not in bench.references:
+        if require_references and q.question_id not in bench.references:
             raise DataError(f"no reference answer in {resolved['references']}",
                             file=questions_file, record=record, field="question_id")  # fmt: skip
     return bench

@@ -1,11 +1,24 @@
-"""Judge a model's answers against the references, with retries, caching and order checks.
+"""The benchmark's review step: a judge scores answers, with retries, caching and order checks.
 
-For every question, the judge reads the context, the question and two answers, and scores
-both from 1 to 10. kpit improves on LLaVA's script: answers are joined to questions by
-``question_id``; a review whose scores cannot be read is asked for again, then excluded
-and counted (never scored -1); ``swap`` judges both orders to measure position bias (the
-flip rate); ``runs`` repeats everything to measure the spread; reviews are cached (a
-rerun pays only for what is missing) and written in question order.
+Two kinds of review, both in LLaVA's review structure (the context, the question, then two
+answers as Assistant 1 and Assistant 2, each scored from 1 to 10):
+
+- ``reference`` (LLaVA-Bench's protocol): the model's answers against the benchmark's
+  reference answers;
+- ``pairwise`` (the paper's protocol, Tables 4 and 5): one model's answers against another
+  model's (``versus``); no reference is needed.
+
+kpit improves on LLaVA's script: answers are joined to questions by ``question_id``; a
+review whose scores cannot be read is asked for again, then kept in a failures file beside
+the reviews (``reviews.failures.jsonl``), never in the reviews as ``[-1, -1]`` (which
+LLaVA's ``summarize_gpt_review.py`` would average in); ``swap`` judges both orders to measure
+position bias (the flip rate); ``runs`` repeats everything to measure the spread; reviews
+are cached (a rerun pays only for what is missing) and written in question order.
+
+Every review's ``tuple`` is LLaVA's ``[other, model]``: the reference's (or the ``versus``
+model's) score first, then the score of ``model_id``'s answer, whichever was Assistant 1
+(``assistant1`` names it). Pairwise reviews also name ``versus_id`` and carry ``scores``
+by model.
 """
 
 from __future__ import annotations
@@ -22,17 +35,32 @@ from typing import Any
 from kpit import plugins
 from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
-from kpit.errors import DataError
-from kpit.generators.base import FatalGeneratorError, GeneratorError
+from kpit.errors import ConfigError, DataError, FatalGeneratorError, GeneratorError
 from kpit.judges.base import Judge
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 
-__all__ = ["ORDERS", "ajudge_answers", "judge_answers"]
+__all__ = [
+    "ORDERS",
+    "PAIRWISE_ORDERS",
+    "ajudge_answers",
+    "failures_path",
+    "judge_answers",
+]
 
 ORDERS = ("reference-first", "answer-first")
-"""Which answer the judge reads as Assistant 1."""
+"""Reference reviews: which answer the judge reads as Assistant 1."""
+
+PAIRWISE_ORDERS = ("versus-first", "answers-first")
+"""Pairwise reviews: which model's answer the judge reads as Assistant 1."""
 
 PathLike = str | os.PathLike[str]
+
+
+def failures_path(reviews: PathLike) -> Path:
+    """Where the reviews without readable scores go: ``reviews.failures.jsonl`` beside them."""
+    path = Path(reviews)
+    stem = path.name.removesuffix(".jsonl")
+    return path.with_name(f"{stem}.failures.jsonl")
 
 
 def _hash(*parts: str) -> str:
@@ -45,34 +73,61 @@ class _Job:
     question_id: int
     order: str
     run: int
+    other: Answer  # the reference, or the versus model's answer
+    answer: Answer  # the answer of the model under review (``model_id``)
+
+
+def _label(answer: Answer, fallback: str) -> str:
+    return answer.model_id or fallback
 
 
 def _jobs(
     bench: Bench,
     answers: Mapping[int, Answer],
+    versus: Mapping[int, Answer] | None,
     judge: Judge,
     rubric_hash: str,
     swap: bool,
     runs: int,
 ) -> list[_Job]:
+    orders = PAIRWISE_ORDERS if versus is not None else ORDERS
     jobs = []
     for q in bench.questions:
         answer = answers[q.question_id]
+        other = versus[q.question_id] if versus is not None else bench.references[q.question_id]
         for run in range(runs):
-            for order in ORDERS if swap else ORDERS[:1]:
-                reference = bench.references[q.question_id].text
-                key = _hash(
-                    judge.name,
-                    str(judge.model),
-                    rubric_hash,
-                    str(q.question_id),
-                    reference,
-                    answer.text,
-                    order,
-                    str(run),
-                )
-                jobs.append(_Job(key, q.question_id, order, run))
+            for order in orders if swap else orders[:1]:
+                key = _hash(judge.name, str(judge.model), rubric_hash, str(q.question_id),
+                            other.model_id, other.text, answer.model_id, answer.text, order,
+                            str(run))  # fmt: skip
+                jobs.append(_Job(key, q.question_id, order, run, other, answer))
     return jobs
+
+
+def _check_answers(
+    bench: Bench, answers: Mapping[int, Answer], versus: Mapping[int, Answer] | None
+) -> None:
+    sides = [("answers", answers)] + ([("versus", versus)] if versus is not None else [])
+    for name, given in sides:
+        missing = [q.question_id for q in bench.questions if q.question_id not in given]
+        if missing:
+            raise DataError(f"no answer for question {missing[0]} ({len(missing)} missing)",
+                            record=f"question {missing[0]}", field=name)  # fmt: skip
+    if versus is None:
+        missing = [q.question_id for q in bench.questions if q.question_id not in bench.references]
+        if missing:
+            raise DataError(f"no reference answer for question {missing[0]}; pairwise judging "
+                            "(versus=) needs none", record=f"question {missing[0]}",
+                            field="references")  # fmt: skip
+        return
+    ours = {a.model_id for a in answers.values()}
+    theirs = {a.model_id for a in versus.values()}
+    if len(ours) != 1 or len(theirs) != 1 or ours == theirs or "" in ours | theirs:
+        raise ConfigError(
+            f"pairwise judging needs one distinct model_id per answer file, not {sorted(ours)} "
+            f"against {sorted(theirs)}",
+            field="model_id",
+        )
 
 
 async def ajudge_answers(
@@ -80,6 +135,7 @@ async def ajudge_answers(
     answers: Mapping[int, Answer],
     out: PathLike,
     *,
+    versus: Mapping[int, Answer] | None = None,
     judge: str | Judge = "gpt",
     model: str | None = None,
     rubric: str = "hpaub",
@@ -89,12 +145,10 @@ async def ajudge_answers(
     concurrency: int = 8,
     judge_options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`judge_answers` for code that already runs an event loop."""
-    missing = [q.question_id for q in bench.questions if q.question_id not in answers]
-    if missing:
-        raise DataError(
-            f"no answer for question {missing[0]} ({len(missing)} missing)", field="question_id"
-        )
+    """:func:`judge_answers` as a coroutine."""
+    _check_answers(bench, answers, versus)
+    if runs < 1 or attempts < 1 or concurrency < 1:
+        raise ConfigError("runs, attempts and concurrency must be at least 1", field="runs")
     judge_object = (
         judge
         if isinstance(judge, Judge)
@@ -102,7 +156,7 @@ async def ajudge_answers(
     )
     rules = rubrics(rubric)
     rubric_hash = _hash(json.dumps(rules, sort_keys=True))
-    jobs = _jobs(bench, answers, judge_object, rubric_hash, swap, runs)
+    jobs = _jobs(bench, answers, versus, judge_object, rubric_hash, swap, runs)
     out_path = Path(out)
     cache_path = out_path.with_name(out_path.name + ".cache.jsonl")
     cached: dict[str, dict[str, Any]] = {}
@@ -111,6 +165,7 @@ async def ajudge_answers(
             if "error" not in record:
                 cached[record["key"]] = record
     settings = judge_object.settings()
+    kind = "pairwise" if versus is not None else "reference"
     slots = asyncio.Semaphore(concurrency)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     cache_file = cache_path.open("a", encoding="utf-8")
@@ -119,28 +174,31 @@ async def ajudge_answers(
         if job.key in cached:
             return cached[job.key]
         question = bench.question(job.question_id)
-        reference, answer = bench.references[job.question_id], answers[job.question_id]
-        first, second = (reference, answer) if job.order == ORDERS[0] else (answer, reference)
+        other_first = job.order in (ORDERS[0], PAIRWISE_ORDERS[0])
+        first, second = (job.other, job.answer) if other_first else (job.answer, job.other)
         rule = rules[question.category]
         messages = judge_messages(question.text, bench.context(question).render(), first.text,
                                   second.text, rule["prompt"], rule["role"])  # fmt: skip
+        model_id = _label(job.answer, "model")
+        other_id = _label(job.other, "reference" if kind == "reference" else "versus")
         record: dict[str, Any] = {
             "key": job.key,
+            "kind": kind,
             "question_id": job.question_id,
             "category": question.category,
             "answer1_id": first.answer_id or first.model_id,
             "answer2_id": second.answer_id or second.model_id,
-            "model_id": answer.model_id,
+            "model_id": model_id,
+            "assistant1": other_id if other_first else model_id,
             "judge": settings,
             "rubric": rubric,
             "rubric_hash": rubric_hash,
             "order": job.order,
             "run": job.run,
             "content": "",
-            # LLaVA's scripts write [-1, -1] for a review without scores; so does kpit, to
-            # keep the file readable by them, but its report leaves such reviews out.
-            "tuple": [-1, -1],
         }
+        if kind == "pairwise":
+            record["versus_id"] = other_id
         async with slots:
             for attempt in range(1, attempts + 1):
                 record["attempts"] = attempt
@@ -154,8 +212,11 @@ async def ajudge_answers(
                 record["content"] = content
                 scores = parse_scores(content)
                 if scores is not None:
-                    # Stored as LLaVA does: [reference score, model score].
-                    record["tuple"] = list(scores if job.order == ORDERS[0] else scores[::-1])
+                    # Stored as LLaVA does: [other, model], whichever was Assistant 1.
+                    other, mine = scores if other_first else scores[::-1]
+                    record["tuple"] = [other, mine]
+                    if kind == "pairwise":
+                        record["scores"] = {other_id: other, model_id: mine}
                     record.pop("error", None)
                     break
                 record["error"] = "unparseable scores"
@@ -164,29 +225,40 @@ async def ajudge_answers(
         return record
 
     try:
-        reviews = await asyncio.gather(*(one(job) for job in jobs))
+        records = await asyncio.gather(*(one(job) for job in jobs))
     finally:
         cache_file.close()
         await judge_object.aclose()
-    write_jsonl(out_path, reviews)  # question order, whatever the completion order
-    return list(reviews)
+    # Question order, whatever the completion order; unreadable reviews apart, so that no
+    # script averages a placeholder score in.
+    write_jsonl(out_path, (r for r in records if "error" not in r))
+    failures = [r for r in records if "error" in r]
+    failed = failures_path(out_path)
+    if failures or failed.exists():
+        write_jsonl(failed, failures)
+    return list(records)
 
 
 def judge_answers(
     bench: Bench, answers: Mapping[int, Answer], out: PathLike, **options: Any
 ) -> list[dict[str, Any]]:
-    """Judge ``answers`` against ``bench``'s references and write the reviews to ``out``.
+    """Judge ``answers`` against ``bench``'s references, or against another model's answers.
 
     Args:
-        bench: the benchmark.
-        answers: the model's answers by ``question_id`` (see
-            :func:`kpit.bench.read_answers`).
+        bench: the benchmark (its references are needed only without ``versus``).
+        answers: the model's answers by ``question_id`` (see :func:`kpit.bench.read_answers`).
         out: the review file (LLaVA's review fields: ``question_id``, ``category``,
-            ``tuple`` = [reference, model], ``content``), in question order; a cache beside
-            it (``out.cache.jsonl``) lets a rerun skip every review already had.
-        **options: ``judge`` (a registered judge's name or an instance, default ``gpt``),
-            ``model``, ``rubric`` (``hpaub`` or ``llava``), ``swap`` (judge both orders),
-            ``runs`` (repeat), ``attempts`` (asks per review when the scores cannot be
-            read, default 3), ``concurrency``, ``judge_options`` (e.g. ``base_url``).
+            ``tuple`` = [other, model], ``content``), in question order; reviews without
+            readable scores go to :func:`failures_path` beside it; a cache
+            (``out.cache.jsonl``) lets a rerun skip every review already had.
+        **options: ``versus`` (another model's answers by ``question_id``: judge model
+            against model, as the paper does; each answer file must name one distinct
+            ``model_id``), ``judge`` (a registered judge's name or an instance, default
+            ``gpt``), ``model``, ``rubric`` (``hpaub`` or ``llava``), ``swap`` (judge both
+            orders), ``runs`` (repeat), ``attempts`` (asks per review when the scores cannot
+            be read, default 3), ``concurrency``, ``judge_options`` (e.g. ``base_url``).
+
+    Returns:
+        Every review in question order, those without scores marked with an ``error``.
     """
     return run_sync(lambda: ajudge_answers(bench, answers, out, **options))

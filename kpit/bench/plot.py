@@ -56,11 +56,12 @@ def plot_scores(results: Mapping[str, Mapping[str, Score]], path: str | os.PathL
             draw.rectangle((bx, y(score.model), bx + bar - 4, y(0)), fill=colour)
             mid = bx + (bar - 4) / 2
             draw.line((mid, y(score.model_ci[0]), mid, y(score.model_ci[1])), fill="black", width=2)
-            draw.line(
-                (bx, y(score.reference), bx + bar - 4, y(score.reference)),
-                fill=(110, 110, 110),
-                width=3,
-            )
+            if not math.isnan(score.reference):
+                draw.line(
+                    (bx, y(score.reference), bx + bar - 4, y(score.reference)),
+                    fill=(110, 110, 110),
+                    width=3,
+                )
     for m, model in enumerate(results):
         draw.rectangle(
             (width - 130, top + 22 * m, width - 116, top + 22 * m + 14),

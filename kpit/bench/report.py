@@ -1,30 +1,56 @@
-"""Scores from reviews: per category and overall, with bootstrap intervals.
+"""Scores from reviews, under two protocols.
 
-Each review holds a ``tuple`` ``[reference score, model score]`` (1 to 10). For each
-category and for all questions, kpit reports the model's mean x10, the reference's mean
-x10 and the relative score ``100 x mean(model) / mean(reference)`` (LLaVA's summary), with
-95% bootstrap intervals. Reviews whose scores could not be read are excluded and counted,
-never scored as -1 (which pulls both means down and the relative score towards 100).
+``llava`` (LLaVA-Bench's): each review holds a ``tuple`` ``[reference score, model score]``
+(1 to 10). For each category and for all questions pooled, a review file's row gives the
+model's mean x10, the reference's mean x10 and the relative score ``100 x mean(model) /
+mean(reference)`` (LLaVA's summary), with 95% bootstrap intervals.
+
+``paper`` (the paper's Tables 4 and 5): reviews are pairwise, model against model. A
+model's category score is 10 x the mean of all its scores across every pairing it appears
+in (both orders of a question, when swapped, averaged first); All is the mean of the three
+category scores; a row is a ``model_id`` pooled over every file it appears in.
+
+Under both, reviews whose scores could not be read are excluded and counted, never scored
+as -1 (which pulls both means down and the relative score towards 100): they sit in the
+failures file beside the reviews, or, in files written by LLaVA or older kpit, carry
+``[-1, -1]``.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kpit.bench.files import CATEGORIES
+from kpit.bench.files import CATEGORIES, read_jsonl
+from kpit.errors import ConfigError, DataError
 
 __all__ = [
+    "CATEGORY_TITLES",
+    "PaperScore",
+    "ReviewFile",
     "Score",
     "category_table",
     "flip_rate",
+    "load_reviews",
     "markdown_table",
+    "paper_scores",
+    "paper_table",
     "report_reviews",
     "run_spread",
 ]
+
+CATEGORY_TITLES = {
+    "conv": "Conversation",
+    "detail": "Detailed description",
+    "complex": "Complex reasoning",
+}
+"""The paper's names of LLaVA-Bench's categories."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +80,84 @@ def _valid_tuple(review: Mapping[str, Any]) -> tuple[float, float] | None:
         return None
     ref, model = float(pair[0]), float(pair[1])
     return (ref, model) if ref > 0 and model > 0 else None
+
+
+def _score_of(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and 1 <= number <= 10 else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewFile:
+    """One review file, read and checked.
+
+    Attributes:
+        path: the file.
+        kind: ``reference`` (against the references) or ``pairwise`` (model against model).
+        reviews: the reviews with readable scores.
+        failed: reviews without readable scores: the lines of the failures file beside it,
+            and reviews that carry LLaVA's ``[-1, -1]``.
+    """
+
+    path: Path
+    kind: str
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unreadable(self) -> int:
+        """How many reviews have no readable scores."""
+        return len(self.failed)
+
+    @property
+    def model_id(self) -> str:
+        """The model the file reviews (its first review's ``model_id``, else the file stem)."""
+        return next((str(r["model_id"]) for r in self.reviews if r.get("model_id")), self.path.stem)
+
+
+def _kind(review: Mapping[str, Any]) -> str:
+    kind = review.get("kind")
+    if kind in ("reference", "pairwise"):
+        return str(kind)
+    return "pairwise" if "versus_id" in review else "reference"
+
+
+def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
+    """Read a review file (kpit's or LLaVA's) and the failures file beside it.
+
+    A review's ``tuple`` must be two scores from 1 to 10, or LLaVA's ``[-1, -1]`` for a
+    review without scores (counted as unreadable, never as a score); anything else is a
+    :class:`~kpit.errors.DataError` naming the file, the line and the field. One file holds
+    one kind of review.
+    """
+    from kpit.bench.judge import failures_path
+
+    source = Path(path)
+    reviews: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    kinds: set[str] = set()
+    for n, record in read_jsonl(source):
+        kinds.add(_kind(record))
+        pair = record.get("tuple")
+        if pair == [-1, -1] or (pair is None and "error" in record):
+            failed.append({k: v for k, v in record.items() if k != "tuple"})
+            continue
+        scores = [_score_of(v) for v in pair] if isinstance(pair, list) else []
+        if len(scores) != 2 or None in scores:
+            raise DataError(f"not two scores from 1 to 10: {str(pair)[:60]}", file=source,
+                            record=f"line {n}", field="tuple")  # fmt: skip
+        if _kind(record) == "pairwise" and not record.get("versus_id"):
+            raise DataError("a pairwise review names no versus_id", file=source,
+                            record=f"line {n}", field="versus_id")  # fmt: skip
+        reviews.append(record)
+    if len(kinds) > 1:
+        raise DataError("the file mixes reference and pairwise reviews", file=source, field="kind")
+    beside = failures_path(source)
+    if beside.is_file():
+        failed += [record for _, record in read_jsonl(beside)]
+    return ReviewFile(source, kinds.pop() if kinds else "reference", reviews, failed)
 
 
 def _score(
@@ -184,4 +288,112 @@ def category_table(scores: Mapping[str, Score]) -> str:
             f"| {s.reference:.2f} | {s.relative:.1f} | [{s.relative_ci[0]:.1f}, "
             f"{s.relative_ci[1]:.1f}] | {s.n} | {s.excluded} |"
         )
+    return "\n".join(lines)
+
+
+# --- the paper's protocol ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PaperScore:
+    """One model's row under the paper's protocol.
+
+    Attributes:
+        model: the ``model_id``.
+        categories: per category, 10 x the mean of the model's scores over every pairing.
+        counts: per category, the scores pooled (one per question and pairing, both orders
+            of a swapped question averaged first).
+        opponents: the models it was judged against.
+        unreadable: reviews of its pairings without readable scores (excluded).
+        all: the mean of the three category scores (the paper's All).
+    """
+
+    model: str
+    categories: dict[str, float]
+    counts: dict[str, int]
+    opponents: tuple[str, ...]
+    unreadable: int = 0
+
+    @property
+    def all(self) -> float:
+        """The mean of the category scores."""
+        values = [self.categories[c] for c in CATEGORIES if c in self.categories]
+        return float(np.mean(values)) if values else float("nan")
+
+    def as_scores(self) -> dict[str, Score]:
+        """The row as :class:`Score` values (no reference, no interval), for the plot."""
+        nan = float("nan")
+        values = {**self.categories, "all": self.all}
+        total = sum(self.counts.values())
+        return {
+            c: Score(self.counts.get(c, total), 0, v, nan, nan, (v, v), (nan, nan))
+            for c, v in values.items()
+        }
+
+    def change(self, baseline: PaperScore) -> float:
+        """The relative change of All against ``baseline`` (0.2118 for the paper's +21.18%)."""
+        return self.all / baseline.all - 1
+
+
+def paper_scores(files: Iterable[ReviewFile]) -> dict[str, PaperScore]:
+    """Every model's pooled scores over pairwise review files (the paper's Tables 4 and 5)."""
+    # (model, category) -> (pairing, question) -> scores from each order and run
+    values: dict[tuple[str, str], dict[tuple[frozenset[str], int], list[float]]] = {}
+    opponents: dict[str, set[str]] = {}
+    unreadable: dict[str, int] = {}
+    for review_file in files:
+        if review_file.kind != "pairwise":
+            raise ConfigError(f"{review_file.path} holds reviews against references; the paper "
+                              "protocol needs pairwise reviews (kpit bench judge --versus), or "
+                              "use --protocol llava", field="protocol")  # fmt: skip
+        for review in review_file.reviews:
+            model, other = str(review["model_id"]), str(review["versus_id"])
+            pairing = frozenset((model, other))
+            question = (pairing, int(review["question_id"]))
+            category = str(review["category"])
+            theirs, mine = review["tuple"]
+            for who, score in ((model, mine), (other, theirs)):
+                values.setdefault((who, category), {}).setdefault(question, []).append(score)
+            opponents.setdefault(model, set()).add(other)
+            opponents.setdefault(other, set()).add(model)
+        for who in {r["model_id"] for r in review_file.reviews} | {
+            r["versus_id"] for r in review_file.reviews
+        }:
+            unreadable[str(who)] = unreadable.get(str(who), 0) + review_file.unreadable
+    out: dict[str, PaperScore] = {}
+    for who in sorted(opponents):
+        categories, counts = {}, {}
+        for category in CATEGORIES:
+            by_question = values.get((who, category))
+            if not by_question:
+                continue
+            per_question = [float(np.mean(scores)) for scores in by_question.values()]
+            categories[category] = 10 * float(np.mean(per_question))
+            counts[category] = len(per_question)
+        out[who] = PaperScore(who, categories, counts, tuple(sorted(opponents[who])),
+                              unreadable.get(who, 0))  # fmt: skip
+    return out
+
+
+def paper_table(scores: Mapping[str, PaperScore], baseline: str | None = None) -> str:
+    """The paper's table: Conversation, Detailed description, Complex reasoning, All, and
+    with ``baseline``, each model's relative change of All against it."""
+    if baseline is not None and baseline not in scores:
+        known = ", ".join(scores) or "none"
+        raise ConfigError(f"no model {baseline!r} in the reviews; models: {known}",
+                          field="baseline")  # fmt: skip
+    titles = [CATEGORY_TITLES[c] for c in CATEGORIES]
+    header = ["model", *titles, "All"]
+    if baseline is not None:
+        header.append(f"vs {baseline}")
+    header += ["scores pooled", "judged against", "unreadable"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for model, score in scores.items():
+        cells = [f"{score.categories[c]:.2f}" if c in score.categories else "-" for c in CATEGORIES]
+        cells.append(f"{score.all:.2f}")
+        if baseline is not None:
+            cells.append("-" if model == baseline else f"{score.change(scores[baseline]):+.2%}")
+        pooled = "/".join(str(score.counts.get(c, 0)) for c in CATEGORIES)
+        cells += [pooled, ", ".join(score.opponents), str(score.unreadable)]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -10,16 +10,27 @@ import click
 
 from kpit.bench.answer import answer_bench
 from kpit.bench.build import build_bench
-from kpit.bench.files import Bench, load_bench, read_answers, read_jsonl
-from kpit.bench.judge import judge_answers
+from kpit.bench.files import Bench, load_bench, read_answers
+from kpit.bench.judge import PAIRWISE_ORDERS, failures_path, judge_answers
 from kpit.bench.plot import plot_scores
-from kpit.bench.report import category_table, flip_rate, markdown_table, report_reviews, run_spread
+from kpit.bench.report import (
+    ReviewFile,
+    category_table,
+    flip_rate,
+    load_reviews,
+    markdown_table,
+    paper_scores,
+    paper_table,
+    report_reviews,
+    run_spread,
+)
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
     coco_options_without_images,
     load_from_options,
 )
+from kpit.errors import ConfigError
 
 __all__ = ["bench", "bench_files", "load_bench_files"]
 
@@ -42,13 +53,14 @@ def bench_files(function: F) -> F:
     return function
 
 
-def load_bench_files(files: Mapping[str, Path | None]) -> Bench:
+def load_bench_files(files: Mapping[str, Path | None], *, require_references: bool = True) -> Bench:
     """The benchmark of :func:`bench_files`' values."""
     return load_bench(
         files["folder"],
         questions=files["questions"],
         context=files["context"],
         references=files["references"],
+        require_references=require_references,
     )
 
 
@@ -64,6 +76,12 @@ def bench() -> None:
 @bench.command()
 @bench_files
 @click.option("--answers", type=_FILE, required=True, help="The model's answers.")
+@click.option(
+    "--versus",
+    type=_FILE,
+    help="Another model's answers: judge model against model (the paper's protocol); "
+    "no references needed.",
+)
 @click.option("--judge", "judge_name", default="gpt", show_default=True)
 @click.option("--model", default="gpt-4o", show_default=True, help="The judge's model.")
 @click.option(
@@ -81,6 +99,7 @@ def bench() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def judge(
     answers: Path,
+    versus: Path | None,
     judge_name: str,
     model: str,
     rubric: str,
@@ -92,13 +111,18 @@ def judge(
     output: Path,
     **files: Path | None,
 ) -> None:
-    """Judge ANSWERS against the references of a benchmark FOLDER (or the three files)."""
-    loaded = load_bench_files(files)
+    """Judge ANSWERS against the references of a benchmark FOLDER (or the three files), or
+    against the answers of another model (--versus).
+
+    Reviews without readable scores go to OUTPUT's failures file
+    (reviews.failures.jsonl beside reviews.jsonl), never into the reviews."""
+    loaded = load_bench_files(files, require_references=versus is None)
     options = backend_options(judge_options, base_url)
     reviews = judge_answers(
         loaded,
-        read_answers(answers),
+        read_answers(answers, default_model=answers.stem),
         output,
+        versus=read_answers(versus, default_model=versus.stem) if versus is not None else None,
         judge=judge_name,
         model=model,
         rubric=rubric,
@@ -108,11 +132,22 @@ def judge(
         judge_options=options,
     )
     failed = sum(1 for r in reviews if "error" in r)
-    click.echo(f"{output}: {len(reviews)} reviews, {failed} without scores")
+    note = f" (in {failures_path(output)})" if failed else ""
+    click.echo(f"{output}: {len(reviews) - failed} reviews, {failed} without scores{note}")
 
 
 @bench.command()
 @click.argument("reviews", nargs=-1, required=True, type=_FILE)
+@click.option(
+    "--protocol",
+    type=click.Choice(["llava", "paper"]),
+    default="llava",
+    show_default=True,
+    help="llava: a row per file, against the references, All pools every review. paper: "
+    "pairwise reviews, a row per model pooled over every file it appears in, All = mean "
+    "of the three categories (the paper's Tables 4 and 5).",
+)
+@click.option("--baseline", help="paper protocol: add each model's change of All against it.")
 @click.option(
     "-o",
     "--output",
@@ -123,22 +158,78 @@ def judge(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw a bar chart here (PNG)."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the bootstrap.")
-def report(reviews: tuple[Path, ...], output: Path | None, plot: Path | None, seed: int) -> None:
-    """Scores of one or more review files, side by side: the model's mean x10 per category,
-    the relative score, 95% bootstrap intervals, and reviews excluded."""
+def report(
+    reviews: tuple[Path, ...],
+    protocol: str,
+    baseline: str | None,
+    output: Path | None,
+    plot: Path | None,
+    seed: int,
+) -> None:
+    """Scores of one or more review files, side by side.
+
+    Under the llava protocol: the model's mean x10 per category, the relative score, 95%
+    bootstrap intervals, and reviews excluded. Under the paper protocol: the paper's table.
+    """
+    files = [load_reviews(path) for path in reviews]
+    if protocol == "paper":
+        text, results = _paper_report(files, baseline)
+    else:
+        if baseline is not None:
+            raise click.UsageError("--baseline belongs to --protocol paper")
+        text, results = _llava_report(files, seed)
+    click.echo(text)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    if plot is not None:
+        plot_scores(results, plot)
+
+
+def _paper_report(files: list[ReviewFile], baseline: str | None) -> tuple[str, dict[str, Any]]:
+    scores = paper_scores(files)
+    judges = {json_key(r.get("judge")) for f in files for r in f.reviews if r.get("judge")}
+    swapped = any(r.get("order") == PAIRWISE_ORDERS[1] for f in files for r in f.reviews)
+    notes = [
+        "Protocol: paper (pairwise, model against model, each answer scored 1-10 by the "
+        "judge). A model's category score is 10 x the mean of all its scores across every "
+        "pairing it appears in"
+        + (" (both orders of a question averaged first)" if swapped else "")
+        + "; All is the mean of the three category scores.",
+        f"Judge: {', '.join(sorted(judges)) or 'unknown'}; files: "
+        + ", ".join(f.path.name for f in files),
+    ]
+    for f in files:
+        flips = flip_rate(f.reviews)
+        if flips is not None:
+            notes.append(f"- {f.path.name}: flip rate when the order is swapped {flips:.1%}")
+    text = paper_table(scores, baseline) + "\n\n" + "\n".join(notes) + "\n"
+    return text, {model: score.as_scores() for model, score in scores.items()}
+
+
+def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, Any]]:
     results = {}
-    notes = []
+    notes = [
+        "Protocol: llava (each answer against the reference answer; relative = 100 x "
+        "mean(model) / mean(reference); All pools every review)."
+    ]
     details = []
-    for path in reviews:
-        records = [record for _, record in read_jsonl(path)]
-        model = next((str(r.get("model_id")) for r in records if r.get("model_id")), path.stem)
-        results[model] = report_reviews(records, seed=seed)
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[f.model_id] = counts.get(f.model_id, 0) + 1
+    for f in files:
+        if f.kind != "reference":
+            raise ConfigError(f"{f.path} holds pairwise reviews; use --protocol paper",
+                              field="protocol")  # fmt: skip
+        label = f.model_id if counts[f.model_id] == 1 else f"{f.model_id} ({f.path.name})"
+        results[label] = report_reviews(f.reviews + f.failed, seed=seed)
+        records = f.reviews
         judges = {json_key(r.get("judge")) for r in records if r.get("judge")}
         rubrics = {f"{r.get('rubric')} {r.get('rubric_hash')}" for r in records if r.get("rubric")}
-        details.append(f"### {model}\n\n{category_table(results[model])}")
+        details.append(f"### {label}\n\n{category_table(results[label])}")
         flips, spread = flip_rate(records), run_spread(records)
         note = (
-            f"- {model}: {path.name}; judge {', '.join(sorted(judges)) or 'unknown'}; "
+            f"- {label}: {f.path.name}; judge {', '.join(sorted(judges)) or 'unknown'}; "
             f"rubric {', '.join(sorted(rubrics)) or 'unknown'}"
         )
         if flips is not None:
@@ -147,14 +238,10 @@ def report(reviews: tuple[Path, ...], output: Path | None, plot: Path | None, se
             note += f"; across runs {spread[0]:.2f} ± {spread[1]:.2f}"
         notes.append(note)
     text = (
-        markdown_table(results) + "\n\n" + "\n".join(notes) + "\n\n" + "\n\n".join(details) + "\n"
-    )
-    click.echo(text)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-    if plot is not None:
-        plot_scores(results, plot)
+        markdown_table(results) + "\n\n" + "\n".join(notes) + "\n\n" + "\n\n".join(details)
+        + "\n"
+    )  # fmt: skip
+    return text, results
 
 
 def json_key(value: object) -> str:
@@ -187,6 +274,13 @@ def json_key(value: object) -> str:
 @click.option("--model", help="The generator's model (e.g. gpt-4o).")
 @click.option("--base-url", help="An OpenAI-compatible server for the generator.")
 @click.option("--pose-notes", is_flag=True, help="Give the writer each person's pose facts.")
+@click.option(
+    "--disjoint-from",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A training split's annotation file (or a run folder, or an id list): draw only "
+    "images absent from it (repeatable).",
+)
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
 def build(
@@ -196,6 +290,7 @@ def build(
     model: str | None,
     base_url: str | None,
     pose_notes: bool,
+    disjoint_from: tuple[Path, ...],
     generator_options: tuple[str, ...],
     output: Path,
     **options: object,
@@ -213,6 +308,7 @@ def build(
         model=model,
         generator_options=backend,
         pose_notes=pose_notes,
+        disjoint_from=list(disjoint_from) or None,
     )
     click.echo(f"{output}: {len(built.questions)} questions on {len(built.contexts)} images")
 

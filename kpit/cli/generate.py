@@ -119,6 +119,14 @@ __all__ = ["generate"]
     show_default=True,
     help="Ask again this often for a reply cut off, unparseable or filtered out.",
 )
+@click.option(
+    "--exclude-images",
+    "exclude_images",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Benchmark images that are never sent: a benchmark folder, a run folder, "
+    "or a file of image ids or names (repeatable).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def generate(
     tasks: str,
@@ -140,6 +148,7 @@ def generate(
     max_cost: float | None,
     prices: tuple[str, ...],
     reply_retries: int,
+    exclude_images: tuple[Path, ...],
     progress: bool,
     **options: object,
 ) -> None:
@@ -174,6 +183,7 @@ def generate(
         fewshot=fewshot,
         generator_options=options_for_backend,
         reply_retries=reply_retries,
+        exclude_images=list(exclude_images) or None,
         progress=progress,
     )
     if isinstance(result, DryRun):

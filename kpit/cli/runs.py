@@ -38,16 +38,36 @@ _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
     help="One record per question/answer pair, as the paper counts samples.",
 )
 @click.option("--tasks", help="Only these tasks (comma-separated).")
-def export(run: Path, fmt: str, output: Path, image_prefix: str, image_root: Path | None,
-           per_pair: bool, tasks: str | None) -> None:  # fmt: skip
-    """Export the samples of RUN for training."""
+@click.option(
+    "--exclude-images",
+    "exclude_images",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Benchmark images that must stay out of the data: a benchmark folder, a run folder, "
+    "or a file of image ids or names (repeatable).",
+)
+def export(
+    run: Path,
+    fmt: str,
+    output: Path,
+    image_prefix: str,
+    image_root: Path | None,
+    per_pair: bool,
+    tasks: str | None,
+    exclude_images: tuple[Path, ...],
+) -> None:
+    """Export the samples of RUN for training.
+
+    With --exclude-images, a sample on a benchmark image stops the export with an error
+    naming how many records and which images overlap."""
     selected = [t.strip() for t in tasks.split(",")] if tasks else None
+    excluded = list(exclude_images) or None
     if fmt == "llava":
         count = export_llava(Run(run), output, image_prefix=image_prefix, per_pair=per_pair,
-                             tasks=selected)  # fmt: skip
+                             tasks=selected, exclude_images=excluded)  # fmt: skip
     else:
         count = export_hf(Run(run), output, image_root=image_root, per_pair=per_pair,
-                          tasks=selected)  # fmt: skip
+                          tasks=selected, exclude_images=excluded)  # fmt: skip
     click.echo(f"{output}: {count} records")
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kpit.errors import ConfigError
+from kpit.errors import ConfigError, DataError
 from kpit.llava_format import LLAVA_CHAT_TEMPLATE
+from kpit.overlap import check_disjoint, read_image_ids
 from kpit.train.data import LlavaDataset, collate
 
 __all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]
@@ -88,6 +89,14 @@ class TrainConfig(_Base):  # type: ignore[misc]
         metadata={
             "help": "Train LoRA adapters of this rank on the language model instead of all its "
             "weights (needs peft); 0 trains the weights themselves."
+        },
+    )
+    exclude_images: str = field(
+        default="",
+        metadata={
+            "help": "Benchmark images that must not be trained on (comma-separated: a benchmark "
+            "folder, a run folder, a file of image ids or names); a record on one of them "
+            "stops training before it starts, naming how many and which."
         },
     )
     lora_alpha: int = field(default=32, metadata={"help": "LoRA's scaling numerator."})
@@ -274,6 +283,24 @@ def _with_lora(model: Any, config: TrainConfig) -> Any:
     return get_peft_model(model, lora)
 
 
+def _check_excluded(config: TrainConfig) -> None:
+    """Stop before training when a record's image is one of the excluded (benchmark) images."""
+    sources = [s.strip() for s in config.exclude_images.split(",") if s.strip()]
+    excluded = read_image_ids(sources)
+    if not excluded:
+        return
+    try:
+        records = json.loads(Path(config.data).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read the training data: {exc}", file=config.data) from None
+    if not isinstance(records, list):
+        raise DataError("not a LLaVA JSON list of records", file=config.data)
+    images = (
+        (f"id {r.get('id')}", r["image"]) for r in records if isinstance(r, dict) and r.get("image")
+    )
+    check_disjoint(images, excluded, file=config.data)
+
+
 def train(config: TrainConfig) -> Path:
     """Fine-tune ``config.model`` on ``config.data``; save model and processor; return the folder.
 
@@ -291,6 +318,7 @@ def train(config: TrainConfig) -> Path:
         ) from None
     if not config.data or not config.images:
         raise ConfigError("give data (LLaVA JSON) and images (the image folder)", field="data")
+    _check_excluded(config)
     processor = AutoProcessor.from_pretrained(config.model)
     dataset = LlavaDataset(
         config.data,
