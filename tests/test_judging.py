@@ -14,7 +14,7 @@ from PIL import Image
 
 from kpit.bench import Answer, load_bench, read_answers, report_reviews
 from kpit.bench.files import write_jsonl
-from kpit.bench.judge import judge_answers, rubrics
+from kpit.bench.judge import failures_path, judge_answers, rubrics
 from kpit.cli import cli
 
 from .conftest import LLAVA_BENCH
@@ -82,13 +82,15 @@ def test_judging_the_real_llava_bench(bench, server: FakeOpenAI, tmp_path: Path)
     assert [r["question_id"] for r in reviews] == list(range(90))  # question order
     by_id = {r["question_id"]: r for r in reviews}
     assert by_id[0]["tuple"] == [7, 9] and by_id[1]["tuple"] == [8, 5]
-    assert by_id[2]["tuple"] == [-1, -1] and by_id[2]["attempts"] == 3  # as LLaVA writes it
+    assert "tuple" not in by_id[2] and by_id[2]["attempts"] == 3  # no [-1, -1] placeholder
     assert report_reviews(reviews)["all"].excluded == 1  # and left out of the scores
     assert by_id[2]["error"] == "unparseable scores"
     assert by_id[3]["tuple"] == [9, 9] and by_id[3]["attempts"] == 2
     assert by_id[9]["tuple"] == [8, 6] and by_id[9]["category"] == "conv"
     written = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["question_id"] for r in written] == list(range(90))
+    assert [r["question_id"] for r in written] == [q for q in range(90) if q != 2]
+    failed = [json.loads(line) for line in failures_path(out).read_text().splitlines()]
+    assert [(r["question_id"], r["error"]) for r in failed] == [(2, "unparseable scores")]
     assert {"question_id", "category", "tuple", "content"} <= set(written[0])
     sent = server.chat_requests[0]
     assert sent["temperature"] == 0.2 and sent["max_tokens"] == 1024
