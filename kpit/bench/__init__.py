@@ -12,14 +12,27 @@ from kpit.bench.answer import aanswer_bench, answer_bench
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
 from kpit.bench.judge import ajudge_answers, judge_answers
-from kpit.bench.report import Score, flip_rate, markdown_table, report_reviews, run_spread
+from kpit.bench.report import (
+    PaperScore,
+    ReviewFile,
+    Score,
+    flip_rate,
+    load_reviews,
+    markdown_table,
+    paper_scores,
+    paper_table,
+    report_reviews,
+    run_spread,
+)
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 
 __all__ = [
     "Answer",
     "Bench",
     "BenchContext",
+    "PaperScore",
     "Question",
+    "ReviewFile",
     "Score",
     "aanswer_bench",
     "abuild_bench",
@@ -31,7 +44,10 @@ __all__ = [
     "judge_answers",
     "judge_messages",
     "load_bench",
+    "load_reviews",
     "markdown_table",
+    "paper_scores",
+    "paper_table",
     "parse_scores",
     "read_answers",
     "report_reviews",
