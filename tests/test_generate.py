@@ -20,7 +20,7 @@ import kpit.tasks
 from kpit.generators.base import FatalGeneratorError, GeneratorError
 from kpit.generators.template import TemplateGenerator
 
-from .slow_run import contexts as slow_contexts
+from .helpers.slow_run import contexts as slow_contexts
 
 HERE = Path(__file__).resolve().parent
 
@@ -229,7 +229,7 @@ def _count_lines(path: Path) -> int:
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_run_resumes_with_no_loss_and_no_duplicate(tmp_path: Path, how: int) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, str(HERE / "slow_run.py"), str(out), "0.05"]
+    command = [sys.executable, str(HERE / "helpers" / "slow_run.py"), str(out), "0.05"]
     env = os.environ | {"PYTHONPATH": str(HERE.parent)}
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
