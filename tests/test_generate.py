@@ -240,7 +240,9 @@ def test_a_killed_run_resumes_with_no_loss_and_no_duplicate(tmp_path: Path, how:
     stored = _count_lines(out / "samples.jsonl")
     assert 15 <= stored < 120, "killed too late to test anything"
     if how == signal.SIGINT:
-        assert b"Traceback" not in stderr or b"KeyboardInterrupt" in stderr
+        # kpit.generate records the interruption, then lets KeyboardInterrupt go on up
+        assert stderr.rstrip().endswith(b"KeyboardInterrupt")
+        assert process.returncode == -signal.SIGINT
         assert json.loads((out / "manifest.json").read_text())["last_session"]["interrupted"]
     done = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]

@@ -12,6 +12,7 @@ import pytest
 
 import kpit
 from kpit import plugins
+from kpit.judges.gpt import GPTJudge
 from kpit.tasks import DetailTask
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def test_builtins_register_through_the_hooks() -> None:
     assert "kpit.default_plugins" in dict(plugins.loaded_plugins())
     assert set(plugins.tasks()) >= {"conversation", "detail", "complex"}
     assert "template" in plugins.generators()
-    assert plugins.judges() == {} or all(isinstance(k, str) for k in plugins.judges())
+    assert plugins.judges()["gpt"] is GPTJudge
 
 
 def test_register_generate_unregister(
