@@ -3,11 +3,23 @@
 The manager is made on first use. It registers kpit's built-in plugins, then every
 ``kpit`` entry point of the installed packages; the environment variable
 ``KPIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names, possibly empty) limits
-which of those load, for reproducible runs. A plugin that fails to import only warns.
+which of those load, for reproducible runs.
+
+A broken plugin must not break kpit. An entry point that fails to import, or whose hook
+implementations do not fit kpit's hooks, is refused whole with a :class:`RuntimeWarning`
+naming the plugin and the hook, and kpit goes on without it. Not fitting means a function
+marked ``@kpit.hookimpl`` that no hook has (a misspelling such as
+``kpit_register_generator``: pluggy's ``check_pending``; ``optionalhook=True`` exempts
+one), or an argument its hook does not pass. A function left unmarked is not a hook
+implementation at all, and nothing can notice its name. The same fault in kpit's own
+plugins is a bug in kpit and raises :class:`pluggy.PluginValidationError`. A plugin
+registered by hand (``get_plugin_manager().register(...)``, as tests do) is not checked:
+call ``check_pending()`` on the manager after registering it.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -59,6 +71,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for module in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module), name=module)
+    pm.check_pending()  # a misspelled hook in kpit's own plugins is kpit's bug: raise
     _load_entry_points(pm)
     return pm
 
@@ -81,10 +94,43 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 stacklevel=2,
             )
             continue
-        pm.register(plugin, name=entry_point.name)
+        problem = _register_checked(pm, plugin, entry_point.name)
+        if problem is not None:  # nor must one whose hooks do not fit
+            warnings.warn(
+                f"kpit plugin {entry_point.name!r} ({entry_point.value}) refused: {problem}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
         if entry_point.dist is not None:
             _VERSIONS[entry_point.name] = f"{entry_point.dist.name} {entry_point.dist.version}"
         log.debug("loaded kpit plugin %s", entry_point.name)
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> str | None:
+    """Register ``plugin``; if its hooks do not fit kpit's, unregister it and say why."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:  # an argument that its hook does not pass
+        if pm.get_name(plugin) is not None:  # pluggy < 1.7 leaves it half registered
+            pm.unregister(plugin)
+        return " ".join(str(exc).split())
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        if exc.plugin is not plugin:  # not this plugin's fault: kpit's own
+            raise
+        known = sorted(hook for hook, caller in vars(pm.hook).items()
+                       if not hook.startswith("_") and caller.has_spec())  # fmt: skip
+        unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()
+                         if not caller.has_spec())  # fmt: skip
+        pm.unregister(plugin)
+        hints = []
+        for hook in unknown:
+            close = difflib.get_close_matches(hook, known, n=1)
+            hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return f"unknown hook {', '.join(hints)}; kpit's hooks are {', '.join(known)}"
+    return None
 
 
 def loaded_plugins() -> list[tuple[str, str | None]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import pluggy
 import pytest
 
 import kpit
@@ -96,6 +98,22 @@ def test_a_class_without_a_name_is_refused() -> None:
         pm.unregister(plugin)
 
 
+def test_a_misspelled_hook_in_a_builtin_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "kpit_test_bad_builtin.py").write_text(
+        "import kpit\n\n@kpit.hookimpl\ndef kpit_register_generator(register):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+    monkeypatch.setattr(
+        plugins, "DEFAULT_PLUGINS", (*plugins.DEFAULT_PLUGINS, "kpit_test_bad_builtin")
+    )
+    with pytest.raises(
+        pluggy.PluginValidationError, match="unknown hook 'kpit_register_generator'"
+    ):
+        plugins.get_plugin_manager.__wrapped__()  # a fresh manager, not the cached one
+
+
 def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = os.environ | {"PYTHONPATH": str(pythonpath)} | env
     return subprocess.run(
@@ -181,3 +199,61 @@ def test_a_broken_plugin_only_warns(tmp_path: Path) -> None:
     assert "kpit plugin 'broken' (broken_module) failed to load" in listed.stderr
     assert "missing dependency xyz" in listed.stderr
     assert "template" in listed.stdout
+
+
+def test_a_plugin_whose_hooks_do_not_fit_is_refused(tmp_path: Path) -> None:
+    dist = tmp_path / "odd_plugins-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: odd-plugins\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[kpit]\nmisspelled = misspelled_hook\nwrong-argument = wrong_argument\n"
+        "optional = optional_hook\n"
+    )
+    header = "import kpit\nfrom kpit.tasks import DetailTask\n"
+    modules = {
+        "misspelled_hook": """
+            class Extra(DetailTask):
+                name = "misspelled-task"
+
+            @kpit.hookimpl
+            def kpit_register_generator(register):
+                pass
+
+            @kpit.hookimpl
+            def kpit_register_tasks(register):
+                register(Extra)
+            """,
+        "wrong_argument": """
+            @kpit.hookimpl
+            def kpit_register_tasks(registry):
+                pass
+            """,
+        "optional_hook": """
+            class Optional(DetailTask):
+                name = "optional-task"
+
+            @kpit.hookimpl(optionalhook=True)
+            def kpit_register_widgets(register):
+                pass
+
+            @kpit.hookimpl
+            def kpit_register_tasks(register):
+                register(Optional)
+            """,
+    }
+    for module, body in modules.items():
+        (tmp_path / f"{module}.py").write_text(header + textwrap.dedent(body))
+    listed = _kpit("plugins", pythonpath=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "kpit plugin 'misspelled' (misspelled_hook) refused: unknown hook "
+        "'kpit_register_generator' (did you mean 'kpit_register_generators'?); kpit's hooks "
+        "are kpit_register_generators, kpit_register_judges, kpit_register_tasks"
+    ) in listed.stderr
+    assert "kpit plugin 'wrong-argument' (wrong_argument) refused: " in listed.stderr
+    assert "Argument(s) {'registry'} are declared in the hookimpl" in listed.stderr
+    loaded = listed.stdout.split("generators:")[0]
+    assert "misspelled" not in loaded and "wrong-argument" not in loaded
+    assert "optional (odd-plugins 1.0)" in loaded  # optionalhook=True: not checked
+    assert "misspelled-task" not in listed.stdout  # refused whole, the good hook too
+    assert "optional-task" in listed.stdout and "template" in listed.stdout
