@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 import kpit
 from kpit import plugins
+from kpit.generators.template import TemplateGenerator
 from kpit.judges.gpt import GPTJudge
 from kpit.tasks import DetailTask
 
@@ -96,6 +98,78 @@ def test_a_class_without_a_name_is_refused() -> None:
             plugins.generators()
     finally:
         pm.unregister(plugin)
+
+
+class FakeTemplate(EchoGenerator):
+    name = "template"
+
+
+class OverridePlugin:
+    @kpit.hookimpl
+    def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+        register(FakeTemplate)
+
+
+def test_a_plugin_wins_a_name_clash_with_a_builtin() -> None:
+    pm = plugins.get_plugin_manager()
+    plugin = OverridePlugin()
+    pm.register(plugin, name="override")  # after the built-ins, like any installed plugin
+    try:
+        with pytest.warns(RuntimeWarning) as caught:
+            assert plugins.get_generator("template") is FakeTemplate
+        assert [str(w.message) for w in caught] == [
+            "kpit generator 'template' from plugin 'override' "
+            "(tests.test_plugins.FakeTemplate) overrides the built-in one "
+            "(kpit.generators.template.TemplateGenerator)"
+        ]
+    finally:
+        pm.unregister(plugin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plugins.get_generator("template") is TemplateGenerator
+
+
+def test_between_two_plugins_the_earlier_registered_wins(test_plugin: TestPlugin) -> None:
+    class OtherEcho(EchoGenerator):
+        pass
+
+    class Other:
+        @kpit.hookimpl
+        def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+            register(OtherEcho)
+
+    pm = plugins.get_plugin_manager()
+    other = Other()
+    pm.register(other, name="other")
+    try:
+        with pytest.warns(RuntimeWarning, match="registered twice") as caught:
+            assert plugins.get_generator("echo-test") is EchoGenerator
+        assert str(caught[0].message) == (
+            "kpit generator 'echo-test' registered twice: tests.test_plugins.EchoGenerator "
+            "from plugin 'test-plugin' wins over tests.test_plugins."
+            "test_between_two_plugins_the_earlier_registered_wins.<locals>.OtherEcho "
+            "from plugin 'other'"
+        )
+    finally:
+        pm.unregister(other)
+
+
+def test_a_hook_wrapper_is_ignored_with_a_warning(test_plugin: TestPlugin) -> None:
+    class Wrapper:
+        @kpit.hookimpl(wrapper=True)
+        def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+            register(FakeTemplate)  # never runs
+            return (yield)
+
+    pm = plugins.get_plugin_manager()
+    wrapper = Wrapper()
+    pm.register(wrapper, name="wrapper")
+    try:
+        with pytest.warns(RuntimeWarning, match="'wrapper': a hook wrapper on kpit_register_gen"):
+            found = plugins.generators()
+        assert found["template"] is TemplateGenerator and found["echo-test"] is EchoGenerator
+    finally:
+        pm.unregister(wrapper)
 
 
 def test_a_misspelled_hook_in_a_builtin_raises(
