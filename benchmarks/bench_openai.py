@@ -31,7 +31,7 @@ import kpit
 from kpit.tokens import estimate_tokens, tokenizer_name
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from openai_server import FakeOpenAI  # noqa: E402
 
@@ -84,7 +84,12 @@ class ServerProcess:
 
     def __init__(self, latency: float) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "openai_server.py"), str(latency), "--fast"],
+            [
+                sys.executable,
+                str(ROOT / "tests" / "helpers" / "openai_server.py"),
+                str(latency),
+                "--fast",
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )

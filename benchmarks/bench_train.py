@@ -81,9 +81,9 @@ def run(zero3: bool, args: argparse.Namespace, work: Path) -> dict[str, object]:
         "layers": args.layers,
         "port": _free_port(),
     }
-    env = os.environ | {"PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}"}
+    env = os.environ | {"PYTHONPATH": f"{ROOT / 'tests' / 'helpers'}{os.pathsep}{ROOT}"}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT / "tests"), json.dumps(settings)],
+        [sys.executable, "-c", CHILD, str(ROOT / "tests" / "helpers"), json.dumps(settings)],
         capture_output=True,
         text=True,
         env=env,

@@ -10,7 +10,8 @@ once per class the plugin adds::
     def kpit_register_generators(register):
         register(MyGenerator)
 
-kpit's own backends and tasks register through these same hooks.
+kpit's own backends and tasks register through these same hooks; a plugin's class
+replaces a built-in one of the same name, with a warning.
 """
 
 from __future__ import annotations

@@ -3,11 +3,29 @@
 The manager is made on first use. It registers kpit's built-in plugins, then every
 ``kpit`` entry point of the installed packages; the environment variable
 ``KPIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names, possibly empty) limits
-which of those load, for reproducible runs. A plugin that fails to import only warns.
+which of those load, for reproducible runs.
+
+A broken plugin must not break kpit. An entry point that fails to import, or whose hook
+implementations do not fit kpit's hooks, is refused whole with a :class:`RuntimeWarning`
+naming the plugin and the hook, and kpit goes on without it. Not fitting means a function
+marked ``@kpit.hookimpl`` that no hook has (a misspelling such as
+``kpit_register_generator``: pluggy's ``check_pending``; ``optionalhook=True`` exempts
+one), or an argument its hook does not pass. A function left unmarked is not a hook
+implementation at all, and nothing can notice its name. The same fault in kpit's own
+plugins is a bug in kpit and raises :class:`pluggy.PluginValidationError`. A plugin
+registered by hand (``get_plugin_manager().register(...)``, as tests do) is not checked:
+call ``check_pending()`` on the manager after registering it.
+
+A name clash between a built-in class and a plugin's goes to the plugin, with a
+:class:`RuntimeWarning` naming both, however late the plugin was registered:
+:func:`_collect` calls the built-ins' hook implementations first, one at a time, and the
+later registration of a name wins. (Between two plugins, pluggy's call order decides: the
+later registered plugin is called first, so the earlier one wins, again with a warning.)
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -46,7 +64,8 @@ ENTRY_POINT_GROUP = "kpit"
 """The entry-point group plugins declare (``[project.entry-points.kpit]``)."""
 
 DEFAULT_PLUGINS = ("kpit.default_plugins",)
-"""Modules of kpit's own plugins, registered before any third-party one."""
+"""Modules of kpit's own plugins, registered before any third-party one; a third-party
+plugin's class still wins a name clash with theirs."""
 
 T = TypeVar("T")
 _VERSIONS: dict[str, str] = {}  # entry-point name -> "distribution version"
@@ -59,6 +78,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     for module in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module), name=module)
+    pm.check_pending()  # a misspelled hook in kpit's own plugins is kpit's bug: raise
     _load_entry_points(pm)
     return pm
 
@@ -81,10 +101,43 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                 stacklevel=2,
             )
             continue
-        pm.register(plugin, name=entry_point.name)
+        problem = _register_checked(pm, plugin, entry_point.name)
+        if problem is not None:  # nor must one whose hooks do not fit
+            warnings.warn(
+                f"kpit plugin {entry_point.name!r} ({entry_point.value}) refused: {problem}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
         if entry_point.dist is not None:
             _VERSIONS[entry_point.name] = f"{entry_point.dist.name} {entry_point.dist.version}"
         log.debug("loaded kpit plugin %s", entry_point.name)
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> str | None:
+    """Register ``plugin``; if its hooks do not fit kpit's, unregister it and say why."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:  # an argument that its hook does not pass
+        if pm.get_name(plugin) is not None:  # pluggy < 1.7 leaves it half registered
+            pm.unregister(plugin)
+        return " ".join(str(exc).split())
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        if exc.plugin is not plugin:  # not this plugin's fault: kpit's own
+            raise
+        known = sorted(hook for hook, caller in vars(pm.hook).items()
+                       if not hook.startswith("_") and caller.has_spec())  # fmt: skip
+        unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()
+                         if not caller.has_spec())  # fmt: skip
+        pm.unregister(plugin)
+        hints = []
+        for hook in unknown:
+            close = difflib.get_close_matches(hook, known, n=1)
+            hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return f"unknown hook {', '.join(hints)}; kpit's hooks are {', '.join(known)}"
+    return None
 
 
 def loaded_plugins() -> list[tuple[str, str | None]]:
@@ -93,20 +146,59 @@ def loaded_plugins() -> list[tuple[str, str | None]]:
     return [(name, _VERSIONS.get(name)) for name, plugin in pm.list_name_plugin() if plugin]
 
 
-def _collect(hook: Callable[..., Any], kind: str) -> dict[str, type[Any]]:
-    found: dict[str, type[Any]] = {}
+def _qualname(cls: type[Any]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _registrar(kind: str, plugin: str, added: list[type[Any]]) -> Callable[[type[Any]], None]:
+    """The ``register`` callback one plugin's hook implementation receives."""
 
     def register(cls: type[Any]) -> None:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
-            raise ConfigError(f"{cls!r} has no string 'name' attribute", field=kind)
-        if name in found and found[name] is not cls:
-            warnings.warn(f"kpit {kind} {name!r} registered twice; the later one wins",
-                          RuntimeWarning, stacklevel=3)  # fmt: skip
-        found[name] = cls
+            raise ConfigError(f"{cls!r} from plugin {plugin!r} has no string 'name' attribute",
+                              field=kind)  # fmt: skip
+        added.append(cls)
 
-    hook(register=register)
-    return found
+    return register
+
+
+def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, type[Any]]:
+    """The classes the implementations of ``hook`` register, by name.
+
+    Each implementation is called on its own, so that a clash can name the plugins: the
+    built-ins' first, then the others in pluggy's call order (the last registered first).
+    The later registration of a name wins, so an installed plugin beats a built-in.
+    """
+    found: dict[str, tuple[type[Any], str]] = {}  # name -> (class, plugin name)
+    impls = []
+    for impl in reversed(hook.get_hookimpls()):  # pluggy's call order
+        if impl.wrapper or impl.hookwrapper:  # there is no result here to wrap
+            warnings.warn(f"kpit plugin {impl.plugin_name!r}: a hook wrapper on {hook.name} "
+                          "has no effect, ignored", RuntimeWarning, stacklevel=3)  # fmt: skip
+        else:
+            impls.append(impl)
+    impls.sort(key=lambda impl: impl.plugin_name not in DEFAULT_PLUGINS)  # stable
+    for impl in impls:
+        plugin = impl.plugin_name
+        added: list[type[Any]] = []
+        given = {"register": _registrar(kind, plugin, added)}  # passed as pluggy would
+        optional = {arg: given[arg] for arg in impl.kwargnames if arg in given}
+        impl.function(*(given[arg] for arg in impl.argnames), **optional)
+        for cls in added:
+            name = cls.name
+            if name in found and found[name][0] is not cls:
+                loser, loser_plugin = found[name]
+                if loser_plugin in DEFAULT_PLUGINS and plugin not in DEFAULT_PLUGINS:
+                    message = (f"kpit {kind} {name!r} from plugin {plugin!r} ({_qualname(cls)}) "
+                               f"overrides the built-in one ({_qualname(loser)})")  # fmt: skip
+                else:
+                    message = (f"kpit {kind} {name!r} registered twice: {_qualname(cls)} from "
+                               f"plugin {plugin!r} wins over {_qualname(loser)} from plugin "
+                               f"{loser_plugin!r}")  # fmt: skip
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
+            found[name] = (cls, plugin)
+    return {name: cls for name, (cls, _) in found.items()}
 
 
 def generators() -> dict[str, type[Generator]]:

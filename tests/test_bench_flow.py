@@ -14,7 +14,7 @@ import kpit
 from kpit.bench import answer_bench, build_bench, judge_answers, load_bench, report_reviews
 from kpit.cli import cli
 
-from .openai_server import FakeOpenAI
+from .helpers.openai_server import FakeOpenAI
 
 KEY = "sk-bench-flow-0123456789"
 
@@ -35,9 +35,7 @@ def test_build_is_seeded_and_reads_back(contexts, tmp_path: Path) -> None:
     again = build_bench(list(contexts), tmp_path / "b", num_images=3, seed=5)
     other = build_bench(list(contexts), tmp_path / "c", num_images=3, seed=6)
     assert [q.to_dict() for q in bench.questions] == [q.to_dict() for q in again.questions]
-    assert {q.image for q in bench.questions} != {q.image for q in other.questions} or (
-        [q.image for q in bench.questions] != [q.image for q in other.questions]
-    )
+    assert {q.image for q in bench.questions} != {q.image for q in other.questions}
     loaded = load_bench(tmp_path / "a")
     assert len(loaded.questions) == 9
     assert [q.category for q in loaded.questions[:3]] == ["conv", "detail", "complex"]

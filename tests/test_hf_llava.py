@@ -14,7 +14,7 @@ from kpit.llava_format import CLIP_MEAN, llava_prompt, pad_to_square
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
-from .tiny_llava import make_tiny_llava
+from .helpers.tiny_llava import make_tiny_llava
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_end_to_end_on_the_sample_offline(
 
     from kpit.cli import cli
 
-    from .openai_server import FakeOpenAI
+    from .helpers.openai_server import FakeOpenAI
 
     run = CliRunner().invoke
     bench_dir, answers, reviews = tmp_path / "hpaub", tmp_path / "a.jsonl", tmp_path / "r.jsonl"

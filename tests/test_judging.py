@@ -18,7 +18,7 @@ from kpit.bench.judge import failures_path, judge_answers, rubrics
 from kpit.cli import cli
 
 from .conftest import LLAVA_BENCH
-from .openai_server import FakeOpenAI
+from .helpers.openai_server import FakeOpenAI
 
 KEY = "sk-judge-SECRET-0123456789"
 

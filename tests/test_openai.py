@@ -23,7 +23,7 @@ from kpit.generators.base import FatalGeneratorError
 from kpit.generators.openai.chat import OpenAIGenerator, redact
 from kpit.types import ChatRequest, Message
 
-from .openai_server import FakeOpenAI, default_content
+from .helpers.openai_server import FakeOpenAI, default_content
 
 HERE = Path(__file__).resolve().parent
 KEY = "sk-kpit-SECRET-0123456789abcdef"
@@ -228,7 +228,13 @@ def _lines(path: Path) -> int:
 def test_a_killed_openai_run_resumes(server: FakeOpenAI, tmp_path: Path) -> None:
     server.behaviour.latency = 0.05
     out = tmp_path / "run"
-    command = [sys.executable, str(HERE / "slow_run.py"), str(out), "0", server.base_url]
+    command = [
+        sys.executable,
+        str(HERE / "helpers" / "slow_run.py"),
+        str(out),
+        "0",
+        server.base_url,
+    ]
     env = os.environ | {"PYTHONPATH": str(HERE.parent), "OPENAI_API_KEY": KEY}
     process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 60

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import pluggy
 import pytest
 
 import kpit
 from kpit import plugins
+from kpit.generators.template import TemplateGenerator
+from kpit.judges.gpt import GPTJudge
 from kpit.tasks import DetailTask
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +64,7 @@ def test_builtins_register_through_the_hooks() -> None:
     assert "kpit.default_plugins" in dict(plugins.loaded_plugins())
     assert set(plugins.tasks()) >= {"conversation", "detail", "complex"}
     assert "template" in plugins.generators()
-    assert plugins.judges() == {} or all(isinstance(k, str) for k in plugins.judges())
+    assert plugins.judges()["gpt"] is GPTJudge
 
 
 def test_register_generate_unregister(
@@ -93,6 +98,94 @@ def test_a_class_without_a_name_is_refused() -> None:
             plugins.generators()
     finally:
         pm.unregister(plugin)
+
+
+class FakeTemplate(EchoGenerator):
+    name = "template"
+
+
+class OverridePlugin:
+    @kpit.hookimpl
+    def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+        register(FakeTemplate)
+
+
+def test_a_plugin_wins_a_name_clash_with_a_builtin() -> None:
+    pm = plugins.get_plugin_manager()
+    plugin = OverridePlugin()
+    pm.register(plugin, name="override")  # after the built-ins, like any installed plugin
+    try:
+        with pytest.warns(RuntimeWarning) as caught:
+            assert plugins.get_generator("template") is FakeTemplate
+        assert [str(w.message) for w in caught] == [
+            "kpit generator 'template' from plugin 'override' "
+            "(tests.test_plugins.FakeTemplate) overrides the built-in one "
+            "(kpit.generators.template.TemplateGenerator)"
+        ]
+    finally:
+        pm.unregister(plugin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plugins.get_generator("template") is TemplateGenerator
+
+
+def test_between_two_plugins_the_earlier_registered_wins(test_plugin: TestPlugin) -> None:
+    class OtherEcho(EchoGenerator):
+        pass
+
+    class Other:
+        @kpit.hookimpl
+        def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+            register(OtherEcho)
+
+    pm = plugins.get_plugin_manager()
+    other = Other()
+    pm.register(other, name="other")
+    try:
+        with pytest.warns(RuntimeWarning, match="registered twice") as caught:
+            assert plugins.get_generator("echo-test") is EchoGenerator
+        assert str(caught[0].message) == (
+            "kpit generator 'echo-test' registered twice: tests.test_plugins.EchoGenerator "
+            "from plugin 'test-plugin' wins over tests.test_plugins."
+            "test_between_two_plugins_the_earlier_registered_wins.<locals>.OtherEcho "
+            "from plugin 'other'"
+        )
+    finally:
+        pm.unregister(other)
+
+
+def test_a_hook_wrapper_is_ignored_with_a_warning(test_plugin: TestPlugin) -> None:
+    class Wrapper:
+        @kpit.hookimpl(wrapper=True)
+        def kpit_register_generators(self, register):  # type: ignore[no-untyped-def]
+            register(FakeTemplate)  # never runs
+            return (yield)
+
+    pm = plugins.get_plugin_manager()
+    wrapper = Wrapper()
+    pm.register(wrapper, name="wrapper")
+    try:
+        with pytest.warns(RuntimeWarning, match="'wrapper': a hook wrapper on kpit_register_gen"):
+            found = plugins.generators()
+        assert found["template"] is TemplateGenerator and found["echo-test"] is EchoGenerator
+    finally:
+        pm.unregister(wrapper)
+
+
+def test_a_misspelled_hook_in_a_builtin_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "kpit_test_bad_builtin.py").write_text(
+        "import kpit\n\n@kpit.hookimpl\ndef kpit_register_generator(register):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+    monkeypatch.setattr(
+        plugins, "DEFAULT_PLUGINS", (*plugins.DEFAULT_PLUGINS, "kpit_test_bad_builtin")
+    )
+    with pytest.raises(
+        pluggy.PluginValidationError, match="unknown hook 'kpit_register_generator'"
+    ):
+        plugins.get_plugin_manager.__wrapped__()  # a fresh manager, not the cached one
 
 
 def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -180,3 +273,61 @@ def test_a_broken_plugin_only_warns(tmp_path: Path) -> None:
     assert "kpit plugin 'broken' (broken_module) failed to load" in listed.stderr
     assert "missing dependency xyz" in listed.stderr
     assert "template" in listed.stdout
+
+
+def test_a_plugin_whose_hooks_do_not_fit_is_refused(tmp_path: Path) -> None:
+    dist = tmp_path / "odd_plugins-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: odd-plugins\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[kpit]\nmisspelled = misspelled_hook\nwrong-argument = wrong_argument\n"
+        "optional = optional_hook\n"
+    )
+    header = "import kpit\nfrom kpit.tasks import DetailTask\n"
+    modules = {
+        "misspelled_hook": """
+            class Extra(DetailTask):
+                name = "misspelled-task"
+
+            @kpit.hookimpl
+            def kpit_register_generator(register):
+                pass
+
+            @kpit.hookimpl
+            def kpit_register_tasks(register):
+                register(Extra)
+            """,
+        "wrong_argument": """
+            @kpit.hookimpl
+            def kpit_register_tasks(registry):
+                pass
+            """,
+        "optional_hook": """
+            class Optional(DetailTask):
+                name = "optional-task"
+
+            @kpit.hookimpl(optionalhook=True)
+            def kpit_register_widgets(register):
+                pass
+
+            @kpit.hookimpl
+            def kpit_register_tasks(register):
+                register(Optional)
+            """,
+    }
+    for module, body in modules.items():
+        (tmp_path / f"{module}.py").write_text(header + textwrap.dedent(body))
+    listed = _kpit("plugins", pythonpath=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "kpit plugin 'misspelled' (misspelled_hook) refused: unknown hook "
+        "'kpit_register_generator' (did you mean 'kpit_register_generators'?); kpit's hooks "
+        "are kpit_register_generators, kpit_register_judges, kpit_register_tasks"
+    ) in listed.stderr
+    assert "kpit plugin 'wrong-argument' (wrong_argument) refused: " in listed.stderr
+    assert "Argument(s) {'registry'} are declared in the hookimpl" in listed.stderr
+    loaded = listed.stdout.split("generators:")[0]
+    assert "misspelled" not in loaded and "wrong-argument" not in loaded
+    assert "optional (odd-plugins 1.0)" in loaded  # optionalhook=True: not checked
+    assert "misspelled-task" not in listed.stdout  # refused whole, the good hook too
+    assert "optional-task" in listed.stdout and "template" in listed.stdout

@@ -16,7 +16,7 @@ pytest.importorskip("transformers", reason="the [test] extra installs transforme
 
 from kpit.train import DEEPSPEED_CONFIGS, TrainConfig, train
 
-from .tiny_llava import make_tiny_llava
+from .helpers.tiny_llava import make_tiny_llava
 
 IMAGES = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
 
@@ -176,14 +176,14 @@ def test_a_deepspeed_zero3_run_on_cpu(tmp_path: Path) -> None:
     import sys
 
     pytest.importorskip("deepspeed", reason="the [test] extra installs deepspeed")
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent / "helpers"
     import socket
 
     with socket.socket() as probe:  # a free port: runs side by side must not collide
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = os.environ | {
-        "PYTHONPATH": f"{here}{os.pathsep}{here.parent}",
+        "PYTHONPATH": f"{here}{os.pathsep}{here.parent.parent}",
         "KPIT_TEST_PORT": str(port),
     }
     done = subprocess.run(

@@ -24,7 +24,7 @@ from tiny_llava import make_tiny_llava
 
 from kpit.train.trainer import TrainConfig, train
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "coco-sample" / "val2017"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "coco-sample" / "val2017"
 
 if __name__ == "__main__":
     work = Path(sys.argv[1])

@@ -16,7 +16,7 @@ from pathlib import Path
 import kpit
 from kpit.generators.template import TemplateGenerator
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "coco-sample"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "coco-sample"
 
 
 class SlowTemplate(TemplateGenerator):
