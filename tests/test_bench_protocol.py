@@ -22,7 +22,7 @@ from kpit.cli import cli
 from kpit.overlap import image_id_of, read_image_ids
 
 from .conftest import LLAVA_BENCH
-from .openai_server import FakeOpenAI
+from .helpers.openai_server import FakeOpenAI
 
 KEY = "sk-judge-SECRET-0123456789"
 CATEGORIES = ("conv", "detail", "complex")
