@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_a_tiny_llava_answers_the_sample(
     tiny_llava: Path, sample_root: Path, tmp_path: Path
 ) -> None:
     contexts = kpit.load_coco(sample_root)
-    bench = build_bench(list(contexts), tmp_path / "bench", images=2, seed=0)
+    bench = build_bench(list(contexts), tmp_path / "bench", num_images=2, seed=0)
     answers, failures = answer_bench(
         bench,
         tmp_path / "answers.jsonl",
@@ -131,3 +132,25 @@ def test_end_to_end_on_the_sample_offline(
     assert result.exit_code == 0
     assert f"| {tiny_llava} | 20.00 [20.0, 20.0] |" in result.stdout
     assert "| all | 20.00 | [20.0, 20.0] | 90.00 | 22.2 |" in result.stdout
+
+    # The paper's protocol on the sample, as docs/bench.md gives it: a second model (the
+    # same tiny weights under another name) answers, the judge compares the two.
+    other = tmp_path / "tiny-b"
+    shutil.copytree(tiny_llava, other)
+    b_answers, pairwise = tmp_path / "b.jsonl", tmp_path / "pairwise.jsonl"
+    result = run(cli, ["bench", "answer", str(bench_dir), "--images", str(sample_root / "val2017"),
+                       "--generator", "hf-llava", "--model", str(other), "-O", "max_new_tokens=4",
+                       "-O", "device=cpu", "-o", str(b_answers)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with FakeOpenAI() as judge:
+        judge.behaviour.content = lambda body: "7 4\nAssistant 1 is clearer."  # favours first
+        result = run(cli, ["bench", "judge", str(bench_dir), "--answers", str(answers),
+                           "--versus", str(b_answers), "--swap", "--base-url", judge.base_url,
+                           "-O", "api_key=sk-local", "-o", str(pairwise)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = run(cli, ["bench", "report", str(pairwise), "--protocol", "paper", "--baseline",
+                       str(other)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # Each model is read first in half the reviews: (7 + 4) / 2 = 5.5 for both, +0.00%.
+    assert f"| {tiny_llava} | 55.00 | 55.00 | 55.00 | 55.00 | +0.00% |" in result.stdout
+    assert "flip rate when the order is swapped 100.0%" in result.stdout

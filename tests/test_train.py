@@ -107,7 +107,7 @@ def test_overfit_save_reload_and_answer(
     assert (after[vision] == before[vision]).all()  # the vision tower stayed frozen
     assert not (after[language] == before[language]).all()  # the language model learned
 
-    bench = build_bench(list(kpit.load_coco(sample_root)), tmp_path / "bench", images=1)
+    bench = build_bench(list(kpit.load_coco(sample_root)), tmp_path / "bench", num_images=1)
     answers, failures = answer_bench(
         bench,
         tmp_path / "answers.jsonl",
