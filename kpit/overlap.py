@@ -157,8 +157,9 @@ def check_disjoint(
     ]
     if overlapping:
         first = sorted({image_id for _, image_id in overlapping})[:5]
+        count = "1 record uses" if len(overlapping) == 1 else f"{len(overlapping)} records use"
         raise ConfigError(
-            f"{len(overlapping)} records use excluded images (benchmark images must stay out "
+            f"{count} excluded images (benchmark images must stay out "
             f"of training data); first image ids: {', '.join(map(str, first))}; first record: "
             f"{overlapping[0][0]}",
             file=file,
