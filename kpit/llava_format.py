@@ -36,10 +36,13 @@ EOS = "</s>"
 """The end of an answer (Vicuna's end-of-sequence token)."""
 
 SYSTEM = (
-    "A chat between a curious human and an artificial intelligence assistant. The "
-    "assistant gives helpful, detailed, and polite answers to the human's questions."
+    "A chat between a curious user and an artificial intelligence assistant. The "
+    "assistant gives helpful, detailed, and polite answers to the user's questions."
 )
-"""The system line kpit trains and answers with."""
+"""LLaVA-1.5's system line: ``conv_vicuna_v1`` in LLaVA's ``llava/conversation.py``, which its
+fine-tuning (``--version v1`` in ``scripts/v1_5/finetune.sh``) and its evaluation
+(``--conv-mode vicuna_v1``) both use. (``conv_llava_v1`` says "human" instead; LLaVA-1.5
+uses neither it nor that wording.)"""
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 """CLIP's mean pixel, LLaVA-1.5's padding colour."""

@@ -37,7 +37,10 @@ def test_pad_to_square_with_clip_mean() -> None:
 
 def test_prompt_in_llava_15_format() -> None:
     prompt = llava_prompt("What is she doing?")
-    assert prompt.startswith("A chat between a curious human and an artificial intelligence")
+    assert prompt.startswith(  # LLaVA's conv_vicuna_v1, as LLaVA-1.5 trains and answers
+        "A chat between a curious user and an artificial intelligence assistant. The "
+        "assistant gives helpful, detailed, and polite answers to the user's questions. USER: "
+    )
     assert prompt.endswith(" USER: <image>\nWhat is she doing? ASSISTANT:")
 
 

@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 from click.testing import CliRunner
 
+import kpit
 from kpit.cli import cli
 
 
@@ -139,3 +140,29 @@ def test_every_changed_default_is_explained_in_kpit_train_help(name: str) -> Non
     blocks = _help_blocks(result.output)
     assert f"--{name}" in blocks
     assert "".join(said.replace("%%", "%").split()) in blocks[f"--{name}"]
+
+
+def test_the_paper_recipe_trains_without_gradient_clipping_as_llava_did() -> None:
+    """LLaVA's DeepSpeed configs set no gradient_clipping; kpit's own recipe clips at 1.0."""
+    pytest.importorskip("deepspeed")
+    from kpit.train import TrainConfig
+
+    kpit_config = TrainConfig(output_dir="out", deepspeed="zero3", use_cpu=True)
+    paper = TrainConfig(output_dir="out", deepspeed="zero3", use_cpu=True, recipe="paper")
+    assert kpit_config.hf_deepspeed_config.config["gradient_clipping"] == 1.0
+    assert paper.hf_deepspeed_config.config["gradient_clipping"] == 0.0  # DeepSpeed: off
+    chosen = TrainConfig(output_dir="out", recipe="paper", max_grad_norm=0.5, use_cpu=True)
+    assert chosen.max_grad_norm == 0.5  # a flag given wins over the recipe
+    with pytest.raises(kpit.ConfigError, match="kpit or paper"):
+        TrainConfig(output_dir="out", recipe="llava", use_cpu=True)
+
+
+def test_the_trainer_and_the_answer_backend_share_llava_1_5s_format() -> None:
+    from kpit.llava_format import SYSTEM, conversation_text, llava_prompt
+
+    assert SYSTEM.startswith("A chat between a curious user and")  # conv_vicuna_v1
+    text, spans = conversation_text([{"from": "human", "value": "Who runs?"},
+                                     {"from": "gpt", "value": "The batter."}])  # fmt: skip
+    asked = llava_prompt("Who runs?")
+    assert text == asked + " The batter.</s>"  # what hf-llava sends, then what is trained
+    assert [text[a:b] for a, b in spans] == ["The batter.</s>"]

@@ -19,7 +19,7 @@ __all__ = ["train"]
 @click.pass_context
 def train(ctx: click.Context) -> None:
     """Fine-tune LLaVA: kpit train --data kp.json --images DIR --model M --output_dir OUT
-    [--deepspeed zero3|zero2|none|PATH] [--tasks conversation,detail] [any TrainConfig
+    [--deepspeed zero3|zero2|none|PATH] [--tasks detail] [--recipe paper] [any TrainConfig
     field, e.g. --max_steps 30 --learning_rate 1e-3 --use_cpu true]."""
     try:
         from transformers import HfArgumentParser

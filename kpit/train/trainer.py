@@ -67,8 +67,8 @@ class TrainConfig(_Base):  # type: ignore[misc]
     tasks: str = field(
         default="",
         metadata={
-            "help": "Train only on these tasks (comma-separated: conversation,detail,complex), "
-            "the paper's ablation (Table 4); empty means all."
+            "help": "Train only on these tasks (comma-separated: conversation,detail,complex); "
+            "the paper's ablation (Table 4) trains on one at a time; empty means all."
         },
     )
     max_length: int = field(
@@ -199,6 +199,23 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "end in any case."
         },
     )
+    recipe: str = field(
+        default="kpit",
+        metadata={
+            "help": "kpit or paper: which recipe's training defaults apply where a flag is not "
+            "given. paper is faithful to LLaVA-1.5's own set-up: no gradient clipping (LLaVA's "
+            "DeepSpeed configs, scripts/zero2.json and zero3.json, set none); kpit clips at 1.0."
+        },
+    )
+    max_grad_norm: float | None = field(
+        default=None,
+        metadata={
+            "help": "Clip gradients to this norm (0 turns clipping off). Unset: 1.0 "
+            "(transformers' default) for --recipe kpit, 0 for --recipe paper, as LLaVA-1.5 "
+            "trained: its DeepSpeed configs set no gradient_clipping, so DeepSpeed clipped "
+            "nothing."
+        },
+    )
     # Not a flag: True where bf16 was left unset and chosen from the machine in __post_init__.
     bf16_auto: bool = field(default=False, init=False)
 
@@ -216,6 +233,10 @@ class TrainConfig(_Base):  # type: ignore[misc]
                 self.deepspeed = str(DEEPSPEED_CONFIGS[name])
         if self.on_bad_sample not in ("skip", "raise"):
             raise ConfigError("must be skip or raise", field="on_bad_sample")
+        if self.recipe not in ("kpit", "paper"):
+            raise ConfigError(f"must be kpit or paper, not {self.recipe!r}", field="recipe")
+        if self.max_grad_norm is None:
+            self.max_grad_norm = 0.0 if self.recipe == "paper" else 1.0
         super().__post_init__()
 
     @property
