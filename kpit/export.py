@@ -18,7 +18,7 @@ from typing import Any
 from kpit.errors import ConfigError
 from kpit.llava_format import IMAGE_TOKEN, with_image_token
 from kpit.overlap import ExcludeImages, check_disjoint, read_image_ids
-from kpit.store import Run
+from kpit.store import LOCK, RUN_FILES, Run
 from kpit.types import Sample, Turn
 
 __all__ = ["export_hf", "export_llava", "llava_records"]
@@ -28,6 +28,20 @@ PathLike = str | os.PathLike[str]
 
 def _run(run: Run | PathLike) -> Run:
     return run if isinstance(run, Run) else Run(run)
+
+
+def _check_output(run: Run, path: PathLike, folder: bool = False) -> Path:
+    """The output path, refused where it would overwrite the run's own files or a folder."""
+    out = Path(path)
+    own = {(run.folder / name).resolve() for name in (*RUN_FILES, LOCK)}
+    if out.resolve() in own or out.resolve() == run.folder.resolve():
+        raise ConfigError("would overwrite the run's own files; write the export elsewhere",
+                          file=out, field="output")  # fmt: skip
+    if not folder and out.is_dir():
+        raise ConfigError("is a folder; give a file name", file=out, field="output")
+    if folder and out.exists() and not out.is_dir():
+        raise ConfigError("is a file; give a folder", file=out, field="output")
+    return out
 
 
 def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[Sample]:
@@ -98,9 +112,10 @@ def export_llava(
     See :func:`llava_records` for the options. The file is written to a temporary name
     and renamed, so a crash never leaves half a file.
     """
+    run = _run(run)
+    out = _check_output(run, path)
     records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
                                  exclude_images=exclude_images))  # fmt: skip
-    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
@@ -129,6 +144,8 @@ def export_hf(
     Raises:
         ConfigError: the ``datasets`` package is not installed (``pip install 'kpit[hf]'``).
     """
+    run = _run(run)
+    _check_output(run, path, folder=True)
     try:
         import datasets
     except ImportError:

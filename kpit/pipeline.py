@@ -8,15 +8,18 @@ already stored are skipped (failed ones too, unless ``retry_failed``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
 import platform
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -28,7 +31,7 @@ from kpit.errors import ConfigError, ParseError
 from kpit.generators.base import Generator, Price, Reply
 from kpit.overlap import ExcludeImages, read_image_ids
 from kpit.quality import QualityConfig, QualityFilter, sample_fingerprint
-from kpit.store import Run, RunStore
+from kpit.store import Run, RunLock, RunStore
 from kpit.tasks import PromptOptions, Task, request_key
 from kpit.tokens import count_message_tokens, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 
 ALL_TASKS = ("conversation", "detail", "complex")
 """The paper's three tasks, what ``tasks="all"`` means."""
+
+REPLY_EXCERPT = 4000
+"""Characters of an unusable reply kept in ``failures.jsonl`` (the rest is counted)."""
 
 RESUME_KEYS = ("seed", "prompt", "generator_identity")
 """Manifest entries a resumed run must share with the run it continues (and the hashes of
@@ -145,7 +151,8 @@ def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
     files = getattr(contexts, "files", None)
     if files is None:
         return {"contexts": type(contexts).__name__}
-    return {k: str(v) if v is not None else None for k, v in dataclasses.asdict(files).items()}
+    return {k: str(Path(v).resolve()) if v is not None else None
+            for k, v in dataclasses.asdict(files).items()}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -189,6 +196,7 @@ def _set_up(
     quality: QualityConfig | None = None,
     generator_options: Mapping[str, Any] | None = None,
     exclude_images: ExcludeImages = None,
+    allow_new_source: bool = False,
 ) -> _RunSetup:
     """Check the arguments, make the backend, and read what an existing run has done."""
     task_objects = resolve_tasks(tasks)
@@ -198,6 +206,7 @@ def _set_up(
                            fewshot)  # fmt: skip
     backend = _make_generator(generator, model, dict(generator_options or {}))
     excluded = read_image_ids(exclude_images)
+    source = _source(contexts)
     total = None
     if isinstance(contexts, Sized):
         images = len(contexts) if limit is None else min(len(contexts), limit)
@@ -220,16 +229,26 @@ def _set_up(
         "template_hashes": hashes,
         "seed": seed,
         "tasks": [t.name for t in task_objects],
-        "source": _source(contexts),
+        "source": source,
         "quality": dataclasses.asdict(quality),
         "concurrency": concurrency,
         "exclude_images": {"sources": [os.fspath(p) for p in _as_list(exclude_images)],
                            "images": len(excluded)},
     }  # fmt: skip
+    if store.orphaned():
+        raise ConfigError("the folder holds samples but no manifest.json: it cannot be resumed "
+                          "safely (the settings that made it are lost); use a new run folder",
+                          file=store.folder)  # fmt: skip
     setup = _RunSetup(task_objects, prompt, backend, store, manifest, contexts, seed,
                       concurrency, quality, total, resuming=store.exists())  # fmt: skip
     if setup.resuming:
         store.check_compatible(manifest, RESUME_KEYS)
+        old_source = store.read_manifest().get("source")
+        if old_source is not None and old_source != source and not allow_new_source:
+            raise ConfigError(f"this run was made from {old_source}, not {source}; pass "
+                              "allow_new_source=True (--allow-new-source) to add images from "
+                              "another dataset to it", file=store.manifest_path,
+                              field="source")  # fmt: skip
         _check_templates(store, hashes)
         for sample in store.samples():
             setup.skip.add(sample.id)
@@ -313,8 +332,16 @@ async def agenerate(
 
 async def _drive(setup: _RunSetup, *, reply_retries: int, progress: bool) -> Run:
     """Send the pending requests, store each reply as it comes, keep the manifest current."""
+    with RunLock(setup.store.folder):  # one writer per run folder: nothing paid or stored twice
+        return await _drive_locked(setup, reply_retries=reply_retries, progress=progress)
+
+
+async def _drive_locked(setup: _RunSetup, *, reply_retries: int, progress: bool) -> Run:
     store, backend, manifest = setup.store, setup.backend, setup.manifest
+    store.open_for_writing()  # a read-only folder or a full disk stops here, before paying
     previous = store.read_manifest() if setup.resuming else {}
+    earlier = _earlier_totals(previous)
+    backend.resume(earlier)
     manifest["created"] = previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     manifest["tasks"] = sorted({*previous.get("tasks", []), *manifest["tasks"]})
     manifest["template_hashes"] = previous.get("template_hashes", {}) | manifest["template_hashes"]
@@ -341,7 +368,9 @@ async def _drive(setup: _RunSetup, *, reply_retries: int, progress: bool) -> Run
         return _problem(in_flight[request.key], reply, checker, remember=False)[0]
 
     started = time.monotonic()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     completed = False
+    terminated = _on_sigterm()
     try:
         with store:
             replies = backend.generate(requests(), concurrency=setup.concurrency,
@@ -353,20 +382,92 @@ async def _drive(setup: _RunSetup, *, reply_retries: int, progress: bool) -> Run
                 figures: dict[str, object] = {"done": counts["sample"], "failed": counts["failure"]}
                 bar.set_postfix(figures | backend.progress(), refresh=False)
         completed = True
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise
     finally:
+        terminated.restore()
         bar.close()
         await backend.aclose()
         manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        manifest["last_session"] = {
+        session = {
+            "started": started_at,
+            "source": manifest["source"],
             "samples": counts["sample"], "failures": counts["failure"],
             "skipped": counts["skipped"], "seconds": round(time.monotonic() - started, 2),
             "interrupted": not completed,
             "stopped": backend.stop_reason,
             **backend.totals(),
         }  # fmt: skip
+        manifest["last_session"] = session
+        manifest["sessions"] = [*previous.get("sessions", []), session]
+        manifest["totals"] = _add_totals(earlier, backend.totals())
         store.write_manifest(manifest)
+    if terminated.is_set():
+        raise KeyboardInterrupt("terminated (SIGTERM)")
     log.info("run %s: %s", store.folder, dict(counts))
     return Run(store.folder)
+
+
+_SUMMED = ("requests_sent", "prompt_tokens", "completion_tokens", "cost_usd", "throttled")
+"""A backend's session totals that add up over a run's sessions."""
+
+
+def _earlier_totals(previous: Mapping[str, Any]) -> dict[str, Any]:
+    """What the run's earlier sessions spent (kpit 0.1 manifests kept the last one only)."""
+    totals = previous.get("totals")
+    if isinstance(totals, dict):
+        return dict(totals)
+    last = previous.get("last_session") or {}
+    return {k: last[k] for k in _SUMMED if isinstance(last.get(k), (int, float))}
+
+
+def _add_totals(earlier: Mapping[str, Any], session: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(earlier)
+    for key in _SUMMED:
+        value = session.get(key)
+        if isinstance(value, (int, float)):
+            out[key] = round(out.get(key, 0) + value, 6)
+    return out
+
+
+class _Terminated:
+    """SIGTERM handled like Ctrl-C: the running task is cancelled, the manifest written."""
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def install(self) -> _Terminated:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is None:
+            return self
+        try:
+            loop.add_signal_handler(signal.SIGTERM, self._fire, task)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            return self
+        self._loop = loop
+        return self
+
+    def _fire(self, task: asyncio.Task[Any]) -> None:
+        log.warning("SIGTERM: stopping; everything finished is saved")
+        self._flag = True
+        task.cancel()
+
+    def is_set(self) -> bool:
+        """True once SIGTERM arrived."""
+        return self._flag
+
+    def restore(self) -> None:
+        """Remove the handler again."""
+        if self._loop is not None:
+            self._loop.remove_signal_handler(signal.SIGTERM)
+            self._loop = None
+
+
+def _on_sigterm() -> _Terminated:
+    return _Terminated().install()
 
 
 def _problem(
@@ -395,8 +496,10 @@ def _store(store: RunStore, item: _Pending, reply: Reply, checker: QualityFilter
     if reason is not None:
         failure = {"key": key, "task": task, "image_id": ctx.image_id, "image": ctx.file_name,
                    "reason": reason, "detail": detail, "usage": usage}  # fmt: skip
-        if reply.text is not None:
-            failure["reply"] = reply.text  # kept for inspection
+        if reply.text is not None:  # kept for inspection, within reason
+            failure["reply"] = reply.text[:REPLY_EXCERPT]
+            if len(reply.text) > REPLY_EXCERPT:
+                failure["reply_chars"] = len(reply.text)
         store.add_failure(failure)
         return "failure"
     meta: dict[str, Any] = {"image_id": ctx.image_id, "model": reply.model,

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from kpit.store import Run
+from kpit.store import SAMPLES, Run, duplicate_samples
 from kpit.tokens import estimate_tokens
 
 __all__ = ["RunStats", "TaskStats", "run_stats"]
@@ -37,6 +37,8 @@ class RunStats:
 
     tasks: dict[str, TaskStats]
     images: int
+    duplicates: int = 0
+    """Samples stored twice under one id (read, counted and exported once)."""
 
     @property
     def samples(self) -> int:
@@ -71,6 +73,9 @@ class RunStats:
                 f"{reason} {n:,}" for reason, n in self.failures.most_common()))  # fmt: skip
         else:
             lines.append("open failures: none")
+        if self.duplicates:
+            lines.append(f"duplicates: {self.duplicates:,} samples stored twice under one id "
+                         "(counted and exported once)")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -96,4 +101,4 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
                                    sum(estimate_tokens(a) for a in answers))  # fmt: skip
     for failure in run.open_failures():
         tasks[failure["task"]].failures[failure["reason"]] += 1
-    return RunStats(dict(tasks), len(images))
+    return RunStats(dict(tasks), len(images), duplicate_samples(run.folder / SAMPLES))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,11 +31,25 @@ import orjson
 from kpit.errors import ConfigError, DataError
 from kpit.types import Sample
 
-__all__ = ["FAILURES", "MANIFEST", "SAMPLES", "Run", "RunStore", "read_records", "read_samples"]
+__all__ = [
+    "FAILURES",
+    "LOCK",
+    "MANIFEST",
+    "RUN_FILES",
+    "SAMPLES",
+    "Run",
+    "RunLock",
+    "RunStore",
+    "duplicate_samples",
+    "read_records",
+    "read_samples",
+]
 
 log = logging.getLogger(__name__)
 
 MANIFEST, SAMPLES, FAILURES = "manifest.json", "samples.jsonl", "failures.jsonl"
+LOCK = ".lock"
+RUN_FILES = (MANIFEST, SAMPLES, FAILURES)
 
 
 def read_records(path: Path, key: str | tuple[str, ...] = "key") -> Iterator[dict[str, Any]]:
@@ -66,8 +81,33 @@ def read_records(path: Path, key: str | tuple[str, ...] = "key") -> Iterator[dic
 _LEGACY_TOP = ("key", "task", "image", "turns")
 
 
-def read_samples(path: Path) -> Iterator[Sample]:
-    """The samples of a ``samples.jsonl`` file, as written now or by kpit 0.1."""
+def read_samples(path: Path, *, unique: bool = True) -> Iterator[Sample]:
+    """The samples of a ``samples.jsonl`` file, as written now or by kpit 0.1.
+
+    With ``unique`` (the default), a sample stored twice under one id (two writers into one
+    folder, before kpit locked run folders) is yielded once, the first time, and the
+    repeats are reported in the log.
+    """
+    seen: set[str] = set()
+    repeats = 0
+    for sample in _all_samples(path):
+        if unique:
+            if sample.id in seen:
+                repeats += 1
+                continue
+            seen.add(sample.id)
+        yield sample
+    if repeats:
+        log.warning("%s: %d samples stored twice under one id; each is read once", path, repeats)
+
+
+def duplicate_samples(path: Path) -> int:
+    """How many samples of a ``samples.jsonl`` file repeat an id stored before them."""
+    ids = [sample.id for sample in _all_samples(path)]
+    return len(ids) - len(set(ids))
+
+
+def _all_samples(path: Path) -> Iterator[Sample]:
     for n, record in enumerate(read_records(path, ("id", "key")), start=1):
         if "id" not in record:  # kpit 0.1: a flat record keyed by "key"
             meta = {k: v for k, v in record.items() if k not in _LEGACY_TOP}
@@ -81,7 +121,8 @@ def read_samples(path: Path) -> Iterator[Sample]:
 
 
 def _cut_torn_tail(path: Path) -> None:
-    """Remove a last line without its newline, so appends start on a fresh line."""
+    """End the file on a fresh line: a last line without its newline is completed when it
+    holds a whole record (the newline was all that was lost), and cut when it is torn."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb+") as f:
@@ -91,8 +132,59 @@ def _cut_torn_tail(path: Path) -> None:
         f.seek(0)
         data = f.read()
         keep = data.rfind(b"\n") + 1
-        f.truncate(keep)
-        log.warning("%s: cut a torn last line (%d bytes)", path, len(data) - keep)
+        try:
+            orjson.loads(data[keep:])
+        except orjson.JSONDecodeError:
+            f.truncate(keep)
+            log.warning("%s: cut a torn last line (%d bytes)", path, len(data) - keep)
+            return
+        f.write(b"\n")  # a complete record that only lacked its newline: kept
+
+
+class RunLock:
+    """One writer per run folder: an exclusive ``flock`` on ``RUN/.lock``.
+
+    The operating system releases the lock when its process ends, however it ends (a kill
+    -9 included), so a dead writer never leaves a folder locked.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`ConfigError` naming the process that holds it."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+b")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().decode(errors="replace").strip() or "another process"
+            handle.close()
+            raise ConfigError(f"the run folder is being written by {holder}; wait for it to "
+                              "finish (two writers would pay for and store everything twice)",
+                              file=self.path.parent) from None  # fmt: skip
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"kpit process {os.getpid()}".encode())
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        """Let go of the lock."""
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class RunStore:
@@ -127,10 +219,42 @@ class RunStore:
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Write the manifest atomically (write a temporary file, then rename)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        tmp.replace(self.manifest_path)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            tmp.replace(self.manifest_path)
+        except OSError as exc:
+            raise DataError(f"cannot write the manifest: {exc.strerror}",
+                            file=self.manifest_path) from None  # fmt: skip
+
+    def orphaned(self) -> bool:
+        """True when the folder holds samples or failures but no manifest (it was deleted)."""
+        return not self.exists() and any(
+            (self.folder / name).is_file() and (self.folder / name).stat().st_size
+            for name in (SAMPLES, FAILURES)
+        )
+
+    def open_for_writing(self, min_free_bytes: int = 50 * 2**20) -> None:
+        """Open the JSONL files for appending now, so that a read-only folder or a full disk
+        stops the run before anything is paid for, not after."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name in (SAMPLES, FAILURES):
+                self._open(name)
+            free = shutil.disk_usage(self.folder).free
+        except OSError as exc:
+            raise DataError(f"cannot write here: {exc.strerror}", file=self.folder) from None
+        if free < min_free_bytes:
+            raise DataError(f"only {free / 2**20:.0f} MiB free on this disk; a run needs room "
+                            "for its samples", file=self.folder)  # fmt: skip
+
+    def _open(self, name: str) -> IO[bytes]:
+        f = self._files.get(name)
+        if f is None:
+            _cut_torn_tail(self.folder / name)
+            f = self._files[name] = (self.folder / name).open("ab")
+        return f
 
     def check_compatible(self, manifest: Mapping[str, Any], keys: tuple[str, ...]) -> None:
         """Refuse to resume a run whose ``keys`` settings differ from ``manifest``'s."""
@@ -153,13 +277,13 @@ class RunStore:
         return read_records(self.folder / FAILURES)
 
     def _append(self, name: str, record: Mapping[str, Any]) -> None:
-        f = self._files.get(name)
-        if f is None:
+        try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _cut_torn_tail(self.folder / name)
-            f = self._files[name] = (self.folder / name).open("ab")
-        f.write(orjson.dumps(record) + b"\n")
-        f.flush()
+            f = self._open(name)
+            f.write(orjson.dumps(record) + b"\n")
+            f.flush()
+        except OSError as exc:
+            raise DataError(f"cannot write: {exc.strerror}", file=self.folder / name) from None
 
     def add_sample(self, sample: Sample) -> None:
         """Append a sample (flushed at once); its ``meta`` gets the time it was stored."""

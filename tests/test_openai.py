@@ -44,11 +44,12 @@ PIPELINE_OPTIONS = ("limit", "retry_failed")
 
 
 def run(contexts: Any, server: FakeOpenAI, out: Path, *, tasks: str = "all",
-        concurrency: int = 4, reply_retries: int = 1, **options: Any) -> kpit.Run:  # fmt: skip
+        concurrency: int = 4, reply_retries: int = 1, model: str = "gpt-4o",
+        **options: Any) -> kpit.Run:  # fmt: skip
     """Generate with the openai backend; ``options`` go to the backend, but for a few."""
     settings = {"base_url": server.base_url, "api_key": KEY, "backoff": 0.02, "timeout": 2.0}
     pipeline = {k: options.pop(k) for k in PIPELINE_OPTIONS if k in options}
-    result = kpit.generate(contexts, tasks, "openai", "gpt-4o", out=out, progress=False,
+    result = kpit.generate(contexts, tasks, "openai", model, out=out, progress=False,
                            concurrency=concurrency, reply_retries=reply_retries,
                            generator_options=settings | options, **pipeline)  # fmt: skip
     assert isinstance(result, kpit.Run)
@@ -165,12 +166,30 @@ def test_the_budget_stops_the_run_cleanly(contexts, server: FakeOpenAI, tmp_path
     prices = {"gpt-4o": [1000.0, 1000.0]}  # dollars per million: about $4 a request
     result = run(contexts, server, tmp_path / "run", concurrency=1, max_cost=10.0, prices=prices)
     session = result.manifest["last_session"]
-    assert session["stopped"] == "the budget of $10.00 is spent"
+    assert session["stopped"].startswith("the budget of $10.00 is spent ($1")
     assert 10.0 <= session["cost_usd"] < 15.0
     stored = len(list(result.samples()))
     assert stored == server.counts["chat"] < 12
+    # The budget counts per run, not per session: the same budget again sends nothing.
+    result = run(contexts, server, tmp_path / "run", concurrency=1, max_cost=10.0, prices=prices)
+    assert server.counts["chat"] == stored and len(list(result.samples())) == stored
+    assert "in earlier sessions of this run" in result.manifest["last_session"]["stopped"]
     result = run(contexts, server, tmp_path / "run", concurrency=1, max_cost=1e9, prices=prices)
     assert len(list(result.samples())) == 12  # resumed with a bigger budget
+    totals, sessions = result.manifest["totals"], result.manifest["sessions"]
+    assert len(sessions) == 3 and totals["requests_sent"] == 12  # every session's spend
+    assert totals["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in sessions), abs=1e-5)
+
+
+def test_a_budget_without_a_known_price_stops_before_sending(
+    contexts, server: FakeOpenAI, tmp_path: Path
+) -> None:
+    with pytest.raises(kpit.ConfigError, match="needs the price of 'my-finetune'") as info:
+        run(contexts, server, tmp_path / "run", model="my-finetune", max_cost=5.0)
+    assert info.value.field == "max_cost" and server.counts["chat"] == 0
+    result = run(contexts, server, tmp_path / "run", model="my-finetune", max_cost=5.0,
+                 prices={"my-finetune": [1.0, 2.0]})  # fmt: skip
+    assert len(list(result.samples())) == 12
 
 
 def test_images_are_sent_as_data_urls(server: FakeOpenAI, sample_root: Path) -> None:

@@ -127,6 +127,11 @@ __all__ = ["generate"]
     help="Benchmark images that are never sent: a benchmark folder, a run folder, "
     "or a file of image ids or names (repeatable).",
 )
+@click.option(
+    "--allow-new-source",
+    is_flag=True,
+    help="Resume a run with images from another dataset than it was made from.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def generate(
     tasks: str,
@@ -149,13 +154,16 @@ def generate(
     prices: tuple[str, ...],
     reply_retries: int,
     exclude_images: tuple[Path, ...],
+    allow_new_source: bool,
     progress: bool,
     **options: object,
 ) -> None:
     """Generate instruction data for the images of a COCO split into a run folder.
 
-    Rerunning the same command resumes: finished requests are skipped. Ctrl-C stops
-    cleanly; everything finished is already on disk.
+    Rerunning the same command resumes: finished requests are skipped. Ctrl-C (or SIGTERM)
+    stops cleanly; everything finished is already on disk. Exit status: 0 done, 1 an error
+    before or during the run, 3 every request failed, 4 stopped early (a spent budget),
+    130 interrupted.
     """
     context_template(style, template_dir)
     options_for_backend = backend_options(
@@ -167,25 +175,31 @@ def generate(
         prices=";".join(prices) or None,
     )
     contexts = load_from_options(options)
-    result = run_generate(
-        contexts,
-        tasks,
-        generator,
-        model,
-        out,
-        concurrency=concurrency,
-        seed=seed,
-        dry_run=dry_run,
-        retry_failed=retry_failed,
-        style=style,
-        pose_notes=pose_notes,
-        template_dir=template_dir,
-        fewshot=fewshot,
-        generator_options=options_for_backend,
-        reply_retries=reply_retries,
-        exclude_images=list(exclude_images) or None,
-        progress=progress,
-    )
+    try:
+        result = run_generate(
+            contexts,
+            tasks,
+            generator,
+            model,
+            out,
+            concurrency=concurrency,
+            seed=seed,
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            style=style,
+            pose_notes=pose_notes,
+            template_dir=template_dir,
+            fewshot=fewshot,
+            generator_options=options_for_backend,
+            reply_retries=reply_retries,
+            exclude_images=list(exclude_images) or None,
+            allow_new_source=allow_new_source,
+            progress=progress,
+        )
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
+        click.echo(f"\ninterrupted: everything finished is saved in {out}; run the same "
+                   "command again to resume", err=True)  # fmt: skip
+        raise SystemExit(EXIT_INTERRUPTED) from None
     if isinstance(result, DryRun):
         _print_plan(result)
         return
@@ -194,6 +208,20 @@ def generate(
     new, failed, skipped = (session.get(k, 0) for k in ("samples", "failures", "skipped"))
     click.echo(f"run {result.folder}: {new} new samples, {failed} failures, {skipped} skipped")
     click.echo(stats.to_text())
+    if session.get("stopped"):
+        click.echo(f"stopped early: {session['stopped']}; run again to go on", err=True)
+        raise SystemExit(EXIT_STOPPED)
+    if failed and not new:
+        click.echo(f"every request failed; see {result.folder / 'failures.jsonl'}", err=True)
+        raise SystemExit(EXIT_ALL_FAILED)
+
+
+EXIT_ALL_FAILED = 3
+"""``kpit generate``'s exit status when every request it sent failed."""
+EXIT_STOPPED = 4
+"""... when it stopped early on purpose (a spent budget): the run is incomplete."""
+EXIT_INTERRUPTED = 130
+"""... when Ctrl-C or SIGTERM stopped it (everything finished is saved)."""
 
 
 _HELP_OPTIONS = "kpit.help_options"

@@ -125,6 +125,10 @@ class Generator(ABC):
     def attach(self, run_folder: Path) -> None:  # noqa: B027 - optional hook
         """Called with the run folder before :meth:`generate`, for backends with state to keep."""
 
+    def resume(self, earlier: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Called before :meth:`generate` with what the run's earlier sessions spent (their
+        summed :meth:`totals`), so that a budget counts per run, not per session."""
+
     def progress(self) -> dict[str, str]:
         """Figures for the progress bar (for example the running cost)."""
         return {}

@@ -224,8 +224,16 @@ class OpenAIGenerator(Generator):
         }
         self.extra_body = opts.extra_body
         self._price = self._resolve_price(opts.prices)
+        if self.max_cost is not None and self._price is None:
+            raise ConfigError(
+                f"a budget needs the price of {self.model!r}, which kpit's table does not "
+                "know: give it with --price MODEL=INPUT,OUTPUT (dollars per million tokens) "
+                "or the prices option",
+                field="max_cost",
+            )
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
         self.cost = 0.0
+        self.cost_before = 0.0  # spent by the run's earlier sessions
         self._slots: asyncio.Semaphore | None = None
         self._halted: str | None = None
         self._client: Any = None
@@ -309,6 +317,16 @@ class OpenAIGenerator(Generator):
         return {"name": self.name, "model": self.model, "params": dict(self.params),
                 "extra_body": self.extra_body}  # fmt: skip
 
+    def resume(self, earlier: Mapping[str, Any]) -> None:
+        """Count what the run's earlier sessions spent against the budget."""
+        cost = earlier.get("cost_usd")
+        self.cost_before = float(cost) if isinstance(cost, (int, float)) else 0.0
+        if self.max_cost is not None and self.cost_before >= self.max_cost:
+            self.stop_reason = (
+                f"the budget of ${self.max_cost:,.2f} is spent (${self.cost_before:,.2f} "
+                "in earlier sessions of this run)"
+            )
+
     def progress(self) -> dict[str, str]:
         if self._price is None:
             return {"tokens": f"{self.prompt_tokens + self.completion_tokens:,}"}
@@ -328,8 +346,9 @@ class OpenAIGenerator(Generator):
         self.completion_tokens += usage.completion_tokens
         if self._price is not None:
             self.cost += self._price.cost(usage.prompt_tokens, usage.completion_tokens)
-        if self.max_cost is not None and self.cost >= self.max_cost and self.stop_reason is None:
-            self.stop_reason = f"the budget of ${self.max_cost:,.2f} is spent"
+        spent = self.cost_before + self.cost
+        if self.max_cost is not None and spent >= self.max_cost and self.stop_reason is None:
+            self.stop_reason = f"the budget of ${self.max_cost:,.2f} is spent (${spent:,.2f})"
             log.warning("%s; no new requests are sent", self.stop_reason)
 
     # --- one request ----------------------------------------------------------------------
