@@ -233,6 +233,27 @@ print(total, peak_kb, loaded, len(contexts), people, retained_kb)
 """
 
 
+# kpit 0.1's loader, for comparison: the same, plus pycocotools' index built on every file
+# (and thrown away), as it was before kpit stopped building it.
+CHILD_KPIT_WITH_INDEX = (
+    """
+import contextlib, io
+from pycocotools.coco import COCO
+import kpit._coco_tables as tables
+plain = tables.read_coco
+def read_and_index(path, kind):
+    parsed = plain(path, kind)
+    coco = COCO()
+    coco.dataset = parsed.dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return parsed
+tables.read_coco = read_and_index
+"""
+    + CHILD_KPIT
+)
+
+
 def _child(code: str, *args: str) -> list[float]:
     out = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
@@ -281,6 +302,12 @@ def main() -> None:
         )
         print(
             f"ratio kpit / json.load: time {kpit_s / base_s:.2f}, peak RSS {kpit_kb / base_kb:.2f}"
+        )
+        old_s, old_kb, *_ = _child(CHILD_KPIT_WITH_INDEX, str(root))
+        print(
+            f"with pycocotools' index as kpit 0.1 built it: {old_s:6.2f} s, peak RSS "
+            f"{old_kb / 1024:.0f} MiB; ratio now / then: time {kpit_s / old_s:.2f}, "
+            f"peak RSS {kpit_kb / old_kb:.2f}"
         )
         rates = render_rate(root, args.render)
         for style, rate in rates.items():

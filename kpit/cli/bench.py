@@ -69,7 +69,8 @@ def bench() -> None:
     """The HPAUB / LLaVA-Bench benchmark: build, answer, judge, report.
 
     Build a benchmark from a COCO split, answer its questions with the model under test,
-    judge the answers against the references, and report the scores.
+    judge the answers (against the references, or model against model with --versus, as
+    the paper does), and report the scores (--protocol llava or paper).
     """
 
 
