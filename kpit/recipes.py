@@ -129,7 +129,7 @@ class KpitRecipe(Recipe):
     version = "1"
     description = (
         "kpit's prompts: rules against leaks and numbers, a few-shot example, answer lengths, "
-        "the full context for every task; filters reject"
+        "the full context for every task"
     )
     source = "kpit/prompts/<task>/ (written for kpit from the paper's prompts)"
     filters = "reject"
