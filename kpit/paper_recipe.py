@@ -339,7 +339,11 @@ class PaperRecipe(Recipe):
     model = "gpt-4o"
 
     def check_options(self, options: PromptOptions) -> None:
-        """The paper sent one layout: no other context style, no pose notes, its captions."""
+        """The paper sent one layout: no other context style, no pose notes.
+
+        ``fewshot=False`` changes nothing: the recipe has no example to leave out (the
+        conversation's caption pairs are the image's context, not examples).
+        """
         if options.style != "paper":
             raise ConfigError(f"the paper recipe writes people in the paper style only, not "
                               f"{options.style!r}; other styles are for the kpit recipe",
@@ -347,7 +351,3 @@ class PaperRecipe(Recipe):
         if options.pose_notes:
             raise ConfigError("the paper recipe sends no pose notes; they are for the kpit recipe",
                               field="pose_notes")  # fmt: skip
-        if not options.fewshot:
-            raise ConfigError("the paper recipe has no few-shot example to leave out (its "
-                              "conversation's caption pairs are the image's context)",
-                              field="fewshot")  # fmt: skip

@@ -144,13 +144,18 @@ def test_template_dir_overrides_the_paper_recipe_s_files_by_name(contexts, tmp_p
 
 @pytest.mark.parametrize(
     ("options", "field"),
-    [({"style": "compact"}, "style"), ({"pose_notes": True}, "pose_notes"),
-     ({"fewshot": False}, "fewshot")],
+    [({"style": "compact"}, "style"), ({"pose_notes": True}, "pose_notes")],
 )  # fmt: skip
 def test_the_paper_recipe_refuses_what_the_paper_did_not_send(options, field) -> None:
     with pytest.raises(kpit.ConfigError) as info:
         PaperRecipe().prompt_options(**options)
     assert info.value.field == field
+
+
+def test_no_fewshot_changes_nothing_in_the_paper_recipe(contexts) -> None:
+    for task in TASKS:  # it has no example to leave out
+        without = _request("paper", task, contexts.get(785), fewshot=False)
+        assert without.messages == _request("paper", task, contexts.get(785)).messages
 
 
 def test_the_kpit_recipe_is_today_s_prompts(contexts) -> None:
