@@ -30,6 +30,7 @@ __all__ = [
     "KpitRecipe",
     "Recipe",
     "resolve_recipe",
+    "split_recipes",
 ]
 
 FILTER_MODES = ("reject", "flag", "off")

@@ -64,8 +64,9 @@ def show(task: str, recipe: str, style: str, pose_notes: bool, template_dir: Pat
         tokens = estimate_tokens(message.content)
         total += tokens
         click.echo(f"=== {message.role} (~{tokens} tokens) ===\n{message.content}\n")
-    click.echo(f"request {request.key} ({chosen.name} recipe): {len(request.messages)} messages, "
-               f"~{total} tokens")  # fmt: skip
+    if chosen.name != DEFAULT_RECIPE:
+        click.echo(f"recipe {chosen.name} (version {chosen.version})")
+    click.echo(f"request {request.key}: {len(request.messages)} messages, ~{total} tokens")
 
 
 @prompts.command(name="list")
