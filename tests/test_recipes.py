@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from kpit.quality import QualityFilter
 from kpit.recipes import Recipe, resolve_recipe
 from kpit.render import format_box, keypoint_triples
 from kpit.tasks import request_key
+from kpit.tokens import tokenizer_name
 
 PAPER = Path(__file__).resolve().parent / "data" / "paper"
 CODE = json.loads((PAPER / "code_strings.json").read_text(encoding="utf-8"))
@@ -531,3 +533,38 @@ def test_bench_build_with_the_paper_recipe(sample_root, tmp_path) -> None:
     assert run.manifest["recipe"] == "paper"
     detail = next(s for s in run.samples() if s.task == "detail")
     assert detail.turns[0].text in CODE["detail"]["instructions"]
+
+
+# --- the documentation's commands run as written --------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "recipes.md"
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced blocks of a markdown text: (language, body)."""
+    return re.findall(r"^```(\w*)\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def _commands(body: str) -> list[list[str]]:
+    return [shlex.split(line, comments=True) for line in body.replace("\\\n", " ").splitlines()
+            if line.startswith("kpit ")]  # fmt: skip
+
+
+def test_the_recipes_doc_s_commands_run_as_written(monkeypatch, tmp_path) -> None:
+    """Every block that runs on the bundled sample, in order; the dry run prints what it shows."""
+    (tmp_path / "examples").symlink_to(Path(__file__).resolve().parent.parent / "examples")
+    monkeypatch.chdir(tmp_path)
+    blocks = _blocks(DOC.read_text(encoding="utf-8"))
+    ran = 0
+    for n, (language, body) in enumerate(blocks):
+        if language != "bash" or "coco/ " in body:  # the full-scale job needs COCO and GPUs
+            continue
+        for args in _commands(body):
+            result = CliRunner().invoke(cli, args[1:])
+            assert result.exit_code == 0, (args, result.output)
+            ran += 1
+            if "--dry-run" in args and tokenizer_name().startswith("o200k_base"):
+                assert result.stdout == blocks[n + 1][1], "the doc's dry-run output is stale"
+    assert ran >= 9
+    records = json.loads(Path("runs/ablation/paper.json").read_text())
+    assert records[0]["image"].startswith("val2017/")
