@@ -22,9 +22,10 @@ from kpit.export import export_hf, export_llava
 from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
-from kpit.pipeline import DryRun, agenerate, generate, plan_run
+from kpit.pipeline import DryRun, agenerate, generate, plan_recipes, plan_run
 from kpit.pose import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
 from kpit.quality import QualityConfig
+from kpit.recipes import Recipe
 from kpit.render import render_context
 from kpit.stats import run_stats
 from kpit.store import Run
@@ -67,6 +68,7 @@ __all__ = [
     "PoseFacts",
     "Price",
     "QualityConfig",
+    "Recipe",
     "Reply",
     "Run",
     "Sample",
@@ -84,6 +86,7 @@ __all__ = [
     "generate",
     "hookimpl",
     "load_coco",
+    "plan_recipes",
     "plan_run",
     "pose_facts",
     "pose_facts_batch",

@@ -1,4 +1,4 @@
-"""kpit's own tasks and backends, registered through the same hooks as any plugin."""
+"""kpit's own tasks, backends, judges and recipes, registered through the plugins' hooks."""
 
 from __future__ import annotations
 
@@ -37,3 +37,13 @@ def kpit_register_judges(register: Callable[[type[Any]], None]) -> None:
     from kpit.judges.gpt import GPTJudge
 
     register(GPTJudge)
+
+
+@hookimpl
+def kpit_register_recipes(register: Callable[[type[Any]], None]) -> None:
+    """kpit's prompts (the default) and the paper's, as its released code sends them."""
+    from kpit.paper_recipe import PaperRecipe
+    from kpit.recipes import KpitRecipe
+
+    register(KpitRecipe)
+    register(PaperRecipe)

@@ -10,8 +10,8 @@ once per class the plugin adds::
     def kpit_register_generators(register):
         register(MyGenerator)
 
-kpit's own backends and tasks register through these same hooks; a plugin's class
-replaces a built-in one of the same name, with a warning.
+kpit's own backends, tasks, judges and recipes register through these same hooks; a
+plugin's class replaces a built-in one of the same name, with a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pluggy
 if TYPE_CHECKING:
     from kpit.generators.base import Generator
     from kpit.judges.base import Judge
+    from kpit.recipes import Recipe
     from kpit.tasks import Task
 
 __all__ = ["hookimpl", "hookspec"]
@@ -61,4 +62,14 @@ def kpit_register_tasks(register: Callable[[type[Task]], None]) -> None:
     Args:
         register: call ``register(TaskSubclass)`` for each task; its ``name`` class
             attribute is what ``--tasks`` selects.
+    """
+
+
+@hookspec
+def kpit_register_recipes(register: Callable[[type[Recipe]], None]) -> None:
+    """Register prompt recipes: named, versioned sets of templates, tasks and filter policy.
+
+    Args:
+        register: call ``register(RecipeSubclass)`` for each recipe; its ``name`` class
+            attribute is what ``--recipe`` selects.
     """

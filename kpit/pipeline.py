@@ -30,13 +30,22 @@ from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
 from kpit.generators.base import Generator, Price, Reply
 from kpit.overlap import ExcludeImages, read_image_ids
-from kpit.quality import QualityConfig, QualityFilter, sample_fingerprint
+from kpit.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
+from kpit.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
 from kpit.store import Run, RunLock, RunStore
 from kpit.tasks import PromptOptions, Task, request_key
 from kpit.tokens import count_message_tokens, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
-__all__ = ["ALL_TASKS", "DryRun", "agenerate", "generate", "plan_run", "resolve_tasks"]
+__all__ = [
+    "ALL_TASKS",
+    "DryRun",
+    "agenerate",
+    "generate",
+    "plan_recipes",
+    "plan_run",
+    "resolve_tasks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +55,29 @@ ALL_TASKS = ("conversation", "detail", "complex")
 REPLY_EXCERPT = 4000
 """Characters of an unusable reply kept in ``failures.jsonl`` (the rest is counted)."""
 
-RESUME_KEYS = ("seed", "prompt", "generator_identity")
+RESUME_KEYS = ("seed", "prompt", "generator_identity", "recipe")
 """Manifest entries a resumed run must share with the run it continues (and the hashes of
 the templates both use)."""
 
+RESUME_DEFAULTS = {"recipe": DEFAULT_RECIPE}
+"""The values of resume keys that manifests written before them lack."""
 
-def resolve_tasks(tasks: str | Sequence[str]) -> list[Task]:
-    """Task objects from names (a list, a comma-separated string, or ``"all"``)."""
+RecipeLike = str | type[Recipe] | Recipe
+
+
+def resolve_tasks(tasks: str | Sequence[str], recipe: RecipeLike = DEFAULT_RECIPE) -> list[Task]:
+    """Task objects from names (a list, a comma-separated string, or ``"all"``), as
+    ``recipe`` builds them."""
+    chosen = resolve_recipe(recipe)
     names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
     names = [n.strip() for n in names if n.strip()]
     if names == ["all"]:
-        names = list(ALL_TASKS)
+        names = list(chosen.tasks) if chosen.tasks is not None else list(ALL_TASKS)
     if not names:
         raise ConfigError("no task given", field="tasks")
     if len(set(names)) != len(names):
         raise ConfigError(f"a task is named twice: {', '.join(names)}", field="tasks")
-    return [plugins.get_task(name)() for name in names]
+    return [chosen.task(name) for name in names]
 
 
 @dataclass(slots=True)
@@ -75,6 +91,13 @@ class DryRun:
     examples: list[ChatRequest] = field(default_factory=list)
     price: Price | None = None
     tokenizer: str = ""
+    recipe: str = DEFAULT_RECIPE
+
+    def tokens_per_request(self, task: str | None = None) -> float:
+        """Mean prompt tokens per request (for one task, or all)."""
+        requests = self.requests[task] if task is not None else self.total_requests
+        tokens = self.prompt_tokens[task] if task is not None else self.total_prompt_tokens
+        return tokens / requests if requests else 0.0
 
     @property
     def total_requests(self) -> int:
@@ -168,6 +191,7 @@ class _RunSetup:
     seed: int
     concurrency: int
     quality: QualityConfig
+    filters: str = "reject"  # reject, flag or off
     total: int | None = None  # requests in all, when the number of images is known
     skip: set[str] = field(default_factory=set)  # keys already done
     seen: set[str] = field(default_factory=set)  # answer fingerprints of stored samples
@@ -197,13 +221,18 @@ def _set_up(
     generator_options: Mapping[str, Any] | None = None,
     exclude_images: ExcludeImages = None,
     allow_new_source: bool = False,
+    recipe: RecipeLike = DEFAULT_RECIPE,
+    filters: str | None = None,
 ) -> _RunSetup:
     """Check the arguments, make the backend, and read what an existing run has done."""
-    task_objects = resolve_tasks(tasks)
+    chosen = resolve_recipe(recipe)
+    task_objects = resolve_tasks(tasks, chosen)
     if concurrency < 1:
         raise ConfigError("must be at least 1", field="concurrency")
-    prompt = PromptOptions(style, pose_notes, os.fspath(template_dir) if template_dir else None,
-                           fewshot)  # fmt: skip
+    mode = chosen.filter_mode(filters)
+    prompt = chosen.prompt_options(style, pose_notes,
+                                   os.fspath(template_dir) if template_dir else None,
+                                   fewshot)  # fmt: skip
     backend = _make_generator(generator, model, dict(generator_options or {}))
     excluded = read_image_ids(exclude_images)
     source = _source(contexts)
@@ -227,6 +256,9 @@ def _set_up(
         "prompt": {"style": prompt.style, "pose_notes": prompt.pose_notes,
                    "template_dir": prompt.template_dir, "fewshot": prompt.fewshot},
         "template_hashes": hashes,
+        "recipe": chosen.name,
+        "recipe_version": chosen.version,
+        "filters": mode,
         "seed": seed,
         "tasks": [t.name for t in task_objects],
         "source": source,
@@ -240,15 +272,8 @@ def _set_up(
                           "safely (the settings that made it are lost); use a new run folder",
                           file=store.folder)  # fmt: skip
     setup = _RunSetup(task_objects, prompt, backend, store, manifest, contexts, seed,
-                      concurrency, quality, total, resuming=store.exists())  # fmt: skip
+                      concurrency, quality, mode, total, resuming=store.exists())  # fmt: skip
     if setup.resuming:
-        store.check_compatible(manifest, RESUME_KEYS)
-        old_source = store.read_manifest().get("source")
-        if old_source is not None and old_source != source and not allow_new_source:
-            raise ConfigError(f"this run was made from {old_source}, not {source}; pass "
-                              "allow_new_source=True (--allow-new-source) to add images from "
-                              "another dataset to it", file=store.manifest_path,
-                              field="source")  # fmt: skip
         _check_templates(store, hashes)
         for sample in store.samples():
             setup.skip.add(sample.id)
@@ -299,7 +324,8 @@ def plan_run(
         nonlocal skipped
         skipped += 1
 
-    plan = DryRun(price=setup.backend.price(), tokenizer=tokenizer_name())
+    plan = DryRun(price=setup.backend.price(), tokenizer=tokenizer_name(),
+                  recipe=setup.manifest["recipe"])  # fmt: skip
     for item in setup.pending(count_skip):
         name = item.task.name
         plan.requests[name] += 1
@@ -309,6 +335,35 @@ def plan_run(
             plan.examples.append(item.request)
     plan.skipped = skipped
     return plan
+
+
+def plan_recipes(
+    contexts: Iterable[ImageContext],
+    recipes: str | Sequence[str] = ("paper", DEFAULT_RECIPE),
+    tasks: str | Sequence[str] = ALL_TASKS,
+    generator: str | Generator = "template",
+    model: str | None = None,
+    out: str | os.PathLike[str] = "runs/kpit",
+    **options: Any,
+) -> dict[str, DryRun]:
+    """:func:`plan_run` for each of several recipes, on the same images: what each would
+    send and cost, side by side (``kpit generate --dry-run --recipe paper,kpit``).
+
+    Args:
+        contexts: the images (read once per recipe; an iterator is read into a list first).
+        recipes: recipe names, a list or a comma-separated string.
+        tasks, generator, model, out, **options: as for :func:`generate`; ``recipe`` is
+            not one of them.
+
+    Returns:
+        Each recipe's :class:`DryRun`, by name, in the order given.
+    """
+    names = split_recipes(recipes)
+    if "recipe" in options:
+        raise ConfigError("give the recipes as recipes=, not recipe=", field="recipe")
+    images = contexts if isinstance(contexts, Sequence) else list(contexts)
+    return {name: plan_run(images, tasks, generator, model, out, recipe=name, **dict(options))
+            for name in names}  # fmt: skip
 
 
 async def agenerate(
@@ -347,7 +402,7 @@ async def _drive_locked(setup: _RunSetup, *, reply_retries: int, progress: bool)
     manifest["template_hashes"] = previous.get("template_hashes", {}) | manifest["template_hashes"]
     store.write_manifest(manifest)
     minimums = {t.name: t.min_answer_chars for t in setup.tasks}
-    checker = QualityFilter(setup.quality, minimums, setup.seen)
+    checker = _Checker(QualityFilter(setup.quality, minimums, setup.seen), setup.filters)
     in_flight: dict[str, _Pending] = {}
     counts: Counter[str] = Counter()
     backend.attach(store.folder)
@@ -470,8 +525,28 @@ def _on_sigterm() -> _Terminated:
     return _Terminated().install()
 
 
+@dataclass(slots=True)
+class _Checker:
+    """The quality filters and what to do with what they find (``reject``, ``flag``, ``off``)."""
+
+    quality: QualityFilter
+    mode: str
+
+    def rejection(self, task: str, turns: tuple[Turn, ...], *, remember: bool) -> Rejection | None:
+        """Why the turns must not be stored (only in ``reject`` mode)."""
+        if self.mode != "reject":
+            return None
+        return self.quality.check(task, turns, remember=remember)
+
+    def flags(self, task: str, turns: tuple[Turn, ...]) -> list[Rejection] | None:
+        """The rules the turns break, in ``flag`` mode (``None`` in the others)."""
+        if self.mode != "flag":
+            return None
+        return self.quality.flags(task, turns)
+
+
 def _problem(
-    item: _Pending, reply: Reply, checker: QualityFilter, *, remember: bool
+    item: _Pending, reply: Reply, checker: _Checker, *, remember: bool
 ) -> tuple[str | None, str, tuple[Turn, ...]]:
     """``(reason, detail, turns)``: why the reply cannot be stored (reason ``None`` if it can)."""
     if reply.text is None:
@@ -482,13 +557,13 @@ def _problem(
         turns = item.task.parse(reply.text, item.request)
     except ParseError as exc:
         return "parse", exc.message, ()
-    rejection = checker.check(item.task.name, turns, remember=remember)
+    rejection = checker.rejection(item.task.name, turns, remember=remember)
     if rejection is not None:
         return f"quality:{rejection.reason}", rejection.detail, turns
     return None, "", turns
 
 
-def _store(store: RunStore, item: _Pending, reply: Reply, checker: QualityFilter) -> str:
+def _store(store: RunStore, item: _Pending, reply: Reply, checker: _Checker) -> str:
     """Parse, filter and store one reply; return ``"sample"`` or ``"failure"``."""
     key, task, ctx = item.request.key, item.task.name, item.ctx
     reason, detail, turns = _problem(item, reply, checker, remember=True)
@@ -506,6 +581,11 @@ def _store(store: RunStore, item: _Pending, reply: Reply, checker: QualityFilter
                             "finish_reason": reply.finish_reason, "usage": usage}  # fmt: skip
     if item.request.meta.get("instruction"):
         meta["instruction"] = item.request.meta["instruction"]
+    flags = checker.flags(task, turns)
+    if flags is not None:  # report-only filters: the sample carries what they found
+        meta["flags"] = [f.reason for f in flags]
+        if flags:
+            meta["flag_details"] = {f.reason: f.detail for f in flags}
     if reply.extra:
         meta["extra"] = dict(reply.extra)
     store.add_sample(Sample(key, ctx.file_name, task, turns, meta))
@@ -530,8 +610,11 @@ def generate(
         out: the run folder; an existing run is resumed.
         **options: ``concurrency`` (model calls in flight, default 8), ``limit`` (images),
             ``seed``, ``dry_run`` (return a :class:`DryRun` estimate, call nothing),
-            ``retry_failed``, ``style``, ``pose_notes``, ``template_dir``, ``fewshot``,
-            ``quality`` (:class:`~kpit.quality.QualityConfig`), ``reply_retries`` (how
+            ``retry_failed``, ``recipe`` (a registered recipe's name, ``"kpit"`` by
+            default, or ``"paper"``; see :mod:`kpit.recipes`), ``filters`` (``"reject"``,
+            ``"flag"`` or ``"off"``; default: the recipe's policy), ``style``,
+            ``pose_notes``, ``template_dir`` (overrides the recipe's templates by name),
+            ``fewshot``, ``quality`` (:class:`~kpit.quality.QualityConfig`), ``reply_retries`` (how
             often to ask again for a reply that is cut off, unparseable or rejected by a
             filter; default 1), ``generator_options`` (passed to the generator),
             ``progress``.
@@ -540,7 +623,8 @@ def generate(
         The :class:`~kpit.store.Run`, or a :class:`DryRun` when ``dry_run``.
 
     Raises:
-        ConfigError: unknown task or generator, or a resumed run whose settings differ.
+        ConfigError: unknown task, generator or recipe, or a resumed run whose settings
+            (the recipe among them) differ.
 
     Ctrl-C stops the run cleanly: everything finished is already on disk, and rerunning
     the same call resumes.

@@ -1,4 +1,4 @@
-"""The plugin manager: built-in backends and tasks, and plugins from entry points.
+"""The plugin manager: built-in backends, tasks, judges and recipes, and plugins from entry points.
 
 The manager is made on first use. It registers kpit's built-in plugins, then every
 ``kpit`` entry point of the installed packages; the environment variable
@@ -43,6 +43,7 @@ from kpit.errors import ConfigError
 if TYPE_CHECKING:
     from kpit.generators.base import Generator
     from kpit.judges.base import Judge
+    from kpit.recipes import Recipe
     from kpit.tasks import Task
 
 __all__ = [
@@ -52,9 +53,11 @@ __all__ = [
     "get_generator",
     "get_judge",
     "get_plugin_manager",
+    "get_recipe",
     "get_task",
     "judges",
     "loaded_plugins",
+    "recipes",
     "tasks",
 ]
 
@@ -216,6 +219,11 @@ def tasks() -> dict[str, type[Task]]:
     return _collect(get_plugin_manager().hook.kpit_register_tasks, "task")
 
 
+def recipes() -> dict[str, type[Recipe]]:
+    """Every registered recipe class, by name."""
+    return _collect(get_plugin_manager().hook.kpit_register_recipes, "recipe")
+
+
 def _get(registry: dict[str, type[T]], name: str, kind: str) -> type[T]:
     try:
         return registry[name]
@@ -237,3 +245,8 @@ def get_judge(name: str) -> type[Judge]:
 def get_task(name: str) -> type[Task]:
     """The task class called ``name``."""
     return _get(tasks(), name, "task")
+
+
+def get_recipe(name: str) -> type[Recipe]:
+    """The recipe class called ``name``."""
+    return _get(recipes(), name, "recipe")

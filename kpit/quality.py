@@ -3,14 +3,16 @@
 A teacher sometimes leaks its source ("based on the keypoints..."), writes coordinates,
 refuses, answers with almost nothing, or repeats another sample. :class:`QualityFilter`
 checks the turns of a parsed reply and returns a :class:`Rejection` naming the first rule it
-breaks; the pipeline keeps rejections in the run's ``failures.jsonl`` for inspection.
+breaks; the pipeline keeps rejections in the run's ``failures.jsonl`` for inspection. In
+report-only mode (``filters="flag"``, the ``paper`` recipe's policy) :meth:`QualityFilter.flags`
+lists every rule broken, and the sample is stored with them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kpit.types import Sample, Turn
@@ -131,22 +133,9 @@ class QualityFilter:
 
         Passing answers are remembered for the duplicate rule unless ``remember`` is false.
         """
-        answers = [t.text for t in turns if t.role == "gpt"]
-        if not answers or not all(a.strip() for a in answers):
-            return Rejection("empty", "no answer text")
-        minimum = self._minimums.get(task, 10)
-        for answer in answers:
-            if len(answer.strip()) < minimum:
-                return Rejection("too_short", f"{len(answer.strip())} characters < {minimum}")
-            if len(answer) > self.config.max_answer_chars:
-                return Rejection("too_long", f"{len(answer)} characters")
-        for turn in turns:
-            if self.config.reject_refusals and (m := self._refusal.search(turn.text)):
-                return Rejection("refusal", m.group(0))
-            if self.config.reject_leaks and (m := self._leak.search(turn.text)):
-                return Rejection("leak", m.group(0))
-            if self.config.reject_coordinates and (m := self._coordinates.search(turn.text)):
-                return Rejection("coordinates", m.group(0))
+        first = next(self._broken(task, turns), None)
+        if first is not None:
+            return first
         fingerprint = answer_fingerprint(turns)
         if self.config.reject_duplicates:
             if fingerprint in self._seen:
@@ -154,3 +143,46 @@ class QualityFilter:
             if remember:
                 self._seen.add(fingerprint)
         return None
+
+    def flags(self, task: str, turns: Sequence[Turn], *, remember: bool = True) -> list[Rejection]:
+        """Every rule ``turns`` break, once per reason, for filters that only report.
+
+        The answers are remembered for the duplicate rule (unless ``remember`` is false)
+        whether or not they break a rule, since they are stored either way.
+        """
+        found: dict[str, Rejection] = {}
+        for rejection in self._broken(task, turns, every=True):
+            found.setdefault(rejection.reason, rejection)
+        fingerprint = answer_fingerprint(turns)
+        if self.config.reject_duplicates:
+            if fingerprint in self._seen:
+                found["duplicate"] = Rejection("duplicate", "the same answers as an earlier sample")
+            elif remember:
+                self._seen.add(fingerprint)
+        return list(found.values())
+
+    def _broken(
+        self, task: str, turns: Sequence[Turn], *, every: bool = False
+    ) -> Iterator[Rejection]:
+        """The rules ``turns`` break, in the order :meth:`check` tries them (duplicates aside).
+
+        Stops after the first unless ``every``.
+        """
+        answers = [t.text for t in turns if t.role == "gpt"]
+        if not answers or not all(a.strip() for a in answers):
+            yield Rejection("empty", "no answer text")
+            if not every:
+                return
+        minimum = self._minimums.get(task, 10)
+        for answer in answers:
+            if len(answer.strip()) < minimum:
+                yield Rejection("too_short", f"{len(answer.strip())} characters < {minimum}")
+            if len(answer) > self.config.max_answer_chars:
+                yield Rejection("too_long", f"{len(answer)} characters")
+        for turn in turns:
+            if self.config.reject_refusals and (m := self._refusal.search(turn.text)):
+                yield Rejection("refusal", m.group(0))
+            if self.config.reject_leaks and (m := self._leak.search(turn.text)):
+                yield Rejection("leak", m.group(0))
+            if self.config.reject_coordinates and (m := self._coordinates.search(turn.text)):
+                yield Rejection("coordinates", m.group(0))

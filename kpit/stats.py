@@ -1,4 +1,5 @@
-"""Statistics of a run: samples per task, turns, lengths, tokens, and why requests failed."""
+"""Statistics of a run: samples per task, turns, lengths, tokens, why requests failed, and
+what report-only filters flagged."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ class TaskStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    flags: Counter[str] = field(default_factory=Counter)
+    """What report-only filters found (``filters="flag"``), by reason, one per sample each."""
+    flagged: int = 0
+    """Samples with at least one flag."""
+    checked: int = 0
+    """Samples stored by report-only filters (flagged or not)."""
 
     @property
     def mean_answer_words(self) -> float:
@@ -51,6 +58,19 @@ class RunStats:
         return sum(t.pairs for t in self.tasks.values())
 
     @property
+    def flags(self) -> Counter[str]:
+        """Flags of report-only filters by reason, over all tasks."""
+        total: Counter[str] = Counter()
+        for t in self.tasks.values():
+            total.update(t.flags)
+        return total
+
+    @property
+    def flagged(self) -> int:
+        """Samples with at least one flag, over all tasks."""
+        return sum(t.flagged for t in self.tasks.values())
+
+    @property
     def failures(self) -> Counter[str]:
         """Open failures by reason, over all tasks."""
         total: Counter[str] = Counter()
@@ -76,11 +96,17 @@ class RunStats:
         if self.duplicates:
             lines.append(f"duplicates: {self.duplicates:,} samples stored twice under one id "
                          "(counted and exported once)")  # fmt: skip
+        checked = sum(t.checked for t in self.tasks.values())
+        if checked:  # report-only filters stored these samples with what they found
+            found = ", ".join(f"{reason} {n:,}" for reason, n in self.flags.most_common())
+            lines.append(f"flagged samples (report-only filters): {self.flagged:,} of {checked:,}"
+                         + (f"; {found}" if found else ""))  # fmt: skip
         return "\n".join(lines)
 
 
 def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
-    """Count a run's samples, pairs, answer lengths, tokens and open failures per task.
+    """Count a run's samples, pairs, answer lengths, tokens and open failures per task, and
+    the flags of report-only filters (``filters="flag"``, the ``paper`` recipe's policy).
 
     Token counts are the server's where it reported usage, else estimates.
     """
@@ -99,6 +125,11 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
         t.prompt_tokens += int(usage.get("prompt_tokens", 0))
         t.completion_tokens += int(usage.get("completion_tokens") or
                                    sum(estimate_tokens(a) for a in answers))  # fmt: skip
+        flags = sample.meta.get("flags")
+        if isinstance(flags, list):
+            t.checked += 1
+            t.flagged += bool(flags)
+            t.flags.update(str(f) for f in set(flags))
     for failure in run.open_failures():
         tasks[failure["task"]].failures[failure["reason"]] += 1
     return RunStats(dict(tasks), len(images), duplicate_samples(run.folder / SAMPLES))

@@ -256,13 +256,22 @@ class RunStore:
             f = self._files[name] = (self.folder / name).open("ab")
         return f
 
-    def check_compatible(self, manifest: Mapping[str, Any], keys: tuple[str, ...]) -> None:
-        """Refuse to resume a run whose ``keys`` settings differ from ``manifest``'s."""
+    def check_compatible(
+        self,
+        manifest: Mapping[str, Any],
+        keys: tuple[str, ...],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Refuse to resume a run whose ``keys`` settings differ from ``manifest``'s.
+
+        ``defaults`` gives the value of a key that manifests written before it existed lack.
+        """
         old = self.read_manifest()
         for key in keys:
-            if old.get(key) != manifest.get(key):
+            before = old.get(key, (defaults or {}).get(key))
+            if before != manifest.get(key):
                 raise ConfigError(
-                    f"this run was made with {key}={old.get(key)!r}, not {manifest.get(key)!r}; "
+                    f"this run was made with {key}={before!r}, not {manifest.get(key)!r}; "
                     "use a new run folder (out=, -o) to change it",
                     file=self.manifest_path,
                     field=key,

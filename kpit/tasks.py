@@ -53,12 +53,15 @@ class PromptOptions:
         pose_notes: append each person's pose facts to the context.
         template_dir: a folder whose templates override the packaged ones by name.
         fewshot: include the task's few-shot examples as user/assistant turns.
+        recipe_dir: the selected recipe's template folder, searched after ``template_dir``
+            and before the task's own (``None``: the task's own; see :mod:`kpit.recipes`).
     """
 
     style: str = "paper"
     pose_notes: bool = False
     template_dir: str | None = None
     fewshot: bool = True
+    recipe_dir: str | None = None
 
 
 def request_key(task: str, image_id: int, variant: int = 0) -> str:
@@ -217,23 +220,44 @@ class PromptTask(Task):
 
     template_folder: ClassVar[str | None] = None
     """The folder of templates under ``prompts/`` (default: the task's name)."""
+    template_root: ClassVar[Path | None] = None
+    """The folder that holds :attr:`folder` (default: kpit's packaged templates)."""
+    template_files: ClassVar[tuple[str, ...]] = (
+        "system.j2",
+        "user.j2",
+        "fewshot.json",
+        "instructions.json",
+    )
+    """The files a run manifest records the hashes of."""
 
     @property
     def folder(self) -> str:
         """The template folder this task reads."""
         return self.template_folder or self.name
 
+    def _roots(self, options: PromptOptions) -> list[Path]:
+        """Where the recipe's and the task's templates are, before kpit's own."""
+        roots = [Path(d) for d in (options.recipe_dir, self.template_root) if d is not None]
+        return [*dict.fromkeys(roots), PACKAGE_TEMPLATES]
+
     def _find(self, name: str, options: PromptOptions) -> Path:
         if options.template_dir is not None:
             path = Path(options.template_dir) / self.folder / name
             if path.is_file():
                 return path
-        return PACKAGE_TEMPLATES / self.folder / name
+        roots = self._roots(options)
+        for root in roots:
+            path = root / self.folder / name
+            if path.is_file():
+                return path
+        return roots[0] / self.folder / name
 
-    def _render(self, name: str, options: PromptOptions, **values: Any) -> str:
-        env = template_environment(options.template_dir)
+    def _render(self, name: str, options: PromptOptions, *, strip: bool = True,
+                **values: Any) -> str:  # fmt: skip
+        env = template_environment(options.template_dir, self._roots(options)[:-1])
         try:
-            return env.get_template(f"{self.folder}/{name}").render(**values).strip()
+            text = env.get_template(f"{self.folder}/{name}").render(**values)
+            return text.strip() if strip else text
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(f"template {exc.name} not found", field="template_dir") from None
         except jinja2.UndefinedError as exc:
@@ -295,11 +319,17 @@ class PromptTask(Task):
     def template_hashes(self, options: PromptOptions) -> dict[str, str]:
         import hashlib
 
+        root = self._roots(options)[0]
+        prefix = ""  # kpit's own templates keep the names of runs made before recipes
+        if root != PACKAGE_TEMPLATES:
+            inside = root.is_relative_to(PACKAGE_TEMPLATES)
+            prefix = f"{root.relative_to(PACKAGE_TEMPLATES) if inside else root.name}/"
         hashes = {}
-        for name in ("system.j2", "user.j2", "fewshot.json", "instructions.json"):
+        for name in self.template_files:
             path = self._find(name, options)
             if path.is_file():
-                hashes[f"{self.folder}/{name}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+                hashes[f"{prefix}{self.folder}/{name}"] = digest
         return hashes
 
 

@@ -33,6 +33,8 @@ PUBLIC_MODULES = (
     "kpit.judges",
     "kpit.llava_format",
     "kpit.options",
+    "kpit.paper_recipe",
+    "kpit.recipes",
     "kpit.train",
 )
 

@@ -322,7 +322,8 @@ def test_a_plugin_whose_hooks_do_not_fit_is_refused(tmp_path: Path) -> None:
     assert (
         "kpit plugin 'misspelled' (misspelled_hook) refused: unknown hook "
         "'kpit_register_generator' (did you mean 'kpit_register_generators'?); kpit's hooks "
-        "are kpit_register_generators, kpit_register_judges, kpit_register_tasks"
+        "are kpit_register_generators, kpit_register_judges, kpit_register_recipes, "
+        "kpit_register_tasks"
     ) in listed.stderr
     assert "kpit plugin 'wrong-argument' (wrong_argument) refused: " in listed.stderr
     assert "Argument(s) {'registry'} are declared in the hookimpl" in listed.stderr

@@ -23,6 +23,7 @@ from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
 from kpit.overlap import ExcludeImages, read_image_ids
 from kpit.pipeline import agenerate
+from kpit.recipes import DEFAULT_RECIPE
 from kpit.store import Run
 from kpit.types import ImageContext, Sample
 
@@ -124,6 +125,7 @@ async def abuild_bench(
         "seed": seed,
         "generator": generator,
         "model": model,
+        "recipe": _recipe_name(generate_options.get("recipe")),
         "image_ids": [ctx.image_id for ctx, _ in chosen],
         "images_files": [ctx.file_name for ctx, _ in chosen],
         "disjoint_from": _sources(disjoint_from),
@@ -131,6 +133,13 @@ async def abuild_bench(
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return bench
+
+
+def _recipe_name(recipe: object) -> str:
+    """The name of the recipe the benchmark's run used."""
+    if recipe is None:
+        return DEFAULT_RECIPE
+    return recipe if isinstance(recipe, str) else str(getattr(recipe, "name", recipe))
 
 
 def _sources(sources: ExcludeImages) -> list[str]:
@@ -163,7 +172,7 @@ def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any)
         **options: ``num_images`` (``images``, its old name, still works but is
             deprecated), ``seed`` (which images, reproducibly), ``generator`` and
             ``model`` (who writes the questions and references), ``generator_options``,
-            and :func:`kpit.pipeline`'s options (``style``, ``pose_notes``...).
+            and :func:`kpit.pipeline`'s options (``recipe``, ``style``, ``pose_notes``...).
     """
     if "images" in options:
         options["num_images"] = _old_images_keyword(

@@ -276,6 +276,12 @@ def json_key(value: object) -> str:
 @click.option("--base-url", help="An OpenAI-compatible server for the generator.")
 @click.option("--pose-notes", is_flag=True, help="Give the writer each person's pose facts.")
 @click.option(
+    "--recipe",
+    default="kpit",
+    show_default=True,
+    help="The prompt recipe the questions and references are written with (kpit or paper).",
+)
+@click.option(
     "--disjoint-from",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
@@ -291,6 +297,7 @@ def build(
     model: str | None,
     base_url: str | None,
     pose_notes: bool,
+    recipe: str,
     disjoint_from: tuple[Path, ...],
     generator_options: tuple[str, ...],
     output: Path,
@@ -309,6 +316,7 @@ def build(
         model=model,
         generator_options=backend,
         pose_notes=pose_notes,
+        recipe=recipe,
         disjoint_from=list(disjoint_from) or None,
     )
     click.echo(f"{output}: {len(built.questions)} questions on {len(built.contexts)} images")

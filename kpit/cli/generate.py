@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from kpit.cli.options import AliasedOption, backend_options, coco_options, load_from_options
-from kpit.pipeline import DryRun
+from kpit.pipeline import DryRun, plan_recipes
 from kpit.pipeline import generate as run_generate
+from kpit.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes
 from kpit.render import CONTEXT_STYLES, context_template
 from kpit.stats import run_stats
 
@@ -63,6 +65,19 @@ __all__ = ["generate"]
     "--dry-run", is_flag=True, help="Print the requests' count and estimated tokens; call nothing."
 )
 @click.option("--retry-failed", is_flag=True, help="Send failed requests again.")
+@click.option(
+    "--recipe",
+    default=DEFAULT_RECIPE,
+    show_default=True,
+    help="The prompt recipe (`kpit prompts list`): kpit or paper. With --dry-run, several, "
+    "comma-separated (paper,kpit), side by side.",
+)
+@click.option(
+    "--filters",
+    type=click.Choice(FILTER_MODES),
+    help="What the quality filters do: reject a reply, flag it (stored, with its flags), or "
+    "nothing. [default: the recipe's: reject for kpit, flag for paper]",
+)
 @click.option(
     "--style",
     default="paper",
@@ -142,6 +157,8 @@ def generate(
     seed: int,
     dry_run: bool,
     retry_failed: bool,
+    recipe: str,
+    filters: str | None,
     style: str,
     pose_notes: bool,
     template_dir: Path | None,
@@ -165,6 +182,9 @@ def generate(
     before or during the run, 3 every request failed, 4 stopped early (a spent budget),
     130 interrupted.
     """
+    recipes = split_recipes(recipe)
+    if len(recipes) > 1 and not dry_run:
+        raise click.BadParameter("several recipes go with --dry-run only", param_hint="--recipe")
     context_template(style, template_dir)
     options_for_backend = backend_options(
         generator_options,
@@ -175,27 +195,26 @@ def generate(
         prices=";".join(prices) or None,
     )
     contexts = load_from_options(options)
+    settings: dict[str, Any] = {
+        "concurrency": concurrency,
+        "seed": seed,
+        "retry_failed": retry_failed,
+        "filters": filters,
+        "style": style,
+        "pose_notes": pose_notes,
+        "template_dir": template_dir,
+        "fewshot": fewshot,
+        "generator_options": options_for_backend,
+        "exclude_images": list(exclude_images) or None,
+        "allow_new_source": allow_new_source,
+    }
+    if len(recipes) > 1:
+        _print_plans(plan_recipes(contexts, recipes, tasks, generator, model, out, **settings))
+        return
     try:
-        result = run_generate(
-            contexts,
-            tasks,
-            generator,
-            model,
-            out,
-            concurrency=concurrency,
-            seed=seed,
-            dry_run=dry_run,
-            retry_failed=retry_failed,
-            style=style,
-            pose_notes=pose_notes,
-            template_dir=template_dir,
-            fewshot=fewshot,
-            generator_options=options_for_backend,
-            reply_retries=reply_retries,
-            exclude_images=list(exclude_images) or None,
-            allow_new_source=allow_new_source,
-            progress=progress,
-        )
+        result = run_generate(contexts, tasks, generator, model, out, dry_run=dry_run,
+                              recipe=recipes[0], reply_retries=reply_retries, progress=progress,
+                              **settings)  # fmt: skip
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
         click.echo(f"\ninterrupted: everything finished is saved in {out}; run the same "
                    "command again to resume", err=True)  # fmt: skip
@@ -292,3 +311,41 @@ def _print_plan(plan: DryRun) -> None:
         click.echo(f"\nfirst request: {request.key}")
         for message in request.messages:
             click.echo(f"--- {message.role} ---\n{message.content}")
+
+
+def _figures(plan: DryRun, task: str | None) -> list[str]:
+    """A dry run's rows for one task (or all): requests, tokens, per request, completion, cost."""
+    if task is None:
+        counts = (plan.total_requests, plan.total_prompt_tokens, plan.total_completion_tokens)
+    else:
+        counts = (plan.requests[task], plan.prompt_tokens[task], plan.completion_tokens[task])
+    requests, prompt, completion = counts
+    return [f"{requests:,}", f"{prompt:,}", f"{plan.tokens_per_request(task):,.0f}",
+            f"{completion:,}", _dollars(plan.cost(task))]  # fmt: skip
+
+
+_ROWS = ("requests", "prompt tokens", "per request", "completion (est.)", "cost (est.)")
+
+
+def _print_plans(plans: dict[str, DryRun]) -> None:
+    """Several recipes' dry runs side by side: requests, prompt tokens, per request, cost."""
+    names = list(plans)
+    width = max(14, *(len(n) + 2 for n in names))
+    tasks = list(dict.fromkeys(t for plan in plans.values() for t in plan.requests))
+    click.echo(f"{'recipe':<33}" + "".join(f"{n:>{width}}" for n in names))
+    for task in [*tasks, None]:
+        columns = [_figures(plans[name], task) for name in names]
+        for n, row in enumerate(_ROWS):
+            head = (task or "all") if n == 0 else ""
+            click.echo(f"{head:<14}{row:<19}" + "".join(f"{c[n]:>{width}}" for c in columns))
+    prices = {p.price for p in plans.values()}
+    price = next(iter(prices)) if len(prices) == 1 else None
+    if price is None:
+        click.echo("cost: the model's price is unknown; give it with --price MODEL=INPUT,OUTPUT")
+    else:
+        click.echo(f"price: ${price.input:g} / ${price.output:g} per million input / output tokens")
+    tokenizer = next(iter(plans.values())).tokenizer
+    click.echo(f"tokens counted with {tokenizer}; completions are typical reply lengths")
+    skipped = ", ".join(f"{name} {plan.skipped:,}" for name, plan in plans.items())
+    click.echo(f"already done (skipped): {skipped}")
+    click.echo("each recipe's messages: kpit prompts show PATH --recipe NAME --task TASK")

@@ -1,4 +1,4 @@
-"""``kpit prompts show``: the exact messages a task sends for one image."""
+"""``kpit prompts``: the recipes and tasks there are, and the exact messages a task sends."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
+from kpit import plugins as registry
 from kpit.cli.options import coco_options, load_from_options
 from kpit.errors import ConfigError
 from kpit.pipeline import resolve_tasks
+from kpit.recipes import DEFAULT_RECIPE, resolve_recipe
 from kpit.render import CONTEXT_STYLES
-from kpit.tasks import PromptOptions, request_key
+from kpit.tasks import request_key
 from kpit.tokens import estimate_tokens
 
 __all__ = ["prompts"]
@@ -25,24 +27,36 @@ def prompts() -> None:
 @coco_options
 @click.option("--task", default="conversation", show_default=True)
 @click.option(
+    "--recipe",
+    default=DEFAULT_RECIPE,
+    show_default=True,
+    help="The prompt recipe (see `kpit prompts list`).",
+)
+@click.option(
     "--style",
     default="paper",
     show_default=True,
     help=f"Context style: {', '.join(CONTEXT_STYLES)}, or a .j2 file.",
 )
 @click.option("--pose-notes", is_flag=True)
-@click.option("--template-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--template-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder whose templates override the recipe's by name.",
+)
 @click.option("--fewshot/--no-fewshot", default=True, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def show(task: str, style: str, pose_notes: bool, template_dir: Path | None, fewshot: bool,
-         seed: int, **options: object) -> None:  # fmt: skip
+def show(task: str, recipe: str, style: str, pose_notes: bool, template_dir: Path | None,
+         fewshot: bool, seed: int, **options: object) -> None:  # fmt: skip
     """Print the messages TASK sends for one image (the first, or --image-id)."""
-    (task_object,) = resolve_tasks([task])
+    chosen = resolve_recipe(recipe)
+    (task_object,) = resolve_tasks([task], chosen)
+    prompt = chosen.prompt_options(style, pose_notes, str(template_dir) if template_dir else None,
+                                   fewshot)  # fmt: skip
     loaded = load_from_options(options)
     if not len(loaded):
         raise ConfigError("no image matches the options", field="image_id")
     ctx = loaded[0]
-    prompt = PromptOptions(style, pose_notes, str(template_dir) if template_dir else None, fewshot)
     request = task_object.build(ctx, key=request_key(task, ctx.image_id), seed=seed,
                                 options=prompt)  # fmt: skip
     total = 0
@@ -50,4 +64,24 @@ def show(task: str, style: str, pose_notes: bool, template_dir: Path | None, few
         tokens = estimate_tokens(message.content)
         total += tokens
         click.echo(f"=== {message.role} (~{tokens} tokens) ===\n{message.content}\n")
+    if chosen.name != DEFAULT_RECIPE:
+        click.echo(f"recipe {chosen.name} (version {chosen.version})")
     click.echo(f"request {request.key}: {len(request.messages)} messages, ~{total} tokens")
+
+
+@prompts.command(name="list")
+def list_() -> None:
+    """List the recipes (--recipe) and the tasks (--tasks)."""
+    click.echo("recipes (--recipe):")
+    for name, cls in sorted(registry.recipes().items()):
+        recipe = cls()
+        default = " (default)" if name == DEFAULT_RECIPE else ""
+        click.echo(f"  {name}{default}: version {recipe.version}; filters {recipe.filters}; "
+                   f"teacher {recipe.model or 'any'}")  # fmt: skip
+        click.echo(f"      {recipe.description}")
+        click.echo(f"      tasks: {', '.join(recipe.task_names())}")
+        if recipe.source:
+            click.echo(f"      source: {recipe.source}")
+    click.echo("tasks (--tasks):")
+    for name, task in sorted(registry.tasks().items()):
+        click.echo(f"  {name:<16}{task.description}")
