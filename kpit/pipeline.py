@@ -274,6 +274,13 @@ def _set_up(
     setup = _RunSetup(task_objects, prompt, backend, store, manifest, contexts, seed,
                       concurrency, quality, mode, total, resuming=store.exists())  # fmt: skip
     if setup.resuming:
+        store.check_compatible(manifest, RESUME_KEYS, RESUME_DEFAULTS)
+        old_source = store.read_manifest().get("source")
+        if old_source is not None and old_source != source and not allow_new_source:
+            raise ConfigError(f"this run was made from {old_source}, not {source}; pass "
+                              "allow_new_source=True (--allow-new-source) to add images from "
+                              "another dataset to it", file=store.manifest_path,
+                              field="source")  # fmt: skip
         _check_templates(store, hashes)
         for sample in store.samples():
             setup.skip.add(sample.id)
