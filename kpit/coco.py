@@ -24,6 +24,7 @@ from kpit import _coco_tables as tables
 from kpit._coco_tables import CrowdPolicy, IntArray
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
+from kpit.paths import safe_join
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = ["CocoContexts", "CocoFiles", "LoadStats", "coco_files", "load_coco"]
@@ -167,10 +168,18 @@ class CocoContexts(Sequence[ImageContext]):
         return self[self._position[image_id]]
 
     def image_path(self, context: ImageContext) -> Path:
-        """Where the image file of ``context`` is (``images`` folder + file name)."""
+        """Where the image file of ``context`` is (``images`` folder + file name).
+
+        Raises:
+            ConfigError: no image folder is known.
+            DataError: the file name is absolute or leads out of the image folder
+                (:func:`kpit.paths.safe_join`).
+        """
         if self.files.images is None:
             raise ConfigError("no image folder is known for this split; pass images=...")
-        return self.files.images / context.file_name
+        source = self.files.keypoints or self.files.instances or self.files.captions
+        return safe_join(self.files.images, context.file_name, file=source,
+                         record=f"image {context.image_id}", field="file_name")  # fmt: skip
 
     def __repr__(self) -> str:
         layout = self.layout.name if self.layout is not None else None

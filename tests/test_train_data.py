@@ -130,3 +130,24 @@ def test_reads_kpit_export(tmp_path: Path, processor, sample_root: Path) -> None
     # The tiny vocabulary has few of the template's words, but every record encodes and
     # trains its answer (unknown words become <unk>, still trained).
     assert len(samples) == 4 and dataset.report.trained_tokens > 0
+
+
+@pytest.mark.parametrize("name", ["../secret.png", "/etc/passwd"])
+def test_image_names_outside_the_folder_are_refused(tmp_path: Path, processor, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Before: the dataset opened any file a record named, ``..`` and absolute paths too."""
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (40, 20)).save(tmp_path / "secret.png")
+    record = {"id": "evil", "image": name, "conversations": _turns("what ?", "yes .")}
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps([record]))
+    strict = LlavaDataset(path, images, processor, on_error="raise")
+    for step in (strict.scan, strict.samples):
+        with pytest.raises(SampleError, match="outside the image folder") as info:
+            step()
+        assert (info.value.record, info.value.field) == ("id evil", "image")
+    lenient = LlavaDataset(path, images, processor)
+    assert lenient.samples() == []
+    assert lenient.report.skipped == {"refused, outside the image folder": 1}

@@ -83,6 +83,7 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.api_keys: set[str] = set()
+        self.paths: list[str] = []  # the request paths, query included
         self.chat_requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -236,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         key = self._auth()
+        with self.fake.lock:
+            self.fake.paths.append(self.path)
         path = self.path.split("?")[0]
         if path.endswith("/chat/completions"):
             self._chat(key)

@@ -1,0 +1,134 @@
+"""Hardening (issue 13): no file read outside its folder, no secret in a log, no wrong score.
+
+Each test here failed before its fix: what a hostile or careless input did then is said in
+the test's docstring. Backend items run against the loopback server with the real client.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import kpit
+from kpit.bench import Answer, Bench, answer_bench
+from kpit.bench.files import BenchContext, Question
+from kpit.cli import cli
+from kpit.paths import safe_join
+
+from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation
+from .helpers.openai_server import FakeOpenAI
+
+KEY = "sk-harden-SECRET-0123456789abcdef"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def _options(server: FakeOpenAI, **more: Any) -> dict[str, Any]:
+    return {"base_url": server.base_url, "api_key": KEY, "backoff": 0.01} | more
+
+
+# --- security: images named by records stay inside their folder; bad images ----------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../secret.jpg", "a/../../secret.jpg", "/etc/passwd", "C:\\Windows\\win.ini",
+     "\\\\server\\share\\x.jpg", "a\\..\\..\\x.jpg", "", "x\x00.jpg"],
+)  # fmt: skip
+def test_safe_join_refuses_names_that_leave_the_folder(tmp_path: Path, name: str) -> None:
+    with pytest.raises(kpit.DataError) as info:
+        safe_join(tmp_path, name, file="q.jsonl", record="question 3")
+    assert (info.value.file, info.value.record, info.value.field) == ("q.jsonl", "question 3",
+                                                                     "image")  # fmt: skip
+    assert safe_join(tmp_path, "sub/a..b.jpg") == tmp_path / "sub" / "a..b.jpg"
+
+
+def _bench(images: dict[int, str]) -> Bench:
+    questions = [Question(qid, image, "What is the person doing?", "conv")
+                 for qid, image in images.items()]  # fmt: skip
+    contexts = {image: BenchContext(image, ("a person",)) for image in images.values()}
+    return Bench(questions, contexts, {})
+
+
+def test_bench_answer_never_reads_or_uploads_a_file_outside_the_image_folder(
+    server: FakeOpenAI, sample_root: Path, tmp_path: Path
+) -> None:
+    """Before: ``../secret.png`` and absolute names were read and sent as base64."""
+    images = tmp_path / "images"
+    shutil.copytree(sample_root / "val2017", images)
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(secret)
+    good = sorted(p.name for p in images.iterdir())[0]
+    bench = _bench({0: good, 1: "../secret.png", 2: str(secret)})
+    answers, failures = answer_bench(bench, tmp_path / "answers.jsonl", images, model="gpt-4o",
+                                     generator_options=_options(server))  # fmt: skip
+    assert sorted(answers) == [0] and sorted(failures) == [1, 2]
+    assert "question 1" in failures[1] and "'..'" in failures[1]
+    assert "question 2" in failures[2] and "absolute" in failures[2]
+    uploaded = json.dumps(server.chat_requests)
+    assert base64.b64encode(secret.read_bytes()).decode() not in uploaded
+    assert server.counts["chat"] == 1
+
+
+def test_a_bad_image_fails_its_question_not_the_run(
+    server: FakeOpenAI, sample_root: Path, tmp_path: Path
+) -> None:
+    """Before: a missing image stopped the whole run; a corrupt one was uploaded and the
+    server's 400 stopped everything."""
+    images = tmp_path / "images"
+    shutil.copytree(sample_root / "val2017", images)
+    names = sorted(p.name for p in images.iterdir())
+    (images / names[1]).write_bytes(b"\xff\xd8\xff not a jpeg")
+    bench = _bench({0: names[0], 1: names[1], 2: "gone.jpg"})
+    answers, failures = answer_bench(bench, tmp_path / "answers.jsonl", images, model="gpt-4o",
+                                     generator_options=_options(server))  # fmt: skip
+    assert sorted(answers) == [0] and sorted(failures) == [1, 2]
+    assert names[1] in failures[1] and "cannot read the image" in failures[1]
+    assert "gone.jpg" in failures[2] and "no such image" in failures[2]
+    assert server.counts["chat"] == 1
+    # Every image missing: the folder is wrong, an error before any request.
+    with pytest.raises(kpit.DataError, match=r"no such image.*is --images right"):
+        answer_bench(_bench({0: "x.jpg", 1: "y.jpg"}), tmp_path / "b.jsonl", images,
+                     model="gpt-4o", generator_options=_options(server))  # fmt: skip
+
+
+def test_answers_of_the_bench_are_unchanged_for_good_input(
+    server: FakeOpenAI, sample_root: Path, tmp_path: Path
+) -> None:
+    names = sorted(p.name for p in (sample_root / "val2017").iterdir())[:2]
+    answers, failures = answer_bench(_bench(dict(enumerate(names))), tmp_path / "a.jsonl",
+                                     sample_root / "val2017", model="gpt-4o",
+                                     generator_options=_options(server))  # fmt: skip
+    assert failures == {} and all(isinstance(a, Answer) for a in answers.values())
+
+
+def test_kpit_show_refuses_a_file_name_outside_the_image_folder(
+    write_coco: WriteCoco, tmp_path: Path
+) -> None:
+    """Before: ``kpit show`` opened ``../secret.png`` and drew it into the picture."""
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (200, 100)).save(tmp_path / "secret.png")
+    keypoints = write_coco(
+        "kp.json",
+        images=[{"id": 7, "file_name": "../secret.png", "width": 200, "height": 100}],
+        annotations=[person_annotation(1, 7)],
+        categories=[PERSON_CATEGORY],
+    )
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["show", "--keypoints", str(keypoints), "--images",
+                                      str(tmp_path / "images"), "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "image 7" in result.stderr and "'file_name'" in result.stderr
+    assert "outside the image folder" in result.stderr and not out.exists()
