@@ -7,8 +7,11 @@ the test's docstring. Backend items run against the loopback server with the rea
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import shutil
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +24,12 @@ import kpit
 from kpit.bench import Answer, Bench, answer_bench
 from kpit.bench.files import BenchContext, Question
 from kpit.cli import cli
+from kpit.generators.openai.chat import OpenAIGenerator
+from kpit.generators.openai.credentials import clean_key, split_url
 from kpit.llava_format import conversation_text
 from kpit.paths import safe_join
 from kpit.quality import QualityFilter
-from kpit.types import Turn
+from kpit.types import ChatRequest, Message, Turn
 
 from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation
 from .helpers.openai_server import FakeOpenAI
@@ -135,6 +140,80 @@ def test_kpit_show_refuses_a_file_name_outside_the_image_folder(
     assert result.exit_code == 1, result.output
     assert "image 7" in result.stderr and "'file_name'" in result.stderr
     assert "outside the image folder" in result.stderr and not out.exists()
+
+
+# --- security: the API key and credentials in URLs ----------------------------------------
+
+
+def _complete(backend: OpenAIGenerator) -> kpit.Reply:
+    import asyncio
+
+    async def one() -> kpit.Reply:
+        try:
+            request = ChatRequest("k/1", (Message("user", "Describe the person."),))
+            return await backend.complete(request)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(one())
+
+
+def test_a_key_with_a_line_break_around_it_is_stripped(server: FakeOpenAI) -> None:
+    """Before: a key read from a CRLF file kept its ``\\r``, failed as a connection error
+    and showed in debug logs."""
+    reply = _complete(OpenAIGenerator("gpt-4o", **_options(server, api_key=f"  {KEY}\r\n")))
+    assert reply.ok and server.api_keys == {KEY}
+    assert clean_key(" \t\r\n") is None
+    with pytest.raises(kpit.ConfigError, match="control character") as info:
+        clean_key("sk-abc\r\ndef")
+    assert "sk-abc" not in str(info.value) and info.value.field == "api_key"
+
+
+def test_a_numeric_api_key_option_is_sent_as_a_string(server: FakeOpenAI) -> None:
+    from kpit.cli.options import backend_options
+
+    options = backend_options(("api_key=1234567890",), server.base_url)
+    assert options["api_key"] == 1234567890  # JSON reads it as a number...
+    reply = _complete(OpenAIGenerator("gpt-4o", **options))
+    assert reply.ok and server.api_keys == {"1234567890"}
+
+
+def test_credentials_in_the_server_url_never_reach_a_log(
+    server: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the HTTP client logged ``http://user:password@host/...`` at INFO, and a query
+    ``?api-key=`` broke every request."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for name in ("httpx", "httpx2", "httpcore", "openai", "kpit"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    password, query_key = "pw-SECRET-9f8e7d", "QKEY-SECRET-1a2b3c"
+    host = server.base_url.removeprefix("http://")
+    url = f"http://proxy-user:{password}@{host}?api-key={query_key}&api-version=1"
+    server.behaviour.script = deque(["500", "ok"])
+    try:
+        reply = _complete(OpenAIGenerator("gpt-4o", base_url=url, api_key=f"{KEY}\r",
+                                          backoff=0.01))  # fmt: skip
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert reply.ok
+    logged = stream.getvalue() + caplog.text
+    assert "HTTP Request" in logged or "Sending HTTP Request" in logged  # the logs did run
+    for secret in (password, query_key, KEY, f"proxy-user:{password}"):
+        assert secret not in logged
+    # The credentials still went where they stood: basic authentication, the query.
+    assert server.api_keys == {"Basic " + base64.b64encode(f"proxy-user:{password}".encode())
+                               .decode()}  # fmt: skip
+    assert all(f"api-key={query_key}" in path for path in server.paths)
+    assert all("api-version=1" in path for path in server.paths)
+    parts = split_url(url)
+    assert parts.url == server.base_url and password not in repr(parts.url)
 
 
 # --- security: chat markers in teacher text -----------------------------------------------

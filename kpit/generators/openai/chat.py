@@ -15,8 +15,10 @@ requests needs:
 - usage and cost: tokens per request, the running cost, and a budget (``max_cost``) that
   stops the run cleanly.
 
-The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` option; it
-is never stored, logged, or shown in an error.
+The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` option,
+without the white space around it; it is never stored, logged, or shown in an error, and
+neither are credentials in the server URL (``user:password@``, ``?api-key=``): see
+:mod:`~kpit.generators.openai.credentials`.
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ import logging
 import mimetypes
 import os
 import random
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import orjson
@@ -50,13 +50,14 @@ from kpit.generators.base import (
     Usage,
     Validator,
 )
+from kpit.generators.openai.credentials import clean_key, protect_logs, redact, split_url
 from kpit.generators.openai.pricing import parse_price, price_for
 from kpit.generators.openai.ratelimit import RateLimiter, parse_reset
 from kpit.options import option
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
 
-__all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]
+__all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]  # redact: from .credentials
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +77,10 @@ WAITING_FACTOR = 4
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Status codes below 500 worth retrying (timeout, conflict, rate limit)."""
 
-_KEY_LIKE = re.compile(r"\b(?:sk|key|rk)-[A-Za-z0-9_\-]{6,}")
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with ``secret`` and anything shaped like an API key replaced by ``***``."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)
-
 
 def _public_url(url: str | None) -> str | None:
-    """A URL without credentials in it (``https://user:pass@host`` -> ``https://host``)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """A URL without credentials in it (``https://user:pass@host?api-key=k`` -> ``https://host``)."""
+    return split_url(url).url
 
 
 def _image_url(image: str) -> str:
@@ -209,8 +195,11 @@ class OpenAIGenerator(Generator):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model or "gpt-4o", **options)
         opts = self.options
-        self._secret = opts.api_key or os.environ.get("OPENAI_API_KEY")
+        self._secret = clean_key(opts.api_key or os.environ.get("OPENAI_API_KEY"))
         self.base_url = opts.base_url or os.environ.get("OPENAI_BASE_URL")
+        self._server = split_url(self.base_url)
+        self._azure = split_url(opts.azure_endpoint)
+        protect_logs(self._secret, *self._server.secrets, *self._azure.secrets)
         self.timeout = opts.timeout
         self.max_retries = opts.max_retries
         self.backoff = opts.backoff
@@ -257,21 +246,27 @@ class OpenAIGenerator(Generator):
                 field="api_key",
             )
         opts = self.options
+        # Credentials in a URL never reach the client inside it (it logs URLs): the user
+        # and password become the header they stood for, the query default parameters.
         if opts.azure_endpoint:
             return openai.AsyncAzureOpenAI(
-                azure_endpoint=opts.azure_endpoint,
+                azure_endpoint=self._azure.url or opts.azure_endpoint,
                 api_version=opts.api_version,
                 api_key=self._secret,
                 timeout=self.timeout,
                 max_retries=0,  # kpit retries, with its own backoff and rate limits
+                default_headers=self._azure.headers or None,
+                default_query=self._azure.query or None,
             )
         return openai.AsyncOpenAI(
-            base_url=self.base_url,
+            base_url=self._server.url,
             api_key=self._secret,
             organization=opts.organization,
             project=opts.project,
             timeout=self.timeout,
             max_retries=0,
+            default_headers=self._server.headers or None,
+            default_query=self._server.query or None,
         )
 
     async def aclose(self) -> None:
