@@ -24,7 +24,7 @@ import kpit
 from kpit.bench import Answer, Bench, answer_bench
 from kpit.bench.files import BenchContext, Question
 from kpit.cli import cli
-from kpit.generators.openai.chat import OpenAIGenerator
+from kpit.generators.openai.chat import OpenAIGenerator, read_usage
 from kpit.generators.openai.credentials import clean_key, split_url
 from kpit.llava_format import conversation_text
 from kpit.paths import safe_join
@@ -248,3 +248,48 @@ def test_the_training_text_refuses_markers_out_of_place(turns: list, message: st
     with pytest.raises(kpit.SampleError, match=message) as info:
         conversation_text(records)
     assert info.value.field == "conversations"
+
+
+# --- wrong results: replies -------------------------------------------------------------
+
+
+BAD_USAGE = ["n/a", {"prompt_tokens": "many", "completion_tokens": 3},
+             {"prompt_tokens": -5, "completion_tokens": 3}, [1, 2]]  # fmt: skip
+
+
+@pytest.mark.parametrize("usage", BAD_USAGE)
+def test_a_malformed_usage_keeps_the_good_reply(
+    sample_root: Path, server: FakeOpenAI, tmp_path: Path, usage: Any
+) -> None:
+    """Before: the reply was thrown away (and paid for) as an ``error`` failure."""
+    server.behaviour.usage = usage
+    contexts = kpit.load_coco(sample_root, limit=1)
+    run = kpit.generate(contexts, "detail", "openai", "gpt-4o", out=tmp_path / "run",
+                        progress=False, generator_options=_options(server))  # fmt: skip
+    assert isinstance(run, kpit.Run)
+    (sample,) = run.samples()
+    assert not list(run.failures()) and server.counts["chat"] == 1
+    assert sample.meta["usage"] is None
+    assert "not" in sample.meta["extra"]["usage_unknown"]
+    assert sample.meta["extra"]["usage_estimate"]["prompt_tokens"] > 100
+    session = run.manifest["last_session"]
+    assert session["usage_unknown"] == 1 and session["cost_usd"] > 0  # estimated, said so
+    assert read_usage({"prompt_tokens": 3.0, "completion_tokens": 4})[0] == kpit.Usage(3, 4)
+    assert read_usage(None)[0] == kpit.Usage(0, 0)
+    assert read_usage({"prompt_tokens": True})[0] is None
+
+
+def test_a_malformed_usage_in_a_batch_keeps_its_replies(
+    sample_root: Path, server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Before: one bad ``usage`` line raised while reading the batch's results."""
+    server.behaviour.usage = {"prompt_tokens": "many"}
+    contexts = kpit.load_coco(sample_root, limit=2)
+    options = _options(server, poll_interval=0.01)
+    run = kpit.generate(contexts, "detail", "openai-batch", "gpt-4o", out=tmp_path / "run",
+                        progress=False, generator_options=options)  # fmt: skip
+    assert isinstance(run, kpit.Run)
+    samples = list(run.samples())
+    assert len(samples) == 2 and all(s.meta["usage"] is None for s in samples)
+    assert all(s.meta["extra"]["usage_estimate"]["prompt_tokens"] > 100 for s in samples)
+    assert run.manifest["last_session"]["usage_unknown"] == 2

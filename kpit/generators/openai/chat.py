@@ -215,6 +215,7 @@ class OpenAIGenerator(Generator):
         self._price = self._resolve_price(opts.prices)
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
         self.cost = 0.0
+        self.usage_unknown = 0  # replies whose usage could not be read
         self._slots: asyncio.Semaphore | None = None
         self._halted: str | None = None
         self._client: Any = None
@@ -316,6 +317,7 @@ class OpenAIGenerator(Generator):
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost, 6) if self._price is not None else None,
             "throttled": self.limiter.throttled,
+            "usage_unknown": self.usage_unknown,
         }
 
     def _charge(self, usage: Usage) -> None:
@@ -443,14 +445,58 @@ class OpenAIGenerator(Generator):
         except (KeyError, IndexError, TypeError, AttributeError):
             raise _Retry("malformed", "a reply without choices") from None
         self.limiter.succeed()
-        raw_usage = completion.get("usage") or {}
-        usage = Usage(int(raw_usage.get("prompt_tokens") or 0),
-                      int(raw_usage.get("completion_tokens") or 0))  # fmt: skip
-        if raw_usage:
+        usage, extra = self._account(request, completion.get("usage"), text)
+        if usage is not None and completion.get("usage"):
             self.limiter.correct(estimate, usage.prompt_tokens + usage.completion_tokens)
-        self._charge(usage)
         return Reply(request.key, text=text, usage=usage, finish_reason=choice.get("finish_reason"),
-                     model=completion.get("model"))  # fmt: skip
+                     model=completion.get("model"), extra=extra)  # fmt: skip
+
+    def _account(
+        self, request: ChatRequest | None, raw: Any, text: str
+    ) -> tuple[Usage | None, dict[str, Any]]:
+        """Charge a reply's usage; a malformed one keeps the reply, its cost unknown.
+
+        Returns the usage (``None`` when the server's is unreadable) and what to store with
+        the sample: the fault, and the estimate from characters that the budget counted
+        instead.
+        """
+        usage, fault = read_usage(raw)
+        if usage is not None:
+            self._charge(usage)
+            return usage, {}
+        self.usage_unknown += 1
+        characters = sum(len(m.content) for m in request.messages) if request else 0
+        images = sum(len(m.images) for m in request.messages) if request else 0
+        guess = Usage(round(characters / CHARS_PER_TOKEN) + IMAGE_TOKENS * images,
+                      round(len(text) / CHARS_PER_TOKEN))  # fmt: skip
+        if self.usage_unknown == 1:
+            log.warning("a reply's usage is unreadable (%s): the reply is kept, its cost is "
+                        "unknown and estimated from characters for the budget", fault)  # fmt: skip
+        if self._price is not None:
+            self.cost += self._price.cost(guess.prompt_tokens, guess.completion_tokens)
+        self._charge(Usage())  # the budget check, with the estimate counted
+        return None, {"usage_unknown": fault, "usage_estimate": guess.to_dict()}
+
+
+def read_usage(raw: Any) -> tuple[Usage | None, str]:
+    """A reply's ``usage`` as :class:`Usage`, or ``None`` and why it cannot be read.
+
+    Token counts must be whole numbers, 0 or more; an absent ``usage`` reads as zero (some
+    servers send none), anything else malformed as ``None``.
+    """
+    if raw is None or raw == {}:
+        return Usage(), ""
+    if not isinstance(raw, Mapping):
+        return None, f"usage is {type(raw).__name__}, not an object"
+    counts = []
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = raw.get(name, 0)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return None, f"{name} is {str(value)[:40]!r}, not a count of tokens"
+        counts.append(value)
+    return Usage(counts[0], counts[1]), ""
 
 
 class _Retry(Exception):
