@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import shutil
+import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from kpit.bench.files import BenchContext, Question
 from kpit.cli import cli
 from kpit.generators.openai.chat import OpenAIGenerator, read_usage
 from kpit.generators.openai.credentials import clean_key, split_url
+from kpit.generators.openai.ratelimit import parse_reset
 from kpit.llava_format import conversation_text
 from kpit.paths import safe_join
 from kpit.quality import QualityFilter
@@ -293,3 +295,25 @@ def test_a_malformed_usage_in_a_batch_keeps_its_replies(
     assert len(samples) == 2 and all(s.meta["usage"] is None for s in samples)
     assert all(s.meta["extra"]["usage_estimate"]["prompt_tokens"] > 100 for s in samples)
     assert run.manifest["last_session"]["usage_unknown"] == 2
+
+
+# --- wrong results: a server's waits ------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_huge_retry_after_is_capped(
+    sample_root: Path, server: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: ``Retry-After: 1e9`` paused every request for 31 years."""
+    server.behaviour.script = deque(["429"])
+    server.behaviour.retry_after = 1e9
+    contexts = kpit.load_coco(sample_root, limit=1)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="kpit"):
+        options = _options(server, backoff_max=0.3)
+        run = kpit.generate(contexts, "detail", "openai", "gpt-4o", out=tmp_path / "run",
+                            progress=False, generator_options=options)  # fmt: skip
+    assert time.monotonic() - started < 10
+    assert isinstance(run, kpit.Run) and len(list(run.samples())) == 1
+    assert "asked to wait 1e+09 s" in caplog.text
+    assert parse_reset("inf") is None and parse_reset("nan") is None

@@ -166,7 +166,12 @@ class OpenAIOptions:
     backoff: float = option(
         1.0, "The first retry's wait in seconds; doubles each retry.", minimum=0
     )
-    backoff_max: float = option(60.0, "The longest wait between retries, in seconds.", minimum=0)
+    backoff_max: float = option(
+        60.0,
+        "The longest wait between retries, and the longest pause a server's Retry-After may "
+        "ask for, in seconds.",
+        minimum=0,
+    )
     max_cost: float | None = option(
         None, "Stop sending new requests once this many dollars are spent.", minimum=0
     )
@@ -205,7 +210,7 @@ class OpenAIGenerator(Generator):
         self.backoff = opts.backoff
         self.backoff_max = opts.backoff_max
         self.max_cost = opts.max_cost
-        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None)
+        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None, max_pause=opts.backoff_max)
         self.params: dict[str, Any] = {
             k: getattr(opts, k)
             for k in ("temperature", "top_p", "max_tokens", "seed")
