@@ -28,6 +28,7 @@ from kpit.cli import cli
 from kpit.generators.openai.chat import OpenAIGenerator, read_usage
 from kpit.generators.openai.credentials import clean_key, split_url
 from kpit.generators.openai.ratelimit import parse_reset
+from kpit.judges.rubric import parse_scores
 from kpit.llava_format import conversation_text
 from kpit.paths import safe_join
 from kpit.quality import QualityFilter
@@ -250,6 +251,26 @@ def test_the_training_text_refuses_markers_out_of_place(turns: list, message: st
     with pytest.raises(kpit.SampleError, match=message) as info:
         conversation_text(records)
     assert info.value.field == "conversations"
+
+
+# --- wrong results: judge scores ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "review",
+    ["Assistant 1: 11 / Assistant 2: 15", "Assistant 1: 12/10\nAssistant 2: 8/10",
+     "12/10 and 8/10", "Scores: 7 and 10.5", "Assistant 1: 10.5, Assistant 2: 3",
+     "Assistant 1: 8/100, Assistant 2: 9/100", "Assistant 1 -3 Assistant 2 -4",
+     "**Assistant 1:** 100\n**Assistant 2:** 9"],
+)  # fmt: skip
+def test_scores_outside_1_to_10_are_unreadable_never_cut(review: str) -> None:
+    """Before: "11" read as 1, "12/10" as 1, "10.5" as 10."""
+    assert parse_scores(review) is None
+
+
+def test_lenient_patterns_still_read_whole_scores() -> None:
+    assert parse_scores("Assistant 1: 10/10, Assistant 2: 1/10") == (10, 1)
+    assert parse_scores("Scores: 9.5/10 vs 7/10\nbecause") == (9.5, 7)
 
 
 # --- wrong results: replies -------------------------------------------------------------
