@@ -23,7 +23,8 @@ from PIL import Image
 
 import kpit
 from kpit.bench import Answer, Bench, answer_bench
-from kpit.bench.files import BenchContext, Question
+from kpit.bench.files import BenchContext, Question, write_jsonl
+from kpit.bench.report import load_reviews
 from kpit.cli import cli
 from kpit.generators.openai.chat import OpenAIGenerator, read_usage
 from kpit.generators.openai.credentials import clean_key, split_url
@@ -271,6 +272,51 @@ def test_scores_outside_1_to_10_are_unreadable_never_cut(review: str) -> None:
 def test_lenient_patterns_still_read_whole_scores() -> None:
     assert parse_scores("Assistant 1: 10/10, Assistant 2: 1/10") == (10, 1)
     assert parse_scores("Scores: 9.5/10 vs 7/10\nbecause") == (9.5, 7)
+
+
+# --- wrong results: review files --------------------------------------------------------------
+
+
+def _review(qid: int, ref: float, model: float, **more: Any) -> dict[str, Any]:
+    return {"question_id": qid, "category": "conv", "tuple": [ref, model]} | more
+
+
+def test_a_repeated_review_counts_once_and_is_reported(tmp_path: Path) -> None:
+    """Before: a file appended to twice counted each review twice."""
+    path = tmp_path / "reviews.jsonl"
+    write_jsonl(path, [_review(0, 8, 4), _review(1, 8, 8), _review(0, 8, 4), _review(0, 8, 4)])
+    loaded = load_reviews(path)
+    assert len(loaded.reviews) == 2 and loaded.repeated == [3, 4]
+    result = CliRunner().invoke(cli, ["bench", "report", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "2 repeated reviews" in result.output and "lines 3, 4" in result.output
+    assert "| 60.00 [" in result.output  # (4 + 8) / 2 x 10, not (4 + 8 + 4 + 4) / 4
+
+
+def test_swapped_and_repeated_runs_all_count(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.jsonl"
+    orders = ("reference-first", "answer-first")
+    write_jsonl(path, [_review(0, 8, 4, order=o, run=r) for r in (0, 1) for o in orders])
+    loaded = load_reviews(path)
+    assert len(loaded.reviews) == 4 and loaded.repeated == []
+
+
+def test_two_files_of_one_model_keep_two_rows_under_the_llava_protocol(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "reviews.jsonl", tmp_path / "b" / "rerun.jsonl"
+    write_jsonl(first, [_review(0, 8, 4, model_id="kpit-7b")])
+    write_jsonl(second, [_review(0, 8, 6, model_id="kpit-7b")])
+    result = CliRunner().invoke(cli, ["bench", "report", str(first), str(second)])
+    assert result.exit_code == 0, result.output
+    assert "| kpit-7b (reviews.jsonl) | 40.00" in result.output
+    assert "| kpit-7b (rerun.jsonl) | 60.00" in result.output
+
+
+def test_one_review_file_named_twice_is_refused(tmp_path: Path) -> None:
+    """Before: its reviews counted twice."""
+    path = tmp_path / "reviews.jsonl"
+    write_jsonl(path, [_review(0, 8, 4, model_id="kpit-7b")])
+    twice = CliRunner().invoke(cli, ["bench", "report", str(path), str(tmp_path / "." / path.name)])
+    assert twice.exit_code == 1 and "named twice" in twice.output
 
 
 # --- wrong results: replies -------------------------------------------------------------
