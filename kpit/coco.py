@@ -163,6 +163,12 @@ class CocoContexts(Sequence[ImageContext]):
         for i in self._selected.tolist():
             yield self._build(i)
 
+    def listed(self, image_id: int) -> bool:
+        """Whether the annotation files list ``image_id``, selected or left out by a filter."""
+        ids = self._images.ids
+        position = int(np.searchsorted(ids, image_id))
+        return position < len(ids) and int(ids[position]) == image_id
+
     def get(self, image_id: int) -> ImageContext:
         """The context of ``image_id``; ``KeyError`` if it is not among the selected images."""
         return self[self._position[image_id]]

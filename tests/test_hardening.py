@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import kpit
+from kpit import plugins
 from kpit.bench import Answer, Bench, answer_bench
 from kpit.bench.files import BenchContext, Question, write_jsonl
 from kpit.bench.report import load_reviews
@@ -345,6 +347,54 @@ def test_two_images_with_one_file_name_are_refused(write_coco: WriteCoco) -> Non
     with pytest.raises(kpit.DataError, match="also image 1") as info:
         kpit.load_coco(captions=path)
     assert (info.value.record, info.value.field) == ("image 2", "file_name")
+
+
+# --- wrong results: typos that gave empty results -----------------------------------------
+
+
+def test_export_of_an_unknown_task_is_an_error(sample_root: Path, tmp_path: Path) -> None:
+    """Before: ``--tasks convo`` exported 0 records and exited 0."""
+    run = tmp_path / "run"
+    kpit.generate(kpit.load_coco(sample_root, limit=1), "conversation", out=run, progress=False)
+    result = CliRunner().invoke(cli, ["export", str(run), "--tasks", "convo", "-o",
+                                      str(tmp_path / "x.json")])  # fmt: skip
+    assert result.exit_code == 1
+    assert "no task 'convo'" in result.stderr and "'conversation'" in result.stderr
+    with pytest.raises(kpit.ConfigError, match="no task 'detail'"):
+        kpit.export_llava(run, tmp_path / "y.json", tasks=["detail"])  # not in this run
+    assert kpit.export_llava(run, tmp_path / "z.json", tasks="conversation") == 1
+
+
+def test_generate_of_a_missing_image_id_is_an_error(sample_root: Path, tmp_path: Path) -> None:
+    """Before: ``--image-id`` of an image no file lists ran nothing and exited 0."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["generate", str(sample_root), "--image-id", "999999", "-o",
+                                 str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1 and "no image 999999" in result.stderr
+    assert not (tmp_path / "run").exists()
+    result = runner.invoke(cli, ["generate", str(sample_root), "--image-id", "785",
+                                 "--min-people", "9", "-o", str(tmp_path / "run")])  # fmt: skip
+    assert result.exit_code == 1 and "left out by the other options" in result.stderr
+
+
+def test_an_unknown_plugin_name_in_kpit_load_plugins_warns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: a misspelled entry loaded nothing, silently."""
+    monkeypatch.setenv("KPIT_LOAD_PLUGINS", "caption-baselin")
+    plugins.get_plugin_manager.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="'caption-baselin', which no installed"):
+            plugins.get_plugin_manager()
+    finally:
+        plugins.get_plugin_manager.cache_clear()
+    monkeypatch.setenv("KPIT_LOAD_PLUGINS", "")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            plugins.get_plugin_manager()  # empty: none wanted, nothing to warn about
+    finally:
+        plugins.get_plugin_manager.cache_clear()
 
 
 # --- wrong results: replies -------------------------------------------------------------
