@@ -21,6 +21,7 @@ from typing import overload
 import numpy as np
 
 from kpit import _coco_tables as tables
+from kpit._checks import check_count, check_image_ids, check_path, check_type
 from kpit._coco_tables import CrowdPolicy, IntArray
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
@@ -265,15 +266,20 @@ def load_coco(
     Raises:
         DataError: a file is missing or invalid; the message names the file, the record and
             the field.
-        ConfigError: an option has an unusable value.
+        ConfigError: an argument has an unusable value or type (``load_coco(123)``,
+            ``image_ids="785"``, ``limit=-1``), naming the argument.
     """
+    check_path(root, "root", optional=True, what="a folder path")
+    check_type(split, "split", (str,), "a split name such as 'val2017'")
+    for name, path in (("captions", captions), ("instances", instances),
+                       ("keypoints", keypoints), ("images", images)):  # fmt: skip
+        check_path(path, name, optional=True)
     if crowd not in ("skip", "keep"):
         raise ConfigError(f"crowd must be 'skip' or 'keep', not {crowd!r}", field="crowd")
-    for name, value in (("min_people", min_people), ("min_keypoints", min_keypoints)):
-        if value < 0:
-            raise ConfigError(f"must be 0 or more, not {value}", field=name)
-    if limit is not None and limit < 0:
-        raise ConfigError(f"must be 0 or more, not {limit}", field="limit")
+    check_count(min_people, "min_people")
+    check_count(min_keypoints, "min_keypoints")
+    check_count(limit, "limit", optional=True)
+    image_ids = check_image_ids(image_ids)
     files = _resolve_files(root, split, captions, instances, keypoints, images)
     with _gc_paused():
         loaded = _load(files, min_people, min_keypoints, crowd, image_ids, limit)

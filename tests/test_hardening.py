@@ -462,3 +462,44 @@ def test_a_huge_retry_after_is_capped(
     assert isinstance(run, kpit.Run) and len(list(run.samples())) == 1
     assert "asked to wait 1e+09 s" in caplog.text
     assert parse_reset("inf") is None and parse_reset("nan") is None
+
+
+# --- the Python API checks its arguments --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda root: kpit.load_coco(123), "root"),
+        (lambda root: kpit.load_coco(root, image_ids="785"), "image_ids"),
+        (lambda root: kpit.load_coco(root, image_ids=[785, "1"]), "image_ids"),
+        (lambda root: kpit.load_coco(root, limit=-1), "limit"),
+        (lambda root: kpit.load_coco(root, min_people="2"), "min_people"),
+        (lambda root: kpit.generate(str(root), progress=False), "contexts"),
+        (lambda root: kpit.generate(root, progress=False), "contexts"),
+        (lambda root: kpit.generate([1, 2], progress=False), "contexts"),
+        (lambda root: kpit.generate(kpit.load_coco(root), tasks=5), "tasks"),
+        (lambda root: kpit.generate(kpit.load_coco(root), limit=-1), "limit"),
+        (lambda root: kpit.generate(kpit.load_coco(root), concurrency=0), "concurrency"),
+        (lambda root: kpit.generate(kpit.load_coco(root), out=5), "out"),
+        (lambda root: kpit.generate(kpit.load_coco(root), reply_retries=-1), "reply_retries"),
+        (lambda root: kpit.generate(kpit.load_coco(root), generator=3), "generator"),
+    ],
+)
+def test_the_api_checks_its_arguments_at_the_boundary(
+    sample_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: Any, field: str
+) -> None:
+    """Before: tracebacks from numpy or the event loop, or a silent empty result."""
+    monkeypatch.chdir(tmp_path)  # generate's default folder, if a check let one through
+    with pytest.raises(kpit.KpitError) as info:
+        call(sample_root)
+    assert info.value.field == field
+    assert "expected" in info.value.message or "or more" in info.value.message
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_generator_of_contexts_is_checked_as_it_goes(sample_root: Path, tmp_path: Path) -> None:
+    contexts = kpit.load_coco(sample_root)
+    mixed = (item for item in [contexts[0], "not a context"])
+    with pytest.raises(kpit.ConfigError, match="found 'not a context'"):
+        kpit.generate(mixed, "detail", out=tmp_path / "run", progress=False)
