@@ -151,6 +151,9 @@ def test_image_names_outside_the_folder_are_refused(tmp_path: Path, processor, n
     lenient = LlavaDataset(path, images, processor)
     assert lenient.samples() == []
     assert lenient.report.skipped == {"refused, outside the image folder": 1}
+    text_only = {"id": "text", "conversations": _turns("what ?", "yes .")}  # as in mix665k
+    path.write_text(json.dumps([text_only]))
+    assert LlavaDataset(path, images, processor).scan().skipped == {"missing image": 1}
 
 
 def test_markers_out_of_place_name_the_record(tmp_path: Path, processor) -> None:  # type: ignore[no-untyped-def]
