@@ -165,13 +165,23 @@ class ImageRegistry:
     def __init__(self) -> None:
         self._images: dict[int, tuple[str, int, int]] = {}
         self._sources: dict[int, Path] = {}
+        self._by_name: dict[str, int] = {}
 
     def add(self, coco: CocoFile, path: Path) -> None:
-        """Add the images of one file."""
+        """Add the images of one file; two images with one file name are an error."""
         for n, img in enumerate(coco.dataset["images"]):
             image_id, file_name, width, height = _image_record(img, path, n)
             known = self._images.get(image_id)
             if known is None:
+                other = self._by_name.setdefault(file_name, image_id)
+                if other != image_id:
+                    raise DataError(
+                        f"file name {file_name!r} is also image {other}'s (in "
+                        f"{self._sources[other]}): one file cannot be two images",
+                        file=path,
+                        record=f"image {image_id}",
+                        field="file_name",
+                    )
                 self._images[image_id] = (file_name, width, height)
                 self._sources[image_id] = path
             elif known[1:] != (width, height):
@@ -240,6 +250,22 @@ def _lookup(sorted_keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray
 def _ids(anns: Annotations, path: Path) -> IntArray:
     """The ``id`` of every annotation (presence checked by :func:`read_coco`)."""
     return _column(anns, "id", np.int64, path, _is_int, "an integer id")
+
+
+def _check_unique(ids: IntArray, path: Path) -> None:
+    """No annotation id appears twice in a file (a sort, then a look at neighbours)."""
+    if len(ids) < 2:
+        return
+    order = np.argsort(ids, kind="stable")
+    same = np.flatnonzero(ids[order][1:] == ids[order][:-1])
+    if len(same):
+        # Of all repeats, name the one whose second appearance comes first in the file.
+        firsts, seconds = order[same], order[same + 1]
+        pick = int(np.argmin(seconds))
+        first, second = int(firsts[pick]), int(seconds[pick])
+        raise DataError(f"annotation id {int(ids[second])} appears twice (also annotations"
+                        f"[{first}])", file=path, record=f"annotations[{second}]",
+                        field="id")  # fmt: skip
 
 
 def _column(
@@ -492,6 +518,8 @@ def extract_people(coco: CocoFile, path: Path) -> RawPeople:
     """Read the people of a keypoints file (COCO-17, WholeBody or another layout)."""
     category, layout, wholebody = _keypoint_category(coco, path)
     all_anns = coco.dataset["annotations"]
+    all_ids = _ids(all_anns, path)
+    _check_unique(all_ids, path)
     anns = [a for a in all_anns if a["category_id"] == category["id"]]
     if len(anns) < len(all_anns):
         log.warning("%s: %d annotations of other categories than %r are not people",
@@ -513,7 +541,7 @@ def extract_people(coco: CocoFile, path: Path) -> RawPeople:
         boxes=_boxes(anns, path),
         keypoints=keypoints,
         crowd=_crowd_flags(anns),
-        all_annotation_ids=_ids(all_anns, path),
+        all_annotation_ids=all_ids,
     )
 
 
@@ -599,7 +627,9 @@ def extract_objects(coco: CocoFile, path: Path, skip_ids: IntArray) -> RawObject
         category_ids.append(cat["id"])
         names.append(cat["name"])
     all_anns = coco.dataset["annotations"]
-    keep = ~np.isin(_ids(all_anns, path), skip_ids)
+    all_ids = _ids(all_anns, path)
+    _check_unique(all_ids, path)
+    keep = ~np.isin(all_ids, skip_ids)
     anns = [a for a, k in zip(all_anns, keep.tolist(), strict=True) if k]
     annotation_ids = _ids(anns, path)
     wanted = _column(anns, "category_id", np.int64, path, _is_int, "an integer")
@@ -669,10 +699,12 @@ def extract_captions(coco: CocoFile, path: Path) -> RawCaptions:
                 field="caption",
             )
         texts.append(text.strip())
+    annotation_ids = _ids(anns, path)
+    _check_unique(annotation_ids, path)
     return RawCaptions(
         path=path,
         image_ids=_column(anns, "image_id", np.int64, path, _is_int, "an integer image id"),
-        annotation_ids=_ids(anns, path),
+        annotation_ids=annotation_ids,
         texts=texts,
     )
 

@@ -21,9 +21,11 @@ from typing import overload
 import numpy as np
 
 from kpit import _coco_tables as tables
+from kpit._checks import check_count, check_image_ids, check_path, check_type
 from kpit._coco_tables import CrowdPolicy, IntArray
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
+from kpit.paths import safe_join
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = ["CocoContexts", "CocoFiles", "LoadStats", "coco_files", "load_coco"]
@@ -162,15 +164,29 @@ class CocoContexts(Sequence[ImageContext]):
         for i in self._selected.tolist():
             yield self._build(i)
 
+    def listed(self, image_id: int) -> bool:
+        """Whether the annotation files list ``image_id``, selected or left out by a filter."""
+        ids = self._images.ids
+        position = int(np.searchsorted(ids, image_id))
+        return position < len(ids) and int(ids[position]) == image_id
+
     def get(self, image_id: int) -> ImageContext:
         """The context of ``image_id``; ``KeyError`` if it is not among the selected images."""
         return self[self._position[image_id]]
 
     def image_path(self, context: ImageContext) -> Path:
-        """Where the image file of ``context`` is (``images`` folder + file name)."""
+        """Where the image file of ``context`` is (``images`` folder + file name).
+
+        Raises:
+            ConfigError: no image folder is known.
+            DataError: the file name is absolute or leads out of the image folder
+                (:func:`kpit.paths.safe_join`).
+        """
         if self.files.images is None:
             raise ConfigError("no image folder is known for this split; pass images=...")
-        return self.files.images / context.file_name
+        source = self.files.keypoints or self.files.instances or self.files.captions
+        return safe_join(self.files.images, context.file_name, file=source,
+                         record=f"image {context.image_id}", field="file_name")  # fmt: skip
 
     def __repr__(self) -> str:
         layout = self.layout.name if self.layout is not None else None
@@ -250,15 +266,20 @@ def load_coco(
     Raises:
         DataError: a file is missing or invalid; the message names the file, the record and
             the field.
-        ConfigError: an option has an unusable value.
+        ConfigError: an argument has an unusable value or type (``load_coco(123)``,
+            ``image_ids="785"``, ``limit=-1``), naming the argument.
     """
+    check_path(root, "root", optional=True, what="a folder path")
+    check_type(split, "split", (str,), "a split name such as 'val2017'")
+    for name, path in (("captions", captions), ("instances", instances),
+                       ("keypoints", keypoints), ("images", images)):  # fmt: skip
+        check_path(path, name, optional=True)
     if crowd not in ("skip", "keep"):
         raise ConfigError(f"crowd must be 'skip' or 'keep', not {crowd!r}", field="crowd")
-    for name, value in (("min_people", min_people), ("min_keypoints", min_keypoints)):
-        if value < 0:
-            raise ConfigError(f"must be 0 or more, not {value}", field=name)
-    if limit is not None and limit < 0:
-        raise ConfigError(f"must be 0 or more, not {limit}", field="limit")
+    check_count(min_people, "min_people")
+    check_count(min_keypoints, "min_keypoints")
+    check_count(limit, "limit", optional=True)
+    image_ids = check_image_ids(image_ids)
     files = _resolve_files(root, split, captions, instances, keypoints, images)
     with _gc_paused():
         loaded = _load(files, min_people, min_keypoints, crowd, image_ids, limit)

@@ -9,12 +9,14 @@ pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from kpit import plugins
 from kpit.errors import ConfigError
 from kpit.llava_format import IMAGE_TOKEN, with_image_token
 from kpit.overlap import ExcludeImages, check_disjoint, read_image_ids
@@ -50,6 +52,38 @@ def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[Sample]:
             yield sample
 
 
+def _task_names(run: Run, tasks: str | Sequence[str] | None) -> list[str] | None:
+    """The tasks to export, checked against the run's tasks: a typo is an error, not an
+    empty export.
+
+    Raises:
+        ConfigError: a name that is not one of the run's tasks (the error lists them).
+    """
+    if tasks is None:
+        return None
+    if isinstance(tasks, str):
+        tasks = tasks.split(",")
+    elif not isinstance(tasks, Sequence) or not all(isinstance(t, str) for t in tasks):
+        raise ConfigError(f"expected task names (a list of strings or 'a,b'), not {tasks!r}",
+                          field="tasks")  # fmt: skip
+    names = [t.strip() for t in tasks if t.strip()]
+    if not names:
+        raise ConfigError("no task given", field="tasks")
+    if names == ["all"]:
+        return None
+    # The run's own tasks (the manifest keeps every session's); a run too old to list them
+    # is checked against the installed tasks.
+    known = list(run.manifest.get("tasks") or plugins.tasks())
+    for name in names:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"no task {name!r} in this run{hint} (its tasks: "
+                              f"{', '.join(sorted(known))})", file=run.folder,
+                              field="tasks")  # fmt: skip
+    return names
+
+
 def _pairs(turns: Sequence[Turn]) -> list[Sequence[Turn]]:
     return [turns[i : i + 2] for i in range(0, len(turns) - 1, 2)]
 
@@ -76,14 +110,17 @@ def llava_records(
         run: a :class:`~kpit.store.Run` or its folder.
         image_prefix: put before each image file name (e.g. ``coco/train2017/``).
         per_pair: one record per question/answer pair, as the paper counts samples.
-        tasks: only these tasks.
+        tasks: only these tasks (names, or ``"a,b"``); a name that is not one of the run's
+            tasks is a :class:`~kpit.errors.ConfigError` listing them.
         exclude_images: benchmark images that must not be in training data (a benchmark
             folder, a run folder, an id list; see :func:`kpit.overlap.read_image_ids`).
 
     Raises:
-        ConfigError: a sample uses an excluded image (the error names how many and which).
+        ConfigError: a sample uses an excluded image (the error names how many and which),
+            or a task is not one of the run's.
     """
     run = _run(run)
+    tasks = _task_names(run, tasks)
     excluded = read_image_ids(exclude_images)
     if excluded:
         samples = ((s.id, s.meta.get("image_id", s.image)) for s in _selected(run, tasks))

@@ -79,13 +79,22 @@ def conversation_text(
     ``turns`` alternate ``{"from": "human", "value"}`` and ``{"from": "gpt", "value"}``;
     the image placeholder goes first in the first human turn.
 
+    The markers that shape the text stay in their places: the image placeholder may appear
+    once, in the first human turn (LLaVA's records put it first or last there), and the end
+    token ``eos`` in no turn at all. A turn that carries them elsewhere (a teacher's reply
+    with ``</s>`` or ``<image>`` in it) would forge turns or images in the training text, so
+    it is refused, not cleaned.
+
     Raises:
-        SampleError: a turn comes from neither ``human`` nor ``gpt`` (field ``from``).
+        SampleError: a turn comes from neither ``human`` nor ``gpt`` (field ``from``), or
+            holds the image placeholder or the end token outside its place (field
+            ``conversations``; the caller adds the file and the record).
     """
     text = system + " "
     spans: list[tuple[int, int]] = []
     for n, turn in enumerate(turns):
         role, value = turn.get("from"), str(turn.get("value", ""))
+        _check_markers(n, role, value, eos)
         if role == "human":
             if n == 0:
                 value = with_image_token(value)
@@ -97,6 +106,23 @@ def conversation_text(
         else:
             raise SampleError(f"turn {n} comes from {role!r}, not 'human' or 'gpt'", field="from")
     return text, spans
+
+
+MARKER_ERROR = "a chat marker outside its place"
+"""The start of the message of a :class:`SampleError` for a misplaced marker (a skip reason)."""
+
+
+def _check_markers(n: int, role: object, value: str, eos: str) -> None:
+    """Refuse the image placeholder or the end token where LLaVA's format does not put them."""
+    images = value.count(IMAGE_TOKEN)
+    allowed = 1 if n == 0 and role == "human" else 0
+    if images > allowed:
+        where = "more than once in the first turn" if allowed else f"in turn {n} ({role})"
+        raise SampleError(f"{MARKER_ERROR}: the image token {IMAGE_TOKEN!r} {where}",
+                          field="conversations")  # fmt: skip
+    if eos and eos in value:
+        raise SampleError(f"{MARKER_ERROR}: the end token {eos!r} in turn {n} ({role})",
+                          field="conversations")  # fmt: skip
 
 
 def pad_to_square(image: Image.Image, colour: tuple[float, ...] = CLIP_MEAN) -> Image.Image:

@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from kpit import plugins
+from kpit._checks import check_contexts, check_count, check_names, check_path, check_type
 from kpit._sync import run_sync
 from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
@@ -225,6 +226,9 @@ def _set_up(
     filters: str | None = None,
 ) -> _RunSetup:
     """Check the arguments, make the backend, and read what an existing run has done."""
+    contexts = _check_arguments(contexts, tasks, generator, model, out, concurrency=concurrency,
+                                limit=limit, seed=seed, quality=quality,
+                                generator_options=generator_options)  # fmt: skip
     chosen = resolve_recipe(recipe)
     task_objects = resolve_tasks(tasks, chosen)
     if concurrency < 1:
@@ -288,6 +292,34 @@ def _set_up(
         if not retry_failed:
             setup.skip.update(r["key"] for r in store.failures())
     return setup
+
+
+def _check_arguments(
+    contexts: Any,
+    tasks: Any,
+    generator: Any,
+    model: Any,
+    out: Any,
+    *,
+    concurrency: Any,
+    limit: Any,
+    seed: Any,
+    quality: Any,
+    generator_options: Any,
+) -> Iterable[ImageContext]:
+    """The arguments of :func:`generate` checked at the boundary: one ConfigError naming
+    the argument, not a traceback from deep inside or a silent empty run."""
+    checked = check_contexts(contexts)
+    check_names(tasks, "tasks")
+    check_type(generator, "generator", (str, Generator), "a backend's name or a Generator")
+    check_type(model, "model", (str, type(None)), "a model name")
+    check_path(out, "out", what="a run folder")
+    check_count(concurrency, "concurrency", minimum=1)
+    check_count(limit, "limit", optional=True)
+    check_count(seed, "seed", minimum=-(2**63))
+    check_type(quality, "quality", (QualityConfig, type(None)), "a kpit.QualityConfig")
+    check_type(generator_options, "generator_options", (Mapping, type(None)), "a dict of options")
+    return checked
 
 
 def _as_list(sources: ExcludeImages) -> list[str | os.PathLike[str]]:
@@ -386,6 +418,7 @@ async def agenerate(
     **options: Any,
 ) -> Run | DryRun:
     """:func:`generate` for code that already runs an event loop (e.g. a notebook)."""
+    check_count(reply_retries, "reply_retries")
     if dry_run:
         return plan_run(contexts, tasks, generator, model, out, **options)
     setup = _set_up(contexts, tasks, generator, model, out, **options)
@@ -630,8 +663,9 @@ def generate(
         The :class:`~kpit.store.Run`, or a :class:`DryRun` when ``dry_run``.
 
     Raises:
-        ConfigError: unknown task, generator or recipe, or a resumed run whose settings
-            (the recipe among them) differ.
+        ConfigError: unknown task, generator or recipe, an argument of the wrong type or
+            value (``generate("/path")``, ``tasks=5``, ``limit=-1``: the error names it), or a
+            resumed run whose settings (the recipe among them) differ.
 
     Ctrl-C stops the run cleanly: everything finished is already on disk, and rerunning
     the same call resumes.

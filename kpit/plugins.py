@@ -3,7 +3,8 @@
 The manager is made on first use. It registers kpit's built-in plugins, then every
 ``kpit`` entry point of the installed packages; the environment variable
 ``KPIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names, possibly empty) limits
-which of those load, for reproducible runs.
+which of those load, for reproducible runs; a name no installed package provides (a typo)
+is a :class:`RuntimeWarning` listing the installed ones.
 
 A broken plugin must not break kpit. An entry point that fails to import, or whose hook
 implementations do not fit kpit's hooks, is refused whole with a :class:`RuntimeWarning`
@@ -89,7 +90,19 @@ def get_plugin_manager() -> pluggy.PluginManager:
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     wanted = os.environ.get("KPIT_LOAD_PLUGINS")
     allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    if allowed is not None:
+        installed = sorted({ep.name for ep in entry_points})
+        for name in sorted(allowed - set(installed)):
+            near = difflib.get_close_matches(name, installed, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            warnings.warn(
+                f"KPIT_LOAD_PLUGINS names {name!r}, which no installed package provides"
+                f"{hint} (installed kpit plugins: {', '.join(installed) or 'none'})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    for entry_point in entry_points:
         if allowed is not None and entry_point.name not in allowed:
             continue
         if pm.has_plugin(entry_point.name):

@@ -56,6 +56,10 @@ COORDINATE_PATTERN = (
 )
 """Numbers that look like normalised coordinates."""
 
+CHAT_MARKER_PATTERN = r"</?s>|<image>|\b(?:USER|ASSISTANT):"
+"""Markers of LLaVA's training text (``</s>``, ``<s>``, ``<image>``, ``USER:``,
+``ASSISTANT:``): in a teacher's text they would forge turns or images once exported."""
+
 
 @dataclass(frozen=True, slots=True)
 class QualityConfig:
@@ -70,6 +74,8 @@ class QualityConfig:
         reject_refusals: reject refusals and "I cannot see the image" replies.
         reject_duplicates: reject a sample whose answers repeat an earlier sample's, word
             for word (case and spacing aside).
+        reject_chat_markers: reject turns that carry the markers of LLaVA's training text
+            (``</s>``, ``<s>``, ``<image>``, ``USER:``, ``ASSISTANT:``).
         extra_leak_patterns: more regular expressions to treat as leaks.
     """
 
@@ -79,6 +85,7 @@ class QualityConfig:
     reject_coordinates: bool = True
     reject_refusals: bool = True
     reject_duplicates: bool = True
+    reject_chat_markers: bool = True
     extra_leak_patterns: tuple[str, ...] = ()
 
 
@@ -126,6 +133,7 @@ class QualityFilter:
         self._leak = re.compile("|".join(f"(?:{p})" for p in leaks), re.I)
         self._refusal = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.I | re.M)
         self._coordinates = re.compile(COORDINATE_PATTERN)
+        self._chat_markers = re.compile(CHAT_MARKER_PATTERN)
         self._seen = set(seen)
 
     def check(self, task: str, turns: Sequence[Turn], *, remember: bool = True) -> Rejection | None:
@@ -180,6 +188,8 @@ class QualityFilter:
             if len(answer) > self.config.max_answer_chars:
                 yield Rejection("too_long", f"{len(answer)} characters")
         for turn in turns:
+            if self.config.reject_chat_markers and (m := self._chat_markers.search(turn.text)):
+                yield Rejection("chat_markers", m.group(0))
             if self.config.reject_refusals and (m := self._refusal.search(turn.text)):
                 yield Rejection("refusal", m.group(0))
             if self.config.reject_leaks and (m := self._leak.search(turn.text)):

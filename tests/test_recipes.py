@@ -305,28 +305,29 @@ def test_an_unknown_filter_mode_is_refused(contexts, tmp_path) -> None:
 
 
 def test_the_released_samples_through_kpit_s_filters() -> None:
-    """What kpit's recipe would have rejected of the paper's released data."""
+    """What kpit's recipe rejects of replies in the released data's shapes (kpit's own text)."""
     checker = QualityFilter(task_minimums={"conversation": 10, "detail": 150, "complex": 100})
     found: dict[str, list[str]] = {}
     for task, name in (("conversation", "conversation"), ("detail", "detailed"),
                        ("complex", "reasoning")):  # fmt: skip
-        records = json.loads((PAPER / "released" / f"generated_data_{name}.json").read_text())
+        records = json.loads((PAPER / "shapes" / f"{name}.json").read_text())
         for record in records:
-            turns = tuple(kpit.Turn(t["from"], t["value"]) for t in record["conversations"])
-            found[f"{task}/{record['id']}/{turns[0].text[8:30]}"] = [
+            turns = tuple(kpit.Turn(t["from"], t["value"].removeprefix("<image>\n"))
+                          for t in record["conversations"])  # fmt: skip
+            found[f"{task}/{record['id']}/{turns[0].text[:22]}"] = [
                 f.reason for f in checker.flags(task, turns)
             ]
-    assert found["detail/134754/Carefully observe the "] == ["leak"]  # "His keypoints indicate"
-    assert found["complex/134754/From the image details"] == ["leak"]  # "From their keypoints"
-    assert sum(bool(f) for f in found.values()) == 4
+    assert found["detail/785/Carefully observe the "] == ["leak"]  # "His keypoints indicate"
+    assert found["complex/785/From the image details"] == ["leak"]  # "From their keypoints"
+    assert sum(bool(f) for f in found.values()) == 2
     assert all(not f for k, f in found.items() if k.startswith("conversation"))
 
 
-# --- the free-form parser, on the released samples ----------------------------------------------
+# --- the free-form parser, on pairs in the released samples' shapes ----------------------------------------------
 
 
 def _released_pairs(name: str) -> dict[str, list[tuple[str, str]]]:
-    records = json.loads((PAPER / "released" / f"generated_data_{name}.json").read_text())
+    records = json.loads((PAPER / "shapes" / f"{name}.json").read_text())
     pairs: dict[str, list[tuple[str, str]]] = {}
     for record in records:
         question, answer = (t["value"] for t in record["conversations"])
@@ -387,7 +388,7 @@ def test_free_form_complex_replies_give_back_the_released_pair(shape: str, conte
 
 
 def test_an_unlabelled_complex_reply_keeps_its_whole_answer() -> None:
-    ((question, answer),) = _released_pairs("reasoning")["302443"]
+    ((question, answer),) = _released_pairs("reasoning")["40083"]
     reply = f"{question}\n\n{answer}\n\nWhat could they do next? They could measure again."
     assert parse_free_pairs(reply, limit=1) == [
         (question, f"{answer}\n\nWhat could they do next? They could measure again.")

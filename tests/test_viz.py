@@ -76,7 +76,7 @@ def test_kpit_show_command(sample_root: Path, tmp_path: Path) -> None:
     assert Image.open(out).size[0] > 640
 
     result = CliRunner().invoke(cli, ["show", str(sample_root), "--image-id", "1", "-o", str(out)])
-    assert result.exit_code == 1 and "no image matches" in result.stderr
+    assert result.exit_code == 1 and "no image 1 in the annotation files" in result.stderr
 
 
 def test_unsaveable_picture_is_a_clear_error(contexts: kpit.CocoContexts, tmp_path: Path) -> None:

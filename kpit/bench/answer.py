@@ -3,18 +3,25 @@
 Each question goes to a backend that reads images (``accepts_images``): the ``openai``
 backend (GPT-4o, or vLLM serving Qwen2-VL or LLaVA) or a local one from a plugin. A backend
 failure is retried by the backend, then reported and left unanswered, never written as an
-answer to be judged. Answers are cached in the output file by backend, model, question and
-settings: a rerun asks only for what is missing.
+answer to be judged. An image that is missing, does not decode, or is named outside the
+image folder (an absolute name, a ``..`` part: :func:`kpit.paths.safe_join`) fails its
+question, reported with the file, and is never read or sent; when not one question's image
+is there, the folder is wrong and the run stops before any request. Answers are cached in
+the output file by backend, model, question and settings: a rerun asks only for what is
+missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from kpit import plugins
 from kpit._sync import run_sync
@@ -22,11 +29,16 @@ from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator
 from kpit.options import option_names
+from kpit.paths import safe_join
 from kpit.types import ChatRequest, Message
 
 __all__ = ["answer_bench"]
 
+log = logging.getLogger(__name__)
+
 PathLike = str | os.PathLike[str]
+
+_MISSING = "no such image"
 
 
 def _answer_id(settings: Mapping[str, Any], question_id: int, text: str) -> str:
@@ -76,20 +88,33 @@ async def aanswer_bench(
                     str(record["answer_id"]),
                     record.get("metadata") or {},
                 )
-    requests = []
-    for q in bench.questions:
-        if q.question_id in cached:
+    requests, failures = [], {}
+    unchecked = [q for q in bench.questions if q.question_id not in cached]
+    for q in unchecked:
+        where = f"question {q.question_id}"
+        try:
+            path = safe_join(image_dir, q.image, file=bench.files.get("questions"), record=where)
+        except DataError as exc:
+            failures[q.question_id] = str(exc)
             continue
-        path = image_dir / q.image
-        if not path.is_file():
-            raise DataError(
-                "no such image", file=path, record=f"question {q.question_id}", field="image"
-            )
+        problem = _image_problem(path)
+        if problem is not None:
+            failures[q.question_id] = f"image {q.image!r} ({path}): {problem}"
+            continue
         message = Message("user", q.text, (str(path),))
         meta = {"question_id": q.question_id, "category": q.category, "image": q.image}
         requests.append(ChatRequest(f"bench/{q.question_id}", (message,), meta))
+    if (
+        unchecked and not requests and all(why.endswith(_MISSING) for why in failures.values())
+    ):  # not one image is there: the folder is wrong, not the images
+        first = unchecked[0]
+        raise DataError(f"{_MISSING} (none of the {len(unchecked)} questions' images is in "
+                        f"{image_dir}: is --images right?)", file=image_dir / first.image,
+                        record=f"question {first.question_id}", field="image")  # fmt: skip
+    for qid, why in failures.items():
+        log.warning("question %s: %s", qid, why)
     question_of = {r.key: int(r.meta["question_id"]) for r in requests}
-    answers, failures = dict(cached), {}
+    answers = dict(cached)
     try:
         async for reply in backend.generate(requests, concurrency=concurrency):
             qid = question_of[reply.key]
@@ -113,12 +138,27 @@ async def aanswer_bench(
     return answers, failures
 
 
+def _image_problem(path: Path) -> str | None:
+    """Why the image at ``path`` cannot be sent, or ``None`` when it decodes."""
+    if not path.is_file():
+        return _MISSING
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for bad files
+        return f"cannot read the image: {type(exc).__name__}: {exc}"
+    return None
+
+
 def answer_bench(
     bench: Bench, out: PathLike, images: PathLike, **options: Any
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """Answer every question of ``bench`` with its image from ``images``; write ``out``.
 
-    Returns the answers by ``question_id`` and the questions left unanswered with why.
+    Returns the answers by ``question_id`` and the questions left unanswered with why (a
+    backend failure, or an image that is missing, does not decode or is named outside
+    ``images``: that question only). Raises :class:`~kpit.errors.DataError` when not one
+    image is in ``images``.
     Options: ``generator`` (default ``openai``) and ``model``, ``concurrency``,
     ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...).
     """

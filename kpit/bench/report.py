@@ -18,6 +18,8 @@ failures file beside the reviews, or, in files written by LLaVA or older kpit, c
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,9 +43,12 @@ __all__ = [
     "markdown_table",
     "paper_scores",
     "paper_table",
+    "repeated_note",
     "report_reviews",
     "run_spread",
 ]
+
+log = logging.getLogger(__name__)
 
 CATEGORY_TITLES = {
     "conv": "Conversation",
@@ -99,12 +104,15 @@ class ReviewFile:
         reviews: the reviews with readable scores.
         failed: reviews without readable scores: the lines of the failures file beside it,
             and reviews that carry LLaVA's ``[-1, -1]``.
+        repeated: the line numbers of reviews that repeat an earlier line's review (the same
+            model, opponent, question, order and run), counted once, at their first line.
     """
 
     path: Path
     kind: str
     reviews: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    repeated: list[int] = field(default_factory=list)
 
     @property
     def unreadable(self) -> int:
@@ -130,7 +138,9 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
     A review's ``tuple`` must be two scores from 1 to 10, or LLaVA's ``[-1, -1]`` for a
     review without scores (counted as unreadable, never as a score); anything else is a
     :class:`~kpit.errors.DataError` naming the file, the line and the field. One file holds
-    one kind of review.
+    one kind of review. A review that repeats an earlier one (the same question, model,
+    opponent, order and run: a file appended to twice) counts once and is listed in
+    ``repeated``; reviews of ``swap`` and ``runs`` differ in order or run and all count.
     """
     from kpit.bench.judge import failures_path
 
@@ -138,7 +148,14 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
     reviews: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     kinds: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
+    repeated: list[int] = []
     for n, record in read_jsonl(source):
+        identity = _identity(record)
+        if identity in seen:
+            repeated.append(n)
+            continue
+        seen.add(identity)
         kinds.add(_kind(record))
         pair = record.get("tuple")
         if pair == [-1, -1] or (pair is None and "error" in record):
@@ -157,7 +174,31 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
     beside = failures_path(source)
     if beside.is_file():
         failed += [record for _, record in read_jsonl(beside)]
-    return ReviewFile(source, kinds.pop() if kinds else "reference", reviews, failed)
+    if repeated:
+        log.warning("%s: %d repeated reviews counted once (lines %s)", source, len(repeated),
+                    _lines(repeated))  # fmt: skip
+    return ReviewFile(source, kinds.pop() if kinds else "reference", reviews, failed, repeated)
+
+
+def _identity(review: Mapping[str, Any]) -> tuple[str, ...]:
+    """What makes a review one review: its question, the two sides, the order and the run."""
+    keys = ("question_id", "model_id", "versus_id", "order", "run")
+    return tuple(json.dumps(review.get(k, 0 if k == "run" else None)) for k in keys)
+
+
+def repeated_note(review_file: ReviewFile) -> str | None:
+    """A report line on the repeated reviews of a file, or ``None`` when there are none."""
+    if not review_file.repeated:
+        return None
+    return (f"- {review_file.path.name}: {len(review_file.repeated)} repeated reviews (the same "
+            f"question, order and run as an earlier line) counted once: lines "
+            f"{_lines(review_file.repeated)}")  # fmt: skip
+
+
+def _lines(numbers: Sequence[int], shown: int = 5) -> str:
+    """``1, 4, 9`` or ``1, 4, 9, 12, 15 and 3 more``."""
+    text = ", ".join(map(str, numbers[:shown]))
+    return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
 def _score(

@@ -21,6 +21,7 @@ from kpit.bench.report import (
     markdown_table,
     paper_scores,
     paper_table,
+    repeated_note,
     report_reviews,
     run_spread,
 )
@@ -172,6 +173,12 @@ def report(
     Under the llava protocol: the model's mean x10 per category, the relative score, 95%
     bootstrap intervals, and reviews excluded. Under the paper protocol: the paper's table.
     """
+    named: dict[Path, Path] = {}
+    for path in reviews:
+        first = named.setdefault(path.resolve(), path)
+        if first is not path:
+            raise ConfigError(f"named twice ({first} and {path}): its reviews would count "
+                              "twice", file=path)  # fmt: skip
     files = [load_reviews(path) for path in reviews]
     if protocol == "paper":
         text, results = _paper_report(files, baseline)
@@ -204,6 +211,9 @@ def _paper_report(files: list[ReviewFile], baseline: str | None) -> tuple[str, d
         flips = flip_rate(f.reviews)
         if flips is not None:
             notes.append(f"- {f.path.name}: flip rate when the order is swapped {flips:.1%}")
+        repeated = repeated_note(f)
+        if repeated is not None:
+            notes.append(repeated)
     text = paper_table(scores, baseline) + "\n\n" + "\n".join(notes) + "\n"
     return text, {model: score.as_scores() for model, score in scores.items()}
 
@@ -238,6 +248,9 @@ def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, An
         if spread is not None:
             note += f"; across runs {spread[0]:.2f} ± {spread[1]:.2f}"
         notes.append(note)
+        repeated = repeated_note(f)
+        if repeated is not None:
+            notes.append(repeated)
     text = (
         markdown_table(results) + "\n\n" + "\n".join(notes) + "\n\n" + "\n\n".join(details)
         + "\n"

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from kpit.coco import CocoContexts, load_coco
+from kpit.errors import ConfigError
 
 __all__ = [
     "AliasedOption",
@@ -132,7 +133,20 @@ def load_from_options(options: Mapping[str, Any]) -> CocoContexts:
         limit=options["limit"],
     )
     log.info("loaded %d images: %s", len(loaded), loaded.stats)
+    _check_image_ids(loaded, options["image_ids"])
     return loaded
+
+
+def _check_image_ids(loaded: CocoContexts, image_ids: Sequence[int]) -> None:
+    """An ``--image-id`` that gives nothing is an error, not an empty result with exit 0."""
+    chosen = set(loaded.image_ids)
+    for image_id in image_ids:
+        if image_id in chosen:
+            continue
+        if not loaded.listed(image_id):
+            raise ConfigError(f"no image {image_id} in the annotation files", field="image_id")
+        raise ConfigError(f"image {image_id} is left out by the other options (--min-people, "
+                          "--min-keypoints, --limit)", field="image_id")  # fmt: skip
 
 
 def parse_key_values(pairs: tuple[str, ...]) -> dict[str, Any]:

@@ -21,12 +21,15 @@ __all__ = ["JUDGE_SYSTEM", "judge_messages", "parse_scores", "rubrics"]
 JUDGE_SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
 """LLaVA-Bench's system message for the judge."""
 
-_SCORE = r"(10(?:\.0+)?|[1-9](?:\.\d+)?)"
+# A whole number as written, never a piece of one: "11" is 11 (out of range, unreadable),
+# not 1; "10.5" is 10.5, not 10; "-3" is not 3. The range is checked after matching.
+_SCORE = r"(?<![\d.\-])(\d+(?:\.\d+)?)(?!\.?\d)"
+_OUT_OF_10 = r"(?:\s*/\s*10(?![\d.]))?(?!\s*/\s*\d)"  # "/10" may follow; "/100" may not
 _LABELLED = re.compile(
-    rf"assistant\s*(1|2)\s*(?:\*\*)?\s*(?:score)?\s*[:=\-]?\s*(?:\*\*)?\s*{_SCORE}\s*(?:/\s*10)?",
+    rf"assistant\s*(1|2)\s*(?:\*\*)?\s*(?:score)?\s*[:=\-]?\s*(?:\*\*)?\s*{_SCORE}{_OUT_OF_10}",
     re.I,
 )
-_PAIR = re.compile(rf"^\D*?{_SCORE}\s*(?:/\s*10)?\s*(?:,|\s|and|vs\.?)\s*{_SCORE}\s*(?:/\s*10)?\b")
+_PAIR = re.compile(rf"^\D*?{_SCORE}{_OUT_OF_10}\s*(?:,|\s|and|vs\.?)\s*{_SCORE}{_OUT_OF_10}\b")
 
 
 def judge_messages(
@@ -58,7 +61,8 @@ def parse_scores(review: str) -> tuple[float, float] | None:
     Strict first, as LLaVA does: the first line is exactly two numbers (a comma may
     separate them). Then leniently: ``Assistant 1: 7`` and ``Assistant 2: 8`` anywhere
     (markdown bold and ``/10`` allowed), or a pair such as ``7/10 and 8/10`` on one of the
-    first three lines. Scores must lie in 1..10.
+    first three lines. Scores must lie in 1..10: a number outside (``11``, ``12/10``, ``0``,
+    ``10.5``) makes the review unreadable in every pattern, never clipped or cut to a digit.
     """
     lines = [line.strip() for line in review.strip().splitlines() if line.strip()]
     if not lines:

@@ -8,7 +8,9 @@ padding are masked. The mask comes from character spans and the tokenizer's offs
 from token arithmetic, so it cannot drift (LLaVA's own script silently masks a whole
 sample when its counts mismatch); the ids are checked against the processor's own. A
 sample with no trainable token, a missing image or an over-long text is an error or a
-counted skip, never a silent zero loss.
+counted skip, never a silent zero loss. So is a record whose image name leads outside the
+image folder (absolute, or with ``..``; never opened) or whose text carries the image token
+or the end token outside their places (it would forge turns in the training text).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PIL import Image
 
 from kpit.errors import ConfigError, DataError, SampleError
 from kpit.llava_format import IMAGE_TOKEN, conversation_text, pad_to_square
+from kpit.paths import safe_join
 
 __all__ = [
     "IGNORE_INDEX",
@@ -117,12 +120,33 @@ class LlavaDataset:
     def __len__(self) -> int:
         return len(self.records)
 
+    def _text(self, record: Mapping[str, Any]) -> tuple[str, list[tuple[int, int]]]:
+        """:func:`conversation_text` of a record; its errors name this file and the record."""
+        try:
+            eos = self.processor.tokenizer.eos_token
+            return conversation_text(record["conversations"], eos=eos)
+        except SampleError as exc:
+            raise SampleError(exc.message, file=self.path, record=f"id {record.get('id')}",
+                              field=exc.field) from None  # fmt: skip
+
+    def _image_path(self, record: Mapping[str, Any]) -> Path:
+        """The record's image under :attr:`images`; a name outside it is a SampleError."""
+        if not record.get("image"):  # a text-only record (LLaVA's mix665k has them)
+            raise SampleError("missing image: the record names none", field="image",
+                              file=self.path, record=f"id {record.get('id')}")  # fmt: skip
+        try:
+            return safe_join(self.images, record.get("image"), file=self.path,
+                             record=f"id {record.get('id')}")  # fmt: skip
+        except DataError as exc:
+            raise SampleError(exc.message, file=self.path, record=exc.record,
+                              field="image") from None  # fmt: skip
+
     def encode(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """One record as ``input_ids``, ``attention_mask``, ``pixel_values`` and ``labels``."""
         where = f"id {record.get('id')}"
         tokenizer = self.processor.tokenizer
-        text, spans = conversation_text(record["conversations"], eos=tokenizer.eos_token)
-        image_path = self.images / str(record.get("image", ""))
+        text, spans = self._text(record)
+        image_path = self._image_path(record)
         try:
             with Image.open(image_path) as opened:
                 image = opened.convert("RGB")
@@ -187,8 +211,8 @@ class LlavaDataset:
         for record in self.records:
             where = f"id {record.get('id')}"
             try:
-                text, spans = conversation_text(record["conversations"], eos=tokenizer.eos_token)
-                if not (self.images / str(record.get("image", ""))).is_file():
+                text, spans = self._text(record)
+                if not self._image_path(record).is_file():
                     raise SampleError("missing image", field="image", file=self.path, record=where)
                 if not spans:
                     raise SampleError(
@@ -208,7 +232,7 @@ class LlavaDataset:
             except SampleError as exc:
                 if self.on_error == "raise":
                     raise
-                report.skipped[exc.message.split(":")[0]] += 1
+                report.skipped[_reason(exc)] += 1
                 continue
             usable.append(record)
             report.samples += 1
@@ -229,14 +253,20 @@ class LlavaDataset:
             except SampleError as exc:
                 if self.on_error == "raise":
                     raise
-                reason = exc.message.split(" ")[0] if exc.field == "image" else exc.message
-                self.report.skipped["missing image" if exc.field == "image" else reason] += 1
+                self.report.skipped[_reason(exc)] += 1
                 continue
             self.report.samples += 1
             self.report.tokens += int(sample["input_ids"].numel())
             self.report.trained_tokens += int((sample["labels"] != IGNORE_INDEX).sum())
             out.append(sample)
         return out
+
+
+def _reason(error: SampleError) -> str:
+    """A skip's reason for the report: the message without the details of the record."""
+    if error.field == "image" and error.message.startswith("missing"):
+        return "missing image"
+    return error.message.split(":")[0]  # "too long: 80 tokens > 64" -> "too long"
 
 
 def collate(batch: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict[str, Any]:

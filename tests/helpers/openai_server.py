@@ -4,8 +4,9 @@ It speaks enough of the API for kpit's backends and the official ``openai`` clie
 completions (with usage and rate-limit headers), files (upload, content) and batches
 (create, retrieve, cancel). It can be told to misbehave: be slow, answer 429 with
 ``Retry-After``, 500, 401 or 400, send malformed JSON, cut replies off at the length
-limit, or drop the connection, either by a script (one fault per request, in order) or at
-random rates. It counts what it receives and remembers the API keys it was sent.
+limit, drop the connection, or send a malformed ``usage``, either by a script (one fault
+per request, in order) or at random rates. It counts what it receives and remembers the
+API keys (the ``Authorization`` header) and the paths it was sent.
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -72,6 +73,7 @@ class Behaviour:
     batch_polls: int = 2  # polls before a batch completes
     batch_failed_lines: int = 0  # lines of the next batch that fail
     batch_expire_once: bool = False  # the next batch expires, its lines unanswered
+    usage: Any = "counted"  # "counted": real counts; anything else is sent as the usage
 
 
 class FakeOpenAI:
@@ -83,6 +85,7 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.api_keys: set[str] = set()
+        self.paths: list[str] = []  # the request paths, query included
         self.chat_requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -146,7 +149,9 @@ class FakeOpenAI:
                 "prompt_tokens": prompt,
                 "completion_tokens": len(content) // 4,
                 "total_tokens": prompt + len(content) // 4,
-            },
+            }
+            if self.behaviour.usage == "counted"
+            else self.behaviour.usage,
         }
 
     def run_batch(self, batch: dict[str, Any]) -> None:
@@ -236,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         key = self._auth()
+        with self.fake.lock:
+            self.fake.paths.append(self.path)
         path = self.path.split("?")[0]
         if path.endswith("/chat/completions"):
             self._chat(key)

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import openai
 
 from kpit.errors import ConfigError
-from kpit.generators.base import FatalGeneratorError, Reply, Usage, Validator
+from kpit.generators.base import FatalGeneratorError, Reply, Validator
 from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions
 from kpit.generators.openai.pricing import BATCH_DISCOUNT
 from kpit.options import option
@@ -222,7 +222,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         answered: dict[str, Reply] = {}
         if batch.output_file_id:
             for line in await self._lines(batch.output_file_id):
-                reply = self._reply_of(line)
+                reply = self._reply_of(line, wanted)
                 if reply is not None:
                     answered[reply.key] = reply
         for key in entry["keys"]:
@@ -251,16 +251,16 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         text = content.text if hasattr(content, "text") else content.read().decode()
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
-    def _reply_of(self, line: dict[str, Any]) -> Reply | None:
+    def _reply_of(self, line: dict[str, Any], wanted: Mapping[str, ChatRequest]) -> Reply | None:
         """A reply from one output line, or ``None`` for a line that failed."""
         response = line.get("response") or {}
         body = response.get("body") or {}
         if line.get("error") or response.get("status_code") != 200 or not body.get("choices"):
             return None
         choice = body["choices"][0]
-        raw = body.get("usage") or {}
-        usage = Usage(int(raw.get("prompt_tokens", 0)), int(raw.get("completion_tokens", 0)))
-        self._charge(usage)
-        return Reply(str(line["custom_id"]), text=choice["message"].get("content") or "",
-                     usage=usage, finish_reason=choice.get("finish_reason"),
-                     model=body.get("model"))  # fmt: skip
+        text = choice["message"].get("content") or ""
+        usage, extra = self._account(wanted.get(str(line.get("custom_id"))), body.get("usage"),
+                                     text)  # fmt: skip
+        return Reply(str(line["custom_id"]), text=text, usage=usage,
+                     finish_reason=choice.get("finish_reason"), model=body.get("model"),
+                     extra=extra)  # fmt: skip

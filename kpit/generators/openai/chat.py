@@ -15,8 +15,10 @@ requests needs:
 - usage and cost: tokens per request, the running cost, and a budget (``max_cost``) that
   stops the run cleanly.
 
-The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` option; it
-is never stored, logged, or shown in an error.
+The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` option,
+without the white space around it; it is never stored, logged, or shown in an error, and
+neither are credentials in the server URL (``user:password@``, ``?api-key=``): see
+:mod:`~kpit.generators.openai.credentials`.
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ import logging
 import mimetypes
 import os
 import random
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import orjson
@@ -50,13 +50,14 @@ from kpit.generators.base import (
     Usage,
     Validator,
 )
+from kpit.generators.openai.credentials import clean_key, protect_logs, redact, split_url
 from kpit.generators.openai.pricing import parse_price, price_for
 from kpit.generators.openai.ratelimit import RateLimiter, parse_reset
 from kpit.options import option
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
 
-__all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]
+__all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]  # redact: from .credentials
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +77,10 @@ WAITING_FACTOR = 4
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Status codes below 500 worth retrying (timeout, conflict, rate limit)."""
 
-_KEY_LIKE = re.compile(r"\b(?:sk|key|rk)-[A-Za-z0-9_\-]{6,}")
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """``text`` with ``secret`` and anything shaped like an API key replaced by ``***``."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)
-
 
 def _public_url(url: str | None) -> str | None:
-    """A URL without credentials in it (``https://user:pass@host`` -> ``https://host``)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """A URL without credentials in it (``https://user:pass@host?api-key=k`` -> ``https://host``)."""
+    return split_url(url).url
 
 
 def _image_url(image: str) -> str:
@@ -180,7 +166,12 @@ class OpenAIOptions:
     backoff: float = option(
         1.0, "The first retry's wait in seconds; doubles each retry.", minimum=0
     )
-    backoff_max: float = option(60.0, "The longest wait between retries, in seconds.", minimum=0)
+    backoff_max: float = option(
+        60.0,
+        "The longest wait between retries, and the longest pause a server's Retry-After may "
+        "ask for, in seconds.",
+        minimum=0,
+    )
     max_cost: float | None = option(
         None, "Stop sending new requests once this many dollars are spent.", minimum=0
     )
@@ -209,14 +200,17 @@ class OpenAIGenerator(Generator):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model or "gpt-4o", **options)
         opts = self.options
-        self._secret = opts.api_key or os.environ.get("OPENAI_API_KEY")
+        self._secret = clean_key(opts.api_key or os.environ.get("OPENAI_API_KEY"))
         self.base_url = opts.base_url or os.environ.get("OPENAI_BASE_URL")
+        self._server = split_url(self.base_url)
+        self._azure = split_url(opts.azure_endpoint)
+        protect_logs(self._secret, *self._server.secrets, *self._azure.secrets)
         self.timeout = opts.timeout
         self.max_retries = opts.max_retries
         self.backoff = opts.backoff
         self.backoff_max = opts.backoff_max
         self.max_cost = opts.max_cost
-        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None)
+        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None, max_pause=opts.backoff_max)
         self.params: dict[str, Any] = {
             k: getattr(opts, k)
             for k in ("temperature", "top_p", "max_tokens", "seed")
@@ -234,6 +228,7 @@ class OpenAIGenerator(Generator):
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
         self.cost = 0.0
         self.cost_before = 0.0  # spent by the run's earlier sessions
+        self.usage_unknown = 0  # replies whose usage could not be read
         self._slots: asyncio.Semaphore | None = None
         self._halted: str | None = None
         self._client: Any = None
@@ -265,21 +260,27 @@ class OpenAIGenerator(Generator):
                 field="api_key",
             )
         opts = self.options
+        # Credentials in a URL never reach the client inside it (it logs URLs): the user
+        # and password become the header they stood for, the query default parameters.
         if opts.azure_endpoint:
             return openai.AsyncAzureOpenAI(
-                azure_endpoint=opts.azure_endpoint,
+                azure_endpoint=self._azure.url or opts.azure_endpoint,
                 api_version=opts.api_version,
                 api_key=self._secret,
                 timeout=self.timeout,
                 max_retries=0,  # kpit retries, with its own backoff and rate limits
+                default_headers=self._azure.headers or None,
+                default_query=self._azure.query or None,
             )
         return openai.AsyncOpenAI(
-            base_url=self.base_url,
+            base_url=self._server.url,
             api_key=self._secret,
             organization=opts.organization,
             project=opts.project,
             timeout=self.timeout,
             max_retries=0,
+            default_headers=self._server.headers or None,
+            default_query=self._server.query or None,
         )
 
     async def aclose(self) -> None:
@@ -339,6 +340,7 @@ class OpenAIGenerator(Generator):
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost, 6) if self._price is not None else None,
             "throttled": self.limiter.throttled,
+            "usage_unknown": self.usage_unknown,
         }
 
     def _charge(self, usage: Usage) -> None:
@@ -467,14 +469,58 @@ class OpenAIGenerator(Generator):
         except (KeyError, IndexError, TypeError, AttributeError):
             raise _Retry("malformed", "a reply without choices") from None
         self.limiter.succeed()
-        raw_usage = completion.get("usage") or {}
-        usage = Usage(int(raw_usage.get("prompt_tokens") or 0),
-                      int(raw_usage.get("completion_tokens") or 0))  # fmt: skip
-        if raw_usage:
+        usage, extra = self._account(request, completion.get("usage"), text)
+        if usage is not None and completion.get("usage"):
             self.limiter.correct(estimate, usage.prompt_tokens + usage.completion_tokens)
-        self._charge(usage)
         return Reply(request.key, text=text, usage=usage, finish_reason=choice.get("finish_reason"),
-                     model=completion.get("model"))  # fmt: skip
+                     model=completion.get("model"), extra=extra)  # fmt: skip
+
+    def _account(
+        self, request: ChatRequest | None, raw: Any, text: str
+    ) -> tuple[Usage | None, dict[str, Any]]:
+        """Charge a reply's usage; a malformed one keeps the reply, its cost unknown.
+
+        Returns the usage (``None`` when the server's is unreadable) and what to store with
+        the sample: the fault, and the estimate from characters that the budget counted
+        instead.
+        """
+        usage, fault = read_usage(raw)
+        if usage is not None:
+            self._charge(usage)
+            return usage, {}
+        self.usage_unknown += 1
+        characters = sum(len(m.content) for m in request.messages) if request else 0
+        images = sum(len(m.images) for m in request.messages) if request else 0
+        guess = Usage(round(characters / CHARS_PER_TOKEN) + IMAGE_TOKENS * images,
+                      round(len(text) / CHARS_PER_TOKEN))  # fmt: skip
+        if self.usage_unknown == 1:
+            log.warning("a reply's usage is unreadable (%s): the reply is kept, its cost is "
+                        "unknown and estimated from characters for the budget", fault)  # fmt: skip
+        if self._price is not None:
+            self.cost += self._price.cost(guess.prompt_tokens, guess.completion_tokens)
+        self._charge(Usage())  # the budget check, with the estimate counted
+        return None, {"usage_unknown": fault, "usage_estimate": guess.to_dict()}
+
+
+def read_usage(raw: Any) -> tuple[Usage | None, str]:
+    """A reply's ``usage`` as :class:`Usage`, or ``None`` and why it cannot be read.
+
+    Token counts must be whole numbers, 0 or more; an absent ``usage`` reads as zero (some
+    servers send none), anything else malformed as ``None``.
+    """
+    if raw is None or raw == {}:
+        return Usage(), ""
+    if not isinstance(raw, Mapping):
+        return None, f"usage is {type(raw).__name__}, not an object"
+    counts = []
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = raw.get(name, 0)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return None, f"{name} is {str(value)[:40]!r}, not a count of tokens"
+        counts.append(value)
+    return Usage(counts[0], counts[1]), ""
 
 
 class _Retry(Exception):

@@ -13,25 +13,34 @@ multiplicative decrease).
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
 
 __all__ = ["RateLimiter", "parse_reset"]
 
+log = logging.getLogger(__name__)
+
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
                        r"(?:(\d+(?:\.\d+)?)ms)?$")  # fmt: skip
 
 
 def parse_reset(value: str | None) -> float | None:
-    """Seconds from a rate-limit reset header: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5"``."""
+    """Seconds from a rate-limit reset header: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5"``.
+
+    ``None`` for what does not read as a duration, ``inf`` and ``nan`` included.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     match = _DURATION.match(value)
     if not match or not any(match.groups()):
         return None
@@ -46,6 +55,9 @@ class RateLimiter:
         rpm: requests per minute, or ``None`` for no limit.
         tpm: tokens per minute, or ``None`` for no limit.
         min_factor: the slowest pace a run of 429s can bring it to, as a fraction of the limits.
+        max_pause: the longest pause a server can ask for (``Retry-After``, a reset header),
+            in seconds; longer asks are cut to it with a warning, so that a server saying
+            ``1e9`` cannot hang a run. ``None``: no cap.
         margin: pace this fraction under the limits (default 1%), so that the jitter of
             real sends never pushes a slice of the minute over them.
         clock, sleep: injectable for tests.
@@ -58,6 +70,7 @@ class RateLimiter:
         *,
         min_factor: float = 0.25,
         margin: float = 0.01,
+        max_pause: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
@@ -68,6 +81,8 @@ class RateLimiter:
         self.ceiling = 1.0 - margin
         self.factor = self.ceiling  # pace as a fraction of the limits, lowered by 429s
         self.min_factor = min_factor
+        self.max_pause = max_pause
+        self.capped = 0  # pauses cut to max_pause
         self._clock, self._sleep = clock, sleep
         self._next_request = 0.0
         self._next_token = 0.0
@@ -121,7 +136,14 @@ class RateLimiter:
             self._next_token += (actual - estimated) * 60.0 / (self.tpm * self.factor)
 
     def pause(self, seconds: float) -> None:
-        """Hold every request for ``seconds`` from now."""
+        """Hold every request for ``seconds`` from now (at most :attr:`max_pause`)."""
+        if self.max_pause is not None and not seconds <= self.max_pause:
+            if not self.capped:
+                log.warning("the server asked to wait %g s; waiting %g s instead (the "
+                            "longest pause allowed: backoff_max)", seconds,
+                            self.max_pause)  # fmt: skip
+            self.capped += 1
+            seconds = self.max_pause
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
     def throttle(self, retry_after: float | None) -> None:
