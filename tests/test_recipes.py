@@ -323,7 +323,7 @@ def test_the_released_samples_through_kpit_s_filters() -> None:
     assert all(not f for k, f in found.items() if k.startswith("conversation"))
 
 
-# --- the free-form parser, on pairs in the released samples' shapes ----------------------------------------------
+# --- the free-form parser, on pairs in the released samples' shapes ---------------------------
 
 
 def _released_pairs(name: str) -> dict[str, list[tuple[str, str]]]:
