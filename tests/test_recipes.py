@@ -304,7 +304,7 @@ def test_an_unknown_filter_mode_is_refused(contexts, tmp_path) -> None:
     assert info.value.field == "filters"
 
 
-def test_the_released_samples_through_kpit_s_filters() -> None:
+def test_replies_in_the_released_shapes_through_kpit_s_filters() -> None:
     """What kpit's recipe rejects of replies in the released data's shapes (kpit's own text)."""
     checker = QualityFilter(task_minimums={"conversation": 10, "detail": 150, "complex": 100})
     found: dict[str, list[str]] = {}
@@ -326,7 +326,7 @@ def test_the_released_samples_through_kpit_s_filters() -> None:
 # --- the free-form parser, on pairs in the released samples' shapes ---------------------------
 
 
-def _released_pairs(name: str) -> dict[str, list[tuple[str, str]]]:
+def _shaped_pairs(name: str) -> dict[str, list[tuple[str, str]]]:
     records = json.loads((PAPER / "shapes" / f"{name}.json").read_text())
     pairs: dict[str, list[tuple[str, str]]] = {}
     for record in records:
@@ -362,8 +362,8 @@ CONVERSATION_SHAPES = {
 
 
 @pytest.mark.parametrize("shape", CONVERSATION_SHAPES)
-def test_free_form_conversations_give_back_the_released_pairs(shape: str) -> None:
-    for image, pairs in _released_pairs("conversation").items():
+def test_free_form_conversations_give_back_the_shaped_pairs(shape: str) -> None:
+    for image, pairs in _shaped_pairs("conversation").items():
         reply = CONVERSATION_SHAPES[shape](pairs)
         assert parse_free_pairs(reply) == pairs, (shape, image)
 
@@ -377,10 +377,10 @@ COMPLEX_SHAPES = {
 
 
 @pytest.mark.parametrize("shape", COMPLEX_SHAPES)
-def test_free_form_complex_replies_give_back_the_released_pair(shape: str, contexts) -> None:
+def test_free_form_complex_replies_give_back_the_pair(shape: str, contexts) -> None:
     task = PaperRecipe().task("complex")
     request = _request("paper", "complex", contexts.get(785))
-    for image, pairs in _released_pairs("reasoning").items():
+    for image, pairs in _shaped_pairs("reasoning").items():
         ((question, answer),) = pairs
         reply = COMPLEX_SHAPES[shape].replace("{q}", question).replace("{a}", answer)
         turns = task.parse(reply, request)
@@ -388,17 +388,17 @@ def test_free_form_complex_replies_give_back_the_released_pair(shape: str, conte
 
 
 def test_an_unlabelled_complex_reply_keeps_its_whole_answer() -> None:
-    ((question, answer),) = _released_pairs("reasoning")["40083"]
+    ((question, answer),) = _shaped_pairs("reasoning")["40083"]
     reply = f"{question}\n\n{answer}\n\nWhat could they do next? They could measure again."
     assert parse_free_pairs(reply, limit=1) == [
         (question, f"{answer}\n\nWhat could they do next? They could measure again.")
     ]
 
 
-def test_released_detailed_descriptions_are_kept_as_written(contexts) -> None:
+def test_detailed_descriptions_are_kept_as_written(contexts) -> None:
     task = PaperRecipe().task("detail")
     request = _request("paper", "detail", contexts.get(785))
-    for _, pairs in _released_pairs("detailed").items():
+    for _, pairs in _shaped_pairs("detailed").items():
         ((_, description),) = pairs
         turns = task.parse(f"\n{description}\n", request)
         assert turns[1].text == description and turns[0].text == request.meta["instruction"]
