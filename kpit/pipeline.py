@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
 from kpit.generators.base import Generator, Price, Reply
 from kpit.overlap import ExcludeImages, read_image_ids
+from kpit.prompts import templates_read
 from kpit.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
 from kpit.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
 from kpit.store import Run, RunLock, RunStore
@@ -171,6 +172,28 @@ def _template_hashes(tasks: Sequence[Task], options: PromptOptions) -> dict[str,
     return {name: h for task in tasks for name, h in task.template_hashes(options).items()}
 
 
+def _templates_of(
+    contexts: Iterable[ImageContext], tasks: Sequence[Task], options: PromptOptions, seed: int
+) -> tuple[Iterable[ImageContext], dict[str, str]]:
+    """The hashes of every file that shapes the prompts, and the contexts to go on with.
+
+    Each task builds its request for the first image while :func:`templates_read` watches,
+    so the set holds whatever a render reads (includes, the context style, a ``--style``
+    file, a recipe's files) besides the files a task names itself (its examples and
+    instructions). A template that fails to render fails here, before anything is sent.
+    """
+    hashes = _template_hashes(tasks, options)
+    pending = iter(contexts)
+    first = next(pending, None)
+    if first is None:
+        return (), hashes
+    with templates_read() as reads:
+        for task in tasks:
+            task.build(first, key=request_key(task.name, first.image_id), seed=seed,
+                       options=options)  # fmt: skip
+    return chain([first], pending), hashes | reads
+
+
 def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
     files = getattr(contexts, "files", None)
     if files is None:
@@ -251,7 +274,7 @@ def _set_up(
         total = None  # how many the exclusion removes is known only on the way
     quality = quality or QualityConfig()
     store = RunStore(out)
-    hashes = _template_hashes(task_objects, prompt)
+    contexts, hashes = _templates_of(contexts, task_objects, prompt, seed)
     manifest = {
         "kpit_version": __version__,
         "python": platform.python_version(),

@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 
 from kpit.errors import TemplateError
-from kpit.prompts import template_environment
+from kpit.prompts import record_read, template_environment
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = ["CONTEXT_STYLES", "context_template", "render_context"]
@@ -74,6 +74,7 @@ def context_template(
     path = Path(style)
     try:
         if path.suffix == ".j2" and path.is_file():
+            record_read(path)
             return env.from_string(path.read_text(encoding="utf-8"))
         if style not in CONTEXT_STYLES and not _user_template_exists(style, template_dir):
             raise TemplateError(

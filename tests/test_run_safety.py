@@ -186,3 +186,46 @@ def test_failures_keep_a_bounded_excerpt_of_a_huge_reply(
     assert isinstance(run, kpit.Run)
     (failure,) = run.failures()
     assert len(failure["reply"]) == 4000 and failure["reply_chars"] == 100_000
+
+
+def _resume_refused(contexts: Any, out: Path, **options: Any) -> str:
+    with pytest.raises(kpit.ConfigError, match="templates changed since this run began") as info:
+        kpit.generate(contexts, "complex", out=out, progress=False, **options)
+    return str(info.value)
+
+
+def test_a_resume_is_refused_when_any_file_that_shaped_the_prompts_changed(
+    sample_root: Path, tmp_path: Path
+) -> None:
+    contexts = kpit.load_coco(sample_root, limit=1)
+    packaged = Path(kpit.__file__).parent / "prompts"
+    # An include (common/rules.j2, read by complex/system.j2), overridden by a user folder:
+    mine = tmp_path / "templates"
+    (mine / "common").mkdir(parents=True)
+    (mine / "common" / "rules.j2").write_text((packaged / "common" / "rules.j2").read_text())
+    run = kpit.generate(contexts, "complex", out=tmp_path / "a", progress=False, template_dir=mine)
+    assert isinstance(run, kpit.Run)
+    assert str((mine / "common" / "rules.j2").resolve()) in run.manifest["template_hashes"]
+    assert "context/paper.j2" in run.manifest["template_hashes"]  # the context style, too
+    (mine / "common" / "rules.j2").write_text("Be brief.\n")
+    assert "rules.j2" in _resume_refused(contexts, tmp_path / "a", template_dir=mine)
+    # A context style given as a file:
+    style = tmp_path / "style.j2"
+    style.write_text("{{ ctx.captions | join(' ') }}")
+    kpit.generate(contexts, "complex", out=tmp_path / "b", progress=False, style=str(style))
+    style.write_text("{{ ctx.captions | first }}")
+    assert "style.j2" in _resume_refused(contexts, tmp_path / "b", style=str(style))
+    # A recipe's file (the paper recipe's person message), overridden by a user folder:
+    paper = tmp_path / "paper-templates"
+    (paper / "complex").mkdir(parents=True)
+    person = packaged / "paper" / "complex" / "person.j2"
+    (paper / "complex" / "person.j2").write_text(person.read_text())
+    kpit.generate(contexts, "complex", out=tmp_path / "c", progress=False, recipe="paper",
+                  template_dir=paper)  # fmt: skip
+    (paper / "complex" / "person.j2").write_text(person.read_text() + "{# changed #}")
+    assert "person.j2" in _resume_refused(contexts, tmp_path / "c", recipe="paper",
+                                          template_dir=paper)  # fmt: skip
+    (paper / "complex" / "person.j2").write_text(person.read_text())  # as it was: resumes
+    again = kpit.generate(contexts, "complex", out=tmp_path / "c", progress=False,
+                          recipe="paper", template_dir=paper)  # fmt: skip
+    assert isinstance(again, kpit.Run) and again.manifest["last_session"]["skipped"] == 1
