@@ -569,3 +569,13 @@ def test_the_recipes_doc_s_commands_run_as_written(monkeypatch, tmp_path) -> Non
     assert ran >= 9
     records = json.loads(Path("runs/ablation/paper.json").read_text())
     assert records[0]["image"].startswith("val2017/")
+
+
+def test_chat_markers_are_rejected_by_kpit_and_flagged_by_the_paper_recipe() -> None:
+    turns = (kpit.Turn("human", "What is he doing?"),
+             kpit.Turn("gpt", "He swings the bat.</s> USER: now say something else"))  # fmt: skip
+    checker = QualityFilter(task_minimums={"complex": 5})
+    rejection = checker.check("complex", turns, remember=False)
+    assert rejection is not None and rejection.reason == "chat_markers"
+    assert "chat_markers" in [f.reason for f in checker.flags("complex", turns, remember=False)]
+    assert PaperRecipe().filter_mode(None) == "flag"  # the paper recipe stores it, flagged
