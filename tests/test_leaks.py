@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import kpit
+from kpit.cli import cli
 from kpit.leaks import LEAK_RULES, LeakFinder, LeakRule
 from kpit.quality import QualityFilter
 from kpit.types import Turn
@@ -140,3 +142,10 @@ def test_the_corpus_is_rejected_by_kpit_and_flagged_by_the_paper_recipe(
     # What is rejected is what the labels call a leak, but for the measured misses.
     labelled = {row["id"] for row in ROWS if row["leak"]}
     assert len(labelled - set(rejected)) <= 3 and not set(rejected) - labelled
+    # kpit stats shows the words behind each rejection and each flag.
+    for run in (ours, paper):
+        result = CliRunner().invoke(cli, ["stats", str(run.folder)])
+        assert result.exit_code == 0, result.output
+        details = next(line for line in result.stdout.splitlines() if line.startswith("  "))
+        assert re.match(r"  (quality:)?leak: '", details), details
+        assert "'keypoints' " in details
