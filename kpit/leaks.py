@@ -252,18 +252,28 @@ class LeakFinder:
     def __init__(
         self, extra_patterns: Iterable[str] = (), rules: Iterable[LeakRule] = LEAK_RULES
     ) -> None:
-        self._rules = [(r.name, r.words, re.compile(r.pattern, re.I)) for r in rules]
-        self._rules += [(f"extra pattern {i + 1}", ("",), re.compile(p, re.I))
-                        for i, p in enumerate(extra_patterns)]  # fmt: skip
+        rules = tuple(rules)
+        self._rules = [(r.name, re.compile(r.pattern, re.I)) for r in rules]
+        self._by_word: dict[str, list[int]] = {}
+        for i, rule in enumerate(rules):
+            for word in rule.words:
+                self._by_word.setdefault(word, []).append(i)
+        self._always = []  # the extra patterns, tried on every text
+        for n, pattern in enumerate(extra_patterns, 1):
+            self._always.append(len(self._rules))
+            self._rules.append((f"extra pattern {n}", re.compile(pattern, re.I)))
 
     def find(self, text: str, start: int = 0) -> Leak | None:
         """The first leak in ``text`` from ``start`` (the leftmost; where two rules match at
         one place, the first of :attr:`rules`), or ``None``."""
         lower = text.lower()
+        tried = set(self._always)
+        for word, indices in self._by_word.items():
+            if word in lower:
+                tried.update(indices)
         first: Leak | None = None
-        for name, words, pattern in self._rules:
-            if not any(word in lower for word in words):
-                continue
+        for i in sorted(tried):
+            name, pattern = self._rules[i]
             match = pattern.search(text, start)
             if match is not None and (first is None or match.start() < first.start):
                 first = Leak(match.group(0), match.start(), name)
@@ -279,4 +289,4 @@ class LeakFinder:
     @property
     def rules(self) -> list[str]:
         """The names of the rules, in the order they are tried."""
-        return [name for name, _, _ in self._rules]
+        return [name for name, _ in self._rules]

@@ -188,13 +188,12 @@ def _drop_pair_heading(answer: list[str]) -> None:
         answer.pop()
 
 
-def _labelled(lines: list[str], limit: int | None) -> list[_Pair]:
+def _labelled(lines: list[str], labels: list[_Label | None], limit: int | None) -> list[_Pair]:
     reader = _Reader(limit)
-    for raw in lines:
+    for raw, label in zip(lines, labels, strict=True):
         if _SEPARATOR.match(raw):
             reader.closed = reader.closed or reader.answered
             continue
-        label = _label(raw)
         pair = reader.current
         if label is not None and label.question:
             reader.start(label.rest, label.dotted)
@@ -273,10 +272,11 @@ def parse_reply(reply: str, *, limit: int | None = None) -> list[tuple[str, str]
             question of an unlabelled reply is its answer.
     """
     lines = reply.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    labels = [label for line in lines if (label := _label(line)) is not None]
+    labels = [_label(line) for line in lines]
+    found = [label.question for label in labels if label is not None]
     pairs: list[_Pair] = []
-    if any(x.question for x in labels) and any(not x.question for x in labels):
-        pairs = _labelled(lines, limit)
+    if any(found) and not all(found):  # questions and answers both labelled
+        pairs = _labelled(lines, labels, limit)
     if not pairs:
         pairs = _unlabelled(lines, limit)
     if pairs:
