@@ -89,7 +89,7 @@ class Rejection:
 
     For the rules that look for words (``leak``, ``coordinates``, ``refusal``,
     ``chat_markers``) the detail is the phrase that broke the rule, exactly as the reply
-    wrote it ("their keypoints", "From the image details provided"); for the others, a
+    wrote it ("keypoints", "From the image details provided"); for the others, a
     short explanation ("42 characters < 100").
     """
 

@@ -32,7 +32,7 @@ class TaskStats:
     """The words each flag of a rule that looks for words found (:data:`kpit.quality.PHRASE_RULES`),
     as ``(reason, phrase)``."""
     failure_details: Counter[tuple[str, str]] = field(default_factory=Counter)
-    """The same for open failures: ``("quality:leak", "their keypoints")``."""
+    """The same for open failures: ``("quality:leak", "From the image details provided")``."""
     flagged: int = 0
     """Samples with at least one flag."""
     checked: int = 0
