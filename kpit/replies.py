@@ -246,11 +246,14 @@ def _drop_remark(pair: _Pair) -> None:
     while True:
         while answer and not answer[-1].strip():
             answer.pop()
-        blank = max((i for i, line in enumerate(answer) if not line.strip()), default=-1)
+        lines = [i for i, line in enumerate(answer) if line.strip()]
+        if len(lines) < 2:  # an answer is never all remark
+            return
+        blank = max((i for i in range(lines[0], len(answer)) if not answer[i].strip()), default=-1)
         if blank > 0 and _REMARK.match(answer[blank + 1]):
             log.debug("closing remark left out: %r", " ".join(answer[blank + 1 :]))
             del answer[blank:]
-        elif len(answer) > 1 and _REMARK.match(answer[-1]):
+        elif _REMARK.match(answer[-1]):
             log.debug("closing remark left out: %r", answer[-1])
             answer.pop()
         else:
