@@ -25,15 +25,14 @@ opening and a closing line around the pairs).
 from __future__ import annotations
 
 import random
-import re
-import textwrap
 from typing import Any, ClassVar
 
 from kpit.errors import ConfigError, ParseError
 from kpit.prompts import PACKAGE_TEMPLATES
 from kpit.recipes import Recipe
 from kpit.render import format_box, keypoint_triples
-from kpit.tasks import PromptOptions, PromptTask, Task, _clean_line, _read_json, _turns
+from kpit.replies import parse_reply
+from kpit.tasks import PromptOptions, PromptTask, Task, _read_json, _turns
 from kpit.types import ChatRequest, ImageContext, Message, Turn
 
 __all__ = [
@@ -54,131 +53,6 @@ _CODE = "Ody-trek/Keypoint-Instruction-Tuning (commit 6d4daa8), data_generation/
 
 # --- parsing free-form replies -------------------------------------------------------------
 
-_Q_LABEL = re.compile(
-    r"^(?:(?:\d+|[ivx]+)[.):]\s*)?(?:question|q|user|human)\s*(?:\d+)?\s*(?:[:\uff1a.)-]\s*(.*))?$",
-    re.I,
-)
-_A_LABEL = re.compile(
-    r"^(?:(?:\d+|[ivx]+)[.):]\s*)?(?:answer|a|assistant|gpt)\s*(?:\d+)?\s*(?:[:\uff1a.)-]\s*(.*))?$",
-    re.I,
-)
-_SEPARATOR = re.compile(r"^\s*(?:={3,}|-{3,}|\*{3,}|_{3,})\s*$")
-_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-_BOLD_QUESTION = re.compile(r"^\s*(?:\d+[.)]\s*)?\*\*(.+?\?)\*\*\s*[:\-\u2013\u2014]?\s*(\S.*)$")
-_OUTRO = re.compile(
-    r"^(?:these (?:questions|answers|q&as?|pairs)|this set of questions|the above questions|"
-    r"i hope|hope th|feel free|let me know)",
-    re.I,
-)
-
-
-def _question_line(line: str) -> str | None:
-    """The text of an unlabelled question line (``1. **What ...?**``), else ``None``."""
-    text = _NUMBERING.sub("", _clean_line(line)).strip()
-    return text if text.endswith("?") else None
-
-
-class _Pairs:
-    """The pairs read so far, and the question or answer being read."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.pairs: list[tuple[str, list[str]]] = []
-        self.question: list[str] | None = None
-        self.answer: list[str] | None = None
-        self.closed = False  # a separator ended the answer: text until the next question is not its
-        self.limit = limit
-
-    @property
-    def full(self) -> bool:
-        return self.limit is not None and len(self.pairs) >= self.limit
-
-    def close(self) -> None:
-        if self.question is not None and self.answer is not None:
-            question = " ".join(x.strip() for x in self.question if x.strip())
-            if question and any(a.strip() for a in self.answer):
-                self.pairs.append((question, self.answer))
-        self.question = self.answer = None
-        self.closed = False
-
-    def start(self, text: str) -> None:
-        self.close()
-        if not self.full:
-            self.question, self.answer = [text] if text else [], None
-
-    def add(self, raw: str) -> None:
-        if self.closed:
-            return
-        if self.answer is not None:
-            self.answer.append(raw)
-        elif self.question is not None and raw.strip():
-            self.question.append(_clean_line(raw))
-
-
-def _answer_text(text: str) -> str:
-    """An answer as written, common indentation removed, a lone bullet mark dropped."""
-    text = textwrap.dedent(text).strip()
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    if "\n" not in text:
-        text = _NUMBERING.sub("", text).strip()
-    return text
-
-
-def _labelled(lines: list[str], limit: int | None) -> list[tuple[str, list[str]]]:
-    state = _Pairs(limit)
-    for raw in lines:
-        line = _clean_line(raw)
-        if _SEPARATOR.match(raw) or _SEPARATOR.match(line):
-            if state.answer is not None and any(a.strip() for a in state.answer):
-                state.closed = True
-            continue
-        if q := _Q_LABEL.match(line):
-            state.start(q.group(1) or "")
-            if state.full:
-                break
-        elif (a := _A_LABEL.match(line)) and state.question is not None and state.answer is None:
-            state.answer = [a.group(1)] if a.group(1) else []
-        else:
-            state.add(raw)
-    state.close()
-    return state.pairs
-
-
-def _unlabelled(lines: list[str], limit: int | None) -> list[tuple[str, list[str]]]:
-    state = _Pairs(limit)
-    for raw in lines:
-        if _SEPARATOR.match(raw):
-            if state.answer:
-                state.closed = True
-            continue
-        inline = _BOLD_QUESTION.match(raw)
-        question = _question_line(raw)
-        answered = bool(state.answer and any(a.strip() for a in state.answer))
-        opens = state.question is None or answered
-        room = limit is None or len(state.pairs) + (state.question is not None) < limit
-        if inline and opens and room:
-            state.start(_clean_line(inline.group(1)))
-            state.answer = [inline.group(2)]
-        elif question is not None and opens and room:
-            state.start(question)
-            state.answer = []
-        elif state.question is not None and state.answer is not None:
-            state.add(raw)
-    state.close()
-    return state.pairs
-
-
-def _drop_outro(pairs: list[tuple[str, list[str]]]) -> list[tuple[str, str]]:
-    """The pairs as text, without a closing paragraph glued to the last answer."""
-    texts = [(q, "\n".join(a).strip("\n")) for q, a in pairs]
-    if texts:
-        question, last = texts[-1]
-        paragraphs = re.split(r"\n\s*\n", last)
-        single = len(texts) > 1 and all(not re.search(r"\n\s*\n", a.strip()) for _, a in texts[:-1])
-        while len(paragraphs) > 1 and (single or _OUTRO.match(paragraphs[-1].lstrip("*_ "))):
-            paragraphs.pop()
-        texts[-1] = (question, "\n\n".join(paragraphs))
-    return [(q, _answer_text(a)) for q, a in texts]
-
 
 def parse_free_pairs(reply: str, *, limit: int | None = None) -> list[tuple[str, str]]:
     """Question/answer pairs from a reply written without a prescribed format.
@@ -187,22 +61,16 @@ def parse_free_pairs(reply: str, *, limit: int | None = None) -> list[tuple[str,
     ``### Question`` headings, with or without ``===`` separators) and, when there are no
     labels, numbered or bold questions ending in ``?`` with the answer on the same or the
     following lines. An opening line (``Sure! Here are some questions...:``) and a closing
-    paragraph (``These questions focus on...``) are left out; answers keep their own
-    markdown, as the paper's released data does.
+    remark (``These questions focus on...``) are left out; answers keep their own words and
+    markdown, as the paper's released data does. The same reader as kpit's recipe
+    (:func:`kpit.replies.parse_reply`, whose rule says what is kept).
 
     Args:
         reply: the teacher's reply.
         limit: read at most this many pairs; with ``limit=1`` everything after the first
             question of an unlabelled reply is its answer.
     """
-    lines = reply.replace("\r\n", "\n").split("\n")
-    labels = [_clean_line(line) for line in lines]
-    has_q = any(_Q_LABEL.match(line) for line in labels)
-    has_a = any(_A_LABEL.match(line) for line in labels)
-    pairs = _labelled(lines, limit) if has_q and has_a else []
-    if not pairs:
-        pairs = _unlabelled(lines, limit)
-    return _drop_outro(pairs)
+    return parse_reply(reply, limit=limit)
 
 
 # --- the tasks -------------------------------------------------------------------------------

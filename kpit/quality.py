@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kpit.leaks import LEAK_RULES, LeakFinder
 from kpit.types import Sample, Turn
 
 __all__ = [
@@ -25,20 +26,9 @@ __all__ = [
     "sample_fingerprint",
 ]
 
-LEAK_PATTERNS: tuple[str, ...] = (
-    r"\bkey ?points?\b",
-    r"\bbounding[- ]box(?:es)?\b",
-    r"\bbox(?:es)? coordinates?\b",
-    r"\bcoordinates?\b",
-    r"\bcaptions?\b",
-    r"\bvisibility (?:flag|value|score)s?\b",
-    r"\b(?:the|this) (?:provided |given )?(?:description|annotation|data|information) "
-    r"(?:provided|given|says|states|indicates|mentions)\b",
-    r"\b(?:provided|given) (?:description|descriptions|annotations?|data|information)\b",
-    r"\baccording to the (?:description|annotations?|data|information|sentences)\b",
-    r"\bthe five sentences\b",
-)
-"""Phrases that reveal the teacher read annotations instead of looking at an image."""
+LEAK_PATTERNS: tuple[str, ...] = tuple(rule.pattern for rule in LEAK_RULES)
+"""The patterns of :data:`kpit.leaks.LEAK_RULES`: phrases that reveal the teacher read annotations
+instead of looking at an image."""
 
 REFUSAL_PATTERNS: tuple[str, ...] = (
     r"^\s*(?:i'?m|i am) (?:sorry|afraid)\b",
@@ -48,6 +38,9 @@ REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bi do not have (?:access to|the ability to see)\b",
 )  # fmt: skip
 """Phrases of a refusal or of a model that says it cannot see."""
+
+PHRASE_RULES: tuple[str, ...] = ("chat_markers", "refusal", "leak", "coordinates")
+"""The rules that look for words: a :class:`Rejection` of theirs holds the words found."""
 
 COORDINATE_PATTERN = (
     r"[\[(]\s*-?\d*\.\d+\s*,\s*-?\d*\.\d+"  # (0.42, 0.17 or [0.3, 0.5
@@ -69,7 +62,8 @@ class QualityConfig:
         min_answer_chars: per task, the shortest acceptable answer (characters); tasks not
             listed use their own ``min_answer_chars``.
         max_answer_chars: the longest acceptable answer.
-        reject_leaks: reject replies that mention their source (keypoints, boxes, captions).
+        reject_leaks: reject replies that mention their source (keypoints, boxes, captions;
+            the rules of :mod:`kpit.leaks`).
         reject_coordinates: reject replies with coordinate-like numbers.
         reject_refusals: reject refusals and "I cannot see the image" replies.
         reject_duplicates: reject a sample whose answers repeat an earlier sample's, word
@@ -91,7 +85,13 @@ class QualityConfig:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why a reply was rejected: a short ``reason`` code and the offending ``detail``."""
+    """Why a reply was rejected: a short ``reason`` code and the offending ``detail``.
+
+    For the rules that look for words (``leak``, ``coordinates``, ``refusal``,
+    ``chat_markers``) the detail is the phrase that broke the rule, exactly as the reply
+    wrote it ("keypoints", "From the image details provided"); for the others, a
+    short explanation ("42 characters < 100").
+    """
 
     reason: str
     detail: str
@@ -129,8 +129,7 @@ class QualityFilter:
     ) -> None:
         self.config = config or QualityConfig()
         self._minimums = dict(task_minimums or {}) | dict(self.config.min_answer_chars)
-        leaks = LEAK_PATTERNS + self.config.extra_leak_patterns
-        self._leak = re.compile("|".join(f"(?:{p})" for p in leaks), re.I)
+        self._leak = LeakFinder(self.config.extra_leak_patterns)
         self._refusal = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS), re.I | re.M)
         self._coordinates = re.compile(COORDINATE_PATTERN)
         self._chat_markers = re.compile(CHAT_MARKER_PATTERN)
@@ -192,7 +191,7 @@ class QualityFilter:
                 yield Rejection("chat_markers", m.group(0))
             if self.config.reject_refusals and (m := self._refusal.search(turn.text)):
                 yield Rejection("refusal", m.group(0))
-            if self.config.reject_leaks and (m := self._leak.search(turn.text)):
-                yield Rejection("leak", m.group(0))
+            if self.config.reject_leaks and (leak := self._leak.find(turn.text)):
+                yield Rejection("leak", leak.phrase)
             if self.config.reject_coordinates and (m := self._coordinates.search(turn.text)):
                 yield Rejection("coordinates", m.group(0))

@@ -1,5 +1,5 @@
 """Statistics of a run: samples per task, turns, lengths, tokens, why requests failed, and
-what report-only filters flagged."""
+what report-only filters flagged, with the words that broke each quality rule."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpit.quality import PHRASE_RULES
 from kpit.store import SAMPLES, Run, duplicate_samples
 from kpit.tokens import estimate_tokens
 
@@ -27,6 +28,11 @@ class TaskStats:
     failures: Counter[str] = field(default_factory=Counter)
     flags: Counter[str] = field(default_factory=Counter)
     """What report-only filters found (``filters="flag"``), by reason, one per sample each."""
+    flag_details: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """The words each flag of a rule that looks for words found (:data:`kpit.quality.PHRASE_RULES`),
+    as ``(reason, phrase)``."""
+    failure_details: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """The same for open failures: ``("quality:leak", "From the image details provided")``."""
     flagged: int = 0
     """Samples with at least one flag."""
     checked: int = 0
@@ -71,6 +77,22 @@ class RunStats:
         return sum(t.flagged for t in self.tasks.values())
 
     @property
+    def flag_details(self) -> Counter[tuple[str, str]]:
+        """What the flags found, ``(reason, phrase)``, over all tasks."""
+        total: Counter[tuple[str, str]] = Counter()
+        for t in self.tasks.values():
+            total.update(t.flag_details)
+        return total
+
+    @property
+    def failure_details(self) -> Counter[tuple[str, str]]:
+        """The words behind open quality failures, ``(reason, detail)``, over all tasks."""
+        total: Counter[tuple[str, str]] = Counter()
+        for t in self.tasks.values():
+            total.update(t.failure_details)
+        return total
+
+    @property
     def failures(self) -> Counter[str]:
         """Open failures by reason, over all tasks."""
         total: Counter[str] = Counter()
@@ -91,6 +113,7 @@ class RunStats:
         if self.failures:
             lines.append("open failures: " + ", ".join(
                 f"{reason} {n:,}" for reason, n in self.failures.most_common()))  # fmt: skip
+            lines += _detail_lines(self.failure_details)
         else:
             lines.append("open failures: none")
         if self.duplicates:
@@ -101,12 +124,34 @@ class RunStats:
             found = ", ".join(f"{reason} {n:,}" for reason, n in self.flags.most_common())
             lines.append(f"flagged samples (report-only filters): {self.flagged:,} of {checked:,}"
                          + (f"; {found}" if found else ""))  # fmt: skip
+            lines += _detail_lines(self.flag_details)
         return "\n".join(lines)
+
+
+def _detail_lines(details: Counter[tuple[str, str]], most: int = 5) -> list[str]:
+    """One line per reason: the phrases that broke it, the most frequent first.
+
+    Phrases that differ only in case count as one, shown as first seen.
+    """
+    by_reason: dict[str, Counter[str]] = defaultdict(Counter)
+    shown: dict[tuple[str, str], str] = {}
+    for (reason, phrase), n in details.items():
+        key = phrase.lower()
+        shown.setdefault((reason, key), phrase)
+        by_reason[reason][key] += n
+    lines = []
+    for reason, phrases in sorted(by_reason.items(), key=lambda kv: (-kv[1].total(), kv[0])):
+        common = phrases.most_common()
+        text = ", ".join(f"{shown[reason, key]!r} {n:,}" for key, n in common[:most])
+        more = f", and {len(common) - most:,} more" if len(common) > most else ""
+        lines.append(f"  {reason}: {text}{more}")
+    return lines
 
 
 def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
     """Count a run's samples, pairs, answer lengths, tokens and open failures per task, and
-    the flags of report-only filters (``filters="flag"``, the ``paper`` recipe's policy).
+    the flags of report-only filters (``filters="flag"``, the ``paper`` recipe's policy);
+    for the quality rules, the words that broke them (``failure_details``, ``flag_details``).
 
     Token counts are the server's where it reported usage, else estimates.
     """
@@ -130,6 +175,14 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
             t.checked += 1
             t.flagged += bool(flags)
             t.flags.update(str(f) for f in set(flags))
+            details = sample.meta.get("flag_details")
+            if isinstance(details, dict):
+                t.flag_details.update((str(k), str(v)) for k, v in details.items()
+                                      if k in PHRASE_RULES)  # fmt: skip
     for failure in run.open_failures():
-        tasks[failure["task"]].failures[failure["reason"]] += 1
+        t = tasks[failure["task"]]
+        reason = str(failure["reason"])
+        t.failures[reason] += 1
+        if reason.removeprefix("quality:") in PHRASE_RULES and failure.get("detail"):
+            t.failure_details[reason, str(failure["detail"])] += 1
     return RunStats(dict(tasks), len(images), duplicate_samples(run.folder / SAMPLES))

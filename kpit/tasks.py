@@ -29,6 +29,7 @@ from kpit.errors import ParseError, TemplateError
 from kpit.layouts import COCO_17
 from kpit.prompts import PACKAGE_TEMPLATES, template_environment
 from kpit.render import render_context
+from kpit.replies import parse_reply
 from kpit.types import ChatRequest, ImageContext, Message, Turn
 
 __all__ = [
@@ -100,95 +101,21 @@ class Task(ABC):
 
 # --- parsing -----------------------------------------------------------------------------
 
-_QUESTION = re.compile(
-    r"^(?:(?:\d+|[ivx]+)[.):]\s*)?(?:question|q|user|human)\s*(?:\d+)?\s*[:\uff1a.-]\s*(.*)$", re.I
-)
-_ANSWER = re.compile(
-    r"^(?:(?:\d+|[ivx]+)[.):]\s*)?(?:answer|a|assistant|gpt)\s*(?:\d+)?\s*[:\uff1a.-]\s*(.*)$", re.I
-)
-_SEPARATOR = re.compile(r"^\s*(?:={3,}|-{3,}|\*{3,}|_{3,})\s*$")
-_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 
-
-def _clean_line(line: str) -> str:
-    """A line without markdown emphasis, heading marks and bullet marks."""
-    line = line.strip()
-    line = re.sub(r"^#{1,6}\s*", "", line)
-    line = line.replace("**", "").replace("__", "")
-    line = re.sub(r"^[-*•]\s+(?=\S)", "", line)
-    return line.strip()
-
-
-def _join(lines: list[str]) -> str:
-    text = "\n".join(lines).strip()
-    return re.sub(r"\n{3,}", "\n\n", text)
-
-
-def parse_pairs(reply: str) -> list[tuple[str, str]]:
+def parse_pairs(reply: str, *, limit: int | None = None) -> list[tuple[str, str]]:
     """Question/answer pairs from a teacher's reply, robust to the usual drift.
 
     Understands ``Question:``/``Answer:`` blocks with or without ``===`` separators,
     ``Q:``/``A:``, ``User:``/``Assistant:``, numbering (``1. Question:``), markdown bold and
-    headings, and, when no labels are present, paragraphs that end in a question mark
-    followed by their answers.
+    headings, and, when no labels are present, questions ending in ``?`` followed by their
+    answers. An answer's words and markdown are kept exactly; only the reply's own layout is
+    removed (the rule: :mod:`kpit.replies`).
+
+    Args:
+        reply: the teacher's reply.
+        limit: read at most this many pairs.
     """
-    pairs: list[tuple[str, str]] = []
-    question: list[str] | None = None
-    answer: list[str] | None = None
-    labelled = False
-
-    def close() -> None:
-        nonlocal question, answer
-        if question is not None and answer is not None:
-            q, a = _join(question), _join(answer)
-            if q and a:
-                pairs.append((q, a))
-        question = answer = None
-
-    for raw in reply.splitlines():
-        line = _clean_line(raw)
-        if _SEPARATOR.match(raw) or _SEPARATOR.match(line):
-            continue
-        q = _QUESTION.match(line)
-        a = _ANSWER.match(line)
-        if q:
-            labelled = True
-            close()
-            question, answer = [q.group(1)], None
-        elif a and question is not None:
-            labelled = True
-            answer = [a.group(1)]
-        elif answer is not None:
-            answer.append(line)
-        elif question is not None:
-            question.append(line)
-    close()
-    if labelled:
-        return pairs
-    return _unlabelled_pairs(reply)
-
-
-def _unlabelled_pairs(reply: str) -> list[tuple[str, str]]:
-    """Pairs from paragraphs: a paragraph ending in '?' asks, the next ones answer."""
-    paragraphs = [
-        _NUMBERING.sub("", _clean_line(p)).strip()
-        for p in re.split(r"\n\s*\n|\n(?=\s*\d+[.)]\s)", reply)
-        if p.strip() and not _SEPARATOR.match(p)
-    ]
-    pairs: list[tuple[str, str]] = []
-    question: str | None = None
-    answer: list[str] = []
-    for paragraph in paragraphs:
-        first, _, rest = paragraph.partition("\n")
-        if first.rstrip().endswith("?"):
-            if question is not None and answer:
-                pairs.append((question, _join(answer)))
-            question, answer = first.strip(), [rest.strip()] if rest.strip() else []
-        elif question is not None:
-            answer.append(paragraph)
-    if question is not None and answer:
-        pairs.append((question, _join(answer)))
-    return pairs
+    return parse_reply(reply, limit=limit)
 
 
 def _turns(pairs: list[tuple[str, str]]) -> tuple[Turn, ...]:
@@ -391,7 +318,7 @@ class ComplexTask(PromptTask):
     expected_completion_tokens = 280
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
-        pairs = parse_pairs(reply)
+        pairs = parse_pairs(reply, limit=1)
         if not pairs:
             raise ParseError("no question and answer found in the reply", record=request.key)
-        return _turns(pairs[:1])
+        return _turns(pairs)

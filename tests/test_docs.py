@@ -31,10 +31,12 @@ PUBLIC_MODULES = (
     "kpit.errors",
     "kpit.generators.openai",
     "kpit.judges",
+    "kpit.leaks",
     "kpit.llava_format",
     "kpit.options",
     "kpit.paper_recipe",
     "kpit.recipes",
+    "kpit.replies",
     "kpit.train",
 )
 

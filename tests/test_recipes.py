@@ -291,10 +291,14 @@ def test_filters_reject_flag_or_do_nothing(contexts, tmp_path, recipe, filters, 
         assert stats.flags["leak"] == 6 and stats.flags["coordinates"] == 6 and stats.flagged == 6
         assert "flagged samples (report-only filters): 6 of 6; " in stats.to_text()
         assert stats.tasks["complex"].flags["leak"] == 3
+        text = stats.to_text()  # with the words behind each flag
+        assert text.endswith("\n  coordinates: '(0.67, 0.69' 6\n  leak: 'keypoints' 6")
     else:
         assert not stats.flags and "flagged" not in stats.to_text()
     if failed:
         assert {f["reason"] for f in run.open_failures()} == {"quality:leak"}
+        assert "\n  quality:leak: 'keypoints' 6" in stats.to_text()
+        assert stats.failure_details == {("quality:leak", "keypoints"): 6}
     assert run.manifest["filters"] == (filters or {"paper": "flag", "kpit": "reject"}[recipe])
 
 
