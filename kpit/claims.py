@@ -281,7 +281,7 @@ def _sentences(text: str) -> Iterator[tuple[int, int]]:
 def _number(word: str) -> int | None:
     if word.isdigit():
         return int(word)
-    return NUMBER_WORDS.get(word)
+    return 0 if word == "no" else NUMBER_WORDS.get(word)
 
 
 _PLACE = re.compile(
@@ -615,7 +615,7 @@ _ARMS = (
         re.compile(
             r"\b(?:rais(?:es|ing|ed)|lift(?:s|ing|ed)|hold(?:s|ing)\s+up|holds?\s+up|"
             r"throw(?:s|ing)\s+up|put(?:s|ting)?\s+up|reach(?:es|ing)\s+up)\s+(?:his|her|"
-            r"their|one|an|both|the)?\s*"
+            r"their|one|an|the)?\s*"
             + _SIDE
             + _ARM_NOUN
             + r"(?P<high>\s+(?:high\s+)?(?:above|over)\s+"
@@ -711,7 +711,7 @@ _HOLDS = (
 _COUNT = (
     re.compile(
         r"\bthere\s+(?:is|are|'s|were|was|appear\s+to\s+be|seem\s+to\s+be)\s+(?:only\s+|"
-        r"exactly\s+|just\s+|a\s+total\s+of\s+|at\s+least\s+(?P<least>))?(?P<n>"
+        r"exactly\s+|just\s+|a\s+total\s+of\s+|at\s+least\s+(?P<least>))?(?P<n>no|"
         + _NUM
         + r")\s+(?P<other>other\s+|more\s+|additional\s+)?(?:[a-z]+\s+)?(?P<noun>"
         r"people|persons|person|individuals|individual|humans|figures)\b"

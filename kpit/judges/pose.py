@@ -24,6 +24,7 @@ What decides what (the rules behind each verdict) is listed in ``docs/bench.md``
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,17 +45,20 @@ from kpit.posegeometry import Facing
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = [
+    "COCO_SIGMAS",
     "RULES_VERSION",
     "SALIENT_PARTS",
+    "STABILITY_SAMPLES",
     "STATUSES",
     "ClaimReview",
     "PoseJudge",
     "PoseJudgeOptions",
     "PoseReview",
     "image_context",
+    "reannotated",
 ]
 
-RULES_VERSION = "pose-rules-1"
+RULES_VERSION = "pose-rules-2"
 """The version of the claim and decision rules; review files record it."""
 
 STATUSES = ("supported", "contradicted", "undecidable")
@@ -76,6 +80,32 @@ SALIENT_PARTS = (
 """The parts whose facts count as salient for coverage (relations to other people do not)."""
 
 _SUPPORT, _CONTRADICT = "supported", "contradicted"
+_RELATIONS = ("near", "on", "left of", "right of", "in front of")
+
+COCO_SIGMAS = np.array([0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062,
+                        0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089])  # fmt: skip
+"""COCO's spread between annotators for each of the 17 body points (cocoeval's OKS sigmas):
+the RMS distance between two annotators' points, over the square root of the person's area."""
+
+STABILITY_SAMPLES = 16
+"""How many re-annotations of each image a fact is checked against before it contradicts."""
+
+
+def reannotated(person: Person, rng: np.random.Generator) -> Person:
+    """``person`` as a second annotator might have labelled them: each labelled body point
+    moved by Gaussian noise of COCO's spread for that point (:data:`COCO_SIGMAS`, an RMS
+    displacement of sigma x sqrt(area), the area taken as half the box's), rounded to three
+    decimals like the loader's."""
+    width, height = person.image_size or (1000, 1000)
+    points = person.keypoint_array.copy()
+    area = 0.5 * person.box.width * width * person.box.height * height
+    spread = np.zeros(len(points))
+    spread[:17] = COCO_SIGMAS * np.sqrt(max(area, 1.0)) / np.sqrt(2)  # per coordinate
+    shift = rng.normal(0, 1, (len(points), 2)) * spread[:, None] / (width, height)
+    labelled = points[:, 2] > 0
+    points[labelled, :2] = np.clip(np.round(points[labelled, :2] + shift[labelled], 3), 0, 1)
+    points.setflags(write=False)
+    return Person(person.box, points, person.layout, person.annotation_id, person.image_size)
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,12 @@ class PoseJudgeOptions:
         None,
         "A folder of the benchmark's images, read for their sizes when the context "
         "file does not give them (older HPAUB folders).",
+    )
+    min_stability: float = option(
+        0.75,
+        "A fact contradicts a claim only if at least this share of the image's re-annotations "
+        "(COCO's spread between annotators) state it too; 0 turns the check off.",
+        minimum=0,
     )
 
 
@@ -323,6 +359,18 @@ class _Someone:
     scale: float  # the body's scale in pixels (nan if unknown)
     head: str | None  # the head's facing label
     head_confidence: float
+    # (part, side) -> the label each re-annotation gives there (None: no fact)
+    variants: dict[tuple[str, str | None], list[str | None]] = field(default_factory=dict)
+    min_stability: float = 0.0
+
+    def stable(self, part: str, side: str | None, against: set[str], fits: set[str]) -> float:
+        """Of the re-annotations whose fact at ``part`` and ``side`` decides the claim (its
+        label is among ``against`` or ``fits``), the share that contradict it (1.0 when none
+        were made or none decides)."""
+        labels = self.variants.get((part, side), [])
+        contra = sum(1 for label in labels if label in against)
+        agree = sum(1 for label in labels if label in fits)
+        return contra / (contra + agree) if contra + agree else 1.0
 
     def fact(self, part: str, side: str | None = None) -> PoseFact | None:
         for fact in self.facts:
@@ -375,10 +423,12 @@ _FLEXION_BIN = {
     "sharply bent": 4,
 }
 # claim label -> (bins that support it, bins that contradict it); the rest decide nothing.
+# "Straight" and "slightly bent" lie 6 degrees apart, within what two annotators' points
+# make of a knee: neither contradicts the other.
 _FLEXION_RULES = {
-    "straight": ({0}, {1, 2, 3, 4}),
+    "straight": ({0}, {2, 3, 4}),
     "bent": ({1, 2, 3, 4}, {0}),
-    "slightly bent": ({1}, {0, 3, 4}),
+    "slightly bent": ({1}, {3, 4}),
     "bent at about a right angle": ({3}, {0, 1}),
     "sharply bent": ({4}, {0, 1, 2}),
 }
@@ -390,9 +440,9 @@ _ARM_RULES = {
     _RAISED: ({_ABOVE, _RAISED}, {_SIDE}),
     _SIDE: ({_SIDE}, {_ABOVE, _RAISED, *_OUT}),
     "stretched out": (set(_OUT), {_SIDE}),
-    _OUT[0]: ({_OUT[0]}, {_SIDE, _OUT[1], _OUT[2]}),
-    _OUT[1]: ({_OUT[1]}, {_SIDE, _OUT[2]}),
-    _OUT[2]: ({_OUT[2]}, {_SIDE, _OUT[1]}),
+    _OUT[0]: ({_OUT[0]}, {_SIDE, _ABOVE, _OUT[1], _OUT[2]}),
+    _OUT[1]: ({_OUT[1]}, {_SIDE, _ABOVE, _OUT[2]}),
+    _OUT[2]: ({_OUT[2]}, {_SIDE, _ABOVE, _OUT[1]}),
 }
 _CAMERA, _AWAY = "facing the camera", "facing away from the camera"
 _LEFT, _RIGHT = (
@@ -400,8 +450,8 @@ _LEFT, _RIGHT = (
     "in profile, facing the right of the image",
 )
 _FACING_RULES = {
-    _CAMERA: ({_CAMERA}, {_AWAY}),
-    _AWAY: ({_AWAY}, {_CAMERA}),
+    _CAMERA: ({_CAMERA}, {_AWAY, "in profile", _LEFT, _RIGHT}),
+    _AWAY: ({_AWAY}, {_CAMERA, "in profile", _LEFT, _RIGHT}),
     "in profile": ({"in profile", _LEFT, _RIGHT}, {_CAMERA, _AWAY}),
     _LEFT: ({_LEFT}, {_RIGHT, _CAMERA, _AWAY}),
     _RIGHT: ({_RIGHT}, {_LEFT, _CAMERA, _AWAY}),
@@ -441,7 +491,7 @@ _ROLES = {
     "tennis player": ("hand", ("tennis racket",)),
     "rider": ("hips", ("bicycle", "motorcycle", "horse", "elephant")),
 }
-_FAR_MARGIN = 0.6  # a hand, hips or feet this many body scales outside a box are not on it
+_FAR_MARGIN = 0.5  # a hand, hips or feet this many body scales outside a box are not on it
 
 
 @dataclass(slots=True)
@@ -482,6 +532,10 @@ def _from_fact(
     if fact.label in supports:
         return _Verdict(_SUPPORT, fact.text, fact.confidence, used)
     if fact.label in contradicts:
+        share = someone.stable(fact.part, fact.side, contradicts, supports)
+        if share < someone.min_stability:
+            return _Verdict(None, reason=f"person {someone.number}: {fact.text}, but only "
+                            f"{share:.0%} of re-annotations would contradict it")  # fmt: skip
         return _Verdict(_CONTRADICT, fact.text, fact.confidence, used)
     return _Verdict(
         None,
@@ -513,6 +567,7 @@ class PoseJudge(AnswerJudge):
             "model": self.model,
             "rules": RULES_VERSION,
             "min_confidence": self.threshold,
+            "min_stability": self.options.min_stability,
         }
 
     # --- the image -----------------------------------------------------------------------
@@ -543,8 +598,11 @@ class PoseJudge(AnswerJudge):
                         float(measures.scale[i]),
                         _FACING_LABELS[Facing(head)] if head >= 0 else None,
                         float(measures.head_facing.confidence[i]),
+                        min_stability=self.options.min_stability,
                     )
                 )
+            if self.options.min_stability > 0:
+                self._measure_stability(ctx, people)
         elif context.instances:
             notes.append("no keypoints in the context: only counts of people can be decided")
         boxes = sum(1 for o in ctx.objects if o.category == "person")
@@ -553,6 +611,32 @@ class PoseJudge(AnswerJudge):
             self._images.clear()
         self._images[key] = image
         return image
+
+    def _measure_stability(self, ctx: ImageContext, people: list[_Someone]) -> None:
+        """How many of :data:`STABILITY_SAMPLES` re-annotations of the image state each fact
+        (seeded by the image's name, so the same image always gets the same answer)."""
+        seed = int(hashlib.sha256(ctx.file_name.encode()).hexdigest()[:12], 16)
+        rng = np.random.default_rng(seed)
+        copies = [
+            ImageContext(ctx.image_id, ctx.file_name, ctx.width, ctx.height, ctx.captions,
+                         ctx.objects, tuple(reannotated(p, rng) for p in ctx.people))
+            for _ in range(STABILITY_SAMPLES)
+        ]  # fmt: skip
+        again = pose_facts_batch(copies)
+        heads = pose_measures([p for c in copies for p in c.people]).head_facing.code
+        n = len(people)
+        for i, someone in enumerate(people):
+            keys = {(f.part, f.side) for f in someone.facts if f.relation not in _RELATIONS}
+            variants: dict[tuple[str, str | None], list[str | None]] = {k: [] for k in keys}
+            variants[("head", None)] = []
+            for k, facts in enumerate(again):
+                found = {(f.part, f.side): f.label for f in facts[i] if f.relation not in
+                         _RELATIONS and f.confidence >= self.threshold}  # fmt: skip
+                for key in keys:
+                    variants[key].append(found.get(key))
+                head = int(heads[k * n + i])
+                variants[("head", None)].append(_FACING_LABELS[Facing(head)] if head >= 0 else None)
+            someone.variants = variants
 
     def _size_from_images(self, name: str) -> tuple[int, int] | None:
         if self.options.images is None:
@@ -687,6 +771,10 @@ class PoseJudge(AnswerJudge):
             used = ((someone.number, "head", None, head),)
             if head in supports:
                 return _Verdict(_SUPPORT, f"their head: {head}", someone.head_confidence, used)
+            share = someone.stable("head", None, contradicts, supports)
+            if head in contradicts and share < someone.min_stability:
+                return _Verdict(None, reason=f"person {someone.number}'s head: {head}, but only "
+                                f"{share:.0%} of re-annotations would contradict it")  # fmt: skip
             if head in contradicts:
                 return _Verdict(_CONTRADICT, f"their head: {head}", someone.head_confidence, used)
             return _Verdict(None, reason=f"person {someone.number}'s head: {head}")
