@@ -799,6 +799,9 @@ def extract_claims(text: str, question: str | None = None) -> list[Claim]:
             if mention.pronoun:
                 pronoun_word = mention.text.lower().removesuffix("'s")
                 antecedent = _antecedent(pronoun_word, marked, last_subject)
+                if is_target and _object_pronoun(pronoun_word, lower, mention.end):
+                    # "the catcher kneels behind him": not the catcher
+                    antecedent = _other_than(antecedent, resolved_mentions + marked)
                 mention = replace(mention, antecedent=antecedent, target=is_target)
             else:
                 mention = replace(mention, target=is_target)
@@ -854,6 +857,35 @@ def _group_size(a: Mention, b: Mention) -> int | None:
     if None in sizes:
         return None
     return sum(s for s in sizes if s is not None)
+
+
+_FUNCTION_WORDS = frozenset(
+    _split("and or but while as with in on at to from by for who that which than so because")
+)
+
+
+def _object_pronoun(word: str, lower: str, end: int) -> bool:
+    """Him, them, or a "her" that no noun follows ("behind her", not "her left arm")."""
+    if word in ("him", "them"):
+        return True
+    if word != "her":
+        return False
+    following = re.match(r"\s*([a-z]+)", lower[end:])
+    return following is None or following.group(1) in _FUNCTION_WORDS
+
+
+def _other_than(subject: Mention | None, before: list[Mention]) -> Mention | None:
+    """The last person mentioned before who is not ``subject`` (an object pronoun never
+    stands for its own clause's subject), or ``None``."""
+    if subject is None:
+        return None
+    own = subject.resolved()
+    for mention in reversed(before):
+        candidate = mention.resolved()
+        if candidate.pronoun or (candidate.start, candidate.text) == (own.start, own.text):
+            continue
+        return candidate
+    return None
 
 
 def _antecedent(word: str, before: list[Mention], current: Mention | None) -> Mention | None:
