@@ -679,6 +679,16 @@ _FLEXION = (
         r"her|their|both|the)\s+" + _SIDE + _FLEX_PART + r"\b(?:\s+" + _FLEX_MOD + r")?"
     ),
     re.compile(r"\b(?P<mod>soft)\s+(?P<part>knees)\b"),
+    # "their body is (sharply) bent (at about a right angle) at the left hip"
+    re.compile(
+        r"\b(?:"
+        + _FLEX_MOD
+        + r"\s+)?(?P<word>bent|straight|flexed)"
+        + _ANGLE
+        + r"\s+at\s+the\s+"
+        + _SIDE
+        + r"(?P<part>hips?)\b"
+    ),
 )
 _HOLD_VERB = (
     r"(?:holding|holds|held|hold|carrying|carries|carry|gripping|grips|grip|grasping|"
@@ -1069,6 +1079,8 @@ def _make_claim(
     if kind == "flexion":
         part_word = str(data["part"])
         part = "elbow" if part_word.startswith(("elbow", "arm")) else "knee"
+        if part_word.startswith("hip"):
+            part = "hip"
         word = (data.get("word") or "bent").strip()
         mod = re.sub(r"\s+", " ", (data.get("mod") or "").strip())
         if data.get("verb") is not None and "straighten" in lower:

@@ -83,6 +83,8 @@ def _read(text: str, question: str | None = None) -> list[tuple[Any, ...]]:
         ("A skier with his back to the camera, standing on skis.",
          [("facing", "facing away from the camera", None, False, "A skier"),
           ("on", "skis", None, False, "A skier"), ("posture", "standing", None, False, "A skier")]),
+        ("Their body is bent at about a right angle at the right hip.",
+         [("flexion", "bent at about a right angle", "right", False, "Their")]),
         ("The batter is to the left of the catcher.",
          [("position", "left of", None, False, "The batter")]),
         ("A stand selling fruit; a sitting area.", []),  # nouns, not postures
