@@ -837,7 +837,11 @@ def extract_claims(text: str, question: str | None = None) -> list[Claim]:
         claimed: dict[str, list[tuple[int, int]]] = {}
         for kind, match_start, match_end, data in sorted(found, key=lambda f: (f[1], -f[2])):
             family = _FAMILY.get(kind, kind)
-            if not _span_free(claimed.get(family, []), match_start, match_end):
+            # A place between people never inside another claim ("arm stretched out behind
+            # them" says where the arm is, not who is behind whom).
+            taken = [s for f in claimed.values() for s in f] if kind == "position" else \
+                claimed.get(family, [])  # fmt: skip
+            if not _span_free(taken, match_start, match_end):
                 continue
             subject = _subject_for(marked, match_start, current, lower, sentence_start)
             clause_start = _clause_start(lower, sentence_start, match_start, subject)
@@ -901,7 +905,7 @@ def _other_than(subject: Mention | None, before: list[Mention]) -> Mention | Non
 def _antecedent(word: str, before: list[Mention], current: Mention | None) -> Mention | None:
     """The mention a pronoun stands for: the last subject before it (this sentence first)."""
     for mention in reversed(before):
-        if not mention.target or mention.pronoun:
+        if not mention.target:
             return mention.resolved() if mention.pronoun else mention
     if current is not None:
         return current.resolved() if current.pronoun else current
@@ -1165,6 +1169,8 @@ def _make_claim(
         category = _BOARD_WORDS[word]
         if lower.startswith("wearing") and category != "skis":
             return None
+        if lower.startswith("on") and re.search(r"\bhands?\b[^.;,]{0,25}$", text[:start].lower()):
+            return None  # "her hand is on the skateboard": a hand, not the feet
         return Claim(
             "on",
             category,
