@@ -73,7 +73,9 @@ def bench() -> None:
 
     Build a benchmark from a COCO split, answer its questions with the model under test,
     judge the answers (against the references, or model against model with --versus, as
-    the paper does), and report the scores (--protocol llava or paper).
+    the paper does; or with --judge pose, each answer's claims about people checked against
+    the keypoints), report the scores (--protocol llava or paper), and show an answer with
+    its claims marked.
     """
 
 
