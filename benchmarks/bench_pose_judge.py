@@ -28,7 +28,7 @@ claim, contradicted over decided claims). Sets: the bundled sample's four real i
 in random poses (:func:`kpit.testing.synthetic_context`). The LLaVA-Bench COCO files (no
 keypoints) show how little the judge can decide without them.
 
-    python benchmarks/bench_pose_judge.py [--synthetic 2000] [--seeds 12] [--seed 0]
+    python benchmarks/bench_pose_judge.py [--synthetic 2000] [--seeds 12] [--min-stability 0]
 """
 
 from __future__ import annotations
