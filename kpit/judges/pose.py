@@ -558,8 +558,8 @@ class PoseJudge(AnswerJudge):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model or RULES_VERSION, **options)
         self.threshold = self.options.min_confidence
-        self._images: dict[tuple[int, str], _Image] = {}
-        self.context_file: str | None = None
+        # the images already measured, by their context (kept, so its id stays its own)
+        self._images: dict[int, tuple[BenchContext, _Image]] = {}
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -573,17 +573,16 @@ class PoseJudge(AnswerJudge):
     # --- the image -----------------------------------------------------------------------
 
     def _image(self, context: BenchContext) -> _Image:
-        key = (id(context), context.image)
-        found = self._images.get(key)
-        if found is not None and found.context.file_name == context.image:
-            return found
+        cached = self._images.get(id(context))
+        if cached is not None and cached[0] is context:
+            return cached[1]
         notes: list[str] = []
         size = None
         if context.width is None or context.height is None:
             size = self._size_from_images(context.image)
             if size is None and context.people:
                 notes.append("image size unknown: angles measured as if the image were square")
-        ctx = image_context(context, size, file=self.context_file)
+        ctx = image_context(context, size)
         people: list[_Someone] = []
         if ctx.people:
             measures = pose_measures(ctx.people)
@@ -609,7 +608,7 @@ class PoseJudge(AnswerJudge):
         image = _Image(ctx, people, boxes, tuple(notes))
         if len(self._images) > 256:
             self._images.clear()
-        self._images[key] = image
+        self._images[id(context)] = (context, image)
         return image
 
     def _measure_stability(self, ctx: ImageContext, people: list[_Someone]) -> None:
