@@ -33,10 +33,12 @@ def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def kpit_register_judges(register: Callable[[type[Any]], None]) -> None:
-    """The LLaVA-Bench judge."""
+    """The LLaVA-Bench judge, and the pose judge that checks answers against the keypoints."""
     from kpit.judges.gpt import GPTJudge
+    from kpit.judges.pose import PoseJudge
 
     register(GPTJudge)
+    register(PoseJudge)
 
 
 @hookimpl

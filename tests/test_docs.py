@@ -28,15 +28,18 @@ def test_public_name_has_docstring_and_reference_entry(name: str) -> None:
 API_MD = (REPO / "docs" / "api.md").read_text()
 PUBLIC_MODULES = (
     "kpit.bench",
+    "kpit.claims",
     "kpit.errors",
     "kpit.generators.openai",
     "kpit.judges",
+    "kpit.judges.pose",
     "kpit.leaks",
     "kpit.llava_format",
     "kpit.options",
     "kpit.paper_recipe",
     "kpit.recipes",
     "kpit.replies",
+    "kpit.testing",
     "kpit.train",
 )
 

@@ -5,7 +5,9 @@ One module per step of ``kpit bench``: :mod:`~kpit.bench.build` (questions and r
 step: jobs, retries, cache, order checks) and :mod:`~kpit.bench.report` (scores with
 bootstrap intervals, failed reviews never counted as -1), over the files of
 :mod:`~kpit.bench.files` (LLaVA-Bench's fields). The judge backends and the review format
-they share live in :mod:`kpit.judges`.
+they share live in :mod:`kpit.judges`: the ``gpt`` judge scores pairs of answers, the
+``pose`` judge checks each answer's claims against the keypoints (its reviews have their own
+table, :func:`pose_table`).
 """
 
 from kpit.bench.answer import aanswer_bench, answer_bench
@@ -14,6 +16,7 @@ from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, 
 from kpit.bench.judge import ajudge_answers, judge_answers
 from kpit.bench.report import (
     PaperScore,
+    PoseScore,
     ReviewFile,
     Score,
     flip_rate,
@@ -21,6 +24,8 @@ from kpit.bench.report import (
     markdown_table,
     paper_scores,
     paper_table,
+    pose_scores,
+    pose_table,
     report_reviews,
     run_spread,
 )
@@ -31,6 +36,7 @@ __all__ = [
     "Bench",
     "BenchContext",
     "PaperScore",
+    "PoseScore",
     "Question",
     "ReviewFile",
     "Score",
@@ -49,6 +55,8 @@ __all__ = [
     "paper_scores",
     "paper_table",
     "parse_scores",
+    "pose_scores",
+    "pose_table",
     "read_answers",
     "report_reviews",
     "rubrics",

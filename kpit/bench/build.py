@@ -35,7 +35,8 @@ PathLike = str | os.PathLike[str]
 
 
 def bench_context(ctx: ImageContext) -> BenchContext:
-    """The judge's context of an image: captions, object boxes and people with keypoints."""
+    """The judge's context of an image: captions, object boxes, people with keypoints, and
+    the image's size."""
     instances = tuple({"category": o.category, "bbox": o.box.to_list()} for o in ctx.objects)
     people = tuple(
         {
@@ -44,7 +45,7 @@ def bench_context(ctx: ImageContext) -> BenchContext:
         }
         for p in ctx.people
     )
-    return BenchContext(ctx.file_name, ctx.captions, instances, people)
+    return BenchContext(ctx.file_name, ctx.captions, instances, people, ctx.width, ctx.height)
 
 
 async def abuild_bench(

@@ -109,12 +109,16 @@ class BenchContext:
 
     ``instances`` are ``{"category", "bbox"}`` records as in LLaVA's files; ``people`` are
     ``{"bbox", "keypoints"}`` records with ``(x, y, visibility)`` triples (HPAUB only).
+    Coordinates are normalised to ``[0, 1]``; ``width`` and ``height`` (HPAUB folders built
+    by kpit 0.2 on) give the image's size in pixels, so that angles can be measured in pixels.
     """
 
     image: str
     captions: tuple[str, ...] = ()
     instances: tuple[Mapping[str, Any], ...] = ()
     people: tuple[Mapping[str, Any], ...] = ()
+    width: int | None = None
+    height: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """LLaVA's fields, plus ``people`` when there are any."""
@@ -125,6 +129,8 @@ class BenchContext:
         }
         if self.people:
             data["people"] = [dict(p) for p in self.people]
+        if self.width is not None and self.height is not None:
+            data["width"], data["height"] = self.width, self.height
         return data
 
     def render(self) -> str:
@@ -241,8 +247,14 @@ def _contexts(path: PathLike) -> dict[str, BenchContext]:
                     record=f"line {n}",
                     field="instances",
                 )
+        size = [record.get(name) for name in ("width", "height")]
+        for name, value in zip(("width", "height"), size, strict=True):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):  # fmt: skip
+                raise DataError("not a size in pixels", file=path, record=f"line {n}", field=name)
+        width, height = size if None not in size else (None, None)
         contexts[image] = BenchContext(
-            image, tuple(map(str, captions)), tuple(instances), tuple(people)
+            image, tuple(map(str, captions)), tuple(instances), tuple(people), width, height
         )
     return contexts
 

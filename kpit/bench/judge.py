@@ -19,6 +19,13 @@ Every review's ``tuple`` is LLaVA's ``[other, model]``: the reference's (or the 
 model's) score first, then the score of ``model_id``'s answer, whichever was Assistant 1
 (``assistant1`` names it). Pairwise reviews also name ``versus_id`` and carry ``scores``
 by model.
+
+A judge that checks one answer against the context (``single_answer``, such as ``pose``:
+see :class:`kpit.judges.base.AnswerJudge`) is not given messages: each answer goes to its
+``assess`` with the question and the image's context, and the review file holds its
+records (``kind`` ``"pose"`` for the pose judge). Such a judge needs no references and
+takes no ``versus``, ``swap`` or ``runs``; it is deterministic and runs in process, so
+nothing is cached.
 """
 
 from __future__ import annotations
@@ -146,6 +153,10 @@ async def ajudge_answers(
     judge_options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`judge_answers` as a coroutine."""
+    judge_class = type(judge) if isinstance(judge, Judge) else plugins.get_judge(judge)
+    if judge_class.single_answer:
+        return await _judge_single(bench, answers, out, versus=versus, judge=judge, model=model,
+                             swap=swap, runs=runs, judge_options=judge_options)  # fmt: skip
     _check_answers(bench, answers, versus)
     if runs < 1 or attempts < 1 or concurrency < 1:
         raise ConfigError("runs, attempts and concurrency must be at least 1", field="runs")
@@ -239,6 +250,64 @@ async def ajudge_answers(
     return list(records)
 
 
+async def _judge_single(
+    bench: Bench,
+    answers: Mapping[int, Answer],
+    out: PathLike,
+    *,
+    versus: Mapping[int, Answer] | None,
+    judge: str | Judge,
+    model: str | None,
+    swap: bool,
+    runs: int,
+    judge_options: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """Each answer checked on its own against the context by a single-answer judge."""
+    name = judge.name if isinstance(judge, Judge) else judge
+    for given, field in ((versus is not None, "versus"), (swap, "swap"), (runs != 1, "runs")):
+        if given:
+            raise ConfigError(f"judge {name!r} checks each answer on its own against the "
+                              f"context; {field} does not apply", field=field)  # fmt: skip
+    missing = [q.question_id for q in bench.questions if q.question_id not in answers]
+    if missing:
+        raise DataError(f"no answer for question {missing[0]} ({len(missing)} missing)",
+                        record=f"question {missing[0]}", field="answers")  # fmt: skip
+    judge_object = (
+        judge
+        if isinstance(judge, Judge)
+        else plugins.get_judge(judge)(model=model, **dict(judge_options or {}))
+    )
+    context_file = bench.files.get("context")
+    records: list[dict[str, Any]] = []
+    try:
+        for question in bench.questions:
+            answer = answers[question.question_id]
+            try:
+                review = judge_object.assess(question, bench.context(question), answer)
+            except FatalGeneratorError:
+                raise
+            except GeneratorError as exc:
+                records.append({"kind": "error", "question_id": question.question_id,
+                                "category": question.category, "model_id": answer.model_id,
+                                "error": f"{exc.code}: {exc.message}"})  # fmt: skip
+                continue
+            except DataError as exc:
+                if exc.file is not None or context_file is None:
+                    raise
+                raise DataError(exc.message, file=context_file, record=exc.record,
+                                field=exc.field) from None  # fmt: skip
+            records.append(review.to_dict())
+    finally:
+        await judge_object.aclose()
+    out_path = Path(out)
+    write_jsonl(out_path, (r for r in records if "error" not in r))
+    failures = [r for r in records if "error" in r]
+    failed = failures_path(out_path)
+    if failures or failed.exists():
+        write_jsonl(failed, failures)
+    return records
+
+
 def judge_answers(
     bench: Bench, answers: Mapping[int, Answer], out: PathLike, **options: Any
 ) -> list[dict[str, Any]]:
@@ -254,9 +323,11 @@ def judge_answers(
         **options: ``versus`` (another model's answers by ``question_id``: judge model
             against model, as the paper does; each answer file must name one distinct
             ``model_id``), ``judge`` (a registered judge's name or an instance, default
-            ``gpt``), ``model``, ``rubric`` (``hpaub`` or ``llava``), ``swap`` (judge both
-            orders), ``runs`` (repeat), ``attempts`` (asks per review when the scores cannot
-            be read, default 3), ``concurrency``, ``judge_options`` (e.g. ``base_url``).
+            ``gpt``; ``pose`` checks each answer against the keypoints, needs no
+            references and writes pose reviews), ``model``, ``rubric`` (``hpaub`` or
+            ``llava``), ``swap`` (judge both orders), ``runs`` (repeat), ``attempts`` (asks
+            per review when the scores cannot be read, default 3), ``concurrency``,
+            ``judge_options`` (e.g. ``base_url``).
 
     Returns:
         Every review in question order, those without scores marked with an ``error``.

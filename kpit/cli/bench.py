@@ -21,6 +21,8 @@ from kpit.bench.report import (
     markdown_table,
     paper_scores,
     paper_table,
+    pose_scores,
+    pose_table,
     repeated_note,
     report_reviews,
     run_spread,
@@ -31,9 +33,10 @@ from kpit.cli.options import (
     coco_options_without_images,
     load_from_options,
 )
-from kpit.errors import ConfigError
+from kpit.errors import ConfigError, DataError
+from kpit.plugins import get_judge
 
-__all__ = ["bench", "bench_files", "load_bench_files"]
+__all__ = ["bench", "bench_files", "load_bench_files", "mark_claims"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +74,9 @@ def bench() -> None:
 
     Build a benchmark from a COCO split, answer its questions with the model under test,
     judge the answers (against the references, or model against model with --versus, as
-    the paper does), and report the scores (--protocol llava or paper).
+    the paper does; or with --judge pose, each answer's claims about people checked against
+    the keypoints), report the scores (--protocol llava or paper), and show an answer with
+    its claims marked.
     """
 
 
@@ -84,8 +89,17 @@ def bench() -> None:
     help="Another model's answers: judge model against model (the paper's protocol); "
     "no references needed.",
 )
-@click.option("--judge", "judge_name", default="gpt", show_default=True)
-@click.option("--model", default="gpt-4o", show_default=True, help="The judge's model.")
+@click.option(
+    "--judge",
+    "judge_name",
+    default="gpt",
+    show_default=True,
+    help="gpt: a chat model scores pairs of answers; pose: each answer's claims about people "
+    "checked against the keypoints, offline (no references needed).",
+)
+@click.option(
+    "--model", help="The judge's model (gpt: gpt-4o by default; pose: none, leave it out)."
+)
 @click.option(
     "--rubric",
     type=click.Choice(["hpaub", "llava"]),
@@ -103,7 +117,7 @@ def judge(
     answers: Path,
     versus: Path | None,
     judge_name: str,
-    model: str,
+    model: str | None,
     rubric: str,
     swap: bool,
     runs: int,
@@ -117,16 +131,31 @@ def judge(
     against the answers of another model (--versus).
 
     Reviews without readable scores go to OUTPUT's failures file
-    (reviews.failures.jsonl beside reviews.jsonl), never into the reviews."""
-    loaded = load_bench_files(files, require_references=versus is None)
+    (reviews.failures.jsonl beside reviews.jsonl), never into the reviews. With --judge pose
+    each answer is checked on its own against the people's pose facts (-O images=DIR reads
+    image sizes that an older context file lacks); see `kpit bench show`."""
+    single = get_judge(judge_name).single_answer
+    loaded = load_bench_files(files, require_references=versus is None and not single)
     options = backend_options(judge_options, base_url)
+    if single:
+        reviews = judge_answers(loaded, read_answers(answers, default_model=answers.stem), output,
+                                versus=read_answers(versus) if versus is not None else None,
+                                judge=judge_name, model=model, swap=swap, runs=runs,
+                                judge_options=options)  # fmt: skip
+        failed = sum(1 for r in reviews if "error" in r)
+        claims = [c for r in reviews for c in r.get("claims", [])]
+        tally = {s: sum(1 for c in claims if c["status"] == s)
+                 for s in ("supported", "contradicted", "undecidable")}  # fmt: skip
+        click.echo(f"{output}: {len(reviews) - failed} answers, {len(claims)} claims: "
+                   + ", ".join(f"{n} {s}" for s, n in tally.items()))  # fmt: skip
+        return
     reviews = judge_answers(
         loaded,
         read_answers(answers, default_model=answers.stem),
         output,
         versus=read_answers(versus, default_model=versus.stem) if versus is not None else None,
         judge=judge_name,
-        model=model,
+        model=model or "gpt-4o",
         rubric=rubric,
         swap=swap,
         runs=runs,
@@ -172,6 +201,8 @@ def report(
 
     Under the llava protocol: the model's mean x10 per category, the relative score, 95%
     bootstrap intervals, and reviews excluded. Under the paper protocol: the paper's table.
+    Pose judge reviews get a table of their own below (grounding precision, contradictions
+    per answer, coverage, count accuracy), never pooled with a GPT judge's scores.
     """
     named: dict[Path, Path] = {}
     for path in reviews:
@@ -179,19 +210,47 @@ def report(
         if first is not path:
             raise ConfigError(f"named twice ({first} and {path}): its reviews would count "
                               "twice", file=path)  # fmt: skip
-    files = [load_reviews(path) for path in reviews]
-    if protocol == "paper":
-        text, results = _paper_report(files, baseline)
-    else:
-        if baseline is not None:
-            raise click.UsageError("--baseline belongs to --protocol paper")
-        text, results = _llava_report(files, seed)
+    loaded = [load_reviews(path) for path in reviews]
+    files = [f for f in loaded if f.kind != "pose"]
+    posed = [f for f in loaded if f.kind == "pose"]
+    parts: list[str] = []
+    results: dict[str, Any] = {}
+    if protocol == "llava" and baseline is not None:
+        raise click.UsageError("--baseline belongs to --protocol paper")
+    if files:
+        if protocol == "paper":
+            text, results = _paper_report(files, baseline)
+        else:
+            text, results = _llava_report(files, seed)
+        parts.append(text)
+    if posed:
+        parts.append(_pose_report(posed, heading=bool(files)))
+    text = "\n".join(parts)
     click.echo(text)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
     if plot is not None:
+        if not results:
+            raise click.UsageError("--plot draws the GPT judge's scores; these files hold "
+                                   "only pose reviews")  # fmt: skip
         plot_scores(results, plot)
+
+
+def _pose_report(files: list[ReviewFile], heading: bool) -> str:
+    scores = pose_scores(files)
+    judges = {json_key(r.get("judge")) for f in files for r in f.reviews if r.get("judge")}
+    notes = [
+        "Pose judge: each answer's claims about people checked against the pose facts of "
+        "the keypoints (supported, contradicted or undecidable; undecidable claims count "
+        "neither way). Grounding precision = supported / decided claims, pooled; coverage = "
+        "the mean share of the image's salient facts an answer states; count accuracy = "
+        "answers whose stated number of people is right, of those that state one.",
+        f"Judge: {', '.join(sorted(judges)) or 'unknown'}; files: "
+        + ", ".join(f.path.name for f in files),
+    ]
+    title = "## Pose judge (never pooled with the GPT judge's scores)\n\n" if heading else ""
+    return title + pose_table(scores) + "\n\n" + "\n".join(notes) + "\n"
 
 
 def _paper_report(files: list[ReviewFile], baseline: str | None) -> tuple[str, dict[str, Any]]:
@@ -382,3 +441,89 @@ def answer(
         click.echo(f"question {qid}: {why}", err=True)
     if failures:
         raise click.exceptions.Exit(1)
+
+
+_MARKS = {"supported": "+", "contradicted": "!", "undecidable": "?"}
+_COLOURS = {"supported": "green", "contradicted": "red", "undecidable": "yellow"}
+
+
+def mark_claims(review: Mapping[str, Any], colour: bool = False) -> str:
+    """A pose review's answer with its claims marked, then one line per claim.
+
+    Each claim's words are wrapped as ``[words]{n+}`` (supported), ``{n!}`` (contradicted)
+    or ``{n?}`` (undecidable), numbered in text order; the lines below give what each claim
+    says, whom it was taken to be about, and the fact that decided it with its confidence,
+    or why nothing did.
+    """
+    text = str(review.get("text", ""))
+    claims = list(review.get("claims", []))
+    order = sorted(range(len(claims)), key=lambda k: (claims[k]["start"], claims[k]["end"]))
+    pieces: list[str] = []
+    at = 0
+    for number, k in enumerate(order, start=1):
+        claim = claims[k]
+        start, end = int(claim["start"]), int(claim["end"])
+        mark = f"{{{number}{_MARKS[claim['status']]}}}"
+        if start >= at:
+            pieces.append(text[at:start])
+            words = f"[{text[start:end]}]"
+            if colour:
+                words = click.style(words, fg=_COLOURS[claim["status"]])
+            pieces.append(words + mark)
+            at = end
+        else:  # claims that share words: the mark only
+            pieces.append(text[at:end] if end > at else "")
+            at = max(at, end)
+            pieces.append(mark)
+    pieces.append(text[at:])
+    lines = ["".join(pieces), ""]
+    for number, k in enumerate(order, start=1):
+        claim = claims[k]
+        what = f"{claim['kind']}: {'not ' if claim.get('negated') else ''}{claim['label']}"
+        if claim.get("side"):
+            what += f" ({claim['side']} {claim.get('part') or ''})".rstrip()
+        about = f" about {claim['about']}" if claim.get("about") else ""
+        people = claim.get("people") or []
+        if people:
+            about += " [person " + ", ".join(map(str, people)) + "]"
+        if claim["status"] == "undecidable":
+            why = f"undecidable: {claim.get('reason')}"
+        else:
+            why = (f"{claim['status']} by {claim.get('fact')} (confidence "
+                   f"{claim.get('confidence')})")  # fmt: skip
+        lines.append(f"{number:>3}{_MARKS[claim['status']]} {what}{about}: {why}")
+    return "\n".join(lines)
+
+
+@bench.command()
+@click.argument("question_id", type=int)
+@click.option("--reviews", "reviews_file", type=_FILE, required=True,
+              help="A pose review file (kpit bench judge ... --judge pose).")  # fmt: skip
+@click.option("--model", help="The model whose answer to show, when the file holds several.")
+@click.option("--colour/--no-colour", "--color/--no-color", default=None,
+              help="Colour the claims (default: when writing to a terminal).")  # fmt: skip
+def show(question_id: int, reviews_file: Path, model: str | None, colour: bool | None) -> None:
+    """Print the answer to QUESTION_ID with its claims marked: [words]{n+} supported,
+    {n!} contradicted, {n?} undecidable, and below, each claim with the fact that decided
+    it and its confidence (or why nothing did)."""
+    loaded = load_reviews(reviews_file)
+    if loaded.kind != "pose":
+        raise ConfigError(f"{reviews_file} holds {loaded.kind} reviews; show reads the "
+                          "pose judge's (kpit bench judge ... --judge pose)",
+                          field="reviews")  # fmt: skip
+    found = [r for r in loaded.reviews if r.get("question_id") == question_id
+             and (model is None or r.get("model_id") == model)]  # fmt: skip
+    if not found:
+        raise DataError(f"no review of question {question_id}"
+                        + (f" by model {model!r}" if model else ""), file=reviews_file,
+                        field="question_id")  # fmt: skip
+    use_colour = colour if colour is not None else None
+    for review in found:
+        scores = (f"{review.get('supported', 0)} supported, {review.get('contradicted', 0)} "
+                  f"contradicted, {review.get('undecidable', 0)} undecidable")  # fmt: skip
+        click.echo(f"question {question_id} ({review.get('category')}, {review.get('image')}), "
+                   f"model {review.get('model_id')}: {scores}")  # fmt: skip
+        for note in review.get("notes") or []:
+            click.echo(f"note: {note}")
+        click.echo(mark_claims(review, colour=use_colour is not False), color=use_colour)
+        click.echo()

@@ -19,7 +19,7 @@ from typing import Any
 
 from kpit.generators.base import Generator, GeneratorError, Price, Reply, Usage, Validator
 from kpit.options import option
-from kpit.pose import PoseFacts, pose_facts_batch
+from kpit.pose import PoseFacts, ordinal, pose_facts_batch
 from kpit.types import ChatRequest, ImageContext
 
 __all__ = ["TemplateGenerator"]
@@ -50,7 +50,7 @@ ACTIVITIES = {
 POSTURE_REASONS = {
     "squatting": "squatting keeps the body low and balanced, ready to react quickly",
     "crouching": "a crouch lowers the centre of gravity and keeps the legs ready to push off",
-    "standing": "standing upright is a stable, relaxed position from which to watch or move",
+    "standing": "standing is a stable, relaxed position from which to watch or move",
     "walking": "the wide stride shows they are moving, pushing off one leg onto the other",
     "sitting": "sitting suggests they are resting or waiting rather than moving",
     "kneeling": "kneeling brings them close to the ground, usually to reach or work on something",
@@ -80,9 +80,8 @@ def _referents(ctx: ImageContext) -> list[str]:
             names[i] = "the person on the far right" if n > 2 else "the person on the right"
         elif n == 3:
             names[i] = "the person in the middle"
-        else:
-            ordinal = ("second", "third", "fourth", "fifth", "sixth")[min(rank, 5) - 1]
-            names[i] = f"the {ordinal} person from the left"
+        else:  # every place its own ordinal, so that each name picks out one person
+            names[i] = f"the {ordinal(rank + 1)} person from the left"
     return names
 
 

@@ -1,9 +1,11 @@
-"""Benchmark judges: the abstract :class:`~kpit.judges.base.Judge`, the built-in ``gpt`` judge,
-and the review format they share (:mod:`~kpit.judges.rubric`: LLaVA-Bench's messages, the
-rubrics and score parsing). The benchmark's review step that drives them is
-:mod:`kpit.bench.judge`.
+"""Benchmark judges: the abstract :class:`~kpit.judges.base.Judge` (a pair of answers, LLaVA's
+review) and :class:`~kpit.judges.base.AnswerJudge` (one answer against the context), the
+built-in ``gpt`` judge and its review format (:mod:`~kpit.judges.rubric`: LLaVA-Bench's
+messages, the rubrics and score parsing), and the ``pose`` judge (:mod:`~kpit.judges.pose`:
+claims about people checked against the keypoints). The benchmark's review step that drives
+them is :mod:`kpit.bench.judge`.
 """
 
-from kpit.judges.base import Judge
+from kpit.judges.base import AnswerJudge, AnswerReview, Judge
 
-__all__ = ["Judge"]
+__all__ = ["AnswerJudge", "AnswerReview", "Judge"]
