@@ -19,6 +19,9 @@ The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` o
 without the white space around it; it is never stored, logged, or shown in an error, and
 neither are credentials in the server URL (``user:password@``, ``?api-key=``): see
 :mod:`~kpit.generators.openai.credentials`.
+
+The ``openai`` package is imported when the first client is made, not with this module:
+registering the backend (every ``kpit`` command does) costs nothing.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import openai
 import orjson
 
 from kpit.errors import ConfigError
@@ -57,15 +60,25 @@ from kpit.options import option
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
 
+if TYPE_CHECKING:
+    import openai
+
 __all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]  # redact: from .credentials
 
 log = logging.getLogger(__name__)
 
 
+def _openai() -> ModuleType:
+    """The ``openai`` package, imported on first use (it takes about half a second)."""
+    import openai
+
+    return openai
+
+
 @functools.cache
 def _response_class() -> type:
     """The HTTP library's response class, as the ``openai`` client uses it (httpx or a fork)."""
-    client_class = openai.DefaultAsyncHttpxClient.__mro__[1]
+    client_class = _openai().DefaultAsyncHttpxClient.__mro__[1]
     module = importlib.import_module(client_class.__module__.split(".")[0])
     response: type = module.Response
     return response
@@ -260,6 +273,7 @@ class OpenAIGenerator(Generator):
                 field="api_key",
             )
         opts = self.options
+        openai = _openai()
         # Credentials in a URL never reach the client inside it (it logs URLs): the user
         # and password become the header they stood for, the query default parameters.
         if opts.azure_endpoint:
@@ -427,6 +441,7 @@ class OpenAIGenerator(Generator):
 
     async def _send(self, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         """One call; retryable failures raise :class:`_Retry`, hopeless ones are fatal."""
+        openai = _openai()
         self.requests_sent += 1
         try:
             # The client's own request path (auth, base URL, Azure deployments, error types),
