@@ -209,6 +209,22 @@ def test_given_limits_need_no_first_reply() -> None:
     assert starts(paced, 2) == pytest.approx([0, 0.01 / 0.99])  # no settle() needed
 
 
+def test_a_limiter_serves_one_event_loop_after_another() -> None:
+    """Its lock and its event are made again for each loop (asyncio binds them to one)."""
+    paced = RateLimiter(rpm=60_000)
+
+    async def two_at_once() -> None:
+        async def request() -> None:
+            await paced.acquire()
+            await asyncio.sleep(0.002)
+            paced.sent()
+
+        await asyncio.gather(request(), request())
+
+    asyncio.run(two_at_once())
+    asyncio.run(two_at_once())
+
+
 def test_a_huge_wait_is_capped(caplog: pytest.LogCaptureFixture) -> None:
     paced = limiter(Clock(), max_pause=60)
     with caplog.at_level(logging.WARNING):

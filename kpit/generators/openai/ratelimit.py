@@ -144,6 +144,7 @@ class RateLimiter:
         self._starts: deque[float] = deque(maxlen=1)  # the last N start times
         self._paused_until = -math.inf
         self._slowed_at = -math.inf  # when the pace was last lowered
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._gate: asyncio.Lock | None = None
         self._turn: asyncio.Task[Any] | None = None  # the task whose request is on its way
         self._probe = "wanted" if learn and rpm is None and tpm is None else "done"
@@ -188,11 +189,11 @@ class RateLimiter:
         to, so that no work between the two (building the HTTP request, opening a
         connection, the event loop's other tasks) can bunch requests up.
         """
+        self._bind()
         await self._wait_for_probe()
         if not self.active and self._clock() >= self._paused_until:
             return self._clock()
-        if self._gate is None:
-            self._gate = asyncio.Lock()
+        assert self._gate is not None
         await self._gate.acquire()
         try:
             waited_for_pace = False
@@ -209,6 +210,17 @@ class RateLimiter:
         self._schedule(now, tokens, waited_for_pace)
         self._turn = asyncio.current_task()
         return now
+
+    def _bind(self) -> None:
+        """Make the lock and the event for the running loop (a backend may serve several
+        runs, each with a loop of its own)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._gate, self._turn = loop, asyncio.Lock(), None
+            if self._probed is not None:
+                self._probed = asyncio.Event()
+                if self._probe == "done":
+                    self._probed.set()
 
     def holding(self) -> bool:
         """True when the running task holds a turn that has not ended."""
