@@ -527,8 +527,13 @@ async def _drive_locked(setup: _RunSetup, *, reply_retries: int, progress: bool)
     return Run(store.folder)
 
 
-_SUMMED = ("requests_sent", "prompt_tokens", "completion_tokens", "cost_usd", "throttled")
+_SUMMED = ("requests_sent", "prompt_tokens", "completion_tokens", "cost_usd", "throttled",
+           "budget_pauses")  # fmt: skip
 """A backend's session totals that add up over a run's sessions."""
+
+_LATEST = ("learned_limits",)
+"""A backend's session figures that the run's totals keep the latest known of (the rate
+limits a server announced)."""
 
 
 def _earlier_totals(previous: Mapping[str, Any]) -> dict[str, Any]:
@@ -546,6 +551,9 @@ def _add_totals(earlier: Mapping[str, Any], session: Mapping[str, Any]) -> dict[
         value = session.get(key)
         if isinstance(value, (int, float)):
             out[key] = round(out.get(key, 0) + value, 6)
+    for key in _LATEST:
+        if session.get(key) is not None:
+            out[key] = session[key]
     return out
 
 

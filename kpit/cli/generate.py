@@ -108,7 +108,8 @@ __all__ = ["generate"]
 @click.option(
     "--rpm",
     type=click.FloatRange(min=0, min_open=True),
-    help="Client-side limit: requests per minute.",
+    help="Client-side limit: requests per minute, no second over rpm/60 (default: the "
+    "limits the server announces).",
 )
 @click.option(
     "--tpm",

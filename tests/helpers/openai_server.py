@@ -3,10 +3,14 @@
 It speaks enough of the API for kpit's backends and the official ``openai`` client: chat
 completions (with usage and rate-limit headers), files (upload, content) and batches
 (create, retrieve, cancel). It can be told to misbehave: be slow, answer 429 with
-``Retry-After``, 500, 401 or 400, send malformed JSON, cut replies off at the length
-limit, drop the connection, or send a malformed ``usage``, either by a script (one fault
-per request, in order) or at random rates. It counts what it receives and remembers the
-API keys (the ``Authorization`` header) and the paths it was sent.
+``Retry-After`` (``429``: an overloaded server, its budgets not spent; ``429-spent``: the
+request budget spent, ``x-ratelimit-remaining-requests: 0`` and the reset), 500, 401 or
+400, send malformed JSON, cut replies off at the length limit, drop the connection, or send
+a malformed ``usage``, either by a script (one fault per request, in order) or at random
+rates. It can enforce a per-second limit as providers do (``per_second``: more requests
+than that within any second are refused with a spent budget), and announce its limits in
+``x-ratelimit-*`` headers or not (``limit_headers``). It counts what it receives and
+remembers the API keys (the ``Authorization`` header) and the paths it was sent.
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import socket
 import threading
@@ -28,7 +33,44 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("429", "500", "401", "400", "malformed", "truncated", "drop", "slow")
+FAULTS = ("429", "429-spent", "500", "401", "400", "malformed", "truncated", "drop", "slow")
+
+
+class SecondLimit:
+    """At most ``per_second`` requests within any second (a sliding window), as providers
+    enforce a per-minute limit (1,200 a minute: 20 a second)."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.accepted: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        while self.accepted and self.accepted[0] <= now - 1.0:
+            self.accepted.popleft()
+
+    def admit(self, now: float) -> bool:
+        """Whether a request arriving at ``now`` is accepted (and counted)."""
+        self._expire(now)
+        if len(self.accepted) >= self.per_second:
+            return False
+        self.accepted.append(now)
+        return True
+
+    def reset_after(self, now: float) -> float:
+        """Seconds from ``now`` until the oldest request in the window leaves it."""
+        self._expire(now)
+        return max(0.0, self.accepted[0] + 1.0 - now) if self.accepted else 0.0
+
+    def headers(self, now: float) -> dict[str, str]:
+        """OpenAI's request headers at ``now``: the limit a minute, what is left, and when
+        the budget is whole again."""
+        self._expire(now)
+        reset = self.reset_after(now)
+        return {
+            "x-ratelimit-limit-requests": str(self.per_second * 60),
+            "x-ratelimit-remaining-requests": str(self.per_second - len(self.accepted)),
+            "x-ratelimit-reset-requests": f"{max(1, round(reset * 1000))}ms",
+        }
 
 
 def default_content(body: dict[str, Any]) -> str:
@@ -65,10 +107,13 @@ class Behaviour:
     script: deque[str] = field(default_factory=deque)  # one fault per chat request, in order
     rates: dict[str, float] = field(default_factory=dict)  # fault -> probability
     retry_after: float = 0.2
+    reset_after: float = 1.0  # a spent budget's reset (429-spent)
     slow_seconds: float = 3.0
     content: Callable[[dict[str, Any]], str] = default_content
-    rpm_limit: int = 10_000
-    tpm_limit: int = 10_000_000
+    rpm_limit: int = 30_000  # announced, not enforced (OpenAI's tier 5 for gpt-4o-mini)
+    tpm_limit: int = 150_000_000
+    limit_headers: bool = True  # announce the limits on every reply (vLLM does not)
+    per_second: int | None = None  # enforce this many requests within any second
     error_echoes_key: bool = False  # a 401 whose message quotes the key, as some servers do
     batch_polls: int = 2  # polls before a batch completes
     batch_failed_lines: int = 0  # lines of the next batch that fail
@@ -90,6 +135,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.max_in_flight = 0
         self.request_times: list[float] = []
+        self.second_limit: SecondLimit | None = None
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._server: ThreadingHTTPServer | None = None
@@ -130,6 +176,40 @@ class FakeOpenAI:
                     return fault
                 roll -= rate
         return None
+
+    def admit(self) -> bool:
+        """Whether the per-second limit (if any) accepts a request arriving now."""
+        per_second = self.behaviour.per_second
+        if per_second is None:
+            return True
+        with self.lock:
+            if self.second_limit is None or self.second_limit.per_second != per_second:
+                self.second_limit = SecondLimit(per_second)
+            return self.second_limit.admit(time.monotonic())
+
+    def limits(self) -> dict[str, str]:
+        """The rate-limit headers of a reply sent now (none when ``limit_headers`` is off)."""
+        behaviour = self.behaviour
+        if not behaviour.limit_headers:
+            return {}
+        if behaviour.per_second is not None and self.second_limit is not None:
+            with self.lock:
+                return self.second_limit.headers(time.monotonic())
+        return {
+            "x-ratelimit-limit-requests": str(behaviour.rpm_limit),
+            "x-ratelimit-remaining-requests": str(behaviour.rpm_limit - 1),
+            "x-ratelimit-reset-requests": "6ms",
+            "x-ratelimit-limit-tokens": str(behaviour.tpm_limit),
+            "x-ratelimit-remaining-tokens": str(behaviour.tpm_limit - 1000),
+            "x-ratelimit-reset-tokens": "6ms",
+        }
+
+    def retry_headers(self) -> dict[str, str]:
+        """``Retry-After`` (and ``retry-after-ms``) for a request the per-second limit refused."""
+        with self.lock:
+            wait = self.second_limit.reset_after(time.monotonic()) if self.second_limit else 1.0
+        return {"retry-after-ms": str(max(1, round(wait * 1000))),
+                "Retry-After": str(max(1, math.ceil(wait)))}  # fmt: skip
 
     def completion(self, body: dict[str, Any], content: str, finish: str = "stop") -> dict:
         prompt = sum(len(json.dumps(m.get("content", ""))) for m in body.get("messages", [])) // 4
@@ -282,29 +362,33 @@ class _Handler(BaseHTTPRequestHandler):
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
             fake.request_times.append(time.monotonic())
         try:
-            fault = fake.next_fault()
+            fault = fake.next_fault() if fake.admit() else "refused"
             if fault:
                 with fake.lock:
                     fake.counts[fault] += 1
             if fault == "slow":
                 time.sleep(fake.behaviour.slow_seconds)
-            elif fake.behaviour.latency:
+            elif fake.behaviour.latency and fault != "refused":
                 time.sleep(fake.behaviour.latency)
-            limits = {
-                "x-ratelimit-limit-requests": str(fake.behaviour.rpm_limit),
-                "x-ratelimit-remaining-requests": str(fake.behaviour.rpm_limit - 1),
-                "x-ratelimit-reset-requests": "6ms",
-                "x-ratelimit-limit-tokens": str(fake.behaviour.tpm_limit),
-                "x-ratelimit-remaining-tokens": str(fake.behaviour.tpm_limit - 1000),
-                "x-ratelimit-reset-tokens": "6ms",
-            }
-            if fault == "429":
+            limits = fake.limits()
+            if fault == "refused":  # over the per-second limit: refused at once
+                self._error(429, "rate_limit_exceeded", "Rate limit reached for requests",
+                            fake.retry_headers() | limits)  # fmt: skip
+            elif fault == "429":
                 self._error(
                     429,
                     "rate_limit_exceeded",
-                    "Rate limit reached",
+                    "The server is overloaded",
                     {"Retry-After": f"{fake.behaviour.retry_after:g}"} | limits,
                 )
+            elif fault == "429-spent":
+                spent = {
+                    "Retry-After": f"{fake.behaviour.retry_after:g}",
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": f"{fake.behaviour.reset_after:g}s",
+                }
+                self._error(429, "rate_limit_exceeded", "Rate limit reached for requests",
+                            limits | spent)  # fmt: skip
             elif fault == "500":
                 self._error(500, "server_error", "The server had an error")
             elif fault == "401":
@@ -392,18 +476,69 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {k: v for k, v in batch.items() if k != "polls"})
 
 
-async def serve_fast(latency: float) -> None:
+_REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+async def serve_fast(
+    latency: float,
+    *,
+    per_second: int | None = None,
+    rates: dict[str, float] | None = None,
+    retry_after: float = 1.0,
+    limit_headers: bool = False,
+    seed: int = 0,
+) -> None:
     """A lean asyncio server for chat completions only, for throughput benchmarks.
 
     The threaded server above is easy to script but hands the GIL around between dozens of
     sleeping handler threads; this one answers every request from one event loop, so a
-    benchmark measures the client, not the server. It records request times for
-    ``GET /v1/_stats``.
+    benchmark measures the client, not the server. It can enforce ``per_second`` (refusing
+    the excess with a spent budget, announced in ``x-ratelimit-*`` headers when
+    ``limit_headers``), and inject faults at random ``rates`` (``429``: an overloaded
+    server, ``Retry-After: retry_after`` and no rate-limit headers; ``500``). It records
+    request times, answer times and counts for ``GET /v1/_stats``.
     """
     import asyncio
 
-    times: list[float] = []
-    fake = FakeOpenAI()
+    times: list[float] = []  # chat requests' arrivals
+    answered: list[float] = []  # the answers' departures (not the refusals or errors)
+    counts: Counter[str] = Counter()
+    fake = FakeOpenAI(seed=seed)
+    fake.behaviour.rates = dict(rates or {})
+    fake.behaviour.per_second = per_second
+    fake.behaviour.limit_headers = limit_headers
+
+    def response(status: int, payload: str, headers: dict[str, str]) -> bytes:
+        data = payload.encode()
+        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        head += "Content-Type: application/json\r\n"
+        head += "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+        head += f"Content-Length: {len(data)}\r\n\r\n"
+        return head.encode() + data
+
+    def error(status: int, message: str) -> str:
+        return json.dumps({"error": {"message": message, "type": "error", "code": status}})
+
+    async def chat(body: bytes) -> bytes:
+        times.append(time.monotonic())
+        counts["chat"] += 1
+        if not fake.admit():
+            counts["refused"] += 1
+            headers = fake.retry_headers() | fake.limits()
+            return response(429, error(429, "Rate limit reached for requests"), headers)
+        fault = fake.next_fault()
+        if fault in ("429", "500"):
+            counts[fault] += 1
+            await asyncio.sleep(latency / 10)  # refusals come back quicker than answers
+            if fault == "429":
+                headers = {"Retry-After": f"{retry_after:g}"}
+                return response(429, error(429, "The server is overloaded"), headers)
+            return response(500, error(500, "The server had an error"), {})
+        await asyncio.sleep(latency)
+        parsed = json.loads(body)
+        payload = json.dumps(fake.completion(parsed, default_content(parsed)))
+        answered.append(time.monotonic())
+        return response(200, payload, fake.limits())
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -414,17 +549,11 @@ async def serve_fast(latency: float) -> None:
                 length = int(headers.get("Content-Length", headers.get("content-length", 0)))
                 body = await reader.readexactly(length) if length else b""
                 if request_line.startswith("GET") and "_stats" in request_line:
-                    payload = json.dumps({"counts": {"chat": len(times)}, "request_times": times})
+                    stats = {"counts": dict(counts), "request_times": times,
+                             "answer_times": answered}  # fmt: skip
+                    writer.write(response(200, json.dumps(stats), {}))
                 else:
-                    times.append(time.monotonic())
-                    await asyncio.sleep(latency)
-                    parsed = json.loads(body)
-                    payload = json.dumps(fake.completion(parsed, default_content(parsed)))
-                data = payload.encode()
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data
-                )
+                    writer.write(await chat(body))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
@@ -436,15 +565,29 @@ async def serve_fast(latency: float) -> None:
 
 
 def main() -> None:
-    """Serve in this process: ``python openai_server.py LATENCY [--fast]`` prints the base URL."""
-    import asyncio
-    import sys
+    """Serve in this process; print the base URL.
 
-    latency = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
-    if "--fast" in sys.argv:
-        asyncio.run(serve_fast(latency))
+    ``python openai_server.py LATENCY [--fast [--per-second N] [--limit-headers]
+    [--faults 429=0.1,500=0.05] [--retry-after SECONDS]]``
+    """
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(description="an OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("latency", type=float, nargs="?", default=0.0)
+    parser.add_argument("--fast", action="store_true", help="the lean asyncio server")
+    parser.add_argument("--per-second", type=int, help="refuse more requests a second")
+    parser.add_argument("--limit-headers", action="store_true", help="announce the limit")
+    parser.add_argument("--faults", default="", help="FAULT=RATE,... (429, 500)")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="a 429's Retry-After")
+    args = parser.parse_args()
+    rates = {k: float(v) for k, v in (item.split("=") for item in args.faults.split(",") if item)}
+    if args.fast:
+        asyncio.run(serve_fast(args.latency, per_second=args.per_second, rates=rates,
+                               retry_after=args.retry_after,
+                               limit_headers=args.limit_headers))  # fmt: skip
         return
-    server = FakeOpenAI(latency=latency).start()
+    server = FakeOpenAI(latency=args.latency).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -2,7 +2,8 @@
 
 - :mod:`~kpit.generators.openai.chat`: the ``openai`` backend (any chat completions server);
 - :mod:`~kpit.generators.openai.batch`: the ``openai-batch`` backend (the Batch API);
-- :mod:`~kpit.generators.openai.ratelimit`: even pacing under requests and tokens per minute;
+- :mod:`~kpit.generators.openai.ratelimit`: pacing under requests and tokens per minute (no
+  second over its share), limits learned from headers, a concurrency that 429s lower;
 - :mod:`~kpit.generators.openai.pricing`: list prices per model, for costs and budgets.
 
 Token counting stays in :mod:`kpit.tokens`: the pipeline's dry run and ``kpit stats`` count

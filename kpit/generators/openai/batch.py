@@ -20,11 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import openai
-
 from kpit.errors import ConfigError
 from kpit.generators.base import FatalGeneratorError, Reply, Validator
-from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions
+from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions, _openai
 from kpit.generators.openai.pricing import BATCH_DISCOUNT
 from kpit.options import option
 from kpit.types import ChatRequest
@@ -103,6 +101,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
     # --- the API, with retries for passing trouble --------------------------------------
 
     async def _api(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        openai = _openai()
         for attempt in range(self.max_retries + 1):
             try:
                 return await call()

@@ -4,9 +4,12 @@ OpenAI, Azure OpenAI, vLLM, SGLang and Ollama all speak this API. The backend us
 official ``openai`` client's async API and adds what a job of hundreds of thousands of
 requests needs:
 
-- client-side limits on requests and tokens per minute, paced evenly
-  (:class:`~kpit.generators.openai.ratelimit.RateLimiter`), slowed by 429s and the
-  rate-limit headers;
+- client-side limits on requests and tokens per minute, given or announced by the server's
+  ``x-ratelimit-*`` headers, paced so that no second holds more than its share
+  (:class:`~kpit.generators.openai.ratelimit.RateLimiter`); a 429 that says a budget is
+  spent pauses every request until the reset, one that does not delays only its own
+  request and lowers the concurrency a step
+  (:class:`~kpit.generators.openai.ratelimit.AdaptiveConcurrency`);
 - retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections
   and malformed replies; errors are classified by exception type and status code, never by
   message text; a request waiting out its backoff holds no concurrency slot;
@@ -19,6 +22,9 @@ The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` o
 without the white space around it; it is never stored, logged, or shown in an error, and
 neither are credentials in the server URL (``user:password@``, ``?api-key=``): see
 :mod:`~kpit.generators.openai.credentials`.
+
+The ``openai`` package is imported when the first client is made, not with this module:
+registering the backend (every ``kpit`` command does) costs nothing.
 """
 
 from __future__ import annotations
@@ -34,9 +40,9 @@ import random
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import openai
 import orjson
 
 from kpit.errors import ConfigError
@@ -52,20 +58,30 @@ from kpit.generators.base import (
 )
 from kpit.generators.openai.credentials import clean_key, protect_logs, redact, split_url
 from kpit.generators.openai.pricing import parse_price, price_for
-from kpit.generators.openai.ratelimit import RateLimiter, parse_reset
+from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after
 from kpit.options import option
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]  # redact: from .credentials
 
 log = logging.getLogger(__name__)
 
 
+def _openai() -> ModuleType:
+    """The ``openai`` package, imported on first use (it takes about half a second)."""
+    import openai
+
+    return openai
+
+
 @functools.cache
 def _response_class() -> type:
     """The HTTP library's response class, as the ``openai`` client uses it (httpx or a fork)."""
-    client_class = openai.DefaultAsyncHttpxClient.__mro__[1]
+    client_class = _openai().DefaultAsyncHttpxClient.__mro__[1]
     module = importlib.import_module(client_class.__module__.split(".")[0])
     response: type = module.Response
     return response
@@ -73,6 +89,10 @@ def _response_class() -> type:
 
 WAITING_FACTOR = 4
 """Requests worked on per call in flight: the others wait out backoffs or rate limits."""
+
+_DEPARTURES = ("connect_tcp.started", "connect_unix_socket.started",
+               "send_request_headers.started")  # fmt: skip
+"""HTTP core trace events at which a request is leaving (a new connection, or its headers)."""
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Status codes below 500 worth retrying (timeout, conflict, rate limit)."""
@@ -112,18 +132,6 @@ def to_openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    for name in ("retry-after-ms", "retry-after"):
-        value = headers.get(name)
-        if value:
-            seconds = parse_reset(value)
-            if seconds is not None:
-                return seconds / 1000 if name == "retry-after-ms" else seconds
-    return parse_reset(headers.get("x-ratelimit-reset-requests"))
-
-
 def _price_overrides(prices: Any) -> dict[str, Price]:
     """The ``prices`` option as a table of :class:`Price` by model."""
     overrides: dict[str, Price] = {}
@@ -160,8 +168,17 @@ class OpenAIOptions:
         None, "Extra request fields as a JSON object (e.g. vLLM's top_k)."
     )
     timeout: float = option(120.0, "Seconds per request.", minimum=0)
-    rpm: float | None = option(None, "Client-side limit: requests per minute.", minimum=0)
+    rpm: float | None = option(
+        None,
+        "Client-side limit: requests per minute (no second gets more than rpm/60).",
+        minimum=0,
+    )
     tpm: float | None = option(None, "Client-side limit: tokens per minute.", minimum=0)
+    learn_limits: bool = option(
+        True,
+        "Pace to the limits the server announces (x-ratelimit-limit-requests/-tokens) too; "
+        "without rpm/tpm the first request goes alone to learn them.",
+    )
     max_retries: int = option(6, "Attempts after the first for retryable errors.", minimum=0)
     backoff: float = option(
         1.0, "The first retry's wait in seconds; doubles each retry.", minimum=0
@@ -210,7 +227,8 @@ class OpenAIGenerator(Generator):
         self.backoff = opts.backoff
         self.backoff_max = opts.backoff_max
         self.max_cost = opts.max_cost
-        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None, max_pause=opts.backoff_max)
+        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None, learn=opts.learn_limits,
+                                   max_pause=opts.backoff_max)  # fmt: skip
         self.params: dict[str, Any] = {
             k: getattr(opts, k)
             for k in ("temperature", "top_p", "max_tokens", "seed")
@@ -229,9 +247,10 @@ class OpenAIGenerator(Generator):
         self.cost = 0.0
         self.cost_before = 0.0  # spent by the run's earlier sessions
         self.usage_unknown = 0  # replies whose usage could not be read
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: AdaptiveConcurrency | None = None  # made by generate (or the first call)
         self._halted: str | None = None
         self._client: Any = None
+        self._traced: bool | None = None  # whether the HTTP core reports departures
 
     def _resolve_price(self, prices: Any) -> Price | None:
         try:
@@ -260,8 +279,11 @@ class OpenAIGenerator(Generator):
                 field="api_key",
             )
         opts = self.options
+        openai = _openai()
         # Credentials in a URL never reach the client inside it (it logs URLs): the user
         # and password become the header they stood for, the query default parameters.
+        # The pacing's turn ends when the request's bytes leave (see _on_request).
+        http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._on_request]})
         if opts.azure_endpoint:
             return openai.AsyncAzureOpenAI(
                 azure_endpoint=self._azure.url or opts.azure_endpoint,
@@ -271,6 +293,7 @@ class OpenAIGenerator(Generator):
                 max_retries=0,  # kpit retries, with its own backoff and rate limits
                 default_headers=self._azure.headers or None,
                 default_query=self._azure.query or None,
+                http_client=http_client,
             )
         return openai.AsyncOpenAI(
             base_url=self._server.url,
@@ -281,7 +304,28 @@ class OpenAIGenerator(Generator):
             max_retries=0,
             default_headers=self._server.headers or None,
             default_query=self._server.query or None,
+            http_client=http_client,
         )
+
+    async def _on_request(self, request: Any) -> None:
+        """The HTTP client's request hook: end the pacing's turn when the bytes leave.
+
+        The HTTP core's ``trace`` extension says when the connection is opened or the
+        request's headers start going out, after the work that can delay a request on its
+        way (the first request's lazy imports, a busy event loop); a transport that never
+        reports it ends the turn here instead.
+        """
+        if not self.limiter.holding():
+            return
+        if self._traced is False:
+            self.limiter.sent()
+            return
+        request.extensions["trace"] = self._trace
+
+    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(_DEPARTURES):
+            self._traced = True
+            self.limiter.sent()
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -304,6 +348,7 @@ class OpenAIGenerator(Generator):
             "extra_body": self.extra_body,
             "rpm": self.limiter.rpm,
             "tpm": self.limiter.tpm,
+            "learn_limits": self.limiter.learn,
             "max_retries": self.max_retries,
             "max_cost": self.max_cost,
             "price_per_million": None if self._price is None else
@@ -340,8 +385,16 @@ class OpenAIGenerator(Generator):
             "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost, 6) if self._price is not None else None,
             "throttled": self.limiter.throttled,
+            "budget_pauses": self.limiter.pauses,
             "usage_unknown": self.usage_unknown,
+            "learned_limits": self.learned_limits(),
+            "concurrency_lowest": None if self._slots is None else self._slots.lowest,
         }
+
+    def learned_limits(self) -> dict[str, float] | None:
+        """The limits the server announced, per minute (``requests``, ``tokens``), if any."""
+        learned = self.limiter.learned
+        return {f"{kind}_per_minute": learned[kind] for kind in sorted(learned)} or None
 
     def _charge(self, usage: Usage) -> None:
         self.prompt_tokens += usage.prompt_tokens
@@ -365,7 +418,7 @@ class OpenAIGenerator(Generator):
 
     def _estimate(self, request: ChatRequest) -> int:
         """Tokens to charge the token budget before the server counts them (cheaply)."""
-        if self.limiter.tpm is None:
+        if self.limiter.tpm is None and not self.limiter.learn:
             return 0
         expected = int(self.params.get("max_tokens", 400))
         characters = sum(len(m.content) for m in request.messages)
@@ -388,7 +441,7 @@ class OpenAIGenerator(Generator):
         Requests that wait out a backoff or a rate limit hold no slot, so more of them are
         worked on than are sent at once.
         """
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = AdaptiveConcurrency(concurrency)
         _ = self.client  # no key or a bad option fails here, before any request
         replies = super().generate(requests, concurrency=concurrency * WAITING_FACTOR,
                                    validate=validate, reply_retries=reply_retries)  # fmt: skip
@@ -397,29 +450,62 @@ class OpenAIGenerator(Generator):
 
     async def complete(self, request: ChatRequest) -> Reply:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(8)
+            self._slots = AdaptiveConcurrency(8)
+        slots = self._slots
         estimate = self._estimate(request)
         body = self.body(request)
         last_code, last_detail = "error", ""
+        wait = 0.0
+        backoffs = 0  # failed attempts that waited out a backoff (not a server's own wait)
         for attempt in range(self.max_retries + 1):
             if self.stop_reason is not None:
                 raise StopGeneration(self.stop_reason, record=request.key)
             if attempt:
-                await asyncio.sleep(self._backoff(attempt))  # no slot held here
-            async with self._slots:
+                await asyncio.sleep(wait)  # no slot held here
+            taken = started = await slots.acquire()
+            try:
                 # Paced after taking a slot, so that each request goes out at its turn.
-                await self.limiter.acquire(estimate)
+                started = await self.limiter.acquire(estimate)
                 halted = self._halted or self.stop_reason
                 if halted is not None:
                     raise StopGeneration(halted, record=request.key)
-                try:
-                    return self._reply(request, await self._send(body), estimate)
-                except _Retry as retry:
-                    last_code, last_detail = retry.code, retry.detail
-                    log.info("%s: %s (attempt %d), retrying", request.key, retry.detail,
-                             attempt + 1)  # fmt: skip
+                reply = self._reply(request, await self._send(body), estimate)
+            except _Retry as retry:
+                last_code, last_detail = retry.code, retry.detail
+                told = self._wait_after(retry, taken, started)
+                if told is None:
+                    backoffs += 1
+                wait = self._backoff(backoffs) if told is None else told
+                log.info("%s: %s (attempt %d), retrying in %.2g s", request.key, retry.detail,
+                         attempt + 1, wait)  # fmt: skip
+                continue
+            finally:
+                self.limiter.release()  # the request failed before leaving, or went untraced
+                slots.release()
+                self.limiter.settle()
+            slots.succeed(taken)
+            return reply
         raise GeneratorError(f"gave up after {self.max_retries + 1} attempts: {last_detail}",
                              code=last_code, record=request.key)  # fmt: skip
+
+    def _wait_after(self, retry: _Retry, taken: float, started: float) -> float | None:
+        """How long a failed request waits before its next attempt, and what a 429 slows.
+
+        A 429 that says a budget is spent has paused every request until the reset (the
+        limiter holds this one too) and slows the pace; any other 429 delays this request
+        alone, for its ``Retry-After`` (at most ``backoff_max``), and lowers the
+        concurrency a step. ``None``: the server said nothing, back off (exponentially in
+        the attempts that did so: a 500 after a 429 waits as a first 500 would).
+        """
+        if retry.code == "rate_limit":
+            self.limiter.throttle(retry.spent, started)
+            if retry.spent:
+                return 0.0
+            assert self._slots is not None
+            self._slots.overloaded(taken)
+            if retry.retry_after is not None:
+                return self.limiter.cap(retry.retry_after) * random.uniform(1.0, 1.1)
+        return None
 
     def _backoff(self, attempt: int) -> float:
         wait = min(self.backoff_max, self.backoff * 2.0 ** (attempt - 1))
@@ -427,6 +513,7 @@ class OpenAIGenerator(Generator):
 
     async def _send(self, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
         """One call; retryable failures raise :class:`_Retry`, hopeless ones are fatal."""
+        openai = _openai()
         self.requests_sent += 1
         try:
             # The client's own request path (auth, base URL, Azure deployments, error types),
@@ -438,9 +525,10 @@ class OpenAIGenerator(Generator):
         except openai.APIStatusError as exc:
             status = exc.status_code
             headers = exc.response.headers if exc.response is not None else {}
+            spent = self.limiter.observe(headers, refused=status == 429)
             if status == 429:
-                self.limiter.throttle(_retry_after(headers))
-                raise _Retry("rate_limit", f"429 {self._message(exc)}") from None
+                raise _Retry("rate_limit", f"429 {self._message(exc)}", spent=spent,
+                             retry_after=retry_after(headers)) from None  # fmt: skip
             if status >= 500 or status in RETRYABLE_STATUS:
                 raise _Retry("server_error", f"{status} {self._message(exc)}") from None
             self._halted = f"stopped after a {status} error"  # nothing more goes out
@@ -455,6 +543,9 @@ class OpenAIGenerator(Generator):
             raise _Retry("connection", f"connection failed: {type(exc).__name__}") from None
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise _Retry("malformed", f"malformed reply: {type(exc).__name__}") from None
+        finally:
+            if self._traced is None and self.limiter.holding():
+                self._traced = False  # answered, and the transport never said it left
 
     def _message(self, exc: openai.APIStatusError) -> str:
         return redact(str(exc.message), self._secret)[:300]
@@ -524,6 +615,11 @@ def read_usage(raw: Any) -> tuple[Usage | None, str]:
 
 
 class _Retry(Exception):
-    def __init__(self, code: str, detail: str) -> None:
+    """A failed attempt worth another: why, and what a 429 said."""
+
+    def __init__(self, code: str, detail: str, *, spent: bool = False,
+                 retry_after: float | None = None) -> None:  # fmt: skip
         super().__init__(detail)
         self.code, self.detail = code, detail
+        self.spent = spent  # a 429 whose headers say a budget is spent
+        self.retry_after = retry_after
