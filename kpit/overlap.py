@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from kpit.errors import ConfigError, DataError
+from kpit.jsonl import read_jsonl
 
-__all__ = ["ExcludeImages", "check_disjoint", "image_id_of", "read_image_ids"]
+__all__ = ["ExcludeImages", "check_disjoint", "image_id_of", "read_image_ids", "source_paths"]
 
 PathLike = str | os.PathLike[str]
 ExcludeImages = PathLike | Iterable[PathLike] | None
@@ -54,15 +55,7 @@ def _ids_of_names(names: Iterable[Any], source: Path, field: str) -> set[int]:
 
 def _jsonl_images(path: Path) -> set[int]:
     names = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", file=path, record=f"line {n}") from None
-        if not isinstance(record, dict):
-            raise DataError("not a JSON object", file=path, record=f"line {n}")
+    for _, record in read_jsonl(path):
         meta = record["meta"] if isinstance(record.get("meta"), dict) else {}
         value = record.get("image_id", meta.get("image_id", record.get("image")))
         if value is not None:
@@ -113,14 +106,19 @@ def _text_images(path: Path) -> set[int]:
     return ids
 
 
+def source_paths(sources: ExcludeImages) -> list[str]:
+    """``sources`` (none, one or several) as a list of paths, for manifests."""
+    if sources is None:
+        return []
+    if isinstance(sources, (str, os.PathLike)):
+        return [os.fspath(sources)]
+    return [os.fspath(s) for s in sources]
+
+
 def read_image_ids(sources: ExcludeImages) -> set[int]:
     """The image ids of one or several sources (see the module's docstring)."""
-    if sources is None:
-        return set()
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
     ids: set[int] = set()
-    for source in sources:
+    for source in source_paths(sources):
         path = Path(source)
         if path.is_dir():
             ids |= _folder_images(path)

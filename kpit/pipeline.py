@@ -30,7 +30,7 @@ from kpit._sync import run_sync
 from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
 from kpit.generators.base import Generator, Price, Reply
-from kpit.overlap import ExcludeImages, read_image_ids
+from kpit.overlap import ExcludeImages, read_image_ids, source_paths
 from kpit.prompts import templates_read
 from kpit.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
 from kpit.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
@@ -291,7 +291,7 @@ def _set_up(
         "source": source,
         "quality": dataclasses.asdict(quality),
         "concurrency": concurrency,
-        "exclude_images": {"sources": [os.fspath(p) for p in _as_list(exclude_images)],
+        "exclude_images": {"sources": source_paths(exclude_images),
                            "images": len(excluded)},
     }  # fmt: skip
     if store.orphaned():
@@ -343,14 +343,6 @@ def _check_arguments(
     check_type(quality, "quality", (QualityConfig, type(None)), "a kpit.QualityConfig")
     check_type(generator_options, "generator_options", (Mapping, type(None)), "a dict of options")
     return checked
-
-
-def _as_list(sources: ExcludeImages) -> list[str | os.PathLike[str]]:
-    if sources is None:
-        return []
-    if isinstance(sources, (str, os.PathLike)):
-        return [sources]
-    return list(sources)
 
 
 def _without(contexts: Iterable[ImageContext], excluded: set[int]) -> Iterator[ImageContext]:

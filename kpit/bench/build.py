@@ -21,7 +21,7 @@ from typing import Any
 from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
-from kpit.overlap import ExcludeImages, read_image_ids
+from kpit.overlap import ExcludeImages, read_image_ids, source_paths
 from kpit.pipeline import agenerate
 from kpit.recipes import DEFAULT_RECIPE
 from kpit.store import Run
@@ -129,7 +129,7 @@ async def abuild_bench(
         "recipe": _recipe_name(generate_options.get("recipe")),
         "image_ids": [ctx.image_id for ctx, _ in chosen],
         "images_files": [ctx.file_name for ctx, _ in chosen],
-        "disjoint_from": _sources(disjoint_from),
+        "disjoint_from": source_paths(disjoint_from),
         "run": str(folder / "run"),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -141,14 +141,6 @@ def _recipe_name(recipe: object) -> str:
     if recipe is None:
         return DEFAULT_RECIPE
     return recipe if isinstance(recipe, str) else str(getattr(recipe, "name", recipe))
-
-
-def _sources(sources: ExcludeImages) -> list[str]:
-    if sources is None:
-        return []
-    if isinstance(sources, (str, os.PathLike)):
-        return [os.fspath(sources)]
-    return [os.fspath(s) for s in sources]
 
 
 def _old_images_keyword(images: int, num_images: int) -> int:

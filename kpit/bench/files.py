@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kpit.errors import DataError
+from kpit.jsonl import read_jsonl
 
 __all__ = [
     "CATEGORIES",
@@ -36,24 +37,6 @@ CATEGORIES = ("conv", "detail", "complex")
 """LLaVA-Bench's question categories: conversation, detailed description, complex reasoning."""
 
 PathLike = str | os.PathLike[str]
-
-
-def read_jsonl(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, record)`` for each non-empty line; bad JSON is a :class:`DataError`."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror}", file=path) from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", file=path, record=f"line {n}") from None
-        if not isinstance(record, dict):
-            raise DataError("not a JSON object", file=path, record=f"line {n}")
-        yield n, record
 
 
 def write_jsonl(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
