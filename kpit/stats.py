@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kpit.quality import PHRASE_RULES
-from kpit.store import SAMPLES, Run, duplicate_samples
+from kpit.store import SAMPLES, Run, read_samples
 from kpit.tokens import estimate_tokens
 
 __all__ = ["RunStats", "TaskStats", "run_stats"]
@@ -158,7 +158,13 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
     run = run if isinstance(run, Run) else Run(run)
     tasks: dict[str, TaskStats] = defaultdict(TaskStats)
     images: set[Any] = set()
-    for sample in run.samples():
+    seen: set[str] = set()
+    duplicates = 0
+    for sample in read_samples(run.folder / SAMPLES, unique=False):  # one pass: count repeats
+        if sample.id in seen:
+            duplicates += 1
+            continue
+        seen.add(sample.id)
         t = tasks[sample.task]
         images.add(sample.image)
         t.samples += 1
@@ -185,4 +191,4 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
         t.failures[reason] += 1
         if reason.removeprefix("quality:") in PHRASE_RULES and failure.get("detail"):
             t.failure_details[reason, str(failure["detail"])] += 1
-    return RunStats(dict(tasks), len(images), duplicate_samples(run.folder / SAMPLES))
+    return RunStats(dict(tasks), len(images), duplicates)

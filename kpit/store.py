@@ -40,7 +40,6 @@ __all__ = [
     "Run",
     "RunLock",
     "RunStore",
-    "duplicate_samples",
     "read_records",
     "read_samples",
 ]
@@ -99,12 +98,6 @@ def read_samples(path: Path, *, unique: bool = True) -> Iterator[Sample]:
         yield sample
     if repeats:
         log.warning("%s: %d samples stored twice under one id; each is read once", path, repeats)
-
-
-def duplicate_samples(path: Path) -> int:
-    """How many samples of a ``samples.jsonl`` file repeat an id stored before them."""
-    ids = [sample.id for sample in _all_samples(path)]
-    return len(ids) - len(set(ids))
 
 
 def _all_samples(path: Path) -> Iterator[Sample]:
