@@ -1,9 +1,10 @@
 """Render an :class:`~kpit.types.ImageContext` as the text a teacher model reads.
 
 Two packaged styles: ``paper`` (the paper's prompt: captions, ``category: [x1, y1, x2, y2]``
-lines, each person's box and its ``(x, y, visibility)`` triples) and ``compact`` (named
-keypoints, numbered people, unlabelled points left out: fewer tokens, same information).
-A path to a ``.j2`` file renders with the user's own template.
+lines, each person's box and its ``(x, y, visibility)`` triples) and ``compact`` (the same
+information in about half the tokens: numbers without the leading zero or brackets, one
+line per person with the box and then the labelled keypoints by name, hidden ones marked,
+unlabelled ones left out). A path to a ``.j2`` file renders with the user's own template.
 """
 
 from __future__ import annotations
@@ -41,6 +42,49 @@ def keypoint_triples(person: Person) -> str:
     return "[" + ", ".join(f"({x}, {y}, {int(v)})" for x, y, v in rows) + "]"
 
 
+def _compact_number(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    if text.startswith("0."):
+        return text[1:]
+    if text.startswith("-0."):
+        return "-" + text[2:]
+    return "0" if text == "-0" else text
+
+
+_THOUSANDTHS = {k / 1000: _compact_number(k / 1000) for k in range(1001)}
+
+
+def compact_number(value: float) -> str:
+    """``value`` to three decimals without the leading zero or trailing zeros.
+
+    ``0.25`` is ``.25``, ``0.0`` is ``0``, ``1.0`` is ``1``, ``-0.05`` is ``-.05``: in o200k
+    tokens `` .25`` costs two where `` 0.25`` costs four.
+    """
+    try:  # kpit's coordinates are thousandths in [0, 1]: looked up, not formatted
+        return _THOUSANDTHS[value]
+    except KeyError:
+        return _compact_number(value)
+
+
+def compact_box(box: Box) -> str:
+    """``x1 y1 x2 y2`` as :func:`compact_number` writes them."""
+    return " ".join(map(compact_number, (box.x1, box.y1, box.x2, box.y2)))
+
+
+def compact_keypoints(person: Person) -> str:
+    """Labelled keypoints as ``name x y``, ``hidden`` after those labelled but not visible.
+
+    Points are in layout order, separated by ``", "``; unlabelled points are left out, and a
+    person with none says ``no keypoint labelled``.
+    """
+    parts = []
+    for name, (x, y, v) in zip(person.layout.names, person.keypoint_array.tolist(), strict=True):
+        if v > 0:
+            point = f"{name.replace('_', ' ')} {compact_number(x)} {compact_number(y)}"
+            parts.append(point + " hidden" if int(v) == 1 else point)
+    return ", ".join(parts) if parts else "no keypoint labelled"
+
+
 def named_keypoints(person: Person) -> str:
     """Labelled keypoints as ``name (x, y)``; labelled-but-hidden ones end in ``hidden``."""
     parts = []
@@ -57,6 +101,9 @@ _FILTERS = {
     "object_label": object_label,
     "keypoint_triples": keypoint_triples,
     "named_keypoints": named_keypoints,
+    "compact_number": compact_number,
+    "compact_box": compact_box,
+    "compact_keypoints": compact_keypoints,
 }
 
 
@@ -116,7 +163,8 @@ def render_context(
         ctx: the image context.
         style: ``"paper"``, ``"compact"``, the name of a template ``context/NAME.j2`` in
             ``template_dir``, or the path of a ``.j2`` file. Templates receive ``ctx`` and the
-            filters ``box``, ``object_label``, ``keypoint_triples`` and ``named_keypoints``.
+            filters ``box``, ``object_label``, ``keypoint_triples``, ``named_keypoints``,
+            ``compact_number``, ``compact_box`` and ``compact_keypoints``.
         template_dir: a folder whose ``context/*.j2`` files override the packaged ones.
         pose_notes: append each person's pose facts in words, without numbers
             (:func:`kpit.pose.pose_notes`); off by default, so the paper's setting stays as

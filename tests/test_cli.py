@@ -31,7 +31,7 @@ def test_contexts_compact_for_one_image(sample_root: Path) -> None:
     code, out, _ = run("contexts", str(sample_root), "--image-id", "196141", "--style", "compact")
     assert code == 0
     assert out.count("# image ") == 1
-    assert "People:\n1. box" in out and "5. box" in out
+    assert "then labelled keypoints: name x y):\n1. box ." in out and "\n5. box ." in out
 
 
 def test_contexts_with_pose_notes(sample_root: Path) -> None:
@@ -52,7 +52,7 @@ def test_contexts_with_explicit_wholebody_file(sample_annotations: Path) -> None
     path = sample_annotations / "coco_wholebody_val_v1.0.json"
     code, out, _ = run("contexts", "--keypoints", str(path), "--style", "compact", "--limit", "1")
     assert code == 0
-    assert "left big toe (" in out and "right hand root (" in out
+    assert ", left big toe ." in out and ", right hand root ." in out
 
 
 def test_bad_input_is_one_line_and_nonzero(write_coco: WriteCoco) -> None:
@@ -104,7 +104,7 @@ def test_prompts_show_prints_the_exact_messages(sample_root: Path) -> None:
     assert code == 0
     assert out.startswith("=== system (~")
     assert out.count("=== user") == 2 and out.count("=== assistant") == 1
-    assert "People:\n1. box [0.439, 0.105, 0.78, 0.921]" in out
+    assert "name x y):\n1. box .439 .105 .78 .921; nose .573 .191, " in out
     assert out.rstrip().endswith("tokens")
     assert "request detail/785/0: 4 messages" in out
 

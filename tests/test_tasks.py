@@ -129,7 +129,11 @@ def test_messages_carry_system_fewshot_and_context(ctx: kpit.ImageContext) -> No
     assert request.messages[-1].content == kpit.render_context(ctx, "paper")
     assert "Question:" in request.messages[2].content  # a hand-written ideal answer
     compact = _request(ConversationTask(), ctx, style="compact", pose_notes=True)
-    assert "People are numbered" in compact.messages[0].content
+    assert "written without the leading zero (.25 means 0.25)" in compact.messages[0].content
+    assert 'followed by "hidden" is labelled but not visible' in compact.messages[0].content
+    assert "17. right ankle" not in compact.messages[0].content  # the context names them
+    assert "\n1. box .387 .173 .652 .874; nose .464 .259, " in compact.messages[-1].content
+    assert "name x y):\n1. box ." in compact.messages[1].content  # the example's context too
     assert "Pose notes:" in compact.messages[-1].content
 
 
