@@ -155,6 +155,19 @@ def token_table(name: str, contexts: Sequence[ImageContext]) -> dict[str, int]:
     return totals
 
 
+def by_people(contexts: Sequence[ImageContext]) -> None:
+    """The compact style's saving against paper by the number of people in the image."""
+    sums: dict[int, list[int]] = {}
+    for ctx in contexts:
+        paper, compact = sums.setdefault(len(ctx.people), [0, 0])
+        sums[len(ctx.people)] = [
+            paper + estimate_tokens(kpit.render_context(ctx, "paper")),
+            compact + estimate_tokens(kpit.render_context(ctx, "compact")),
+        ]
+    cells = [f"{n}: {1 - compact / paper:.1%}" for n, (paper, compact) in sorted(sums.items())]
+    print("  compact now, fewer tokens than paper by people in the image: " + ", ".join(cells))
+
+
 def request_tokens(contexts: Sequence[ImageContext]) -> None:
     """The kpit recipe's prompt tokens per request, paper style against compact."""
     recipe = resolve_recipe("kpit")
@@ -202,6 +215,7 @@ def main() -> None:
     print(f"tokens counted with {tokenizer_name()}")
     contexts = coco_train_contexts(count, seed=args.seed)
     totals = token_table("COCO-train-shaped synthetic contexts", contexts)
+    by_people(contexts)
     token_table("bundled sample, COCO-17", list(kpit.load_coco(SAMPLE)))
     files = SAMPLE / "annotations"
     wholebody = kpit.load_coco(captions=files / "captions_val2017.json",

@@ -6,6 +6,7 @@ python examples/show_contexts.py
 from pathlib import Path
 
 import kpit
+from kpit.tokens import estimate_tokens, tokenizer_name
 
 SAMPLE = Path(__file__).parent / "data" / "coco-sample"
 
@@ -18,7 +19,10 @@ print(f"\nimage {ctx.image_id}: {len(ctx.people)} person, {len(ctx.objects)} obj
 skier = ctx.people[0]
 print("her left knee:", skier.keypoint("left_knee"))
 
+paper, compact = kpit.render_context(ctx, "paper"), kpit.render_context(ctx, "compact")
 print("\n--- paper style ---")
-print(kpit.render_context(ctx, "paper"))
-print("\n--- compact style ---")
-print(kpit.render_context(ctx, "compact"))
+print(paper)
+print("\n--- compact style: the same information ---")
+print(compact)
+counts = f"paper {estimate_tokens(paper)}, compact {estimate_tokens(compact)}"
+print(f"\ntokens ({tokenizer_name()}): {counts}")

@@ -127,7 +127,7 @@ class KpitRecipe(Recipe):
     """kpit's own prompts, with filters that reject."""
 
     name = "kpit"
-    version = "1"
+    version = "2"  # 2: the compact context style of issue 17 (the paper style's prompts as in 1)
     description = (
         "kpit's prompts: rules against leaks and numbers, a few-shot example, answer lengths, "
         "the full context for every task"
