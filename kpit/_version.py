@@ -1,3 +1,4 @@
 """The installed version of kpit."""
 
 __version__ = "0.1.0"
+"""kpit's version (``kpit --version``; recorded in run manifests)."""

@@ -131,7 +131,7 @@ OBJECT_WORDS: dict[str, str] = _words(
     "doughnut=donut; cake=cake; mouse=mouse; keyboard=keyboard; laptop=laptop;"
     "suitcase=suitcase; backpack=backpack"
 )
-"""Words for objects held in the hand -> their COCO category (:data:`kpit.pose.HANDHELD`)."""
+"""Words for objects held in the hand -> their COCO category (``kpit.pose.HANDHELD``)."""
 
 _SEAT_WORDS = _words(
     "chair=chair; chairs=chair; stool=chair; armchair=chair; bench=bench; couch=couch;"

@@ -2,7 +2,7 @@
 
 Three files describe a split: captions, object instances and person keypoints. Any of them
 may be absent; a context then simply lacks that part. The files are parsed with a fast JSON
-parser one at a time, checked, and reduced to compact numpy tables (:mod:`kpit._coco_tables`,
+parser one at a time, checked, and reduced to compact numpy tables (``kpit._coco_tables``,
 which joins them itself rather than through pycocotools' per-record index), and contexts are
 built from the tables one image at a time.
 """
@@ -113,8 +113,8 @@ class LoadStats:
 class CocoContexts(Sequence[ImageContext]):
     """The contexts of one loaded split: a sequence of :class:`ImageContext`, built lazily.
 
-    Iterate it, index it, or look an image up with :meth:`get`. :attr:`stats` says what was
-    loaded, filtered and clamped; :attr:`files` which files were read. Only compact numpy
+    Iterate it, index it, or look an image up with :meth:`get`. ``stats`` says what was
+    loaded, filtered and clamped; ``files`` which files were read. Only compact numpy
     tables are held; each context is built when it is asked for.
     """
 
@@ -248,8 +248,11 @@ def load_coco(
         root: a folder in the standard COCO layout (``annotations/`` and one image folder per
             split). Optional when the files are given explicitly.
         split: the split name used in the file names, e.g. ``train2017`` or ``val2014``.
-        captions, instances, keypoints: explicit annotation files; each overrides the one
-            found under ``root``. A COCO-WholeBody file works as ``keypoints``.
+        captions: an explicit captions file; overrides the one found under ``root``.
+        instances: an explicit instances (object boxes) file; overrides the one found under
+            ``root``.
+        keypoints: an explicit person keypoints file; overrides the one found under ``root``.
+            A COCO-WholeBody file works too.
         images: the image folder (default ``ROOT/SPLIT``).
         min_people: keep only images with at least this many people that have a labelled
             keypoint (crowd regions do not count).

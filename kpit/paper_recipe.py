@@ -117,11 +117,13 @@ class PaperComplexTask(PaperTask):
     def build(
         self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
     ) -> ChatRequest:
+        """The system prompt, then each caption and each person as their own message."""
         messages = [Message("system", self.exact("system.j2", options))]
         messages += self.captions_and_people(ctx, options)
         return ChatRequest(key, tuple(messages), self.meta(ctx, seed))
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The reply's first question and its answer (:func:`parse_free_pairs`) as two turns."""
         pairs = parse_free_pairs(reply, limit=1)
         if not pairs:
             raise ParseError("no question and answer found in the reply", record=request.key)
@@ -146,6 +148,8 @@ class PaperDetailTask(PaperTask):
     def build(
         self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
     ) -> ChatRequest:
+        """The system prompt, each caption and person, then an instruction chosen with the
+        seed."""
         instruction = random.Random(f"{seed}:{key}").choice(self.instructions(options))
         messages = [Message("system", self.exact("system.j2", options))]
         messages += self.captions_and_people(ctx, options)
@@ -154,6 +158,7 @@ class PaperDetailTask(PaperTask):
         return ChatRequest(key, tuple(messages), meta)
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The request's instruction and the whole reply as two turns."""
         text = reply.strip()
         if not text:
             raise ParseError("the reply is empty", record=request.key)
@@ -172,6 +177,7 @@ class PaperConversationTask(PaperTask):
     def build(
         self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
     ) -> ChatRequest:
+        """The system prompt, each caption as a question and its answer, then the request."""
         messages = [Message("system", self.exact("system.j2", options))]
         for caption in ctx.captions:
             messages.append(Message("user", self.exact("caption_question.j2", options)))
@@ -181,6 +187,7 @@ class PaperConversationTask(PaperTask):
         return ChatRequest(key, tuple(messages), self.meta(ctx, seed))
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The reply's question/answer pairs (:func:`parse_free_pairs`) as turns."""
         pairs = parse_free_pairs(reply)
         if not pairs:
             raise ParseError("no question/answer pairs found in the reply", record=request.key)

@@ -40,7 +40,9 @@ def safe_join(
     Args:
         root: the folder the names are relative to.
         name: the name a record gives (``file_name``, ``image``).
-        file, record, field: where the name comes from, for the error.
+        file: the file the name comes from, for the error.
+        record: the record the name comes from, for the error.
+        field: the record's field that holds the name, for the error.
 
     Raises:
         DataError: ``name`` is not a non-empty string, is absolute (``/etc/passwd``,

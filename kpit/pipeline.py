@@ -406,8 +406,11 @@ def plan_recipes(
     Args:
         contexts: the images (read once per recipe; an iterator is read into a list first).
         recipes: recipe names, a list or a comma-separated string.
-        tasks, generator, model, out, **options: as for :func:`generate`; ``recipe`` is
-            not one of them.
+        tasks: as for :func:`generate`.
+        generator: as for :func:`generate`.
+        model: as for :func:`generate`.
+        out: as for :func:`generate`.
+        **options: as for :func:`generate`; ``recipe`` is not one of them.
 
     Returns:
         Each recipe's :class:`DryRun`, by name, in the order given.

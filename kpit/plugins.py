@@ -4,22 +4,22 @@ The manager is made on first use. It registers kpit's built-in plugins, then eve
 ``kpit`` entry point of the installed packages; the environment variable
 ``KPIT_LOAD_PLUGINS`` (a comma-separated list of entry-point names, possibly empty) limits
 which of those load, for reproducible runs; a name no installed package provides (a typo)
-is a :class:`RuntimeWarning` listing the installed ones.
+is a ``RuntimeWarning`` listing the installed ones.
 
 A broken plugin must not break kpit. An entry point that fails to import, or whose hook
-implementations do not fit kpit's hooks, is refused whole with a :class:`RuntimeWarning`
+implementations do not fit kpit's hooks, is refused whole with a ``RuntimeWarning``
 naming the plugin and the hook, and kpit goes on without it. Not fitting means a function
 marked ``@kpit.hookimpl`` that no hook has (a misspelling such as
 ``kpit_register_generator``: pluggy's ``check_pending``; ``optionalhook=True`` exempts
 one), or an argument its hook does not pass. A function left unmarked is not a hook
 implementation at all, and nothing can notice its name. The same fault in kpit's own
-plugins is a bug in kpit and raises :class:`pluggy.PluginValidationError`. A plugin
+plugins is a bug in kpit and raises ``pluggy.PluginValidationError``. A plugin
 registered by hand (``get_plugin_manager().register(...)``, as tests do) is not checked:
 call ``check_pending()`` on the manager after registering it.
 
 A name clash between a built-in class and a plugin's goes to the plugin, with a
-:class:`RuntimeWarning` naming both, however late the plugin was registered:
-:func:`_collect` calls the built-ins' hook implementations first, one at a time, and the
+``RuntimeWarning`` naming both, however late the plugin was registered:
+``_collect()`` calls the built-ins' hook implementations first, one at a time, and the
 later registration of a name wins. (Between two plugins, pluggy's call order decides: the
 later registered plugin is called first, so the earlier one wins, again with a warning.)
 """

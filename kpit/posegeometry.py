@@ -26,6 +26,20 @@ import numpy.typing as npt
 
 from kpit.layouts import COCO_17
 
+__all__ = [
+    "FORESHORTENED",
+    "JOINTS",
+    "OCCLUDED_WEIGHT",
+    "ArmPosition",
+    "Facing",
+    "Flexion",
+    "Measure",
+    "PoseMeasures",
+    "Posture",
+    "Torso",
+    "measure_pose",
+]
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

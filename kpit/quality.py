@@ -19,6 +19,7 @@ from kpit.leaks import LEAK_RULES, LeakFinder
 from kpit.types import Sample, Turn
 
 __all__ = [
+    "PHRASE_RULES",
     "QualityConfig",
     "QualityFilter",
     "Rejection",

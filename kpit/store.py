@@ -3,8 +3,8 @@
 ::
 
     RUN/manifest.json     what made the run: arguments, versions, template hashes, seed
-    RUN/samples.jsonl     one :class:`~kpit.types.Sample` per line, its ``to_dict()``
-                          (``id`` = the request key, ``image``, ``task``, ``turns``, ``meta``)
+    RUN/samples.jsonl     one Sample per line, its to_dict()
+                          (id = the request key, image, task, turns, meta)
     RUN/failures.jsonl    one per failed request (key, task, image_id, reason, detail...)
 
 Samples written by kpit 0.1 (flat records keyed by ``key``) still read, as the same
@@ -46,9 +46,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MANIFEST, SAMPLES, FAILURES = "manifest.json", "samples.jsonl", "failures.jsonl"
+MANIFEST = "manifest.json"
+"""The run's manifest: what made it (arguments, versions, template hashes, seed)."""
+SAMPLES = "samples.jsonl"
+"""The run's samples, one JSON object per line."""
+FAILURES = "failures.jsonl"
+"""The run's failed requests, one JSON object per line."""
 LOCK = ".lock"
+"""The lock file that keeps a run folder to one writer at a time."""
 RUN_FILES = (MANIFEST, SAMPLES, FAILURES)
+"""The files that make a folder a run folder."""
 
 
 def read_records(path: Path, key: str | tuple[str, ...] = "key") -> Iterator[dict[str, Any]]:

@@ -78,7 +78,9 @@ class Task(ABC):
     """
 
     name: ClassVar[str]
+    """The task's name, as ``--tasks`` takes it."""
     description: ClassVar[str] = ""
+    """One line for ``kpit plugins``."""
     min_answer_chars: ClassVar[int] = 10
     """The quality filter's default floor for an answer's length, in characters."""
     expected_completion_tokens: ClassVar[int] = 300
@@ -222,6 +224,9 @@ class PromptTask(Task):
     def build(
         self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
     ) -> ChatRequest:
+        """The system prompt, the few-shot examples as earlier turns, and the user prompt with
+        the rendered context; the request's ``meta`` carries the task, the image and the
+        context."""
         rng = random.Random(f"{seed}:{key}")
         system = self._render("system.j2", options, **self.system_values(ctx, options))
         messages = [Message("system", system)]
@@ -244,6 +249,7 @@ class PromptTask(Task):
         return self._render("user.j2", options, context=context, **values)
 
     def template_hashes(self, options: PromptOptions) -> dict[str, str]:
+        """A short SHA-256 of each template file found, by its name under the templates."""
         import hashlib
 
         root = self._roots(options)[0]
@@ -271,12 +277,14 @@ class ConversationTask(PromptTask):
     max_pairs = 6
 
     def system_values(self, ctx: ImageContext, options: PromptOptions) -> dict[str, Any]:
+        """The base values with the number of pairs to ask for."""
         return super().system_values(ctx, options) | {
             "min_pairs": self.min_pairs,
             "max_pairs": self.max_pairs,
         }
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The reply's question/answer pairs as turns (:func:`parse_pairs`)."""
         pairs = parse_pairs(reply)
         if not pairs:
             raise ParseError("no question/answer pairs found in the reply", record=request.key)
@@ -300,9 +308,11 @@ class DetailTask(PromptTask):
     def user_values(
         self, ctx: ImageContext, rng: random.Random, options: PromptOptions
     ) -> dict[str, Any]:
+        """An instruction sampled with ``rng`` from :meth:`instructions`."""
         return {"instruction": rng.choice(self.instructions(options))}
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The request's instruction and the reply, without a leading label, as two turns."""
         text = _LEADING_LABEL.sub("", reply.strip()).strip()
         if not text:
             raise ParseError("the reply is empty", record=request.key)
@@ -318,6 +328,7 @@ class ComplexTask(PromptTask):
     expected_completion_tokens = 280
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
+        """The reply's first question and its answer as two turns."""
         pairs = parse_pairs(reply, limit=1)
         if not pairs:
             raise ParseError("no question and answer found in the reply", record=request.key)

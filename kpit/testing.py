@@ -66,9 +66,10 @@ def make_tiny_llava(
 
     Args:
         folder: where to save it.
-        image_size, patch_size: the CLIP tower's input and patch size in pixels.
-        hidden, layers: the language model's width and depth (LLaVA-1.5-7B's are 4096 and
-            32).
+        image_size: the CLIP tower's input size in pixels.
+        patch_size: the CLIP tower's patch size in pixels.
+        hidden: the language model's width (LLaVA-1.5-7B's is 4096).
+        layers: the language model's depth (LLaVA-1.5-7B's is 32).
         words: the vocabulary of the word-level tokenizer (text is split at spaces; any other
             word is ``<unk>``).
         seed: seeds the random weights.

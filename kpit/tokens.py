@@ -21,6 +21,7 @@ __all__ = ["CHARS_PER_TOKEN", "count_message_tokens", "estimate_tokens", "tokeni
 log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 4.0
+"""Characters per token of the estimate used when no ``o200k_base`` tokenizer loads."""
 MESSAGE_OVERHEAD = 3
 """Tokens a chat message costs beyond its content (role and separators), as OpenAI counts."""
 IMAGE_TOKENS = 765

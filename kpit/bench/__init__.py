@@ -1,13 +1,12 @@
 """HPAUB and LLaVA-Bench: build, answer, judge and report.
 
-One module per step of ``kpit bench``: :mod:`~kpit.bench.build` (questions and references),
-:mod:`~kpit.bench.answer` (the model under test), :mod:`~kpit.bench.judge` (the review
-step: jobs, retries, cache, order checks) and :mod:`~kpit.bench.report` (scores with
-bootstrap intervals, failed reviews never counted as -1), over the files of
-:mod:`~kpit.bench.files` (LLaVA-Bench's fields). The judge backends and the review format
-they share live in :mod:`kpit.judges`: the ``gpt`` judge scores pairs of answers, the
-``pose`` judge checks each answer's claims against the keypoints (its reviews have their own
-table, :func:`pose_table`).
+One module per step of ``kpit bench``: ``build`` (questions and references), ``answer``
+(the model under test), ``judge`` (the review step: jobs, retries, cache, order checks) and
+``report`` (scores with bootstrap intervals, failed reviews never counted as -1), over the
+files of ``files`` (LLaVA-Bench's fields); this package exports what users call. The judge
+backends and the review format they share live in :mod:`kpit.judges`: the ``gpt`` judge
+scores pairs of answers, the ``pose`` judge checks each answer's claims against the
+keypoints (its reviews have their own table, :func:`pose_table`).
 """
 
 from kpit.bench.answer import aanswer_bench, answer_bench

@@ -318,7 +318,7 @@ def judge_answers(
         answers: the model's answers by ``question_id`` (see :func:`kpit.bench.read_answers`).
         out: the review file (LLaVA's review fields: ``question_id``, ``category``,
             ``tuple`` = [other, model], ``content``), in question order; reviews without
-            readable scores go to :func:`failures_path` beside it; a cache
+            readable scores go to ``failures_path(out)`` beside it; a cache
             (``out.cache.jsonl``) lets a rerun skip every review already had.
         **options: ``versus`` (another model's answers by ``question_id``: judge model
             against model, as the paper does; each answer file must name one distinct

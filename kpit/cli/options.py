@@ -43,6 +43,7 @@ class AliasedOption(click.Option):
             raise TypeError(f"hidden aliases that are not names of the option: {sorted(unknown)}")
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """The help line, without the hidden aliases."""
         opts = self.opts
         self.opts = [name for name in opts if name not in self.hidden_aliases]
         try:
@@ -51,6 +52,7 @@ class AliasedOption(click.Option):
             self.opts = opts
 
     def get_error_hint(self, ctx: click.Context | None) -> str:
+        """The option's names in an error message, without the hidden aliases."""
         shown = [name for name in self.opts if name not in self.hidden_aliases]
         return " / ".join(f"'{name}'" for name in shown or [self.human_readable_name])
 

@@ -1,0 +1,1 @@
+"""The backends that write replies: the base class, ``template``, ``openai``, ``hf-llava``."""

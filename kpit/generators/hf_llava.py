@@ -71,6 +71,7 @@ class HFLlavaGenerator(Generator):
         self._lock = threading.Lock()
 
     def settings(self) -> dict[str, Any]:
+        """The base settings with the generation length, temperature and padding."""
         return super().settings() | {
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
@@ -135,4 +136,5 @@ class HFLlavaGenerator(Generator):
         )
 
     async def complete(self, request: ChatRequest) -> Reply:
+        """Answer one request with the local model, in a worker thread."""
         return await asyncio.to_thread(self._answer, request)

@@ -22,7 +22,7 @@ from kpit.options import option
 from kpit.pose import PoseFacts, ordinal, pose_facts_batch
 from kpit.types import ChatRequest, ImageContext
 
-__all__ = ["TemplateGenerator"]
+__all__ = ["TemplateGenerator", "TemplateOptions"]
 
 _CHUNK = 256
 _CACHE_SIZE = 4096
@@ -194,6 +194,7 @@ class TemplateGenerator(Generator):
         return Price(0.0, 0.0)
 
     async def complete(self, request: ChatRequest) -> Reply:
+        """As :meth:`write`."""
         return self.write(request)
 
     def write(self, request: ChatRequest) -> Reply:

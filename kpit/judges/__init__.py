@@ -3,7 +3,7 @@ review) and :class:`~kpit.judges.base.AnswerJudge` (one answer against the conte
 built-in ``gpt`` judge and its review format (:mod:`~kpit.judges.rubric`: LLaVA-Bench's
 messages, the rubrics and score parsing), and the ``pose`` judge (:mod:`~kpit.judges.pose`:
 claims about people checked against the keypoints). The benchmark's review step that drives
-them is :mod:`kpit.bench.judge`.
+them is ``kpit.bench.judge`` (:func:`kpit.bench.judge_answers`).
 """
 
 from kpit.judges.base import AnswerJudge, AnswerReview, Judge

@@ -41,6 +41,7 @@ class GPTJudge(Judge):
         self.backend = OpenAIGenerator(self.model, **given)
 
     async def review(self, messages: Sequence[Message], key: str) -> str:
+        """The chat model's review; a failed request is a :class:`GeneratorError`."""
         request = ChatRequest(key, tuple(messages))
         reply = await self.backend.complete(request)
         if reply.text is None:
@@ -48,9 +49,11 @@ class GPTJudge(Judge):
         return reply.text
 
     def settings(self) -> dict[str, Any]:
+        """Name, model, server (without credentials) and sampling parameters."""
         backend = self.backend.settings()
         return {"name": self.name, "model": self.model, "base_url": backend["base_url"],
                 "params": backend["params"]}  # fmt: skip
 
     async def aclose(self) -> None:
+        """Close the backend's connections."""
         await self.backend.aclose()

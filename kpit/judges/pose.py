@@ -562,6 +562,7 @@ class PoseJudge(AnswerJudge):
         self._images: dict[int, tuple[BenchContext, _Image]] = {}
 
     def settings(self) -> dict[str, Any]:
+        """Name, rules version and thresholds."""
         return {
             "name": self.name,
             "model": self.model,

@@ -245,7 +245,7 @@ class LlavaDataset:
         return report
 
     def samples(self) -> list[dict[str, Any]]:
-        """Every usable record encoded; unusable ones are counted in :attr:`report` (or raised)."""
+        """Every usable record encoded; unusable ones are counted in ``report`` (or raised)."""
         out = []
         for record in self.records:
             try:

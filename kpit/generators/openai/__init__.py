@@ -1,7 +1,7 @@
 """The OpenAI-compatible backends and what only they need.
 
-- :mod:`~kpit.generators.openai.chat`: the ``openai`` backend (any chat completions server);
-- :mod:`~kpit.generators.openai.batch`: the ``openai-batch`` backend (the Batch API);
+- ``chat``: the ``openai`` backend (:class:`OpenAIGenerator`, any chat completions server);
+- ``batch``: the ``openai-batch`` backend (:class:`OpenAIBatchGenerator`, the Batch API);
 - :mod:`~kpit.generators.openai.ratelimit`: pacing under requests and tokens per minute (no
   second over its share), limits learned from headers, a concurrency that 429s lower;
 - :mod:`~kpit.generators.openai.pricing`: list prices per model, for costs and budgets.

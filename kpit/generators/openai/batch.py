@@ -71,10 +71,12 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         self.folder: Path | None = None
 
     def attach(self, run_folder: Path) -> None:
+        """Keep the batches' state in ``RUN/openai-batch/``, so that a rerun picks them up."""
         self.folder = run_folder / "openai-batch"
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def settings(self) -> dict[str, Any]:
+        """The ``openai`` settings with the polling interval and the requests per batch."""
         return super().settings() | {"poll_interval": self.poll_interval,
                                      "max_batch_requests": self.max_batch_requests}  # fmt: skip
 

@@ -328,15 +328,19 @@ class OpenAIGenerator(Generator):
             self.limiter.sent()
 
     async def aclose(self) -> None:
+        """Close the HTTP client, if one was opened."""
         if self._client is not None:
             await self._client.close()
 
     # --- reporting ----------------------------------------------------------------------
 
     def price(self) -> Price | None:
+        """The model's price (given, or from the list of known prices); ``None`` if unknown."""
         return self._price
 
     def settings(self) -> dict[str, Any]:
+        """Options, server (without credentials), parameters, limits, retries, budget and
+        price; never the key."""
         options = super().settings()["options"] | {
             "base_url": _public_url(self.options.base_url),
             "azure_endpoint": _public_url(self.options.azure_endpoint),
@@ -374,11 +378,14 @@ class OpenAIGenerator(Generator):
             )
 
     def progress(self) -> dict[str, str]:
+        """The running cost, or the tokens used when the price is unknown."""
         if self._price is None:
             return {"tokens": f"{self.prompt_tokens + self.completion_tokens:,}"}
         return {"cost": f"${self.cost:,.2f}"}
 
     def totals(self) -> dict[str, Any]:
+        """Requests sent, tokens, cost, throttling and budget pauses, replies without usage,
+        the limits the server announced and the lowest concurrency reached."""
         return {
             "requests_sent": self.requests_sent,
             "prompt_tokens": self.prompt_tokens,
@@ -449,6 +456,7 @@ class OpenAIGenerator(Generator):
             yield reply
 
     async def complete(self, request: ChatRequest) -> Reply:
+        """Send one chat request, paced by the rate limits, retrying what a retry can fix."""
         if self._slots is None:
             self._slots = AdaptiveConcurrency(8)
         slots = self._slots

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["AdaptiveConcurrency", "RateLimiter", "parse_reset"]
+__all__ = ["AdaptiveConcurrency", "RateLimiter", "parse_reset", "retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ class RateLimiter:
         max_pause: the longest pause a server can ask for (``Retry-After``, a reset header),
             in seconds; longer asks are cut to it with a warning, so that a server saying
             ``1e9`` cannot hang a run. ``None``: no cap.
-        clock, sleep: injectable for tests.
+        clock: the monotonic clock, in seconds; injectable for tests.
+        sleep: the coroutine that waits; injectable for tests.
     """
 
     def __init__(
@@ -342,12 +343,12 @@ class RateLimiter:
                 limit, kind, limit / 60.0)  # fmt: skip
 
     def pause(self, seconds: float) -> None:
-        """Hold every request for ``seconds`` from now (at most :attr:`max_pause`)."""
+        """Hold every request for ``seconds`` from now (at most ``max_pause``)."""
         seconds = self.cap(seconds)
         self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
     def cap(self, seconds: float) -> float:
-        """``seconds``, or :attr:`max_pause` with a warning (the first time) when longer."""
+        """``seconds``, or ``max_pause`` with a warning (the first time) when longer."""
         if self.max_pause is not None and not seconds <= self.max_pause:
             if not self.capped:
                 log.warning("the server asked to wait %g s; waiting %g s instead (the "
@@ -385,7 +386,7 @@ def _lower(a: float | None, b: float | None) -> float | None:
 
 
 class AdaptiveConcurrency:
-    """At most :attr:`limit` holders at once; overload lowers the limit, successes raise it.
+    """At most ``limit`` holders at once; overload lowers the limit, successes raise it.
 
     Additive increase, multiplicative decrease: each success adds ``increase`` (one slot by
     default) up to ``maximum``; each overload signal (a 429 that spends no budget)
@@ -459,7 +460,7 @@ class AdaptiveConcurrency:
 
     def succeed(self, taken_at: float | None = None) -> None:
         """A success (of a request whose slot was taken at ``taken_at``): one step back
-        towards :attr:`maximum`."""
+        towards ``maximum``."""
         if taken_at is not None:
             took = max(0.0, self._clock() - taken_at)
             self.round_trip = took if not self.round_trip else 0.9 * self.round_trip + 0.1 * took
