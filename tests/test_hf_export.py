@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -240,6 +241,33 @@ def test_system_line_and_kpits_template_give_the_trainers_text(
         trained = ours.tokenizer.convert_ids_to_tokens(labels[labels != -100].tolist())
         answers = [t for m in record["messages"] if m["role"] == "assistant" for t in _texts(m)]
         assert trained == [w for a in answers for w in [*a.split(), "</s>"]]
+
+
+def test_trl_sft_trainer_trains_on_the_export(exported: Any, tmp_path: Path) -> None:
+    """The guide's recipe, with a tiny LLaVA for llava-1.5-7b-hf: the dataset goes to TRL's
+    ``SFTTrainer`` as it is, and two optimiser steps run on its images and conversations."""
+    trl = pytest.importorskip("trl", reason="the [test] extra installs trl")
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from kpit.testing import make_tiny_llava
+
+    folder = make_tiny_llava(tmp_path / "tiny")
+    processor = AutoProcessor.from_pretrained(folder)
+    processor.chat_template = json.loads((LLAVA_HF / "chat_template.json").read_text())[
+        "chat_template"
+    ]
+    model = LlavaForConditionalGeneration.from_pretrained(folder)
+    before = model.lm_head.weight.detach().clone()
+    args = trl.SFTConfig(output_dir=str(tmp_path / "out"), max_length=None, max_steps=2,
+                         per_device_train_batch_size=2, report_to="none", use_cpu=True,
+                         save_strategy="no", logging_steps=1, disable_tqdm=True)  # fmt: skip
+    trainer = trl.SFTTrainer(model=model, args=args, train_dataset=exported,
+                             processing_class=processor)  # fmt: skip
+    result = trainer.train()
+    assert result.global_step == 2 and math.isfinite(result.training_loss)
+    logged = [entry for entry in trainer.state.log_history if "num_tokens" in entry]
+    assert len(logged) == 2 and logged[-1]["num_tokens"] > 0
+    assert not model.lm_head.weight.detach().equal(before)
 
 
 # --- bad input ---------------------------------------------------------------------------
