@@ -5,25 +5,33 @@ LLaVA's format (``llava_v1_5_mix665k.json`` and the paper's data) is a JSON list
 ``<image>\\n`` before the first human turn. The paper counts one record per question/answer
 pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 ``per_pair=True`` writes that, the default writes one record per conversation.
+
+:func:`export_hf` writes the same records as a Hugging Face dataset in the ``messages`` +
+``images`` shape of TRL's vision SFT and the llava-hf processors (:mod:`kpit.hf_dataset`).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from kpit import plugins
-from kpit.errors import ConfigError
-from kpit.llava_format import IMAGE_TOKEN, with_image_token
+from kpit.errors import ConfigError, SampleError
+from kpit.hf_dataset import chat_messages, dataset_features, image_value, write_dataset
+from kpit.llava_format import with_image_token
 from kpit.overlap import ExcludeImages, check_disjoint, read_image_ids
+from kpit.paths import safe_join
 from kpit.store import LOCK, RUN_FILES, Run
 from kpit.types import Sample, Turn
 
 __all__ = ["export_hf", "export_llava", "llava_records"]
+
+log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
@@ -123,16 +131,21 @@ def llava_records(
     tasks = _task_names(run, tasks)
     excluded = read_image_ids(exclude_images)
     if excluded:
-        samples = ((s.id, s.meta.get("image_id", s.image)) for s in _selected(run, tasks))
-        check_disjoint(samples, excluded, file=run.folder / "samples.jsonl")
+        check_disjoint(_image_ids(run, tasks), excluded, file=run.folder / "samples.jsonl")
+    for record_id, sample, turns in _records(run, per_pair, tasks):
+        yield {"id": record_id, "image": f"{image_prefix}{sample.image}",
+               "conversations": _conversation(turns), "task": sample.task}  # fmt: skip
+
+
+def _records(
+    run: Run, per_pair: bool, tasks: Sequence[str] | None
+) -> Iterator[tuple[str, Sample, Sequence[Turn]]]:
+    """Each record's id, its sample and its turns: one per sample, or one per pair."""
     for sample in _selected(run, tasks):
-        image = f"{image_prefix}{sample.image}"
         base_id = sample.id.replace("/", "_")
         groups = _pairs(sample.turns) if per_pair else [sample.turns]
         for n, turns in enumerate(groups):
-            record_id = f"{base_id}_{n}" if per_pair else base_id
-            yield {"id": record_id, "image": image, "conversations": _conversation(turns),
-                   "task": sample.task}  # fmt: skip
+            yield (f"{base_id}_{n}" if per_pair else base_id), sample, turns
 
 
 def export_llava(
@@ -166,45 +179,106 @@ def export_hf(
     path: PathLike,
     *,
     image_root: PathLike | None = None,
+    embed_images: bool = True,
     per_pair: bool = False,
     tasks: Sequence[str] | None = None,
     exclude_images: ExcludeImages = None,
+    system: str | None = None,
+    progress: bool = True,
 ) -> int:
-    """Write a run as a Hugging Face ``datasets`` dataset (``save_to_disk``); return its rows.
+    """Write a run as a Hugging Face dataset (``save_to_disk``); return its number of records.
 
-    Columns as TRL's vision-language trainers read them: ``messages`` (``user`` and
-    ``assistant`` turns whose ``content`` is a list of ``{"type": "image"}`` and
-    ``{"type": "text", "text": ...}`` parts, the image part in the first user turn) and
-    ``images`` (a list with the image's path, under ``image_root`` when given), plus
-    ``id`` and ``task``.
+    ``datasets.load_from_disk(path)`` gives records in the shape TRL's vision SFT and the
+    llava-hf processors read (:mod:`kpit.hf_dataset`)::
+
+        {"id": "conversation_785_0", "image_id": 785, "file_name": "000000000785.jpg",
+         "task": "conversation",
+         "messages": [{"role": "user", "content": [{"type": "image", "text": None},
+                                                   {"type": "text", "text": "What ...?"}]},
+                      {"role": "assistant", "content": [{"type": "text", "text": "..."}]}],
+         "images": [<PIL.JpegImagePlugin.JpegImageFile ...>]}
+
+    Args:
+        run: a :class:`~kpit.store.Run` or its folder.
+        path: the dataset folder (new, empty, or an earlier export, which is replaced).
+        image_root: the image folder; by default the one the run was made from (its
+            manifest's ``source.images``).
+        embed_images: store each image's bytes in the dataset (an ``Image`` feature), so
+            that it loads anywhere, the image folder gone or moved (the default; the dataset
+            is as large as its images, once per record); ``False`` stores their absolute paths
+            as strings instead, which the processors and TRL open when they batch (a small
+            dataset, quick to write, that needs the images where they were at export).
+        per_pair, tasks, exclude_images: as for :func:`llava_records`.
+        system: a system message put first in every record; LLaVA-1.5 was fine-tuned with
+            :data:`kpit.llava_format.SYSTEM`, which llava-hf's chat template renders in its
+            place. None (the default) writes none, as ``llava-instruct-mix-vsft`` has none.
+        progress: show ``datasets``' progress bars.
+
+    Records whose turns carry LLaVA's chat markers (``<image>`` after the first question, or
+    ``</s>``) are left out with a warning, as the trainer leaves them out: a processor would
+    read them as another image or the end of the answer.
 
     Raises:
-        ConfigError: the ``datasets`` package is not installed (``pip install 'kpit[hf]'``).
+        ConfigError: the ``datasets`` package is not installed (``pip install 'kpit[hf]'``),
+            the image folder is unknown, or ``path`` is a folder holding something else.
+        SampleError: an image file is missing, unreadable or not an image (the error names
+            the file and the record).
     """
     run = _run(run)
-    _check_output(run, path, folder=True)
+    out = _check_output(run, path, folder=True)
     try:
-        import datasets
+        import datasets  # noqa: F401 (here, to say what to install)
     except ImportError:
         raise ConfigError(
             "export_hf needs the 'datasets' package: pip install 'kpit[hf]'", field="datasets"
         ) from None
-    rows: dict[str, list[Any]] = {"id": [], "task": [], "images": [], "messages": []}
-    root = Path(image_root) if image_root is not None else None
-    for record in llava_records(run, per_pair=per_pair, tasks=tasks, exclude_images=exclude_images):
-        messages = []
-        for n, turn in enumerate(record["conversations"]):
-            text = turn["value"].removeprefix(f"{IMAGE_TOKEN}\n") if n == 0 else turn["value"]
-            content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-            if n == 0:
-                content.insert(0, {"type": "image", "text": None})
-            messages.append({"role": "user" if turn["from"] == "human" else "assistant",
-                             "content": content})  # fmt: skip
-        image = str(root / record["image"]) if root is not None else record["image"]
-        rows["id"].append(record["id"])
-        rows["task"].append(record["task"])
-        rows["images"].append([image])
-        rows["messages"].append(messages)
-    dataset = datasets.Dataset.from_dict(rows)
-    dataset.save_to_disk(os.fspath(path))
-    return len(dataset)
+    root = _image_folder(run, image_root)
+    selected = _task_names(run, tasks)
+    excluded = read_image_ids(exclude_images)
+    if excluded:
+        check_disjoint(_image_ids(run, selected), excluded, file=run.folder / "samples.jsonl")
+    skipped: list[str] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for record_id, sample, turns in _records(run, per_pair, selected):
+            try:
+                messages = chat_messages(turns, system)
+            except SampleError as error:
+                skipped.append(f"{record_id} ({error.message})")
+                continue
+            file = safe_join(root, sample.image, file=run.folder / "samples.jsonl",
+                             record=sample.id)  # fmt: skip
+            image = image_value(file, embed=embed_images, record=record_id, name=sample.image)
+            yield {"id": record_id, "image_id": _image_id(sample), "file_name": sample.image,
+                   "task": sample.task, "messages": messages, "images": [image]}  # fmt: skip
+
+    features = dataset_features(embed_images)
+    count = write_dataset(rows, out, features, progress=progress)
+    if skipped:
+        log.warning("%s: left out %d record(s) with chat markers in their text: %s",
+                    run.folder, len(skipped), "; ".join(skipped[:5]) +
+                    (" ..." if len(skipped) > 5 else ""))  # fmt: skip
+    return count
+
+
+def _image_folder(run: Run, image_root: PathLike | None) -> Path:
+    """The folder the run's image names are relative to: given, or the run's own."""
+    if image_root is not None:
+        return Path(image_root)
+    images = (run.manifest.get("source") or {}).get("images")
+    if not images:
+        raise ConfigError("the run does not record its image folder; give it with image_root "
+                          "(--image-root)", file=run.folder, field="image_root")  # fmt: skip
+    return Path(images)
+
+
+def _image_id(sample: Sample) -> int | None:
+    try:
+        return int(sample.meta["image_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _image_ids(run: Run, tasks: Sequence[str] | None) -> Iterator[tuple[str, Any]]:
+    for sample in _selected(run, tasks):
+        yield sample.id, sample.meta.get("image_id", sample.image)

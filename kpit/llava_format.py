@@ -49,16 +49,23 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 
 LLAVA_CHAT_TEMPLATE = (
     "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}{{ message['content'] }} "
+    "{% if message['role'] == 'system' %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% endif %}{% endfor %}{% endif %} "
     "{% elif message['role'] == 'user' %}USER: "
     "{% for part in message['content'] %}{% if part['type'] == 'image' %}" + IMAGE_TOKEN + "\n"
     "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %} "
-    "{% else %}ASSISTANT: "
+    "{% else %}ASSISTANT: {% generation %}"
     "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}"
-    "{% endif %}{% endfor %}" + EOS + "{% endif %}{% endfor %}"
+    "{% endif %}{% endfor %}" + EOS + "{% endgeneration %}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
-"""LLaVA-1.5's conversation format as a chat template, saved with a trained processor."""
+"""LLaVA-1.5's conversation format as a chat template, saved with a trained processor.
+
+It renders :func:`kpit.export_hf`'s records (a system message included) to the text of
+:func:`conversation_text`, and marks what that trains (each answer and its end token) as
+``{% generation %}``, for TRL's ``assistant_only_loss``."""
 
 
 def with_image_token(question: str) -> str:

@@ -30,6 +30,7 @@ PUBLIC_MODULES = (
     "kpit.coco",
     "kpit.errors",
     "kpit.export",
+    "kpit.hf_dataset",
     "kpit.generators.base",
     "kpit.generators.hf_llava",
     "kpit.generators.openai",

@@ -1,4 +1,5 @@
-"""Export: LLaVA training JSON (per conversation and per pair) and a Hugging Face dataset."""
+"""Export: LLaVA training JSON (per conversation and per pair); the Hugging Face dataset is
+tested in test_hf_export.py."""
 
 from __future__ import annotations
 
@@ -54,20 +55,6 @@ def test_llava_json_one_record_per_pair(run: kpit.Run, tmp_path: Path) -> None:
     assert len({r["id"] for r in records}) == len(records)
     only = kpit.export_llava(run, tmp_path / "detail.json", tasks=["detail"])
     assert only == 4
-
-
-def test_hugging_face_dataset(run: kpit.Run, tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets", reason="the [test] extra installs datasets")
-    count = kpit.export_hf(run, tmp_path / "hf", image_root="/data/coco/val2017")
-    dataset = datasets.load_from_disk(str(tmp_path / "hf"))
-    assert count == len(dataset) == 12
-    row = dataset[0]
-    assert len(row["images"]) == 1 and row["images"][0].startswith("/data/coco/val2017/0000")
-    user, assistant = row["messages"][0], row["messages"][1]
-    assert user["role"] == "user" and assistant["role"] == "assistant"
-    assert user["content"][0]["type"] == "image"
-    assert user["content"][1]["type"] == "text" and "<image>" not in user["content"][1]["text"]
-    assert assistant["content"][0]["type"] == "text"
 
 
 def test_export_and_stats_commands(run: kpit.Run, tmp_path: Path) -> None:

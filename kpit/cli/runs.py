@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from kpit.export import export_hf, export_llava
+from kpit.llava_format import SYSTEM
 from kpit.stats import run_stats
 from kpit.store import Run
 
@@ -30,7 +31,19 @@ _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option(
     "--image-root",
     type=click.Path(path_type=Path),
-    help="The image folder, for the dataset's image paths (hf).",
+    help="The image folder (hf); by default the one the run was made from.",
+)
+@click.option(
+    "--embed-images/--image-paths",
+    default=True,
+    show_default=True,
+    help="Store the images' bytes in the dataset, which then loads anywhere, or only their "
+    "paths: a small dataset that needs the images where they are (hf).",
+)
+@click.option(
+    "--llava-system",
+    is_flag=True,
+    help="Put LLaVA-1.5's system line first in each record, as LLaVA-1.5 was trained (hf).",
 )
 @click.option(
     "--per-pair",
@@ -52,22 +65,26 @@ def export(
     output: Path,
     image_prefix: str,
     image_root: Path | None,
+    embed_images: bool,
+    llava_system: bool,
     per_pair: bool,
     tasks: str | None,
     exclude_images: tuple[Path, ...],
 ) -> None:
     """Export the samples of RUN for training.
 
-    With --exclude-images, a sample on a benchmark image stops the export with an error
-    naming how many records and which images overlap."""
+    --format hf writes a Hugging Face dataset folder in the messages + images shape of TRL's
+    vision SFT and the llava-hf processors. With --exclude-images, a sample on a benchmark
+    image stops the export with an error naming how many records and which images overlap."""
     selected = [t.strip() for t in tasks.split(",")] if tasks else None
     excluded = list(exclude_images) or None
     if fmt == "llava":
         count = export_llava(Run(run), output, image_prefix=image_prefix, per_pair=per_pair,
                              tasks=selected, exclude_images=excluded)  # fmt: skip
     else:
-        count = export_hf(Run(run), output, image_root=image_root, per_pair=per_pair,
-                          tasks=selected, exclude_images=excluded)  # fmt: skip
+        count = export_hf(Run(run), output, image_root=image_root, embed_images=embed_images,
+                          per_pair=per_pair, tasks=selected, exclude_images=excluded,
+                          system=SYSTEM if llava_system else None)  # fmt: skip
     click.echo(f"{output}: {count} records")
 
 
