@@ -208,7 +208,9 @@ def export_hf(
             is as large as its images, once per record); ``False`` stores their absolute paths
             as strings instead, which the processors and TRL open when they batch (a small
             dataset, quick to write, that needs the images where they were at export).
-        per_pair, tasks, exclude_images: as for :func:`llava_records`.
+        per_pair: as for :func:`llava_records`.
+        tasks: as for :func:`llava_records`.
+        exclude_images: as for :func:`llava_records`.
         system: a system message put first in every record; LLaVA-1.5 was fine-tuned with
             :data:`kpit.llava_format.SYSTEM`, which llava-hf's chat template renders in its
             place. None (the default) writes none, as ``llava-instruct-mix-vsft`` has none.
