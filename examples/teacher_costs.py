@@ -36,6 +36,9 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for backend in ("openai", "openai-batch"):
     plans = kpit.plan_recipes(contexts, "paper,kpit", "all", backend, "gpt-4o",
                               out="runs/teacher-costs")  # fmt: skip
+    compact = kpit.plan_run(contexts, "all", backend, "gpt-4o", out="runs/teacher-costs",
+                            style="compact")  # fmt: skip
+    plans["kpit --style compact"] = compact
     for recipe, sample_plan in plans.items():
         plan = sample_plan.scaled(IMAGES)
         share = plan.cached_tokens() / plan.total_prompt_tokens

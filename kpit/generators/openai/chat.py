@@ -239,8 +239,8 @@ class OpenAIGenerator(Generator):
         if self.max_cost is not None and self._price is None:
             raise ConfigError(
                 f"a budget needs the price of {self.model!r}, which kpit's table does not "
-                "know: give it with --price MODEL=INPUT,OUTPUT (dollars per million tokens) "
-                "or the prices option",
+                "know: give it with --price MODEL=INPUT,OUTPUT[,CACHED] (dollars per million "
+                "tokens) or the prices option",
                 field="max_cost",
             )
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
