@@ -15,7 +15,7 @@ import os
 import platform
 import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -29,14 +29,15 @@ from kpit._checks import check_contexts, check_count, check_names, check_path, c
 from kpit._sync import run_sync
 from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
-from kpit.generators.base import Generator, Price, Reply
+from kpit.generators.base import Generator, Price, Reply, cached_share
+from kpit.generators.openai.pricing import cacheable_tokens
 from kpit.overlap import ExcludeImages, read_image_ids, source_paths
 from kpit.prompts import templates_read
 from kpit.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
 from kpit.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
 from kpit.store import Run, RunLock, RunStore
 from kpit.tasks import PromptOptions, Task, request_key
-from kpit.tokens import count_message_tokens, tokenizer_name
+from kpit.tokens import SharedPrefix, count_message_tokens, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
 __all__ = [
@@ -84,7 +85,16 @@ def resolve_tasks(tasks: str | Sequence[str], recipe: RecipeLike = DEFAULT_RECIP
 
 @dataclass(slots=True)
 class DryRun:
-    """What a run would send: request count and estimated tokens, per task."""
+    """What a run would send: request count and estimated tokens, per task, and what prompt
+    caching would save.
+
+    The caching estimate assumes that every request of a task but the first finds the
+    task's identical leading tokens (:attr:`prefix_tokens`: the system prompt and the
+    few-shot example, as far as they are the same in every request) in the provider's
+    cache, and that the provider caches them as OpenAI does
+    (:func:`~kpit.generators.openai.pricing.cacheable_tokens`: from 1,024 tokens, in steps
+    of 128).
+    """
 
     requests: Counter[str] = field(default_factory=Counter)
     prompt_tokens: Counter[str] = field(default_factory=Counter)
@@ -94,6 +104,8 @@ class DryRun:
     price: Price | None = None
     tokenizer: str = ""
     recipe: str = DEFAULT_RECIPE
+    prefix_tokens: dict[str, int] = field(default_factory=dict)
+    """Per task: the prompt tokens every one of its requests begins with."""
 
     def tokens_per_request(self, task: str | None = None) -> float:
         """Mean prompt tokens per request (for one task, or all)."""
@@ -116,13 +128,46 @@ class DryRun:
         """Expected completion tokens over all requests (each task's typical reply)."""
         return sum(self.completion_tokens.values())
 
-    def cost(self, task: str | None = None) -> float | None:
-        """Estimated dollars (for one task, or all), if the backend's price is known."""
+    def cached_per_request(self, task: str) -> int:
+        """The prompt tokens of each of ``task``'s requests that a cache could serve."""
+        return cacheable_tokens(self.prefix_tokens.get(task, 0))
+
+    def cached_tokens(self, task: str | None = None) -> int:
+        """Estimated cached prompt tokens (for one task, or all): every request but the
+        first of each task reads :meth:`cached_per_request` tokens from the cache."""
+        tasks = [task] if task is not None else list(self.requests)
+        return sum(self.cached_per_request(t) * max(self.requests[t] - 1, 0) for t in tasks)
+
+    def cost(self, task: str | None = None, *, caching: bool = False) -> float | None:
+        """Estimated dollars (for one task, or all), if the backend's price is known; with
+        ``caching``, the cached tokens (:meth:`cached_tokens`) at the cached rate."""
         if self.price is None:
             return None
+        cached = self.cached_tokens(task) if caching else 0
         if task is None:
-            return self.price.cost(self.total_prompt_tokens, self.total_completion_tokens)
-        return self.price.cost(self.prompt_tokens[task], self.completion_tokens[task])
+            return self.price.cost(self.total_prompt_tokens, self.total_completion_tokens,
+                                   cached)  # fmt: skip
+        return self.price.cost(self.prompt_tokens[task], self.completion_tokens[task], cached)
+
+    def saving(self, task: str | None = None) -> float | None:
+        """Estimated dollars that prompt caching saves (for one task, or all)."""
+        return None if self.price is None else self.price.saving(self.cached_tokens(task))
+
+    def scaled(self, images: int) -> DryRun:
+        """The same job on ``images`` images: one request per image and task, each task's
+        prompt and completion tokens at this plan's mean per request, the same identical
+        prefix (an extrapolation from a sample, e.g. to COCO train2017's 56,599 images with
+        an annotated person)."""
+        check_count(images, "images", minimum=1)
+        scaled = DryRun(price=self.price, tokenizer=self.tokenizer, recipe=self.recipe,
+                        prefix_tokens=dict(self.prefix_tokens))  # fmt: skip
+        for task, count in self.requests.items():
+            if not count:
+                continue
+            scaled.requests[task] = images
+            scaled.prompt_tokens[task] = round(self.prompt_tokens[task] / count * images)
+            scaled.completion_tokens[task] = round(self.completion_tokens[task] / count * images)
+        return scaled
 
 
 def _make_generator(generator: str | Generator, model: str | None,
@@ -366,7 +411,10 @@ def plan_run(
 
     Takes :func:`generate`'s arguments (``reply_retries`` and ``progress`` are ignored); an
     existing run folder counts its finished requests as skipped. Prompt tokens are counted
-    with :mod:`kpit.tokens`; completions are each task's typical reply length.
+    with :mod:`kpit.tokens`; completions are each task's typical reply length. Each task's
+    identical leading tokens (:attr:`DryRun.prefix_tokens`) are the common token prefix of
+    all its requests (:class:`kpit.tokens.SharedPrefix`), for the estimate with prompt
+    caching.
     """
     options.pop("dry_run", None)
     options.pop("reply_retries", None)
@@ -380,14 +428,17 @@ def plan_run(
 
     plan = DryRun(price=setup.backend.price(), tokenizer=tokenizer_name(),
                   recipe=setup.manifest["recipe"])  # fmt: skip
+    shared: dict[str, SharedPrefix] = defaultdict(SharedPrefix)
     for item in setup.pending(count_skip):
         name = item.task.name
         plan.requests[name] += 1
         plan.prompt_tokens[name] += count_message_tokens(item.request.messages)
         plan.completion_tokens[name] += item.task.expected_completion_tokens
+        shared[name].add(item.request.messages)
         if len(plan.examples) < 3:
             plan.examples.append(item.request)
     plan.skipped = skipped
+    plan.prefix_tokens = {name: prefix.tokens for name, prefix in shared.items()}
     return plan
 
 
@@ -522,8 +573,8 @@ async def _drive_locked(setup: _RunSetup, *, reply_retries: int, progress: bool)
     return Run(store.folder)
 
 
-_SUMMED = ("requests_sent", "prompt_tokens", "completion_tokens", "cost_usd", "throttled",
-           "budget_pauses")  # fmt: skip
+_SUMMED = ("requests_sent", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd",
+           "cache_saved_usd", "throttled", "budget_pauses")  # fmt: skip
 """A backend's session totals that add up over a run's sessions."""
 
 _LATEST = ("learned_limits",)
@@ -549,6 +600,9 @@ def _add_totals(earlier: Mapping[str, Any], session: Mapping[str, Any]) -> dict[
     for key in _LATEST:
         if session.get(key) is not None:
             out[key] = session[key]
+    if "cached_tokens" in out:  # the share of the run's prompt tokens, not a sum of shares
+        out["cached_share"] = cached_share(int(out["cached_tokens"]),
+                                           int(out.get("prompt_tokens") or 0))  # fmt: skip
     return out
 
 

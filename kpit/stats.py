@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from kpit.generators.base import Price, cached_share
 from kpit.quality import PHRASE_RULES
 from kpit.store import SAMPLES, Run, read_samples
 from kpit.tokens import estimate_tokens
@@ -25,6 +26,8 @@ class TaskStats:
     answer_chars: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens the provider served from its prompt cache (part of ``prompt_tokens``)."""
     failures: Counter[str] = field(default_factory=Counter)
     flags: Counter[str] = field(default_factory=Counter)
     """What report-only filters found (``filters="flag"``), by reason, one per sample each."""
@@ -52,6 +55,8 @@ class RunStats:
     images: int
     duplicates: int = 0
     """Samples stored twice under one id (read, counted and exported once)."""
+    price: Price | None = None
+    """What the run's backend paid per million tokens (from the manifest), when known."""
 
     @property
     def samples(self) -> int:
@@ -62,6 +67,26 @@ class RunStats:
     def pairs(self) -> int:
         """Question/answer pairs in all tasks (the paper's sample count)."""
         return sum(t.pairs for t in self.tasks.values())
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Prompt tokens of the stored samples, over all tasks."""
+        return sum(t.prompt_tokens for t in self.tasks.values())
+
+    @property
+    def cached_tokens(self) -> int:
+        """Cached prompt tokens of the stored samples, over all tasks."""
+        return sum(t.cached_tokens for t in self.tasks.values())
+
+    @property
+    def cached_share(self) -> float | None:
+        """The share of the prompt tokens that were cached; ``None`` without prompt tokens."""
+        return cached_share(self.cached_tokens, self.prompt_tokens)
+
+    @property
+    def cache_saved_usd(self) -> float | None:
+        """Dollars the cached tokens cost less than at the input rate, if the price is known."""
+        return None if self.price is None else self.price.saving(self.cached_tokens)
 
     @property
     def flags(self) -> Counter[str]:
@@ -103,13 +128,16 @@ class RunStats:
     def to_text(self) -> str:
         """A table for the terminal."""
         header = (f"{'task':<14}{'samples':>9}{'pairs':>9}{'words/answer':>14}"
-                  f"{'prompt tok':>13}{'completion tok':>16}")  # fmt: skip
+                  f"{'prompt tok':>13}{'cached tok':>12}{'completion tok':>16}")  # fmt: skip
         lines = [header, "-" * len(header)]
         for name, t in sorted(self.tasks.items()):
             lines.append(f"{name:<14}{t.samples:>9,}{t.pairs:>9,}{t.mean_answer_words:>14.1f}"
-                         f"{t.prompt_tokens:>13,}{t.completion_tokens:>16,}")  # fmt: skip
+                         f"{t.prompt_tokens:>13,}{t.cached_tokens:>12,}"
+                         f"{t.completion_tokens:>16,}")  # fmt: skip
         lines.append(f"{'all':<14}{self.samples:>9,}{self.pairs:>9,}")
         lines.append(f"images: {self.images:,}")
+        if self.prompt_tokens and (self.cached_tokens or self.price is not None):
+            lines.append(self._caching_line())
         if self.failures:
             lines.append("open failures: " + ", ".join(
                 f"{reason} {n:,}" for reason, n in self.failures.most_common()))  # fmt: skip
@@ -126,6 +154,17 @@ class RunStats:
                          + (f"; {found}" if found else ""))  # fmt: skip
             lines += _detail_lines(self.flag_details)
         return "\n".join(lines)
+
+    def _caching_line(self) -> str:
+        line = (f"cached prompt tokens: {self.cached_tokens:,} of {self.prompt_tokens:,} "
+                f"({self.cached_share or 0:.1%})")  # fmt: skip
+        price, saved = self.price, self.cache_saved_usd
+        if price is None or saved is None:
+            return line + "; saved: unknown (no price in the run's manifest)"
+        if price.cached_input is None:
+            return line + "; saved $0.00 (the run's price has no cached rate)"
+        return (f"{line}; saved ${saved:,.2f} (${price.cached_input:g} instead of "
+                f"${price.input:g} per million)")  # fmt: skip
 
 
 def _detail_lines(details: Counter[tuple[str, str]], most: int = 5) -> list[str]:
@@ -153,7 +192,9 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
     the flags of report-only filters (``filters="flag"``, the ``paper`` recipe's policy);
     for the quality rules, the words that broke them (``failure_details``, ``flag_details``).
 
-    Token counts are the server's where it reported usage, else estimates.
+    Token counts are the server's where it reported usage, else estimates; cached prompt
+    tokens and what they saved at the price in the run's manifest are counted too (runs
+    written before kpit read cached tokens count none).
     """
     run = run if isinstance(run, Run) else Run(run)
     tasks: dict[str, TaskStats] = defaultdict(TaskStats)
@@ -174,6 +215,7 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
         t.answer_chars += sum(len(a) for a in answers)
         usage = sample.meta.get("usage") or {}
         t.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        t.cached_tokens += int(usage.get("cached_tokens") or 0)  # absent in older runs
         t.completion_tokens += int(usage.get("completion_tokens") or
                                    sum(estimate_tokens(a) for a in answers))  # fmt: skip
         flags = sample.meta.get("flags")
@@ -191,4 +233,15 @@ def run_stats(run: Run | str | os.PathLike[str]) -> RunStats:
         t.failures[reason] += 1
         if reason.removeprefix("quality:") in PHRASE_RULES and failure.get("detail"):
             t.failure_details[reason, str(failure["detail"])] += 1
-    return RunStats(dict(tasks), len(images), duplicates)
+    return RunStats(dict(tasks), len(images), duplicates, _price(run.manifest))
+
+
+def _price(manifest: dict[str, Any]) -> Price | None:
+    """The price per million tokens a run's manifest records, if it holds a readable one."""
+    recorded = (manifest.get("generator") or {}).get("price_per_million")
+    if not isinstance(recorded, dict):
+        return None
+    try:
+        return Price.from_dict(recorded)
+    except (KeyError, TypeError, ValueError):
+        return None

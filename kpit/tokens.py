@@ -12,11 +12,19 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from kpit.types import Message
 
-__all__ = ["CHARS_PER_TOKEN", "count_message_tokens", "estimate_tokens", "tokenizer_name"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "SharedPrefix",
+    "common_prefix_tokens",
+    "count_message_tokens",
+    "encode",
+    "estimate_tokens",
+    "tokenizer_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +37,7 @@ IMAGE_TOKENS = 765
 
 
 @functools.cache
-def _encoder() -> tuple[str, Callable[[str], int] | None]:
+def _encoder() -> tuple[str, Callable[[str], list[int]] | None]:
     try:
         import bpe_openai
 
@@ -37,14 +45,14 @@ def _encoder() -> tuple[str, Callable[[str], int] | None]:
             warnings.simplefilter("ignore", DeprecationWarning)
             encoding = bpe_openai.get_encoding("o200k_base")
             encoding.encode("load the tables now")
-        return "o200k_base (bpe-openai)", lambda text: len(encoding.encode(text))
+        return "o200k_base (bpe-openai)", lambda text: list(encoding.encode(text))
     except Exception as exc:  # not installed, or no wheel for this platform
         log.debug("bpe-openai unavailable: %s", exc)
     try:
         import tiktoken
 
         tik = tiktoken.get_encoding("o200k_base")
-        return "o200k_base (tiktoken)", lambda text: len(tik.encode(text, disallowed_special=()))
+        return "o200k_base (tiktoken)", lambda text: tik.encode(text, disallowed_special=())
     except Exception as exc:  # not installed, or cannot download the encoding offline
         log.debug("tiktoken unavailable: %s", exc)
     return f"estimate ({CHARS_PER_TOKEN:g} characters per token)", None
@@ -59,10 +67,16 @@ def estimate_tokens(text: str) -> int:
     """Tokens of ``text`` (exact with a tokenizer, else estimated; at least 1 if non-empty)."""
     if not text:
         return 0
-    count = _encoder()[1]
-    if count is not None:
-        return count(text)
+    tokens = encode(text)
+    if tokens is not None:
+        return len(tokens)
     return max(1, round(len(text) / CHARS_PER_TOKEN))
+
+
+def encode(text: str) -> list[int] | None:
+    """The ``o200k_base`` token ids of ``text``; ``None`` where no tokenizer loads."""
+    tokenize = _encoder()[1]
+    return None if tokenize is None else tokenize(text)
 
 
 def count_message_tokens(messages: Iterable[Message]) -> int:
@@ -72,3 +86,81 @@ def count_message_tokens(messages: Iterable[Message]) -> int:
         total += MESSAGE_OVERHEAD + estimate_tokens(message.content)
         total += IMAGE_TOKENS * len(message.images)
     return total
+
+
+def common_prefix_tokens(first: Sequence[Message], second: Sequence[Message]) -> int:
+    """The prompt tokens two chat requests begin with alike (see :class:`SharedPrefix`)."""
+    shared = SharedPrefix()
+    shared.add(first)
+    return shared.add(second)
+
+
+class SharedPrefix:
+    """The prompt tokens that every request given to :meth:`add` begins with: what a
+    provider's prompt cache can serve to all of them.
+
+    A request is read as the tokens a chat model sees, counted as
+    :func:`count_message_tokens` counts them: each message's header (its role), its images,
+    its text. Messages that are the same in every request count whole; in the first one
+    that differs, a header with the same role and the images they share count, then the
+    common prefix of the two texts' token ids (of their characters, four to a token, where
+    no tokenizer loads). The reply's priming tokens come after the prompt and never count.
+    """
+
+    def __init__(self) -> None:
+        self._first: tuple[Message, ...] = ()
+        self._counts: list[int] = []  # tokens of each of the first request's messages
+        self._ids: dict[int, list[int] | str] = {}  # its texts, tokenised on demand
+        self.requests = 0
+        self.tokens = 0
+        """The identical leading tokens of every request so far."""
+
+    def add(self, messages: Sequence[Message]) -> int:
+        """Take one more request into account; return :attr:`tokens`."""
+        if not self.requests:
+            self._first = tuple(messages)
+            self._counts = [count_message_tokens([m]) - 3 for m in self._first]
+            self.tokens = sum(self._counts)
+        else:
+            self.tokens = min(self.tokens, self._common(messages))
+        self.requests += 1
+        return self.tokens
+
+    def _common(self, messages: Sequence[Message]) -> int:
+        total = 0
+        for n, (mine, theirs) in enumerate(zip(self._first, messages, strict=False)):
+            if mine == theirs:
+                total += self._counts[n]
+                continue
+            if mine.role != theirs.role:
+                return total
+            total += MESSAGE_OVERHEAD - 1  # the header; the last token closes the message
+            for image_a, image_b in zip(mine.images, theirs.images, strict=False):
+                if image_a != image_b:
+                    return total
+                total += IMAGE_TOKENS
+            if mine.images != theirs.images:
+                return total
+            return total + self._common_text(n, theirs.content)
+        return total
+
+    def _common_text(self, n: int, text: str) -> int:
+        """Leading tokens of the first request's ``n``-th text that ``text`` shares."""
+        if n not in self._ids:
+            ids = encode(self._first[n].content)
+            self._ids[n] = self._first[n].content if ids is None else ids
+        mine = self._ids[n]
+        if isinstance(mine, str):  # no tokenizer: characters, four to a token
+            return int(_common_length(mine, text) / CHARS_PER_TOKEN)
+        theirs = encode(text)
+        return _common_length(mine, theirs or [])
+
+
+def _common_length(a: Sequence[object], b: Sequence[object]) -> int:
+    """How many leading items ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -70,7 +70,8 @@ def test_a_clean_run(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
     assert server.api_keys == {KEY}
     manifest = result.manifest
     assert manifest["generator"]["base_url"] == server.base_url
-    assert manifest["generator"]["price_per_million"] == {"input": 2.5, "output": 10.0}
+    assert manifest["generator"]["price_per_million"] == {"input": 2.5, "output": 10.0,
+                                                          "cached_input": 1.25}  # fmt: skip
     session = manifest["last_session"]
     assert session["requests_sent"] == 12 and session["cost_usd"] > 0
     usages = [s.meta["usage"] for s in samples]
@@ -234,7 +235,7 @@ def test_dry_run_estimates_the_cost(contexts, tmp_path: Path) -> None:
     plan = kpit.generate(contexts, "all", "openai", "gpt-4o-mini", out=tmp_path / "run",
                          dry_run=True, generator_options={"api_key": KEY})  # fmt: skip
     assert isinstance(plan, kpit.DryRun)
-    assert plan.price == kpit.generators.openai.pricing.Price(0.15, 0.6)
+    assert plan.price == kpit.generators.openai.pricing.Price(0.15, 0.6, 0.075)
     expected = (plan.total_prompt_tokens * 0.15 + plan.total_completion_tokens * 0.6) / 1e6
     assert plan.cost() == pytest.approx(expected)
     assert plan.tokenizer.startswith("o200k_base")

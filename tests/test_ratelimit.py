@@ -319,9 +319,9 @@ def test_a_cancelled_waiter_gives_its_slot_back() -> None:
 
 
 def test_prices() -> None:
-    assert price_for("gpt-4o") == Price(2.5, 10.0)
-    assert price_for("gpt-4o-2024-08-06") == Price(2.5, 10.0)
-    assert price_for("gpt-4o-mini-2024-07-18") == Price(0.15, 0.6)
+    assert price_for("gpt-4o") == Price(2.5, 10.0, 1.25)
+    assert price_for("gpt-4o-2024-08-06") == Price(2.5, 10.0, 1.25)
+    assert price_for("gpt-4o-mini-2024-07-18") == Price(0.15, 0.6, 0.075)
     assert price_for("llava-next") is None
     assert price_for("mine", {"mine": Price(1, 2)}) == Price(1, 2)
     assert Price(2.5, 10).cost(1_000_000, 100_000) == pytest.approx(3.5)

@@ -436,7 +436,7 @@ def test_dry_run_prints_recipes_side_by_side(sample_root, contexts, tmp_path) ->
         assert numbers[2] == [f"{p.tokens_per_request(task):,.0f}" for p in (paper, ours)]
         assert numbers[4][0].startswith("$")
     assert plans["paper"].total_prompt_tokens * 2 < plans["kpit"].total_prompt_tokens
-    assert "price: $2.5 / $10 per million input / output tokens" in text
+    assert "price: $2.5 / $10 / $1.25 per million input / output / cached input tokens" in text
     assert not (tmp_path / "run").exists()
     code, text = run_cli("generate", str(sample_root), "-o", out, "--recipe", "paper,kpit")
     assert code != 0 and "several recipes go with --dry-run only" in text

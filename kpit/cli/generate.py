@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from kpit.cli.options import AliasedOption, backend_options, coco_options, load_from_options
+from kpit.generators.base import Price
 from kpit.pipeline import DryRun, plan_recipes
 from kpit.pipeline import generate as run_generate
 from kpit.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes
@@ -62,7 +63,10 @@ __all__ = ["generate"]
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds all sampling.")
 @click.option(
-    "--dry-run", is_flag=True, help="Print the requests' count and estimated tokens; call nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Print the requests' count, estimated tokens and cost, with and without prompt "
+    "caching; call nothing.",
 )
 @click.option("--retry-failed", is_flag=True, help="Send failed requests again.")
 @click.option(
@@ -125,8 +129,9 @@ __all__ = ["generate"]
     "--price",
     "prices",
     multiple=True,
-    metavar="MODEL=INPUT,OUTPUT",
-    help="Dollars per million tokens, over the built-in table (repeatable).",
+    metavar="MODEL=INPUT,OUTPUT[,CACHED]",
+    help="Dollars per million input, output and (optionally) cached input tokens, over the "
+    "built-in table (repeatable).",
 )
 @click.option(
     "--reply-retries",
@@ -286,6 +291,26 @@ def _dollars(value: float | None) -> str:
     return "?" if value is None else f"${value:,.2f}"
 
 
+def _price_line(price: Price | None) -> str:
+    if price is None:
+        return ("cost: the model's price is unknown; give it with "
+                "--price MODEL=INPUT,OUTPUT[,CACHED]")  # fmt: skip
+    if price.cached_input is None:
+        return f"price: ${price.input:g} / ${price.output:g} per million input / output tokens"
+    return (f"price: ${price.input:g} / ${price.output:g} / ${price.cached_input:g} per million "
+            "input / output / cached input tokens")  # fmt: skip
+
+
+def _caching_note(price: Price | None) -> str:
+    """What the estimate with prompt caching assumes."""
+    rate = ""
+    if price is not None and price.cached_input is None:
+        rate = "; this price has no cached rate: cached tokens cost the input rate"
+    return ("with caching (est.): every request of a task but the first reads the task's "
+            "identical leading tokens from the\nprovider's cache (OpenAI caches a prefix of "
+            f"1,024 tokens or more, in steps of 128){rate}")  # fmt: skip
+
+
 def _print_plan(plan: DryRun) -> None:
     click.echo(
         f"{'task':<14}{'requests':>10}{'prompt tokens':>16}{'completion (est.)':>19}"
@@ -298,15 +323,10 @@ def _print_plan(plan: DryRun) -> None:
         f"{'all':<14}{plan.total_requests:>10,}{plan.total_prompt_tokens:>16,}"
         f"{plan.total_completion_tokens:>19,}{_dollars(plan.cost()):>14}"
     )
-    if plan.price is None:
-        click.echo("cost: the model's price is unknown; give it with --price MODEL=INPUT,OUTPUT")
-    else:
-        click.echo(
-            f"price: ${plan.price.input:g} / ${plan.price.output:g} per million "
-            "input / output tokens"
-        )
+    click.echo(_price_line(plan.price))
     click.echo(f"tokens counted with {plan.tokenizer}; completions are typical reply lengths")
     click.echo(f"already done (skipped): {plan.skipped:,}")
+    _print_caching(plan)
     if plan.examples:
         request = plan.examples[0]
         click.echo(f"\nfirst request: {request.key}")
@@ -314,22 +334,44 @@ def _print_plan(plan: DryRun) -> None:
             click.echo(f"--- {message.role} ---\n{message.content}")
 
 
+def _print_caching(plan: DryRun) -> None:
+    """The dry run's estimate with prompt caching, per task."""
+    click.echo("\nwith prompt caching (est.):")
+    click.echo(f"{'task':<14}{'same prefix':>13}{'cached/request':>16}{'cached tokens':>15}"
+               f"{'cost (est.)':>13}{'saved':>10}")  # fmt: skip
+    for task in plan.requests:
+        click.echo(f"{task:<14}{plan.prefix_tokens.get(task, 0):>13,}"
+                   f"{plan.cached_per_request(task):>16,}{plan.cached_tokens(task):>15,}"
+                   f"{_dollars(plan.cost(task, caching=True)):>13}"
+                   f"{_dollars(plan.saving(task)):>10}")  # fmt: skip
+    share = plan.cached_tokens() / plan.total_prompt_tokens if plan.total_prompt_tokens else 0.0
+    click.echo(f"{'all':<14}{'':>13}{'':>16}{plan.cached_tokens():>15,}"
+               f"{_dollars(plan.cost(caching=True)):>13}{_dollars(plan.saving()):>10}")  # fmt: skip
+    click.echo(f"cached: {share:.0%} of the prompt tokens")
+    click.echo(_caching_note(plan.price))
+
+
 def _figures(plan: DryRun, task: str | None) -> list[str]:
-    """A dry run's rows for one task (or all): requests, tokens, per request, completion, cost."""
+    """A dry run's rows for one task (or all): requests, tokens, per request, completion,
+    cost; then the same prefix, cached tokens and cost with prompt caching."""
     if task is None:
         counts = (plan.total_requests, plan.total_prompt_tokens, plan.total_completion_tokens)
     else:
         counts = (plan.requests[task], plan.prompt_tokens[task], plan.completion_tokens[task])
     requests, prompt, completion = counts
+    prefix = "" if task is None else f"{plan.prefix_tokens.get(task, 0):,}"
     return [f"{requests:,}", f"{prompt:,}", f"{plan.tokens_per_request(task):,.0f}",
-            f"{completion:,}", _dollars(plan.cost(task))]  # fmt: skip
+            f"{completion:,}", _dollars(plan.cost(task)), prefix,
+            f"{plan.cached_tokens(task):,}", _dollars(plan.cost(task, caching=True))]  # fmt: skip
 
 
-_ROWS = ("requests", "prompt tokens", "per request", "completion (est.)", "cost (est.)")
+_ROWS = ("requests", "prompt tokens", "per request", "completion (est.)", "cost (est.)",
+         "same prefix", "cached (est.)", "with caching")  # fmt: skip
 
 
 def _print_plans(plans: dict[str, DryRun]) -> None:
-    """Several recipes' dry runs side by side: requests, prompt tokens, per request, cost."""
+    """Several recipes' dry runs side by side: requests, prompt tokens, per request, cost,
+    and the same with prompt caching."""
     names = list(plans)
     width = max(14, *(len(n) + 2 for n in names))
     tasks = list(dict.fromkeys(t for plan in plans.values() for t in plan.requests))
@@ -337,16 +379,16 @@ def _print_plans(plans: dict[str, DryRun]) -> None:
     for task in [*tasks, None]:
         columns = [_figures(plans[name], task) for name in names]
         for n, row in enumerate(_ROWS):
+            if task is None and row == "same prefix":
+                continue
             head = (task or "all") if n == 0 else ""
             click.echo(f"{head:<14}{row:<19}" + "".join(f"{c[n]:>{width}}" for c in columns))
     prices = {p.price for p in plans.values()}
     price = next(iter(prices)) if len(prices) == 1 else None
-    if price is None:
-        click.echo("cost: the model's price is unknown; give it with --price MODEL=INPUT,OUTPUT")
-    else:
-        click.echo(f"price: ${price.input:g} / ${price.output:g} per million input / output tokens")
+    click.echo(_price_line(price))
     tokenizer = next(iter(plans.values())).tokenizer
     click.echo(f"tokens counted with {tokenizer}; completions are typical reply lengths")
+    click.echo(_caching_note(price))
     skipped = ", ".join(f"{name} {plan.skipped:,}" for name, plan in plans.items())
     click.echo(f"already done (skipped): {skipped}")
     click.echo("each recipe's messages: kpit prompts show PATH --recipe NAME --task TASK")

@@ -30,6 +30,7 @@ __all__ = [
     "StopGeneration",
     "Usage",
     "Validator",
+    "cached_share",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,26 +38,69 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """What a model costs: dollars per million input (prompt) and output (completion) tokens."""
+    """What a model costs, in dollars per million tokens.
+
+    Attributes:
+        input: a prompt token.
+        output: a completion token.
+        cached_input: a prompt token the provider read from its prompt cache
+            (``usage.prompt_tokens_details.cached_tokens``); ``None`` when the model has no
+            cached rate, and such tokens cost the full ``input`` rate.
+    """
 
     input: float
     output: float
+    cached_input: float | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """Dollars for that many tokens."""
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+    @property
+    def cached_rate(self) -> float:
+        """Dollars per million cached prompt tokens (the input rate when there is none)."""
+        return self.input if self.cached_input is None else self.cached_input
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """Dollars for that many tokens; ``cached_tokens`` are part of ``prompt_tokens``, as
+        OpenAI reports them, and are charged at :attr:`cached_rate`."""
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        return ((prompt_tokens - cached) * self.input + cached * self.cached_rate
+                + completion_tokens * self.output) / 1_000_000  # fmt: skip
+
+    def saving(self, cached_tokens: int) -> float:
+        """Dollars that ``cached_tokens`` cost less than they would at the full input rate."""
+        return max(cached_tokens, 0) * (self.input - self.cached_rate) / 1_000_000
+
+    def to_dict(self) -> dict[str, float | None]:
+        """Return a JSON-ready dict (what a run manifest records)."""
+        return {"input": self.input, "output": self.output, "cached_input": self.cached_input}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Price:
+        """The inverse of :meth:`to_dict`; a manifest written before cached rates reads too."""
+        cached = data.get("cached_input")
+        return cls(float(data["input"]), float(data["output"]),
+                   None if cached is None else float(cached))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens a request used, as the server reported them (or as estimated)."""
+    """Tokens a request used, as the server reported them (or as estimated).
+
+    ``cached_tokens`` are the prompt tokens the provider served from its prompt cache (part of
+    ``prompt_tokens``, billed at the cached rate); 0 where the server says nothing.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """Return a JSON-ready dict."""
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cached_tokens": self.cached_tokens}  # fmt: skip
+
+
+def cached_share(cached_tokens: int, prompt_tokens: int) -> float | None:
+    """The share of the prompt tokens that were cached (4 decimals); ``None`` without any."""
+    return round(cached_tokens / prompt_tokens, 4) if prompt_tokens else None
 
 
 @dataclass(frozen=True, slots=True)

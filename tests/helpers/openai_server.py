@@ -7,10 +7,14 @@ completions (with usage and rate-limit headers), files (upload, content) and bat
 request budget spent, ``x-ratelimit-remaining-requests: 0`` and the reset), 500, 401 or
 400, send malformed JSON, cut replies off at the length limit, drop the connection, or send
 a malformed ``usage``, either by a script (one fault per request, in order) or at random
-rates. It can enforce a per-second limit as providers do (``per_second``: more requests
-than that within any second are refused with a spent budget), and announce its limits in
-``x-ratelimit-*`` headers or not (``limit_headers``). It counts what it receives and
-remembers the API keys (the ``Authorization`` header) and the paths it was sent.
+rates. Its usage reports ``prompt_tokens_details.cached_tokens``: 0, or with
+``prompt_cache`` on, what OpenAI's prompt cache would serve (the longest prefix the prompt
+shares with an earlier one, from 1,024 tokens on, in steps of 128); ``details`` replaces
+the whole ``prompt_tokens_details`` (to send a malformed one). It can enforce a per-second
+limit as providers do (``per_second``: more requests than that within any second are
+refused with a spent budget), and announce its limits in ``x-ratelimit-*`` headers or not
+(``limit_headers``). It counts what it receives and remembers the API keys (the
+``Authorization`` header) and the paths it was sent.
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -32,6 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+TOKEN_CHARS = 4
+"""Characters per token in this server's counts."""
 
 FAULTS = ("429", "429-spent", "500", "401", "400", "malformed", "truncated", "drop", "slow")
 
@@ -119,6 +126,8 @@ class Behaviour:
     batch_failed_lines: int = 0  # lines of the next batch that fail
     batch_expire_once: bool = False  # the next batch expires, its lines unanswered
     usage: Any = "counted"  # "counted": real counts; anything else is sent as the usage
+    prompt_cache: bool = False  # report cached tokens as OpenAI's prompt cache would
+    details: Any = "counted"  # "counted": prompt_tokens_details as OpenAI sends it; else sent as is
 
 
 class FakeOpenAI:
@@ -127,7 +136,7 @@ class FakeOpenAI:
     def __init__(self, latency: float = 0.0, seed: int = 0) -> None:
         self.behaviour = Behaviour(latency=latency)
         self.random = random.Random(seed)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # run_batch answers under it, and counts cached tokens
         self.counts: Counter[str] = Counter()
         self.api_keys: set[str] = set()
         self.paths: list[str] = []  # the request paths, query included
@@ -138,6 +147,7 @@ class FakeOpenAI:
         self.second_limit: SecondLimit | None = None
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
+        self.prompts: list[str] = []  # every prompt answered, for the prompt cache
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -212,7 +222,17 @@ class FakeOpenAI:
                 "Retry-After": str(max(1, math.ceil(wait)))}  # fmt: skip
 
     def completion(self, body: dict[str, Any], content: str, finish: str = "stop") -> dict:
-        prompt = sum(len(json.dumps(m.get("content", ""))) for m in body.get("messages", [])) // 4
+        prompt_text = "".join(json.dumps(m.get("content", "")) for m in body.get("messages", []))
+        prompt = len(prompt_text) // TOKEN_CHARS
+        details = self.behaviour.details
+        if details == "counted":
+            details = {"cached_tokens": self.cached(prompt_text), "audio_tokens": 0}
+        usage: Any = {
+            "prompt_tokens": prompt,
+            "completion_tokens": len(content) // TOKEN_CHARS,
+            "total_tokens": prompt + len(content) // TOKEN_CHARS,
+            "prompt_tokens_details": details,
+        }
         return {
             "id": f"chatcmpl-{self.random.getrandbits(48):x}",
             "object": "chat.completion",
@@ -225,14 +245,22 @@ class FakeOpenAI:
                     "message": {"role": "assistant", "content": content},
                 }
             ],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": len(content) // 4,
-                "total_tokens": prompt + len(content) // 4,
-            }
-            if self.behaviour.usage == "counted"
-            else self.behaviour.usage,
+            "usage": usage if self.behaviour.usage == "counted" else self.behaviour.usage,
         }
+
+    def cached(self, prompt_text: str) -> int:
+        """The prompt tokens OpenAI's cache would serve for ``prompt_text`` (and remember it):
+        its longest common prefix with an earlier prompt, in this server's tokens
+        (:data:`TOKEN_CHARS` characters each), from 1,024 on in steps of 128; 0 with
+        ``prompt_cache`` off (nothing remembered then)."""
+        if not self.behaviour.prompt_cache:
+            return 0
+        with self.lock:
+            earlier = list(self.prompts)
+            self.prompts.append(prompt_text)
+        shared = max((_shared_length(prompt_text, e) for e in earlier), default=0)
+        tokens = shared // TOKEN_CHARS
+        return 0 if tokens < 1024 else tokens // 128 * 128
 
     def run_batch(self, batch: dict[str, Any]) -> None:
         """Answer a batch's lines into output (and error) files."""
@@ -274,6 +302,16 @@ class FakeOpenAI:
         file_id = f"file-{self.random.getrandbits(48):x}"
         self.files[file_id] = data
         return file_id
+
+
+def _shared_length(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class _Server(ThreadingHTTPServer):

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kpit.errors import ConfigError
-from kpit.generators.base import FatalGeneratorError, Reply, Validator
+from kpit.generators.base import FatalGeneratorError, Price, Reply, Validator
 from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions, _openai
-from kpit.generators.openai.pricing import BATCH_DISCOUNT
+from kpit.generators.openai.pricing import batch_price
 from kpit.options import option
 from kpit.types import ChatRequest
 
@@ -52,12 +52,12 @@ class OpenAIBatchOptions(OpenAIOptions):
 class OpenAIBatchGenerator(OpenAIGenerator):
     """The OpenAI Batch API (results within 24 hours, half the price).
 
-    Options: :class:`OpenAIBatchOptions`.
+    Its cached prompt tokens cost the batch input rate, but for GPT-5 models
+    (:func:`~kpit.generators.openai.pricing.batch_price`). Options: :class:`OpenAIBatchOptions`.
     """
 
     name = "openai-batch"
     description = "the OpenAI Batch API: the same requests at half the price, within 24 h"
-    price_factor = BATCH_DISCOUNT
     Options = OpenAIBatchOptions
     options: OpenAIBatchOptions
 
@@ -69,6 +69,9 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         self.wait = self.options.wait
         self.window = self.options.completion_window
         self.folder: Path | None = None
+
+    def _priced(self, price: Price) -> Price:
+        return batch_price(price, self.model)
 
     def attach(self, run_folder: Path) -> None:
         """Keep the batches' state in ``RUN/openai-batch/``, so that a rerun picks them up."""

@@ -55,9 +55,10 @@ from kpit.generators.base import (
     StopGeneration,
     Usage,
     Validator,
+    cached_share,
 )
 from kpit.generators.openai.credentials import clean_key, protect_logs, redact, split_url
-from kpit.generators.openai.pricing import parse_price, price_for
+from kpit.generators.openai.pricing import parse_price, price_for, price_of
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after
 from kpit.options import option
 from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
@@ -140,7 +141,7 @@ def _price_overrides(prices: Any) -> dict[str, Price]:
             if isinstance(value, str):
                 overrides[model] = parse_price(f"{model}={value}")[1]
             else:
-                overrides[model] = Price(float(value[0]), float(value[1]))
+                overrides[model] = price_of([float(v) for v in value])
     elif isinstance(prices, str):
         for item in prices.split(";"):
             model, price = parse_price(item)
@@ -194,8 +195,8 @@ class OpenAIOptions:
     )
     prices: dict[str, Any] | str | None = option(
         None,
-        "Prices over the built-in table: {model: [input, output]} dollars per million "
-        "tokens, or 'MODEL=IN,OUT;MODEL=IN,OUT'.",
+        "Prices over the built-in table: {model: [input, output, cached]} dollars per "
+        "million tokens (cached input optional), or 'MODEL=IN,OUT[,CACHED];MODEL=...'.",
     )
 
 
@@ -209,7 +210,6 @@ class OpenAIGenerator(Generator):
     name = "openai"
     description = "any OpenAI-compatible chat server (OpenAI, Azure, vLLM, SGLang, Ollama)"
     accepts_images = True
-    price_factor = 1.0
 
     Options = OpenAIOptions
     options: OpenAIOptions
@@ -239,14 +239,17 @@ class OpenAIGenerator(Generator):
         if self.max_cost is not None and self._price is None:
             raise ConfigError(
                 f"a budget needs the price of {self.model!r}, which kpit's table does not "
-                "know: give it with --price MODEL=INPUT,OUTPUT (dollars per million tokens) "
-                "or the prices option",
+                "know: give it with --price MODEL=INPUT,OUTPUT[,CACHED] (dollars per million "
+                "tokens) or the prices option",
                 field="max_cost",
             )
         self.prompt_tokens = self.completion_tokens = self.requests_sent = 0
+        self.cached_tokens = 0  # prompt tokens the server read from its prompt cache
         self.cost = 0.0
+        self.cache_saved = 0.0  # what the cached tokens cost less than at the input rate
         self.cost_before = 0.0  # spent by the run's earlier sessions
         self.usage_unknown = 0  # replies whose usage could not be read
+        self.cached_unknown = 0  # replies whose cached token count could not be read
         self._slots: AdaptiveConcurrency | None = None  # made by generate (or the first call)
         self._halted: str | None = None
         self._client: Any = None
@@ -258,9 +261,11 @@ class OpenAIGenerator(Generator):
         except (ValueError, TypeError, IndexError) as exc:
             raise ConfigError(f"unreadable prices: {exc}", field="prices") from None
         base = price_for(self.model, overrides)
-        if base is None:
-            return None
-        return Price(base.input * self.price_factor, base.output * self.price_factor)
+        return None if base is None else self._priced(base)
+
+    def _priced(self, price: Price) -> Price:
+        """What this backend pays for a model whose list price is ``price``."""
+        return price
 
     # --- the client ---------------------------------------------------------------------
 
@@ -355,8 +360,7 @@ class OpenAIGenerator(Generator):
             "learn_limits": self.limiter.learn,
             "max_retries": self.max_retries,
             "max_cost": self.max_cost,
-            "price_per_million": None if self._price is None else
-            {"input": self._price.input, "output": self._price.output},
+            "price_per_million": None if self._price is None else self._price.to_dict(),
         }  # fmt: skip
         if self.options.azure_endpoint:
             settings["azure_endpoint"] = _public_url(self.options.azure_endpoint)
@@ -390,10 +394,14 @@ class OpenAIGenerator(Generator):
             "requests_sent": self.requests_sent,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cached_share": cached_share(self.cached_tokens, self.prompt_tokens),
             "cost_usd": round(self.cost, 6) if self._price is not None else None,
+            "cache_saved_usd": round(self.cache_saved, 6) if self._price is not None else None,
             "throttled": self.limiter.throttled,
             "budget_pauses": self.limiter.pauses,
             "usage_unknown": self.usage_unknown,
+            "cached_unknown": self.cached_unknown,
             "learned_limits": self.learned_limits(),
             "concurrency_lowest": None if self._slots is None else self._slots.lowest,
         }
@@ -406,8 +414,11 @@ class OpenAIGenerator(Generator):
     def _charge(self, usage: Usage) -> None:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
+        self.cached_tokens += usage.cached_tokens
         if self._price is not None:
-            self.cost += self._price.cost(usage.prompt_tokens, usage.completion_tokens)
+            self.cost += self._price.cost(usage.prompt_tokens, usage.completion_tokens,
+                                          usage.cached_tokens)  # fmt: skip
+            self.cache_saved += self._price.saving(usage.cached_tokens)
         spent = self.cost_before + self.cost
         if self.max_cost is not None and spent >= self.max_cost and self.stop_reason is None:
             self.stop_reason = f"the budget of ${self.max_cost:,.2f} is spent (${spent:,.2f})"
@@ -586,7 +597,13 @@ class OpenAIGenerator(Generator):
         usage, fault = read_usage(raw)
         if usage is not None:
             self._charge(usage)
-            return usage, {}
+            if not fault:
+                return usage, {}
+            self.cached_unknown += 1  # the reply and its usage kept, its cache hits unknown
+            if self.cached_unknown == 1:
+                log.warning("a reply's cached token count is unreadable (%s): counted as none "
+                            "cached, at the full input rate", fault)  # fmt: skip
+            return usage, {"cached_unknown": fault}
         self.usage_unknown += 1
         characters = sum(len(m.content) for m in request.messages) if request else 0
         images = sum(len(m.images) for m in request.messages) if request else 0
@@ -601,11 +618,23 @@ class OpenAIGenerator(Generator):
         return None, {"usage_unknown": fault, "usage_estimate": guess.to_dict()}
 
 
+def _count(value: Any) -> int | None:
+    """A token count: a whole number, 0 or more (``3.0`` too), else ``None``."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
 def read_usage(raw: Any) -> tuple[Usage | None, str]:
-    """A reply's ``usage`` as :class:`Usage`, or ``None`` and why it cannot be read.
+    """A reply's ``usage`` as :class:`Usage`, and what in it could not be read.
 
     Token counts must be whole numbers, 0 or more; an absent ``usage`` reads as zero (some
-    servers send none), anything else malformed as ``None``.
+    servers send none), anything else malformed as ``None`` and why. The cached prompt
+    tokens come from ``prompt_tokens_details.cached_tokens``: absent or null reads as none
+    cached; a malformed count (not a count, or more than the prompt tokens) also reads as
+    none cached, the usage kept, and the second value says why.
     """
     if raw is None or raw == {}:
         return Usage(), ""
@@ -613,13 +642,29 @@ def read_usage(raw: Any) -> tuple[Usage | None, str]:
         return None, f"usage is {type(raw).__name__}, not an object"
     counts = []
     for name in ("prompt_tokens", "completion_tokens"):
-        value = raw.get(name, 0)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            return None, f"{name} is {str(value)[:40]!r}, not a count of tokens"
+        value = _count(raw.get(name, 0))
+        if value is None:
+            return None, f"{name} is {str(raw.get(name))[:40]!r}, not a count of tokens"
         counts.append(value)
-    return Usage(counts[0], counts[1]), ""
+    cached, fault = _cached(raw.get("prompt_tokens_details"), counts[0])
+    return Usage(counts[0], counts[1], cached), fault
+
+
+def _cached(details: Any, prompt_tokens: int) -> tuple[int, str]:
+    """The cached prompt tokens in ``prompt_tokens_details``, and why 0 if it is malformed."""
+    if details is None:
+        return 0, ""
+    if not isinstance(details, Mapping):
+        return 0, f"prompt_tokens_details is {type(details).__name__}, not an object"
+    raw = details.get("cached_tokens")
+    if raw is None:
+        return 0, ""
+    cached = _count(raw)
+    if cached is None:
+        return 0, f"cached_tokens is {str(raw)[:40]!r}, not a count of tokens"
+    if cached > prompt_tokens:
+        return 0, f"cached_tokens ({cached}) is more than prompt_tokens ({prompt_tokens})"
+    return cached, ""
 
 
 class _Retry(Exception):

@@ -1,9 +1,24 @@
-"""Model prices, for cost estimates and budgets.
+"""Model prices and prompt caching, for costs, budgets and estimates.
 
-Prices are US dollars per million tokens, OpenAI's list prices at the time of writing
-(check the provider's page before a large job: they change). Override or add models with
-the backend's ``prices`` option or ``--price MODEL=INPUT,OUTPUT`` on the command line. The
-Batch API costs half.
+Prices are US dollars per million tokens: input, output, and cached input (a prompt token
+the provider read from its prompt cache, reported as
+``usage.prompt_tokens_details.cached_tokens``). They are OpenAI's list prices, checked in
+November 2026 against OpenAI's "Prompt Caching 201" cookbook (gpt-4o $2.50 / $1.25 cached,
+gpt-4.1 $2.00 / $0.50; caching on gpt-4o and newer models) and OpenAI's pricing pages as
+quoted by the prompt-caching announcement (gpt-4o-mini $0.075 cached) and the GPT-4.1
+launch (75% off cached input for the family). The older models (gpt-4-turbo, gpt-4,
+gpt-3.5-turbo, and the first gpt-4o snapshot, gpt-4o-2024-05-13) have no cached rate:
+their cached tokens, if a server reports any, cost the full input rate. Check the
+provider's page before a large job: prices change. Override or add models with the
+backend's ``prices`` option or ``--price MODEL=INPUT,OUTPUT[,CACHED]``.
+
+The Batch API costs half the list price. It gives no caching discount for the models
+before GPT-5 (OpenAI's cookbook: "pre-GPT-5 models are not supported"), so through it
+their cached tokens cost the batch input rate; for GPT-5 models (:data:`BATCH_CACHING`)
+both discounts apply.
+
+OpenAI caches a prompt's prefix from 1,024 tokens on, in steps of 128 tokens
+(:func:`cacheable_tokens`): the dry run's estimate of caching follows that rule.
 """
 
 from __future__ import annotations
@@ -12,23 +27,56 @@ from collections.abc import Mapping
 
 from kpit.generators.base import Price
 
-__all__ = ["BATCH_DISCOUNT", "PRICES", "Price", "parse_price", "price_for"]
+__all__ = [
+    "BATCH_CACHING",
+    "BATCH_DISCOUNT",
+    "CACHE_INCREMENT",
+    "CACHE_MIN_TOKENS",
+    "PRICES",
+    "Price",
+    "batch_price",
+    "cacheable_tokens",
+    "parse_price",
+    "price_for",
+    "price_of",
+]
 
 
 PRICES: dict[str, Price] = {
-    "gpt-4o": Price(2.50, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.60),
-    "gpt-4.1": Price(2.00, 8.00),
-    "gpt-4.1-mini": Price(0.40, 1.60),
-    "gpt-4.1-nano": Price(0.10, 0.40),
+    "gpt-4o": Price(2.50, 10.00, 1.25),
+    "gpt-4o-2024-05-13": Price(5.00, 15.00),
+    "gpt-4o-mini": Price(0.15, 0.60, 0.075),
+    "gpt-4.1": Price(2.00, 8.00, 0.50),
+    "gpt-4.1-mini": Price(0.40, 1.60, 0.10),
+    "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
     "gpt-4-turbo": Price(10.00, 30.00),
     "gpt-4": Price(30.00, 60.00),
     "gpt-3.5-turbo": Price(0.50, 1.50),
 }
-"""List prices by model name; dated snapshots (``gpt-4o-2024-08-06``) match their family."""
+"""List prices by model name (input, output, cached input); dated snapshots
+(``gpt-4o-2024-08-06``) match their family unless listed themselves."""
 
 BATCH_DISCOUNT = 0.5
 """The Batch API's price, as a fraction of the list price."""
+
+BATCH_CACHING = ("gpt-5",)
+"""Model families whose Batch API price discounts cached tokens too (OpenAI: GPT-5 and
+later); through the Batch API the other models' cached tokens cost the batch input rate."""
+
+CACHE_MIN_TOKENS = 1024
+"""The shortest prompt prefix OpenAI caches."""
+
+CACHE_INCREMENT = 128
+"""OpenAI caches a prefix in steps of this many tokens (1,024, 1,152, 1,280...)."""
+
+
+def cacheable_tokens(prefix_tokens: int) -> int:
+    """How many of a prompt's ``prefix_tokens`` identical leading tokens OpenAI can serve
+    from its cache: none below :data:`CACHE_MIN_TOKENS`, else whole steps of
+    :data:`CACHE_INCREMENT`."""
+    if prefix_tokens < CACHE_MIN_TOKENS:
+        return 0
+    return prefix_tokens // CACHE_INCREMENT * CACHE_INCREMENT
 
 
 def price_for(model: str | None, overrides: Mapping[str, Price] | None = None) -> Price | None:
@@ -42,10 +90,29 @@ def price_for(model: str | None, overrides: Mapping[str, Price] | None = None) -
     return table[max(prefixes, key=len)] if prefixes else None
 
 
+def batch_price(price: Price, model: str | None) -> Price:
+    """``price`` through the Batch API: half of it, cached tokens at the batch input rate
+    unless the model is one of :data:`BATCH_CACHING`."""
+    cached = None
+    if price.cached_input is not None and (model or "").startswith(BATCH_CACHING):
+        cached = price.cached_input * BATCH_DISCOUNT
+    return Price(price.input * BATCH_DISCOUNT, price.output * BATCH_DISCOUNT, cached)
+
+
 def parse_price(text: str) -> tuple[str, Price]:
-    """``"gpt-4o=2.5,10"`` to ``("gpt-4o", Price(2.5, 10.0))``; ``ValueError`` if malformed."""
+    """``"gpt-4o=2.5,10,1.25"`` to ``("gpt-4o", Price(2.5, 10.0, 1.25))`` (the cached rate
+    may be left out); ``ValueError`` if malformed."""
     model, sep, numbers = text.partition("=")
     parts = numbers.split(",")
-    if not sep or not model.strip() or len(parts) != 2:
-        raise ValueError(f"expected MODEL=INPUT,OUTPUT (dollars per million tokens), not {text!r}")
-    return model.strip(), Price(float(parts[0]), float(parts[1]))
+    if not sep or not model.strip() or len(parts) not in (2, 3):
+        raise ValueError(
+            f"expected MODEL=INPUT,OUTPUT[,CACHED] (dollars per million tokens), not {text!r}"
+        )
+    return model.strip(), price_of([float(p) for p in parts])
+
+
+def price_of(values: list[float]) -> Price:
+    """A :class:`Price` from ``[input, output]`` or ``[input, output, cached]``."""
+    if len(values) not in (2, 3) or any(v < 0 for v in values):
+        raise ValueError(f"expected two or three prices of 0 or more, not {values!r}")
+    return Price(values[0], values[1], values[2] if len(values) == 3 else None)
