@@ -17,6 +17,7 @@ the record-by-record path's, whichever path reads a file.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,11 +54,15 @@ class _Caption(msgspec.Struct, gc=False):
     iscrowd: int = 0
 
 
+# Numbers as ints or floats, as written: small ints are shared objects, floats are not.
+Numbers = list[int | float]
+
+
 class _Instance(msgspec.Struct, gc=False):
     id: int
     image_id: int
     category_id: int
-    bbox: list[float] | None = None
+    bbox: Numbers | None = None
     iscrowd: int = 0
 
 
@@ -68,8 +73,8 @@ class _Person(msgspec.Struct, gc=False):
     id: int
     image_id: int
     category_id: int
-    bbox: list[float] | None = None
-    keypoints: list[float] | None = None
+    bbox: Numbers | None = None
+    keypoints: Numbers | None = None
     iscrowd: int = 0
     # COCO-WholeBody's people have feet (and face and hands): the slow path reads them.
     foot_kpts: msgspec.Raw | msgspec.UnsetType = _UNSET
@@ -125,11 +130,14 @@ def _ints(values: list[Any]) -> IntArray:
 
 
 def _numbers(rows: list[Any], width: int) -> tables.FloatArray:
-    """Lists of ``width`` numbers (decoded as floats) as an ``(N, width)`` array."""
+    """Lists of ``width`` numbers as an ``(N, width)`` float array.
+
+    Numbers of 2**63 or more are left to the slow path, which reads huge ints its own way.
+    """
     if None in rows or set(map(len, rows)) - {width}:
         raise Fallback
     array = _floats(rows).reshape(len(rows), width)
-    if not np.isfinite(array).all():
+    if not (np.abs(array) < 2**63).all():  # NaN and infinity fail too
         raise Fallback
     return array
 
@@ -143,12 +151,6 @@ def _floats(values: list[Any]) -> tables.FloatArray:
 
 def _column(records: list[Any], name: str) -> list[Any]:
     return list(map(attrgetter(name), records))
-
-
-def _check_crowd(records: list[Any]) -> None:
-    """``iscrowd`` is 0 or 1 in every annotation (as the slow path's check requires)."""
-    if not set(_column(records, "iscrowd")) <= {0, 1}:
-        raise Fallback
 
 
 def _check_categories(categories: list[dict[str, Any]] | None, path: Path) -> None:
@@ -166,12 +168,31 @@ def _boxes(records: list[Any]) -> tables.FloatArray:
     return xywh
 
 
-def _unique_ids(records: list[Any]) -> IntArray:
-    ids = _ints(_column(records, "id"))
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """What every annotation of a file has, checked as the slow path checks it."""
+
+    ids: IntArray
+    image_ids: IntArray
+    category_ids: IntArray | None
+    crowd: tables.BoolArray
+
+
+def _columns(anns: list[Any], with_category: bool) -> _Columns:
+    """Integer ids in int64, no annotation id twice, ``iscrowd`` 0 or 1; else :class:`Fallback`."""
+    ids = _ints(_column(anns, "id"))
     ordered = np.sort(ids)
     if (ordered[1:] == ordered[:-1]).any():
         raise Fallback
-    return ids
+    crowd = _column(anns, "iscrowd")
+    if not set(crowd) <= {0, 1}:
+        raise Fallback
+    return _Columns(
+        ids=ids,
+        image_ids=_ints(_column(anns, "image_id")),
+        category_ids=_ints(_column(anns, "category_id")) if with_category else None,
+        crowd=np.array(crowd, dtype=bool).reshape(len(anns)),
+    )
 
 
 def _selected(records: list[Any], keep: npt.NDArray[np.bool_]) -> list[Any]:
@@ -206,25 +227,25 @@ def read_people(path: Path, registry: tables.ImageRegistry) -> RawPeople:
     anns = decoded.annotations
     if _column(anns, "foot_kpts").count(_UNSET) < len(anns):
         raise Fallback
-    _check_crowd(anns)
-    all_ids = _unique_ids(anns)
-    category_ids = _ints(_column(anns, "category_id"))
+    columns = _columns(anns, with_category=True)
+    assert columns.category_ids is not None
     try:
         category, layout = tables.keypoint_category(decoded.categories, path)
     except DataError:
         raise Fallback from None
-    people = _selected(anns, category_ids == category["id"])
+    is_person = columns.category_ids == category["id"]
+    people = _selected(anns, is_person)
     count = len(layout)
     raw = RawPeople(
         path=path,
         category=str(category.get("name", "person")),
         layout=layout,
-        image_ids=_ints(_column(people, "image_id")),
-        annotation_ids=_ints(_column(people, "id")),
+        image_ids=columns.image_ids[is_person],
+        annotation_ids=columns.ids[is_person],
         boxes=_boxes(people),
         keypoints=_numbers(_column(people, "keypoints"), 3 * count).reshape(-1, count, 3),
-        crowd=np.array(_column(people, "iscrowd"), dtype=bool).reshape(len(people)),
-        all_annotation_ids=all_ids,
+        crowd=columns.crowd[is_person],
+        all_annotation_ids=columns.ids,
     )
     _register(decoded, registry, path)
     tables.note_other_categories(path, len(anns) - len(people), category)
@@ -240,26 +261,26 @@ def read_objects(path: Path, registry: tables.ImageRegistry, skip_ids: IntArray)
     decoded = _decode(path, _InstanceFile)
     _check_categories(decoded.categories, path)
     anns = decoded.annotations
-    _check_crowd(anns)
-    all_ids = _unique_ids(anns)
+    columns = _columns(anns, with_category=True)
+    assert columns.category_ids is not None
     try:
         names, category_ids = tables.category_names(decoded.categories, path)
     except DataError:
         raise Fallback from None
-    kept = _selected(anns, ~np.isin(all_ids, skip_ids))
-    wanted = _ints(_column(kept, "category_id"))
-    order = np.argsort(np.array(category_ids, dtype=np.int64), kind="stable")
-    position, unknown = tables.lookup(np.array(category_ids, dtype=np.int64)[order], wanted)
+    keep = ~np.isin(columns.ids, skip_ids)
+    known = np.array(category_ids, dtype=np.int64)
+    order = np.argsort(known, kind="stable")
+    position, unknown = tables.lookup(known[order], columns.category_ids[keep])
     if len(unknown):
         raise Fallback
     raw = RawObjects(
         path=path,
         names=names,
-        image_ids=_ints(_column(kept, "image_id")),
-        annotation_ids=_ints(_column(kept, "id")),
-        boxes=_boxes(kept),
+        image_ids=columns.image_ids[keep],
+        annotation_ids=columns.ids[keep],
+        boxes=_boxes(_selected(anns, keep)),
         categories=order[position].astype(np.int32),
-        crowd=np.array(_column(kept, "iscrowd"), dtype=bool).reshape(len(kept)),
+        crowd=columns.crowd[keep],
     )
     _register(decoded, registry, path)
     return raw
@@ -274,15 +295,14 @@ def read_captions(path: Path, registry: tables.ImageRegistry) -> RawCaptions:
     decoded = _decode(path, _CaptionFile)
     _check_categories(decoded.categories, path)
     anns = decoded.annotations
-    _check_crowd(anns)
-    ids = _unique_ids(anns)
+    columns = _columns(anns, with_category=False)
     texts = _column(anns, "caption")
     if None in texts:
         raise Fallback
     raw = RawCaptions(
         path=path,
-        image_ids=_ints(_column(anns, "image_id")),
-        annotation_ids=ids,
+        image_ids=columns.image_ids,
+        annotation_ids=columns.ids,
         texts=list(map(str.strip, texts)),
     )
     _register(decoded, registry, path)

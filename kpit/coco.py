@@ -3,8 +3,11 @@
 Three files describe a split: captions, object instances and person keypoints. Any of them
 may be absent; a context then simply lacks that part. The files are parsed with a fast JSON
 parser one at a time, checked, and reduced to compact numpy tables (:mod:`kpit._coco_tables`,
-which joins them itself rather than through pycocotools' per-record index), and contexts are
-built from the tables one image at a time.
+which joins them itself rather than through pycocotools' per-record index). Well-formed files
+are decoded into typed records that skip the fields kpit does not read
+(:mod:`kpit._coco_fast`); a file with anything amiss is read again record by record, which
+names the file, the record and the field. Contexts are built from the tables when asked for,
+a run of images at a time (:mod:`kpit._coco_build`).
 """
 
 from __future__ import annotations
@@ -120,7 +123,8 @@ class CocoContexts(Sequence[ImageContext]):
 
     Iterate it, index it, or look an image up with :meth:`get`. :attr:`stats` says what was
     loaded, filtered and clamped; :attr:`files` which files were read. Only compact numpy
-    tables are held; each context is built when it is asked for.
+    tables are held; each context is built when it is asked for (iterating builds them a run
+    of images at a time), and a new one each time.
     """
 
     def __init__(
@@ -170,7 +174,9 @@ class CocoContexts(Sequence[ImageContext]):
     def _runs(self, index: IntArray) -> Iterator[ImageContext]:
         """The contexts of the images at ``index``, built a run of images at a time."""
         for start in range(0, len(index), _RUN):
-            yield from self._builder.build(index[start : start + _RUN])
+            with _gc_paused():  # thousands of new objects, none of them in a cycle
+                run = self._builder.build(index[start : start + _RUN])
+            yield from run
 
     def listed(self, image_id: int) -> bool:
         """Whether the annotation files list ``image_id``, selected or left out by a filter."""

@@ -279,6 +279,14 @@ def _repeat_annotation(data: dict[str, Any]) -> None:
     data["annotations"].append(dict(data["annotations"][0]))
 
 
+def _huge_image_id_elsewhere(data: dict[str, Any]) -> None:
+    data["annotations"][-1]["image_id"] = 2**70
+
+
+def _huge_category_of_a_person(data: dict[str, Any]) -> None:
+    data["annotations"][0]["category_id"] = 2**70
+
+
 def _rename_image(data: dict[str, Any]) -> None:
     data["images"][-1]["file_name"] = data["images"][0]["file_name"]
 
@@ -290,11 +298,13 @@ BAD: list[tuple[str, Change]] = [
     _set_annotation("keypoints", "image_id", 123456789),
     _set_annotation("keypoints", "iscrowd", 2),
     _set_annotation("keypoints", "id", 2**64),
+    ("keypoints", _huge_image_id_elsewhere),  # an annotation that is not a person's
     _drop_annotation_field("keypoints", "bbox"),
     ("keypoints", _repeat_annotation),
     _set_annotation("instances", "category_id", 999),
     _set_annotation("instances", "bbox", [0, 0, "3", 4]),
     _drop_annotation_field("instances", "category_id"),
+    ("instances", _huge_category_of_a_person),  # people are skipped here, but checked
     _set_image("instances", "width", 7.5),
     _set_image("instances", "height", 10**40),
     _set_annotation("captions", "caption", 5),
@@ -345,6 +355,7 @@ def _odd_person_box(data: dict[str, Any]) -> None:
 UNUSUAL: list[tuple[str, Change, bool]] = [
     (*_set_annotation("keypoints", "keypoints", [1, 2, True] * 17), True),
     (*_set_annotation("keypoints", "iscrowd", False), True),
+    (*_set_annotation("keypoints", "keypoints", [10**20] + [0] * 50), True),  # numpy's to read
     (*_set_annotation("keypoints", "foot_kpts", [0] * 18), True),  # one WholeBody part alone
     (*_set_annotation("captions", "iscrowd", True), True),
     ("instances", _odd_person_box, False),  # people are read from the keypoints file
