@@ -55,14 +55,14 @@ class _Caption(msgspec.Struct, gc=False):
 
 
 # Numbers as ints or floats, as written: small ints are shared objects, floats are not.
-Numbers = list[int | float]
+_Numbers = list[int | float]
 
 
 class _Instance(msgspec.Struct, gc=False):
     id: int
     image_id: int
     category_id: int
-    bbox: Numbers | None = None
+    bbox: _Numbers | None = None
     iscrowd: int = 0
 
 
@@ -73,8 +73,8 @@ class _Person(msgspec.Struct, gc=False):
     id: int
     image_id: int
     category_id: int
-    bbox: Numbers | None = None
-    keypoints: Numbers | None = None
+    bbox: _Numbers | None = None
+    keypoints: _Numbers | None = None
     iscrowd: int = 0
     # COCO-WholeBody's people have feet (and face and hands): the slow path reads them.
     foot_kpts: msgspec.Raw | msgspec.UnsetType = _UNSET

@@ -1,7 +1,10 @@
 """COCO annotation files to compact numpy tables (the engine behind :func:`kpit.load_coco`).
 
 Each file is parsed, checked and reduced to arrays before the next one is read, so peak
-memory is that of one parsed file plus the tables. kpit joins images, annotations and
+memory is that of one parsed file plus the tables. Well-formed files are decoded by
+:mod:`kpit._coco_fast` into the same ``Raw*`` tables; the record-by-record reading here
+(``read_coco``, ``ImageRegistry.add``, ``extract_*``) reads the files it leaves, and names the
+file, the record and the field of any error. kpit joins images, annotations and
 captions itself, column-wise; pycocotools' index (``COCO.createIndex``: per-record dicts, 11%
 of the load time) would be built only to be thrown away, so the loader does not use it. The
 tests check the loader against pycocotools' index on real COCO files. Coordinates are kept
