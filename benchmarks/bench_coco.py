@@ -1,271 +1,319 @@
-"""Benchmark: loading a COCO-train-sized split into contexts, and rendering them.
+"""Benchmark: loading a COCO split into contexts, against json.load, pycocotools and kpit before.
 
-Writes a synthetic split the size of COCO train2017 (about 64k images with people, 260k
-people with 17 keypoints and polygon outlines, 5 captions per image, 860k object boxes),
-then measures, each in a fresh process so peak memory is its own:
+Writes a synthetic split shaped like COCO train (captions, instances and person keypoints
+files: 1-6 people an image with about a third of their keypoints unlabelled, 1-9 other
+objects, 5 captions, polygon outlines and image records as COCO's), then measures each case
+in a fresh process, round after round, so that its peak memory is its own:
 
-- baseline: a bare ``json.load`` of the same three files;
-- kpit: ``kpit.load_coco`` plus building every context;
+- ``json.load``: the standard library's ``json.load`` of the three files, as a user would
+  write it (each file's result dropped before the next is read: the lowest peak it can have);
+- ``pycocotools``: ``COCO(path)`` for each file, the three objects kept (a user joins them);
+- ``kpit``: ``kpit.load_coco`` plus building every context;
+- ``kpit before``: the same with kpit's previous loader: every file read record by record
+  (the path that now reads only files the fast decoder leaves to it) and contexts built one
+  image at a time (that build is copied below, as it was);
 
-and, in this process, contexts rendered per second on one core in both styles.
+and the same for the keypoints file alone. Times are the best of the rounds; peak memory is
+the growth of the process's peak RSS (``ru_maxrss``) over its RSS once its imports are done,
+the smallest of the rounds. Last, contexts rendered per second on one core, in both styles.
 
-    python benchmarks/bench_coco.py            # full size (about 1 GB of JSON in a temp dir)
-    python benchmarks/bench_coco.py --scale 0.1
+    python benchmarks/bench_coco.py                  # 5,000 images, with and without outlines
+    python benchmarks/bench_coco.py --images 64115   # as many images as COCO train has people in
+    python benchmarks/bench_coco.py --quick          # a few seconds (CI)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 
-IMAGES, PEOPLE, OBJECTS, CAPTIONS_PER_IMAGE = 64_115, 262_465, 860_001, 5
 WORDS = [
-    "a",
-    "man",
-    "woman",
-    "child",
-    "person",
-    "is",
-    "are",
-    "standing",
-    "sitting",
-    "riding",
-    "holding",
-    "playing",
-    "on",
-    "with",
-    "the",
-    "near",
-    "next",
-    "to",
-    "in",
-    "of",
-    "street",
-    "field",
-    "table",
-    "bench",
-    "skateboard",
-    "horse",
-    "tennis",
-    "racket",
+    *("a", "man", "woman", "child", "person", "people", "is", "are", "standing", "sitting"),
+    *("riding", "holding", "playing", "on", "with", "the", "near", "next", "to", "in", "of"),
+    *("street", "field", "table", "bench", "skateboard", "horse", "tennis", "racket", "two"),
 ]
 
 
-def _polygons(rng: np.random.Generator, boxes: np.ndarray, points: int) -> list[list[list[float]]]:
-    """One polygon per box, ``points`` vertices inside it (like COCO's segmentations)."""
-    t = rng.random((len(boxes), points, 2))
-    xy = boxes[:, None, :2] + t * boxes[:, None, 2:]
-    return [[row] for row in np.round(xy.reshape(len(boxes), -1), 2).tolist()]
+def _outline(rng: np.random.Generator, box: list[float], points: int) -> list[list[float]]:
+    """One polygon of ``points`` vertices inside ``box``, as COCO's segmentations."""
+    t = rng.random((points, 2))
+    xy = np.array(box[:2]) + t * np.array(box[2:])
+    return [np.round(xy.reshape(-1), 2).tolist()]
 
 
-def write_split(folder: Path, scale: float, seed: int = 0) -> dict[str, Path]:
-    """Write captions, instances and person keypoint files for a synthetic split."""
+def write_split(
+    folder: Path, images: int, *, outlines: bool = True, seed: int = 0
+) -> dict[str, Path]:
+    """Write captions, instances and person keypoints files shaped like COCO train's."""
+    from kpit.layouts import COCO_17
+
     rng = np.random.default_rng(seed)
-    n_img, n_people, n_obj = (max(1, int(n * scale)) for n in (IMAGES, PEOPLE, OBJECTS))
-    widths = rng.integers(320, 641, n_img)
-    heights = rng.integers(240, 481, n_img)
-    images = [
-        {
-            "license": 1,
-            "file_name": f"{i:012d}.jpg",
-            "coco_url": "",
-            "height": int(h),
-            "width": int(w),
-            "date_captured": "2013-11-14 16:28:13",
-            "flickr_url": "",
-            "id": i,
-        }
-        for i, w, h in zip(range(1, n_img + 1), widths.tolist(), heights.tolist(), strict=True)
-    ]
-    person_image = rng.integers(0, n_img, n_people)
-    object_image = rng.integers(0, n_img, n_obj)
+    records, people, objects, captions = [], [], [], []
+    ids = iter(range(1, 10**9))
 
-    def boxes_for(image_index: np.ndarray) -> np.ndarray:
-        w, h = widths[image_index], heights[image_index]
-        x = rng.random(len(image_index)) * w * 0.7
-        y = rng.random(len(image_index)) * h * 0.7
-        bw = rng.random(len(image_index)) * (w - x) * 0.9 + 1
-        bh = rng.random(len(image_index)) * (h - y) * 0.9 + 1
-        return np.round(np.stack([x, y, bw, bh], axis=1), 2)
+    def box(w: int, h: int) -> list[float]:
+        x, y = rng.random() * w * 0.7, rng.random() * h * 0.7
+        bw, bh = rng.random() * (w - x) * 0.9 + 1, rng.random() * (h - y) * 0.9 + 1
+        return [round(v, 2) for v in (x, y, bw, bh)]
 
-    person_boxes = boxes_for(person_image)
-    keypoints = np.zeros((n_people, 17, 3))
-    keypoints[..., :2] = (
-        person_boxes[:, None, :2] + rng.random((n_people, 17, 2)) * person_boxes[:, None, 2:]
-    )
-    keypoints[..., 2] = rng.choice([0, 1, 2], size=(n_people, 17), p=[0.3, 0.1, 0.6])
-    keypoints[keypoints[..., 2] == 0] = 0
-    keypoints = np.round(keypoints).astype(int)
-    person_polygons = _polygons(rng, person_boxes, 20)
-    people = [
-        {
-            "segmentation": seg,
-            "num_keypoints": int(np.count_nonzero(kp[:, 2])),
-            "area": float(b[2] * b[3]),
-            "iscrowd": 0,
-            "keypoints": kp.reshape(-1).tolist(),
-            "image_id": int(img) + 1,
-            "bbox": b.tolist(),
-            "category_id": 1,
-            "id": 1_000_000 + n,
-        }
-        for n, (seg, kp, b, img) in enumerate(
-            zip(person_polygons, keypoints, person_boxes, person_image, strict=True)
-        )
-    ]
-    categories = [{"supercategory": "thing", "id": i, "name": f"thing{i}"} for i in range(2, 91)]
-    person_category = {
-        "supercategory": "person",
-        "id": 1,
-        "name": "person",
-        "keypoints": json.loads(json.dumps(list(_coco17()))),
-        "skeleton": [
-            [16, 14],
-            [14, 12],
-            [17, 15],
-            [15, 13],
-            [12, 13],
-            [6, 12],
-            [7, 13],
-            [6, 7],
-            [6, 8],
-            [7, 9],
-            [8, 10],
-            [9, 11],
-            [2, 3],
-            [1, 2],
-            [1, 3],
-            [2, 4],
-            [3, 5],
-            [4, 6],
-            [5, 7],
-        ],
-    }
-    object_boxes = boxes_for(object_image)
-    object_polygons = _polygons(rng, object_boxes, 12)
-    object_cats = rng.integers(2, 91, n_obj).tolist()
-    objects = [
-        {
-            "segmentation": seg,
-            "area": float(b[2] * b[3]),
-            "iscrowd": 0,
-            "image_id": int(img) + 1,
-            "bbox": b.tolist(),
-            "category_id": cat,
-            "id": 5_000_000 + n,
-        }
-        for n, (seg, b, img, cat) in enumerate(
-            zip(object_polygons, object_boxes, object_image, object_cats, strict=True)
-        )
-    ]
+    def outline(b: list[float], low: int, high: int) -> Any:
+        return _outline(rng, b, int(rng.integers(low, high))) if outlines else []
+
+    for image_id in range(1, images + 1):
+        w, h = int(rng.integers(320, 641)), int(rng.integers(240, 481))
+        name = f"{image_id:012d}.jpg"
+        records.append({"license": int(rng.integers(1, 9)), "file_name": name,
+                        "coco_url": f"http://images.cocodataset.org/train2017/{name}",
+                        "height": h, "width": w, "date_captured": "2013-11-14 16:28:13",
+                        "flickr_url": f"http://farm4.staticflickr.com/3153/{image_id}_z.jpg",
+                        "id": image_id})  # fmt: skip
+        for _ in range(int(rng.integers(1, 7))):
+            b = box(w, h)
+            points = np.zeros((len(COCO_17), 3))
+            points[:, :2] = np.array(b[:2]) + rng.random((len(COCO_17), 2)) * np.array(b[2:])
+            points[:, 2] = rng.choice([0, 1, 2], size=len(COCO_17), p=[1 / 3, 0.1, 17 / 30])
+            points[points[:, 2] == 0] = 0
+            flat = np.round(points).astype(int).reshape(-1).tolist()
+            people.append({"segmentation": outline(b, 15, 61),
+                           "num_keypoints": int(np.count_nonzero(points[:, 2])),
+                           "area": round(b[2] * b[3], 3), "iscrowd": 0, "keypoints": flat,
+                           "image_id": image_id, "bbox": b, "category_id": 1,
+                           "id": next(ids)})  # fmt: skip
+        for _ in range(int(rng.integers(1, 10))):
+            b = box(w, h)
+            crowd = rng.random() < 0.01
+            segmentation = (
+                {"counts": rng.integers(0, 500, 120).tolist(), "size": [h, w]}
+                if crowd
+                else outline(b, 6, 41)
+            )
+            objects.append({"segmentation": segmentation, "area": round(b[2] * b[3], 3),
+                            "iscrowd": int(crowd), "image_id": image_id, "bbox": b,
+                            "category_id": int(rng.integers(2, 91)), "id": next(ids)})  # fmt: skip
+        for _ in range(5):
+            text = " ".join(rng.choice(WORDS, size=int(rng.integers(8, 15))).tolist())
+            caption = text.capitalize() + "."
+            captions.append({"image_id": image_id, "id": next(ids), "caption": caption})
+    person = {"supercategory": "person", "id": 1, "name": "person",
+              "keypoints": list(COCO_17.names),
+              "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton]}  # fmt: skip
+    things = [{"supercategory": "thing", "id": i, "name": f"thing{i}"} for i in range(2, 91)]
     instance_people = [
         {k: v for k, v in p.items() if k not in ("keypoints", "num_keypoints")} for p in people
     ]
-    captions = [
-        {
-            "image_id": i,
-            "id": 9_000_000 + i * CAPTIONS_PER_IMAGE + c,
-            "caption": " ".join(rng.choice(WORDS, size=10).tolist()) + ".",
-        }
-        for i in range(1, n_img + 1)
-        for c in range(CAPTIONS_PER_IMAGE)
-    ]
-    info = {"description": "synthetic split for kpit's benchmark"}
-    files = {
-        "captions": ({"info": info, "images": images, "annotations": captions}),
-        "instances": (
-            {
-                "info": info,
-                "images": images,
-                "annotations": instance_people + objects,
-                "categories": [person_category | {"keypoints": []}, *categories],
-            }
-        ),
-        "keypoints": (
-            {"info": info, "images": images, "annotations": people, "categories": [person_category]}
-        ),
-    }
+    info = {"description": "synthetic split for kpit's benchmark", "version": "1.0"}
+    contents = {
+        "captions": {"info": info, "images": records, "annotations": captions},
+        "instances": {"info": info, "images": records, "annotations": instance_people + objects,
+                      "categories": [person | {"keypoints": [], "skeleton": []}, *things]},
+        "person_keypoints": {"info": info, "images": records, "annotations": people,
+                             "categories": [person]},
+    }  # fmt: skip
     paths = {}
-    for kind, data in files.items():
-        name = "person_keypoints" if kind == "keypoints" else kind
+    for name, data in contents.items():
         path = folder / "annotations" / f"{name}_train2017.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(data))
-        paths[kind] = path
+        paths[name] = path
     return paths
 
 
-def _coco17() -> tuple[str, ...]:
-    from kpit.layouts import COCO_17
+# --- the cases, each run in a fresh process ------------------------------------------------
 
-    return COCO_17.names
+# Imports first; then the peak RSS is reset to the RSS (Linux: /proc/self/clear_refs), the
+# case runs, and the peak's growth over that RSS is its memory. Elsewhere, the growth of
+# ru_maxrss (which misses a peak lower than the imports' own). One JSON line comes out.
+CHILD = """
+import json, re, resource, sys, time
+{imports}
 
+def memory(key):
+    with open("/proc/self/status") as status:
+        return int(re.search(key + r":\\s+(\\d+) kB", status.read()).group(1))
 
-CHILD_BASELINE = """
-import json, resource, sys, time
+try:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    before, peak = memory("VmRSS"), lambda: memory("VmHWM")
+except OSError:
+    scale = 1 if sys.platform != "darwin" else 1024  # KiB on Linux, bytes on macOS
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+    before = peak()
 start = time.perf_counter()
-for path in sys.argv[1:]:
+{case}
+total = time.perf_counter() - start
+print(json.dumps({{"seconds": total, "peak_kib": peak() - before, **extra}}))
+"""
+
+JSON_LOAD = """
+for path in sys.argv[2:]:
     with open(path) as f:
         json.load(f)
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+extra = {}
 """
 
-CHILD_KPIT = """
-import os, resource, sys, time
+PYCOCOTOOLS = """
+import contextlib, io
+with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+    indexes = [COCO(path) for path in sys.argv[2:]]
+extra = {}
+"""
+
+KPIT = """
 import kpit
-start = time.perf_counter()
-contexts = kpit.load_coco(sys.argv[1], split="train2017")
+files = {k: v for k, v in zip(sys.argv[1].split(","), sys.argv[2:])}
+contexts = kpit.load_coco(**files)
 loaded = time.perf_counter() - start
 people = sum(len(ctx.people) for ctx in contexts)
-total = time.perf_counter() - start
-with open("/proc/self/statm") as statm:
-    retained_kb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(total, peak_kb, loaded, len(contexts), people, retained_kb)
+extra = {"load_seconds": loaded, "images": len(contexts), "people": people,
+         "objects": contexts.stats.objects, "captions": contexts.stats.captions}
 """
 
+# kpit's loader before the fast decoder and the bulk build: every file read record by record
+# (kpit._coco_tables, unchanged; kpit now uses it for files the fast decoder leaves to it),
+# and each context built on its own by this copy of the previous CocoContexts._build.
+BEFORE = """
+import numpy as np
+import kpit._coco_fast as fast
+from kpit import _coco_tables as tables
+from kpit.coco import CocoContexts
+from kpit.types import Box, ImageContext, ObjectBox, Person
 
-# kpit 0.1's loader, for comparison: the same, plus pycocotools' index built on every file
-# (and thrown away), as it was before kpit stopped building it.
-CHILD_KPIT_WITH_INDEX = (
-    """
-import contextlib, io
-from pycocotools.coco import COCO
-import kpit._coco_tables as tables
-plain = tables.read_coco
-def read_and_index(path, kind):
-    parsed = plain(path, kind)
-    coco = COCO()
-    coco.dataset = parsed.dataset
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
-    return parsed
-tables.read_coco = read_and_index
-"""
-    + CHILD_KPIT
-)
+def refuse(*args):
+    raise fast.Fallback
 
+fast.read_people = fast.read_objects = fast.read_captions = refuse
 
-def _child(code: str, *args: str) -> list[float]:
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+def build_before(self, index):
+    builder = self._builder
+    objects, people = [], []
+    if builder._objects is not None:
+        table = builder._objects
+        start, end = table.span(index)
+        if end > start:
+            boxes = (table.boxes[start:end] / tables.SCALE).tolist()
+            names, categories = table.names, table.categories[start:end].tolist()
+            crowd = table.crowd[start:end].tolist()
+            for box, category, is_crowd in zip(boxes, categories, crowd, strict=True):
+                objects.append(ObjectBox(names[category], Box(*box), is_crowd))
+    if builder._people is not None:
+        ptable = builder._people
+        start, end = ptable.span(index)
+        if end > start:
+            keypoints = ptable.keypoints[start:end].astype(np.float64)
+            keypoints[..., :2] /= tables.SCALE
+            keypoints.setflags(write=False)
+            boxes = (ptable.boxes[start:end] / tables.SCALE).tolist()
+            ids = ptable.annotation_ids[start:end].tolist()
+            size = (int(self._images.widths[index]), int(self._images.heights[index]))
+            for j, (box, ann_id) in enumerate(zip(boxes, ids, strict=True)):
+                people.append(Person(Box(*box), keypoints[j], ptable.layout, ann_id, size))
+    images = self._images
+    return ImageContext(
+        image_id=int(images.ids[index]),
+        file_name=images.file_names[index],
+        width=int(images.widths[index]),
+        height=int(images.heights[index]),
+        captions=builder._captions[index] if builder._captions is not None else (),
+        objects=tuple(objects),
+        people=tuple(people),
     )
-    return [float(v) for v in out.stdout.split()]
+
+def iterate_before(self):
+    for i in self._selected.tolist():
+        yield build_before(self, i)
+
+CocoContexts.__iter__ = iterate_before
+"""
+
+CASES = {
+    "json.load": ("", JSON_LOAD),
+    "pycocotools": ("from pycocotools.coco import COCO", PYCOCOTOOLS),
+    "kpit before": ("import kpit\n" + BEFORE, KPIT),
+    "kpit": ("import kpit", KPIT),
+}
 
 
-def render_rate(root: Path, count: int) -> dict[str, float]:
+def _child(case: str, kinds: list[str], paths: list[Path]) -> dict[str, float]:
+    imports, body = CASES[case]
+    code = CHILD.format(imports=imports, case=body)
+    args = [",".join(kinds), *(str(p) for p in paths)]
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{case} failed:\n{out.stderr}")
+    result: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
+@dataclass
+class Best:
+    """The best (smallest) time and peak of a case over the rounds, with its counts."""
+
+    seconds: float = float("inf")
+    peak_kib: float = float("inf")
+    load_seconds: float = float("inf")
+    counts: dict[str, float] | None = None
+
+    def add(self, result: dict[str, float]) -> None:
+        self.seconds = min(self.seconds, result["seconds"])
+        self.peak_kib = min(self.peak_kib, result["peak_kib"])
+        self.load_seconds = min(self.load_seconds, result.get("load_seconds", float("inf")))
+        self.counts = self.counts or {k: v for k, v in result.items() if k in COUNTS}
+
+
+COUNTS = ("images", "people", "objects", "captions")
+
+
+def measure(
+    paths: dict[str, Path], kinds: list[str], cases: list[str], rounds: int
+) -> dict[str, Best]:
+    """Run every case ``rounds`` times, round-robin, each run in a fresh process."""
+    names = {"captions": "captions", "instances": "instances", "keypoints": "person_keypoints"}
+    files = [paths[names[kind]] for kind in kinds]
+    best = {case: Best() for case in cases}
+    for n in range(rounds):
+        for case in cases[n % len(cases) :] + cases[: n % len(cases)]:  # none always first
+            best[case].add(_child(case, kinds, files))
+    return best
+
+
+def report(title: str, best: dict[str, Best]) -> None:
+    """Print each case's figures and kpit's ratios to the others."""
+    print(f"\n{title}")
+    mib = 1024
+    for case, b in best.items():
+        load = f" (load_coco alone {b.load_seconds:.3f} s)" if b.load_seconds < float("inf") else ""
+        print(f"  {case:12s} {b.seconds:7.3f} s   peak RSS +{b.peak_kib / mib:6.1f} MiB{load}")
+    kpit = best["kpit"]
+    for case, b in best.items():
+        if case != "kpit":
+            print(f"  ratio kpit / {case:12s} time {kpit.seconds / b.seconds:.2f}, "
+                  f"peak {kpit.peak_kib / max(b.peak_kib, 1):.2f}")  # fmt: skip
+    print(f"  ratio load_coco alone / json.load: time "
+          f"{kpit.load_seconds / best['json.load'].seconds:.2f}")  # fmt: skip
+
+
+def render_rate(paths: dict[str, Path], count: int) -> dict[str, float]:
     """Contexts rendered per second, per style, over ``count`` contexts."""
     import kpit
 
-    contexts = kpit.load_coco(root, split="train2017", limit=count)
+    contexts = kpit.load_coco(
+        captions=paths["captions"],
+        instances=paths["instances"],
+        keypoints=paths["person_keypoints"],
+        limit=count,
+    )
     built = list(contexts)
     rates = {}
     for style in ("paper", "compact"):
@@ -277,41 +325,53 @@ def render_rate(root: Path, count: int) -> dict[str, float]:
     return rates
 
 
+def _describe(paths: dict[str, Path], best: Best) -> str:
+    sizes = ", ".join(f"{name} {p.stat().st_size / 2**20:.1f}" for name, p in paths.items())
+    counts = best.counts or {}
+    shown = ", ".join(f"{int(counts[k]):,} {k}" for k in COUNTS if k in counts)
+    return f"{shown}; MiB of JSON: {sizes}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of COCO train's size")
-    parser.add_argument("--render", type=int, default=20_000, help="contexts to render")
-    parser.add_argument("--dir", type=Path, help="write the split here (default: a temp dir)")
+    parser.add_argument("--images", type=int, default=5000, help="images in the split")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each case (best kept)")
+    parser.add_argument("--render", type=int, default=5000, help="contexts to render")
+    parser.add_argument("--dir", type=Path, help="write the splits here (default: a temp dir)")
+    parser.add_argument(
+        "--outlines",
+        choices=["both", "with", "without"],
+        default="both",
+        help="measure the split with polygon outlines, without, or both",
+    )
+    parser.add_argument("--quick", action="store_true", help="a small split, one round (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.images, args.rounds, args.render = 300, 1, 300
+    all_cases = list(CASES)
+    if importlib.util.find_spec("pycocotools") is None:
+        print("pycocotools is not installed: its case is left out")
+        all_cases.remove("pycocotools")
+    if args.quick:
+        args.outlines = "with"
+    variants = [(f"{which} outlines", which == "with") for which in ("with", "without")
+                if args.outlines in (which, "both")]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.dir or Path(tmp)
-        start = time.perf_counter()
-        paths = write_split(root, args.scale)
-        size = sum(p.stat().st_size for p in paths.values()) / 2**20
-        took = time.perf_counter() - start
-        print(f"synthetic split: {size:.0f} MiB of JSON written in {took:.1f} s")
-        base_s, base_kb = _child(CHILD_BASELINE, *(str(p) for p in paths.values()))
-        kpit_s, kpit_kb, load_s, images, people, retained_kb = _child(CHILD_KPIT, str(root))
-        print(f"images {images:.0f}, people {people:.0f}")
-        print(
-            f"baseline json.load of the 3 files: {base_s:6.2f} s, peak RSS {base_kb / 1024:.0f} MiB"
-        )
-        print(
-            f"kpit load_coco + build all contexts: {kpit_s:6.2f} s (load {load_s:.2f} s), "
-            f"peak RSS {kpit_kb / 1024:6.0f} MiB, RSS after loading {retained_kb / 1024:.0f} MiB"
-        )
-        print(
-            f"ratio kpit / json.load: time {kpit_s / base_s:.2f}, peak RSS {kpit_kb / base_kb:.2f}"
-        )
-        old_s, old_kb, *_ = _child(CHILD_KPIT_WITH_INDEX, str(root))
-        print(
-            f"with pycocotools' index as kpit 0.1 built it: {old_s:6.2f} s, peak RSS "
-            f"{old_kb / 1024:.0f} MiB; ratio now / then: time {kpit_s / old_s:.2f}, "
-            f"peak RSS {kpit_kb / old_kb:.2f}"
-        )
-        rates = render_rate(root, args.render)
-        for style, rate in rates.items():
-            print(f"render {style:7s}: {rate:8.0f} contexts/s on one core")
+        base = args.dir or Path(tmp)
+        for label, outlines in variants:
+            start = time.perf_counter()
+            paths = write_split(base / label.replace(" ", "-"), args.images, outlines=outlines)
+            print(f"\n== split {label}: {args.images:,} images, written in "
+                  f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+            three = measure(paths, ["captions", "instances", "keypoints"], all_cases, args.rounds)
+            print(_describe(paths, three["kpit"]))
+            report("captions + instances + keypoints (load + build every context):", three)
+            alone = measure(paths, ["keypoints"], all_cases, args.rounds)
+            report("keypoints file alone:", alone)
+            if outlines:
+                rates = render_rate(paths, args.render)
+                for style, rate in rates.items():
+                    print(f"render {style:7s}: {rate:8.0f} contexts/s on one core")
 
 
 if __name__ == "__main__":

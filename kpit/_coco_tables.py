@@ -1,7 +1,10 @@
 """COCO annotation files to compact numpy tables (the engine behind :func:`kpit.load_coco`).
 
 Each file is parsed, checked and reduced to arrays before the next one is read, so peak
-memory is that of one parsed file plus the tables. kpit joins images, annotations and
+memory is that of one parsed file plus the tables. Well-formed files are decoded by
+:mod:`kpit._coco_fast` into the same ``Raw*`` tables; the record-by-record reading here
+(``read_coco``, ``ImageRegistry.add``, ``extract_*``) reads the files it leaves, and names the
+file, the record and the field of any error. kpit joins images, annotations and
 captions itself, column-wise; pycocotools' index (``COCO.createIndex``: per-record dicts, 11%
 of the load time) would be built only to be thrown away, so the loader does not use it. The
 tests check the loader against pycocotools' index on real COCO files. Coordinates are kept
@@ -86,8 +89,8 @@ def read_coco(path: Path, kind: str) -> CocoFile:
             value, list
         ):
             raise DataError(f"missing or not a list (a {kind} file needs it)", file=path, field=key)
-    _check_ids(data["images"], path, "images", "image")
-    _check_ids(data.get("categories") or [], path, "categories", "category")
+    check_ids(data["images"], path, "images", "image")
+    check_ids(data.get("categories") or [], path, "categories", "category")
     _check_annotations(data["annotations"], path, needs_categories)
     return CocoFile(path, data)
 
@@ -99,7 +102,7 @@ def _is_id(value: Any) -> bool:
     return type(value) is int and -_INT64 <= value < _INT64
 
 
-def _check_ids(records: list[Any], path: Path, key: str, name: str) -> None:
+def check_ids(records: list[Any], path: Path, key: str, name: str) -> None:
     """Each record is an object with an integer id, and no id appears twice."""
     seen: set[int] = set()
     for n, record in enumerate(records):
@@ -147,7 +150,7 @@ class ImageTable:
 
     def rows(self, image_ids: IntArray, ann_ids: IntArray, path: Path) -> IntArray:
         """The row of each annotation's image; an unknown image is an error naming it."""
-        rows, unknown = _lookup(self.ids, image_ids)
+        rows, unknown = lookup(self.ids, image_ids)
         if len(unknown):
             n = int(unknown[0])
             raise DataError(
@@ -192,6 +195,41 @@ class ImageRegistry:
                     record=f"image {image_id}",
                     field="width",
                 )
+
+    def add_columns(self, ids: IntArray, names: list[str], sizes: IntArray, path: Path) -> bool:
+        """Add checked images given as columns (``sizes``: widths, then heights).
+
+        Returns False, adding nothing, when :meth:`add` would find fault with them (an id or
+        a file name twice, a size or a file name that disagrees with a file read before),
+        so that :meth:`add` can name the record.
+        """
+        id_list: list[int] = ids.tolist()
+        rows = list(zip(names, sizes[0].tolist(), sizes[1].tolist(), strict=True))
+        new = dict(zip(id_list, rows, strict=True))
+        if len(new) < len(id_list) or len(set(names)) < len(names):
+            return False
+        if not self._images:
+            self._images = new
+            self._sources = dict.fromkeys(id_list, path)
+            self._by_name = dict(zip(names, id_list, strict=True))
+            return True
+        if new == self._images:  # the usual case: every file of a split lists the same images
+            return True
+        added = []
+        for image_id, row in new.items():
+            known = self._images.get(image_id)
+            if known is None:
+                if self._by_name.get(row[0], image_id) != image_id:
+                    return False
+                added.append(image_id)
+            elif known[1:] != row[1:]:
+                return False
+        for image_id in added:
+            row = new[image_id]
+            self._images[image_id] = row
+            self._sources[image_id] = path
+            self._by_name[row[0]] = image_id
+        return True
 
     def table(self) -> ImageTable:
         """The images as a table sorted by id."""
@@ -239,7 +277,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _lookup(sorted_keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray]:
+def lookup(sorted_keys: IntArray, values: IntArray) -> tuple[IntArray, IntArray]:
     """Positions of ``values`` in ``sorted_keys``, and the indices of values not found."""
     if len(sorted_keys) == 0:
         return np.zeros(len(values), np.int64), np.arange(len(values))
@@ -474,13 +512,11 @@ class RawPeople:
     all_annotation_ids: IntArray  # every annotation of the file, people or not
 
 
-def _keypoint_category(
-    coco: CocoFile, path: Path
-) -> tuple[Mapping[str, Any], KeypointLayout, bool]:
-    """The keypoint category of a file, its layout, and whether the file is COCO-WholeBody."""
-    with_points = [
-        c for c in coco.dataset["categories"] if isinstance(c, dict) and c.get("keypoints")
-    ]
+def keypoint_category(
+    categories: list[Any], path: Path
+) -> tuple[Mapping[str, Any], KeypointLayout]:
+    """The one category of a file that names keypoints, and the layout it describes."""
+    with_points = [c for c in categories if isinstance(c, dict) and c.get("keypoints")]
     if not with_points:
         raise DataError("no category lists keypoint names", file=path, field="categories")
     if len(with_points) > 1:
@@ -498,6 +534,14 @@ def _keypoint_category(
         raise DataError(
             str(exc), file=path, record=f"category {category.get('id')}", field=field_name
         ) from None
+    return category, layout
+
+
+def _keypoint_category(
+    coco: CocoFile, path: Path
+) -> tuple[Mapping[str, Any], KeypointLayout, bool]:
+    """The keypoint category of a file, its layout, and whether the file is COCO-WholeBody."""
+    category, layout = keypoint_category(coco.dataset["categories"], path)
     # WholeBody files add the feet, face and hands as extra fields of each person.
     wholebody = any(
         a["category_id"] == category["id"] and all(part in a for part, _ in WHOLEBODY_PARTS[1:])
@@ -514,6 +558,13 @@ def _keypoint_category(
     return category, layout, wholebody
 
 
+def note_other_categories(path: Path, count: int, category: Mapping[str, Any]) -> None:
+    """Log that ``count`` annotations of a keypoints file are not of its keypoint category."""
+    if count:
+        log.warning("%s: %d annotations of other categories than %r are not people",
+                    path, count, category.get("name"))  # fmt: skip
+
+
 def extract_people(coco: CocoFile, path: Path) -> RawPeople:
     """Read the people of a keypoints file (COCO-17, WholeBody or another layout)."""
     category, layout, wholebody = _keypoint_category(coco, path)
@@ -521,9 +572,7 @@ def extract_people(coco: CocoFile, path: Path) -> RawPeople:
     all_ids = _ids(all_anns, path)
     _check_unique(all_ids, path)
     anns = [a for a in all_anns if a["category_id"] == category["id"]]
-    if len(anns) < len(all_anns):
-        log.warning("%s: %d annotations of other categories than %r are not people",
-                    path, len(all_anns) - len(anns), category.get("name"))  # fmt: skip
+    note_other_categories(path, len(all_anns) - len(anns), category)
     parts = WHOLEBODY_PARTS if wholebody else (("keypoints", len(layout)),)
     keypoints = np.concatenate(
         [
@@ -609,11 +658,11 @@ class RawObjects:
     crowd: BoolArray
 
 
-def extract_objects(coco: CocoFile, path: Path, skip_ids: IntArray) -> RawObjects:
-    """Read the object boxes of an instances file, leaving out annotations in ``skip_ids``."""
+def category_names(categories: list[Any], path: Path) -> tuple[list[str], list[int]]:
+    """The ``name`` and ``id`` of every category; each must have both."""
     names: list[str] = []
     category_ids: list[int] = []
-    for n, cat in enumerate(coco.dataset["categories"]):
+    for n, cat in enumerate(categories):
         if (
             not isinstance(cat, dict)
             or not _is_int(cat.get("id"))
@@ -626,6 +675,12 @@ def extract_objects(coco: CocoFile, path: Path, skip_ids: IntArray) -> RawObject
             )
         category_ids.append(cat["id"])
         names.append(cat["name"])
+    return names, category_ids
+
+
+def extract_objects(coco: CocoFile, path: Path, skip_ids: IntArray) -> RawObjects:
+    """Read the object boxes of an instances file, leaving out annotations in ``skip_ids``."""
+    names, category_ids = category_names(coco.dataset["categories"], path)
     all_anns = coco.dataset["annotations"]
     all_ids = _ids(all_anns, path)
     _check_unique(all_ids, path)
@@ -635,7 +690,7 @@ def extract_objects(coco: CocoFile, path: Path, skip_ids: IntArray) -> RawObject
     wanted = _column(anns, "category_id", np.int64, path, _is_int, "an integer")
     order = np.argsort(np.array(category_ids, dtype=np.int64), kind="stable")
     sorted_ids = np.array(category_ids, dtype=np.int64)[order]
-    position, unknown = _lookup(sorted_ids, wanted)
+    position, unknown = lookup(sorted_ids, wanted)
     if len(unknown):
         n = int(unknown[0])
         raise DataError(

@@ -3,8 +3,11 @@
 Three files describe a split: captions, object instances and person keypoints. Any of them
 may be absent; a context then simply lacks that part. The files are parsed with a fast JSON
 parser one at a time, checked, and reduced to compact numpy tables (``kpit._coco_tables``,
-which joins them itself rather than through pycocotools' per-record index), and contexts are
-built from the tables one image at a time.
+which joins them itself rather than through pycocotools' per-record index). Well-formed files
+are decoded into typed records that skip the fields kpit does not read
+(``kpit._coco_fast``); a file with anything amiss is read again record by record, which
+names the file, the record and the field. Contexts are built from the tables when asked for,
+a run of images at a time (``kpit._coco_build``).
 """
 
 from __future__ import annotations
@@ -20,19 +23,24 @@ from typing import overload
 
 import numpy as np
 
+from kpit import _coco_fast as fast
 from kpit import _coco_tables as tables
 from kpit._checks import check_count, check_image_ids, check_path, check_type
+from kpit._coco_build import ContextBuilder
 from kpit._coco_tables import CrowdPolicy, IntArray
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
 from kpit.paths import safe_join
-from kpit.types import Box, ImageContext, ObjectBox, Person
+from kpit.types import ImageContext
 
 __all__ = ["CocoContexts", "CocoFiles", "LoadStats", "coco_files", "load_coco"]
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
+
+_RUN = 128
+"""Contexts are built this many images at a time when iterating."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +123,8 @@ class CocoContexts(Sequence[ImageContext]):
 
     Iterate it, index it, or look an image up with :meth:`get`. ``stats`` says what was
     loaded, filtered and clamped; ``files`` which files were read. Only compact numpy
-    tables are held; each context is built when it is asked for.
+    tables are held; each context is built when it is asked for (iterating builds them a run
+    of images at a time), and a new one each time.
     """
 
     def __init__(
@@ -132,9 +141,8 @@ class CocoContexts(Sequence[ImageContext]):
         self.stats = stats
         self._images = images
         self._selected = selected
-        self._captions = captions
         self._people = people
-        self._objects = objects
+        self._builder = ContextBuilder(images, captions, people, objects)
         self._position = {int(images.ids[i]): n for n, i in enumerate(selected.tolist())}
 
     @property
@@ -157,12 +165,18 @@ class CocoContexts(Sequence[ImageContext]):
     def __getitem__(self, index: slice) -> list[ImageContext]: ...
     def __getitem__(self, index: int | slice) -> ImageContext | list[ImageContext]:
         if isinstance(index, slice):
-            return [self._build(int(i)) for i in self._selected[index]]
+            return list(self._runs(self._selected[index]))
         return self._build(int(self._selected[index]))
 
     def __iter__(self) -> Iterator[ImageContext]:
-        for i in self._selected.tolist():
-            yield self._build(i)
+        return self._runs(self._selected)
+
+    def _runs(self, index: IntArray) -> Iterator[ImageContext]:
+        """The contexts of the images at ``index``, built a run of images at a time."""
+        for start in range(0, len(index), _RUN):
+            with _gc_paused():  # thousands of new objects, none of them in a cycle
+                run = self._builder.build(index[start : start + _RUN])
+            yield from run
 
     def listed(self, image_id: int) -> bool:
         """Whether the annotation files list ``image_id``, selected or left out by a filter."""
@@ -193,39 +207,7 @@ class CocoContexts(Sequence[ImageContext]):
         return f"<CocoContexts {len(self)} images, layout={layout}>"
 
     def _build(self, index: int) -> ImageContext:
-        objects: list[ObjectBox] = []
-        people: list[Person] = []
-        if self._objects is not None:
-            table = self._objects
-            start, end = table.span(index)
-            if end > start:
-                boxes = (table.boxes[start:end] / tables.SCALE).tolist()
-                names, categories = table.names, table.categories[start:end].tolist()
-                crowd = table.crowd[start:end].tolist()
-                for box, category, is_crowd in zip(boxes, categories, crowd, strict=True):
-                    objects.append(ObjectBox(names[category], Box(*box), is_crowd))
-        if self._people is not None:
-            ptable = self._people
-            start, end = ptable.span(index)
-            if end > start:
-                keypoints = ptable.keypoints[start:end].astype(np.float64)
-                keypoints[..., :2] /= tables.SCALE
-                keypoints.setflags(write=False)
-                boxes = (ptable.boxes[start:end] / tables.SCALE).tolist()
-                ids = ptable.annotation_ids[start:end].tolist()
-                size = (int(self._images.widths[index]), int(self._images.heights[index]))
-                for j, (box, ann_id) in enumerate(zip(boxes, ids, strict=True)):
-                    people.append(Person(Box(*box), keypoints[j], ptable.layout, ann_id, size))
-        images = self._images
-        return ImageContext(
-            image_id=int(images.ids[index]),
-            file_name=images.file_names[index],
-            width=int(images.widths[index]),
-            height=int(images.heights[index]),
-            captions=self._captions[index] if self._captions is not None else (),
-            objects=tuple(objects),
-            people=tuple(people),
-        )
+        return self._builder.build(np.array([index]))[0]
 
 
 def load_coco(
@@ -323,21 +305,12 @@ def _load(
     registry = tables.ImageRegistry()
     raw_people = raw_objects = raw_captions = None
     if files.keypoints is not None:
-        coco = tables.read_coco(files.keypoints, "keypoints")
-        registry.add(coco, files.keypoints)
-        raw_people = tables.extract_people(coco, files.keypoints)
-        del coco
+        raw_people = _read_people(files.keypoints, registry)
     if files.instances is not None:
-        coco = tables.read_coco(files.instances, "instances")
-        registry.add(coco, files.instances)
         skip = raw_people.all_annotation_ids if raw_people else np.empty(0, np.int64)
-        raw_objects = tables.extract_objects(coco, files.instances, skip)
-        del coco
+        raw_objects = _read_objects(files.instances, registry, skip)
     if files.captions is not None:
-        coco = tables.read_coco(files.captions, "captions")
-        registry.add(coco, files.captions)
-        raw_captions = tables.extract_captions(coco, files.captions)
-        del coco
+        raw_captions = _read_captions(files.captions, registry)
 
     images = registry.table()
     counts = tables.Counts()
@@ -352,6 +325,37 @@ def _load(
     selected = _select(images, people, min_people, image_ids, limit)
     stats = _stats(counts, len(images.ids), selected, captions, people, objects)
     return CocoContexts(files, images, selected, captions, people, objects, stats)
+
+
+# Each file is decoded by the fast path; a file it does not read as it is (one with an error
+# in it, or a COCO-WholeBody file) is read again record by record, which names the error.
+
+
+def _read_people(path: Path, registry: tables.ImageRegistry) -> tables.RawPeople:
+    try:
+        return fast.read_people(path, registry)
+    except fast.Fallback:
+        coco = tables.read_coco(path, "keypoints")
+        registry.add(coco, path)
+        return tables.extract_people(coco, path)
+
+
+def _read_objects(path: Path, registry: tables.ImageRegistry, skip: IntArray) -> tables.RawObjects:
+    try:
+        return fast.read_objects(path, registry, skip)
+    except fast.Fallback:
+        coco = tables.read_coco(path, "instances")
+        registry.add(coco, path)
+        return tables.extract_objects(coco, path, skip)
+
+
+def _read_captions(path: Path, registry: tables.ImageRegistry) -> tables.RawCaptions:
+    try:
+        return fast.read_captions(path, registry)
+    except fast.Fallback:
+        coco = tables.read_coco(path, "captions")
+        registry.add(coco, path)
+        return tables.extract_captions(coco, path)
 
 
 def _resolve_files(
