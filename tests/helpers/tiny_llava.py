@@ -49,12 +49,14 @@ def train_tiny_llava(
     steps: int = 80,
     learning_rate: float = 3e-3,
     seed: int = 0,
+    device: str = "cpu",
 ) -> Path:
     """Train the LLaVA saved in ``folder`` on ``pairs`` (full batch, AdamW), and save it back.
 
     The text and the trained spans come from kpit's own training data code
     (:class:`kpit.train.LlavaDataset`), so the model learns the format that the ``hf-llava``
-    backend asks in. Deterministic for a given ``seed`` on one machine.
+    backend asks in. Deterministic for a given ``seed`` on one machine. Trains in float32
+    on ``device``.
     """
     import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
@@ -72,7 +74,8 @@ def train_tiny_llava(
     batch = collate([dataset[n] for n in range(len(dataset))], processor.tokenizer.pad_token_id)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
-    model.train()
+    model.to(device).train()
+    batch = {key: value.to(device) for key, value in batch.items()}
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     for _ in range(steps):
         loss = model(**batch).loss
