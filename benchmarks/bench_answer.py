@@ -9,8 +9,9 @@ same loaded model, in this process:
 - baseline: one question per ``generate`` call (``batch_size`` 1, the backend as it was);
 - batched: ``batch_size`` questions per call, prompts padded on the left;
 
-and prints questions and new tokens per second (the best of ``--repeat`` runs), the ratio of each batch size to the
-baseline, and how many batched answers equal the baseline's word for word.
+and prints questions and new tokens per second (the best of ``--repeat`` runs), the ratio
+of each batch size to the baseline, and how many batched answers equal the baseline's word
+for word.
 
     python benchmarks/bench_answer.py                  # CPU: a small model, 32 questions
     python benchmarks/bench_answer.py --quick          # a few seconds
@@ -37,10 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "data" / "coco-sample" / "val2017"
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
 
+from tiny_llava import PAIRS, make_tiny_llava, train_tiny_llava  # noqa: E402
+
 import kpit  # noqa: E402
 from kpit.generators.hf_llava import HFLlavaGenerator  # noqa: E402
 from kpit.testing import TINY_WORDS  # noqa: E402
-from tiny_llava import PAIRS, make_tiny_llava, train_tiny_llava  # noqa: E402
 
 
 def questions(n: int) -> list[kpit.ChatRequest]:
@@ -67,25 +69,50 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256, help="the language model's width")
     parser.add_argument("--layers", type=int, default=4, help="the language model's depth")
     parser.add_argument("--heads", type=int, default=4, help="its attention heads (7B: 32)")
-    parser.add_argument("--intermediate", type=int, default=None,
-                        help="its MLP width (default 2 x hidden; 7B: 11008)")
-    parser.add_argument("--vocab", type=int, default=0,
-                        help="pad the vocabulary to this many tokens (LLaVA-1.5: 32000)")
-    parser.add_argument("--image-size", type=int, default=112,
-                        help="the vision tower's input (LLaVA-1.5: 336)")
+    parser.add_argument(
+        "--intermediate",
+        type=int,
+        default=None,
+        help="its MLP width (default 2 x hidden; 7B: 11008)",
+    )
+    parser.add_argument(
+        "--vocab",
+        type=int,
+        default=0,
+        help="pad the vocabulary to this many tokens (LLaVA-1.5: 32000)",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=112, help="the vision tower's input (LLaVA-1.5: 336)"
+    )
     parser.add_argument("--patch-size", type=int, default=14)
     parser.add_argument("--questions", type=int, default=32)
-    parser.add_argument("--batch-sizes", default="1,4,8,16",
-                        help="comma-separated; the first is the baseline (1: one at a time)")
+    parser.add_argument(
+        "--batch-sizes",
+        default="1,4,8,16",
+        help="comma-separated; the first is the baseline (1: one at a time)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--train-steps", type=int, default=60,
-                        help="fit the model to the pairs first (0: random weights)")
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=60,
+        help="fit the model to the pairs first (0: random weights)",
+    )
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="for the fitting")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per batch size; the best counts")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch's CPU threads (1: steady figures on a shared machine)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a tiny model and few questions: a few seconds on a CPU")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per batch size; the best counts"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch's CPU threads (1: steady figures on a shared machine)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny model and few questions: a few seconds on a CPU",
+    )
     args = parser.parse_args()  # fmt: skip
     if args.quick:  # other defaults; the flags given still count
         parser.set_defaults(hidden=64, layers=2, heads=2, image_size=30, patch_size=15,
@@ -136,8 +163,9 @@ def main() -> None:
         raise SystemExit(f"unanswered: {failed[:5]}")
     prompt = sum(r.usage.prompt_tokens for r in base if r.usage) / len(base)
     lengths = [r.usage.completion_tokens for r in base if r.usage]
-    print(f"{len(requests)} questions, prompts of {prompt:.0f} tokens on average, answers of "
-          f"{min(lengths)} to {max(lengths)} new tokens (at most {args.max_new_tokens})")  # fmt: skip
+    longest = args.max_new_tokens
+    print(f"{len(requests)} questions, prompts of {prompt:.0f} tokens on average, answers "
+          f"of {min(lengths)} to {max(lengths)} new tokens (at most {longest})")  # fmt: skip
     for size, (seconds, replies) in results.items():
         tokens = sum(r.usage.completion_tokens for r in replies if r.usage)
         same = sum(a.text == b.text for a, b in zip(replies, base, strict=True))

@@ -118,15 +118,21 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=32, help="the language model's width")
     parser.add_argument("--layers", type=int, default=2, help="the language model's depth")
     parser.add_argument("--heads", type=int, default=2, help="its attention heads (7B: 32)")
-    parser.add_argument("--intermediate", type=int, default=None,
-                        help="its MLP width (default 2 x hidden; 7B: 11008)")
-    parser.add_argument("--vocab", type=int, default=0,
-                        help="pad the vocabulary to this many tokens (7B: 32000)")
+    parser.add_argument(
+        "--intermediate",
+        type=int,
+        default=None,
+        help="its MLP width (default 2 x hidden; 7B: 11008)",
+    )
+    parser.add_argument(
+        "--vocab", type=int, default=0, help="pad the vocabulary to this many tokens (7B: 32000)"
+    )
     parser.add_argument("--image-size", type=int, default=30, help="7B: 336")
     parser.add_argument("--patch-size", type=int, default=15, help="7B: 14")
     parser.add_argument("--batch-size", type=int, default=4, help="samples per step")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="OMP threads per run (0: torch's default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="OMP threads per run (0: torch's default)"
+    )
     parser.add_argument("--quick", action="store_true", help="2 steps on one thread: CI's run")
     args = parser.parse_args()  # fmt: skip
     if args.quick:  # other defaults; the flags given still count
