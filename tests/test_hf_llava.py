@@ -19,7 +19,7 @@ from kpit.llava_format import CLIP_MEAN, llava_prompt, pad_to_square
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
-from .conftest import SAMPLE
+from .conftest import REPO, SAMPLE
 from .helpers.tiny_llava import PAIRS, make_tiny_llava, train_tiny_llava
 
 MAX_NEW = 24  # longer than every trained answer: each ends with its own end token
@@ -244,6 +244,29 @@ def test_prompt_in_llava_15_format() -> None:
         "assistant gives helpful, detailed, and polite answers to the user's questions. USER: "
     )
     assert prompt.endswith(" USER: <image>\nWhat is she doing? ASSISTANT:")
+
+
+def test_the_vllm_template_asks_what_hf_llava_asks(tiny_llava: Path) -> None:
+    """``examples/vllm/llava_v1.jinja`` (docs/bench.md) is kpit's LLaVA-1.5 chat template with
+    the system line in front: rendered by transformers as vLLM renders it, from the parts
+    that an image and a question become, it gives the prompt that hf-llava asks."""
+    from transformers import AutoProcessor
+
+    from kpit.llava_format import LLAVA_CHAT_TEMPLATE, SYSTEM
+
+    text = (REPO / "examples" / "vllm" / "llava_v1.jinja").read_text(encoding="utf-8")
+    assert text.endswith("{% if messages[0]['role'] != 'system' %}" + SYSTEM + " {% endif %}"
+                         + LLAVA_CHAT_TEMPLATE)  # fmt: skip
+    processor = AutoProcessor.from_pretrained(tiny_llava)
+    question = "What is the man on the left doing with his arms?"
+    user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+    rendered = processor.apply_chat_template([user], chat_template=text, tokenize=False,
+                                             add_generation_prompt=True)  # fmt: skip
+    assert rendered == llava_prompt(question)
+    system = {"role": "system", "content": "Be brief."}
+    rendered = processor.apply_chat_template([system, user], chat_template=text, tokenize=False,
+                                             add_generation_prompt=True)  # fmt: skip
+    assert rendered == llava_prompt(question, system="Be brief.")
 
 
 def test_a_tiny_llava_answers_the_sample(
