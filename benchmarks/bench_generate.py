@@ -8,7 +8,7 @@ Reports, in one process:
   ``orjson`` read of the same file;
 - the template backend's speed in images per second, all three tasks (goal: 1,000/s).
 
-    python benchmarks/bench_generate.py [--requests 6000] [--stored 200000]
+    python benchmarks/bench_generate.py [--requests 6000] [--stored 200000] [--quick]
 """
 
 from __future__ import annotations
@@ -79,11 +79,12 @@ def resume_start(stored: int, folder: Path) -> tuple[float, float]:
     store = RunStore(out)
     with store:
         for i in range(stored):
-            store.add_sample({"key": f"conversation/{i}/0", "task": "conversation",
-                              "image_id": i, "image": f"{i:012d}.jpg",
-                              "turns": [{"role": "human", "text": f"Question {i}?"},
-                                        {"role": "gpt", "text": f"Answer number {i}, in words."}],
-                              "model": "instant", "usage": None})  # fmt: skip
+            store.add_sample(kpit.Sample(
+                f"conversation/{i}/0", f"{i:012d}.jpg", "conversation",
+                (kpit.Turn("human", f"Question {i}?"),
+                 kpit.Turn("gpt", f"Answer number {i}, in words.")),
+                {"image_id": i, "model": "instant", "finish_reason": None, "usage": None},
+            ))  # fmt: skip
     start = time.perf_counter()
     kpit.generate(ctxs, "conversation", Instant(), out=out, progress=False)  # all done already
     resumed = time.perf_counter() - start
@@ -118,7 +119,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=6_000)
     parser.add_argument("--stored", type=int, default=200_000)
     parser.add_argument("--images", type=int, default=2_000)
+    parser.add_argument("--quick", action="store_true", help="smaller runs: CI's run")
     args = parser.parse_args()
+    if args.quick:  # other defaults; the flags given still count
+        parser.set_defaults(requests=300, stored=5_000, images=100)
+        args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         per_request, bare = pipeline_overhead(args.requests, folder)

@@ -7,7 +7,7 @@ Reports, on one core:
   the ratio of the two;
 - the wording (turning measures into ``PoseFact`` objects with their text), separately.
 
-    python benchmarks/bench_pose.py [--people 262465]
+    python benchmarks/bench_pose.py [--people 262465] [--quick]
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=262_465)
     parser.add_argument("--loop", type=int, default=2_000, help="people for the naive loop")
     parser.add_argument("--words", type=int, default=20_000, help="people to word")
+    parser.add_argument("--quick", action="store_true", help="fewer people: CI's run")
     args = parser.parse_args()
+    if args.quick:  # other defaults; the flags given still count
+        parser.set_defaults(people=20_000, loop=300, words=1_000)
+        args = parser.parse_args()
     xy, visibility = synthetic_people(args.people)
 
     posegeometry.measure_pose(xy[:100], visibility[:100])  # warm up

@@ -29,6 +29,7 @@ in random poses (:func:`kpit.testing.synthetic_context`). The LLaVA-Bench COCO f
 keypoints) show how little the judge can decide without them.
 
     python benchmarks/bench_pose_judge.py [--synthetic 2000] [--seeds 12] [--min-stability 0]
+    python benchmarks/bench_pose_judge.py --quick     # 40 synthetic images, 2 seeds
 """
 
 from __future__ import annotations
@@ -536,7 +537,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-stability", type=float, default=None,
                         help="the judge's min_stability (default: the judge's own)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="smaller sets: a quick check")
     args = parser.parse_args()
+    if args.quick:  # other defaults; the flags given still count
+        parser.set_defaults(synthetic=40, seeds=2)
+        args = parser.parse_args()
     if args.min_stability is not None:
         JUDGE_OPTIONS["min_stability"] = args.min_stability
     print(f"pose judge: {PoseJudge(**JUDGE_OPTIONS).settings()}")

@@ -11,7 +11,7 @@ held-out half they were not):
   captions and boxes, in ``tests/data/llava-bench-coco/``) each flags;
 - the speed of each, in sentences per second.
 
-    python benchmarks/bench_quality.py [--errors dev|held-out]
+    python benchmarks/bench_quality.py [--errors dev|held-out] [--quick]
 """
 
 from __future__ import annotations
@@ -105,7 +105,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", choices=["dev", "held-out"],
                         help="list the rules' errors on this half")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=20, help="passes for the speed figures")
+    parser.add_argument("--quick", action="store_true", help="2 passes for speed: CI's run")
     args = parser.parse_args()
+    if args.quick:  # other defaults; the flags given still count
+        parser.set_defaults(rounds=2)
+        args = parser.parse_args()
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
     finders = {"baseline (before)": baseline(), "kpit.leaks (now)": current()}
     print(f"{'leak rule':<20}{'half':<10}{'leaks':>6}{'clean':>6}{'TP':>5}{'FP':>5}{'FN':>5}"
@@ -129,7 +134,7 @@ def main() -> None:
         + ", ".join(f"{name} {n}" for name, n in flagged.items())
     )
     texts = [str(r["text"]) for r in rows]
-    speeds = {name: rate(find, texts) for name, find in finders.items()}
+    speeds = {name: rate(find, texts, args.rounds) for name, find in finders.items()}
     new_speed, old_speed = speeds["kpit.leaks (now)"], speeds["baseline (before)"]
     print(
         f"speed: now {new_speed:,.0f} sentences/s, before {old_speed:,.0f}/s; "

@@ -7,7 +7,13 @@ one. Each run saves, and its saved files are read back to check that no weight i
 Meant as the one prepared script for a lent GPU machine:
 
     python benchmarks/bench_train.py                      # the tiny model, on CUDA if present
-    python benchmarks/bench_train.py --layers 4 --hidden 4096 --steps 10   # 7B-wide, 4 layers
+    python benchmarks/bench_train.py --hidden 4096 --heads 32 --intermediate 11008 \
+        --vocab 32000 --image-size 336 --patch-size 14 --layers 4 --steps 10
+        # LLaVA-1.5-7B's shapes (576 image tokens a sample), 4 of its 32 layers
+    python benchmarks/bench_train.py --quick              # 2 steps, one thread: CI's CPU run
+
+The vision tower stays tiny (two layers 32 wide) at any size: the figures are the language
+model's.
 """
 
 from __future__ import annotations
@@ -33,10 +39,13 @@ if args["zero3"]:
     os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(args["port"]))
 import torch
-from tiny_llava import make_tiny_llava
+from tiny_llava import WORDS, make_tiny_llava
 from kpit.train.trainer import TrainConfig, train
 work = Path(args["work"])
-model = make_tiny_llava(work / "model", hidden=args["hidden"], layers=args["layers"])
+words = [*WORDS, *(f"w{k}" for k in range(max(0, args["vocab"] - len(WORDS))))]
+model = make_tiny_llava(work / "model", args["image_size"], args["patch_size"],
+                        hidden=args["hidden"], layers=args["layers"], heads=args["heads"],
+                        intermediate=args["intermediate"], words=words)
 records = [{"id": str(i), "image": p.name, "conversations": [
     {"from": "human", "value": "what is the person doing ?"},
     {"from": "gpt", "value": "the person is skiing on the snow . " * 4}]}
@@ -45,7 +54,7 @@ records = [{"id": str(i), "image": p.name, "conversations": [
 cpu = not torch.cuda.is_available()
 config = TrainConfig(output_dir=str(work / "out"), data=str(work / "data.json"),
                      images=args["images"], model=str(model), max_steps=args["steps"],
-                     per_device_train_batch_size=4, gradient_accumulation_steps=1,
+                     per_device_train_batch_size=args["batch"], gradient_accumulation_steps=1,
                      learning_rate=1e-4, logging_steps=1, use_cpu=cpu, bf16=not cpu,
                      activation_checkpointing=not cpu, disable_tqdm=True,
                      deepspeed="zero3" if args["zero3"] else "none")
@@ -56,7 +65,7 @@ state = json.loads((out / "trainer_state.json").read_text())
 report = json.loads((out / "kpit_data_report.json").read_text())
 peak = (torch.cuda.max_memory_allocated() / 2**20 if not cpu
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-tokens = report["tokens"] * 4 * args["steps"] / max(1, report["samples"])
+tokens = report["tokens"] * args["batch"] * args["steps"] / max(1, report["samples"])
 print(json.dumps({"seconds": seconds, "tokens_per_second": tokens / seconds,
                   "peak_mib": peak, "device": "cpu" if cpu else torch.cuda.get_device_name(),
                   "losses": [h["loss"] for h in state["log_history"] if "loss" in h]}))
@@ -79,9 +88,17 @@ def run(zero3: bool, args: argparse.Namespace, work: Path) -> dict[str, object]:
         "steps": args.steps,
         "hidden": args.hidden,
         "layers": args.layers,
+        "heads": args.heads,
+        "intermediate": args.intermediate,
+        "vocab": args.vocab,
+        "image_size": args.image_size,
+        "patch_size": args.patch_size,
+        "batch": args.batch_size,
         "port": _free_port(),
     }
     env = os.environ | {"PYTHONPATH": f"{ROOT / 'tests' / 'helpers'}{os.pathsep}{ROOT}"}
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(ROOT / "tests" / "helpers"), json.dumps(settings)],
         capture_output=True,
@@ -100,7 +117,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--hidden", type=int, default=32, help="the language model's width")
     parser.add_argument("--layers", type=int, default=2, help="the language model's depth")
-    args = parser.parse_args()
+    parser.add_argument("--heads", type=int, default=2, help="its attention heads (7B: 32)")
+    parser.add_argument(
+        "--intermediate",
+        type=int,
+        default=None,
+        help="its MLP width (default 2 x hidden; 7B: 11008)",
+    )
+    parser.add_argument(
+        "--vocab", type=int, default=0, help="pad the vocabulary to this many tokens (7B: 32000)"
+    )
+    parser.add_argument("--image-size", type=int, default=30, help="7B: 336")
+    parser.add_argument("--patch-size", type=int, default=15, help="7B: 14")
+    parser.add_argument("--batch-size", type=int, default=4, help="samples per step")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="OMP threads per run (0: torch's default)"
+    )
+    parser.add_argument("--quick", action="store_true", help="2 steps on one thread: CI's run")
+    args = parser.parse_args()  # fmt: skip
+    if args.quick:  # other defaults; the flags given still count
+        parser.set_defaults(steps=2, threads=1)
+        args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         plain = run(False, args, Path(tmp) / "plain")
         zero3 = run(True, args, Path(tmp) / "zero3")

@@ -59,6 +59,8 @@ def make_tiny_llava(
     *,
     hidden: int = 32,
     layers: int = 2,
+    heads: int = 2,
+    intermediate: int | None = None,
     words: Iterable[str] = TINY_WORDS,
     seed: int = 0,
 ) -> Path:
@@ -70,6 +72,8 @@ def make_tiny_llava(
         patch_size: the CLIP tower's patch size in pixels.
         hidden: the language model's width (LLaVA-1.5-7B's is 4096).
         layers: the language model's depth (LLaVA-1.5-7B's is 32).
+        heads: its attention heads (LLaVA-1.5-7B's are 32).
+        intermediate: its MLP width (default ``2 * hidden``; LLaVA-1.5-7B's is 11008).
         words: the vocabulary of the word-level tokenizer (text is split at spaces; any other
             word is ``<unk>``).
         seed: seeds the random weights.
@@ -123,10 +127,10 @@ def make_tiny_llava(
         text_config=LlamaConfig(
             vocab_size=len(vocab),
             hidden_size=hidden,
-            intermediate_size=2 * hidden,
+            intermediate_size=intermediate or 2 * hidden,
             num_hidden_layers=layers,
-            num_attention_heads=2,
-            num_key_value_heads=2,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
             max_position_embeddings=512,
             bos_token_id=1,
             eos_token_id=2,
