@@ -24,8 +24,10 @@ RUN_ELSEWHERE = {"bench_pose_judge.py": "tests/test_pose_judge.py"}
 
 FIGURES = {
     "bench_answer.py": [r"batch_size +8: .* speed-up x\d+\.\d\d", r"answers equal: 16/16"],
-    "bench_coco.py": [r"ratio kpit / json.load +time \d\.\d\d, peak \d\.\d\d",
-                      r"ratio kpit / pycocotools +time \d\.\d\d"],
+    "bench_coco.py": [
+        r"ratio kpit / json.load +time \d\.\d\d, peak \d\.\d\d",
+        r"ratio kpit / pycocotools +time \d\.\d\d",
+    ],
     "bench_generate.py": [r"pipeline / bare \d+x", r"ratio \d+\.\dx", r"[\d,]+ images/s"],
     "bench_openai.py": [r"kpit / sequential \d+x"],
     "bench_pose.py": [r"ratio batch / one-by-one: \d+x"],
