@@ -24,6 +24,10 @@ RUN_ELSEWHERE = {"bench_pose_judge.py": "tests/test_pose_judge.py"}
 
 FIGURES = {
     "bench_answer.py": [r"batch_size +8: .* speed-up x\d+\.\d\d", r"answers equal: 16/16"],
+    "bench_caching.py": [
+        r"kpit +\d+\.\d% +\$[\d,]+ +\$[\d,]+ +0\.\d{3}",
+        r"ratio measured / estimate \d\.\d{3}",
+    ],
     "bench_coco.py": [
         r"ratio kpit / json.load +time \d\.\d\d, peak \d\.\d\d",
         r"ratio kpit / pycocotools +time \d\.\d\d",

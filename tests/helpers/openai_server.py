@@ -9,7 +9,9 @@ request budget spent, ``x-ratelimit-remaining-requests: 0`` and the reset), 500,
 a malformed ``usage``, either by a script (one fault per request, in order) or at random
 rates. Its usage reports ``prompt_tokens_details.cached_tokens``: 0, or with
 ``prompt_cache`` on, what OpenAI's prompt cache would serve (the longest prefix the prompt
-shares with an earlier one, from 1,024 tokens on, in steps of 128); ``details`` replaces
+shares with an earlier one, from 1,024 tokens on, in steps of 128); tokens are four
+characters each, or with ``o200k`` on GPT-4o's own tokens, counted as OpenAI counts a chat
+prompt (a header for each message, three tokens priming the reply); ``details`` replaces
 the whole ``prompt_tokens_details`` (to send a malformed one). It can enforce a per-second
 limit as providers do (``per_second``: more requests than that within any second are
 refused with a spent budget), and announce its limits in ``x-ratelimit-*`` headers or not
@@ -24,6 +26,7 @@ refused with a spent budget), and announce its limits in ``x-ratelimit-*`` heade
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -127,6 +130,7 @@ class Behaviour:
     batch_expire_once: bool = False  # the next batch expires, its lines unanswered
     usage: Any = "counted"  # "counted": real counts; anything else is sent as the usage
     prompt_cache: bool = False  # report cached tokens as OpenAI's prompt cache would
+    o200k: bool = False  # count tokens with o200k_base, not four characters a token
     details: Any = "counted"  # "counted": prompt_tokens_details as OpenAI sends it; else sent as is
 
 
@@ -148,6 +152,7 @@ class FakeOpenAI:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.prompts: list[str] = []  # every prompt answered, for the prompt cache
+        self.token_prompts: list[tuple[int, ...]] = []  # the same in o200k tokens, sorted
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -222,15 +227,22 @@ class FakeOpenAI:
                 "Retry-After": str(max(1, math.ceil(wait)))}  # fmt: skip
 
     def completion(self, body: dict[str, Any], content: str, finish: str = "stop") -> dict:
-        prompt_text = "".join(json.dumps(m.get("content", "")) for m in body.get("messages", []))
-        prompt = len(prompt_text) // TOKEN_CHARS
+        messages = body.get("messages", [])
+        if self.behaviour.o200k:
+            tokens = _o200k_prompt(messages)
+            prompt, cached = len(tokens), self.cached_o200k(tokens)
+            reply = len(_o200k(content))
+        else:
+            prompt_text = "".join(json.dumps(m.get("content", "")) for m in messages)
+            prompt, cached = len(prompt_text) // TOKEN_CHARS, self.cached(prompt_text)
+            reply = len(content) // TOKEN_CHARS
         details = self.behaviour.details
         if details == "counted":
-            details = {"cached_tokens": self.cached(prompt_text), "audio_tokens": 0}
+            details = {"cached_tokens": cached, "audio_tokens": 0}
         usage: Any = {
             "prompt_tokens": prompt,
-            "completion_tokens": len(content) // TOKEN_CHARS,
-            "total_tokens": prompt + len(content) // TOKEN_CHARS,
+            "completion_tokens": reply,
+            "total_tokens": prompt + reply,
             "prompt_tokens_details": details,
         }
         return {
@@ -261,6 +273,18 @@ class FakeOpenAI:
         shared = max((_shared_length(prompt_text, e) for e in earlier), default=0)
         tokens = shared // TOKEN_CHARS
         return 0 if tokens < 1024 else tokens // 128 * 128
+
+    def cached_o200k(self, tokens: tuple[int, ...]) -> int:
+        """:meth:`cached` in o200k tokens: the longest prefix ``tokens`` shares with an
+        earlier prompt (a neighbour of it in sorted order has it), from 1,024 in steps of 128."""
+        if not self.behaviour.prompt_cache:
+            return 0
+        with self.lock:
+            at = bisect.bisect_left(self.token_prompts, tokens)
+            neighbours = self.token_prompts[max(at - 1, 0) : at + 1]
+            self.token_prompts.insert(at, tokens)
+        shared = max((_shared_length(tokens, e) for e in neighbours), default=0)
+        return 0 if shared < 1024 else shared // 128 * 128
 
     def run_batch(self, batch: dict[str, Any]) -> None:
         """Answer a batch's lines into output (and error) files."""
@@ -304,8 +328,28 @@ class FakeOpenAI:
         return file_id
 
 
-def _shared_length(a: str, b: str) -> int:
-    """How many leading characters ``a`` and ``b`` share."""
+def _o200k(text: str) -> list[int]:
+    from kpit.tokens import encode
+
+    ids = encode(text)
+    assert ids is not None, "o200k counting needs bpe-openai"
+    return ids
+
+
+def _o200k_prompt(messages: list[dict[str, Any]]) -> tuple[int, ...]:
+    """A chat prompt as GPT-4o reads it: per message a three-token header (start, role,
+    message marks; stand-in ids below zero) and the text's tokens, then three tokens priming
+    the reply, as :func:`kpit.tokens.count_message_tokens` counts it."""
+    tokens: list[int] = []
+    for message in messages:
+        content = message.get("content", "")
+        text = content if isinstance(content, str) else json.dumps(content)
+        tokens += [-1, -2 - len(str(message.get("role", ""))), -3, *_o200k(text)]
+    return (*tokens, -5, -6, -7)
+
+
+def _shared_length(a: str | tuple[int, ...], b: str | tuple[int, ...]) -> int:
+    """How many leading characters (or tokens) ``a`` and ``b`` share."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
