@@ -102,7 +102,11 @@ def test_batched_answers_equal_the_one_at_a_time_answers(
     assert [r.key for r in replies] == [r.key for r in requests]  # in the order asked
     assert [r.text for r in replies] == [a["text"] for a in alone]
     assert [r.usage.to_dict() for r in replies if r.usage] == [
-        {"prompt_tokens": a["prompt_tokens"], "completion_tokens": a["completion_tokens"]}
+        {
+            "prompt_tokens": a["prompt_tokens"],
+            "completion_tokens": a["completion_tokens"],
+            "cached_tokens": 0,
+        }
         for a in alone
     ]
     assert {r.finish_reason for r in replies} == {"stop"}
