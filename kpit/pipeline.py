@@ -203,10 +203,24 @@ def _pending(
             yield _Pending(task, ctx, task.build(ctx, key=key, seed=seed, options=options))
 
 
-def _check_templates(store: RunStore, hashes: dict[str, str]) -> None:
-    """A template that both the run and this call use must not have changed."""
+SAME_RENDER: dict[tuple[str, str], str] = {
+    # kpit 0.2's source.j2: its paper branch is the same text as today's (issue 17 rewrote
+    # only the compact branch), so a paper-style run made before resumes.
+    ("common/source.j2", "a64932e571a74d9e"): "paper",
+}
+"""Earlier versions of kpit's templates, by name and hash, with the context style for which
+they render the same text as today's: a run made with one in that style resumes."""
+
+
+def _check_templates(store: RunStore, hashes: dict[str, str], style: str) -> None:
+    """A template that both the run and this call use must not have changed (an earlier
+    version listed in :data:`SAME_RENDER` for the run's style counts as the same)."""
     old = store.read_manifest().get("template_hashes", {})
-    changed = sorted(name for name in set(old) & set(hashes) if old[name] != hashes[name])
+    changed = sorted(
+        name
+        for name in set(old) & set(hashes)
+        if old[name] != hashes[name] and SAME_RENDER.get((name, old[name])) != style
+    )
     if changed:
         raise ConfigError(f"templates changed since this run began: {', '.join(changed)}; "
                           "use a new run folder (out=, -o)", file=store.manifest_path,
@@ -353,7 +367,7 @@ def _set_up(
                               "allow_new_source=True (--allow-new-source) to add images from "
                               "another dataset to it", file=store.manifest_path,
                               field="source")  # fmt: skip
-        _check_templates(store, hashes)
+        _check_templates(store, hashes, prompt.style)
         for sample in store.samples():
             setup.skip.add(sample.id)
             setup.seen.add(sample_fingerprint(sample))

@@ -4,6 +4,7 @@ SIGTERM like Ctrl-C."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -19,6 +20,9 @@ from click.testing import CliRunner
 
 import kpit
 from kpit.cli import cli
+from kpit.layouts import COCO_17
+from kpit.pipeline import SAME_RENDER
+from kpit.prompts import template_environment
 from kpit.store import SAMPLES, RunStore, read_samples
 
 from .helpers.openai_server import FakeOpenAI
@@ -229,3 +233,34 @@ def test_a_resume_is_refused_when_any_file_that_shaped_the_prompts_changed(
     again = kpit.generate(contexts, "complex", out=tmp_path / "c", progress=False,
                           recipe="paper", template_dir=paper)  # fmt: skip
     assert isinstance(again, kpit.Run) and again.manifest["last_session"]["skipped"] == 1
+
+
+def test_a_paper_style_run_made_before_the_compact_rewrite_resumes(
+    sample_root: Path, tmp_path: Path
+) -> None:
+    """kpit 0.2's common/source.j2 (copied in tests/data/templates) renders the paper style's
+    text exactly as today's, so a run made with it resumes in that style; in the compact
+    style, whose explanation changed, it is refused."""
+    old_file = HERE / "data" / "templates" / "source-0.2.j2"
+    old_hash = hashlib.sha256(old_file.read_bytes()).hexdigest()[:16]
+    assert SAME_RENDER[("common/source.j2", old_hash)] == "paper"
+    env = template_environment()
+    names = list(COCO_17.names)
+    for notes in (False, True):
+        values = {"keypoint_names": names, "pose_notes": notes}
+        new = env.get_template("common/source.j2")
+        old = env.from_string(old_file.read_text(encoding="utf-8"))
+        assert old.render(style="paper", **values) == new.render(style="paper", **values)
+        assert old.render(style="compact", **values) != new.render(style="compact", **values)
+
+    contexts = kpit.load_coco(sample_root, limit=2)
+    for style in ("paper", "compact"):
+        out = tmp_path / style
+        kpit.generate(contexts, "complex", out=out, progress=False, style=style, limit=1)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["template_hashes"]["common/source.j2"] != old_hash
+        manifest["template_hashes"]["common/source.j2"] = old_hash  # as kpit 0.2 wrote it
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    run = kpit.generate(contexts, "complex", out=tmp_path / "paper", progress=False)
+    assert isinstance(run, kpit.Run) and len(list(run.samples())) == 2  # resumed: one more
+    assert "common/source.j2" in _resume_refused(contexts, tmp_path / "compact", style="compact")
