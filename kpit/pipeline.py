@@ -37,7 +37,7 @@ from kpit.quality import QualityConfig, QualityFilter, Rejection, sample_fingerp
 from kpit.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
 from kpit.store import Run, RunLock, RunStore
 from kpit.tasks import PromptOptions, Task, request_key
-from kpit.tokens import SharedPrefix, count_message_tokens, tokenizer_name
+from kpit.tokens import SharedPrefix, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
 __all__ = [
@@ -446,12 +446,12 @@ def plan_run(
     for item in setup.pending(count_skip):
         name = item.task.name
         plan.requests[name] += 1
-        plan.prompt_tokens[name] += count_message_tokens(item.request.messages)
         plan.completion_tokens[name] += item.task.expected_completion_tokens
-        shared[name].add(item.request.messages)
+        shared[name].add(item.request.messages)  # counts its prompt tokens too
         if len(plan.examples) < 3:
             plan.examples.append(item.request)
     plan.skipped = skipped
+    plan.prompt_tokens.update({name: prefix.prompt_tokens for name, prefix in shared.items()})
     plan.prefix_tokens = {name: prefix.tokens for name, prefix in shared.items()}
     return plan
 

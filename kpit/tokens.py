@@ -81,11 +81,23 @@ def encode(text: str) -> list[int] | None:
 
 def count_message_tokens(messages: Iterable[Message]) -> int:
     """Prompt tokens of a chat request: contents, per-message overhead, attached images."""
-    total = 3  # every reply is primed with <|start|>assistant<|message|>
-    for message in messages:
-        total += MESSAGE_OVERHEAD + estimate_tokens(message.content)
-        total += IMAGE_TOKENS * len(message.images)
-    return total
+    return _PRIMING + sum(_message_tokens(m, _tokenised(m.content)) for m in messages)
+
+
+_PRIMING = 3
+"""Tokens that prime every reply (``<|start|>assistant<|message|>``), counted in the prompt."""
+
+
+def _tokenised(text: str) -> list[int] | str:
+    """``text``'s token ids; the text itself where no tokenizer loads."""
+    ids = encode(text)
+    return text if ids is None else ids
+
+
+def _message_tokens(message: Message, ids: list[int] | str) -> int:
+    """One message's tokens, given its text as :func:`_tokenised` gives it."""
+    text = estimate_tokens(ids) if isinstance(ids, str) else len(ids)
+    return MESSAGE_OVERHEAD + text + IMAGE_TOKENS * len(message.images)
 
 
 def common_prefix_tokens(first: Sequence[Message], second: Sequence[Message]) -> int:
@@ -97,7 +109,8 @@ def common_prefix_tokens(first: Sequence[Message], second: Sequence[Message]) ->
 
 class SharedPrefix:
     """The prompt tokens that every request given to :meth:`add` begins with: what a
-    provider's prompt cache can serve to all of them.
+    provider's prompt cache can serve to all of them; and the prompt tokens of all of them
+    together (:attr:`prompt_tokens`).
 
     A request is read as the tokens a chat model sees, counted as
     :func:`count_message_tokens` counts them: each message's header (its role), its images,
@@ -105,55 +118,69 @@ class SharedPrefix:
     that differs, a header with the same role and the images they share count, then the
     common prefix of the two texts' token ids (of their characters, four to a token, where
     no tokenizer loads). The reply's priming tokens come after the prompt and never count.
+    Each text is tokenised once: a message the same as the first request's is not again.
     """
 
     def __init__(self) -> None:
         self._first: tuple[Message, ...] = ()
         self._counts: list[int] = []  # tokens of each of the first request's messages
-        self._ids: dict[int, list[int] | str] = {}  # its texts, tokenised on demand
+        self._ids: list[list[int] | str] = []  # its texts, as tokenised
         self.requests = 0
         self.tokens = 0
         """The identical leading tokens of every request so far."""
+        self.prompt_tokens = 0
+        """The prompt tokens of every request so far, together, as
+        :func:`count_message_tokens` counts them."""
 
     def add(self, messages: Sequence[Message]) -> int:
         """Take one more request into account; return :attr:`tokens`."""
         if not self.requests:
             self._first = tuple(messages)
-            self._counts = [count_message_tokens([m]) - 3 for m in self._first]
+            self._ids = [_tokenised(m.content) for m in self._first]
+            self._counts = list(map(_message_tokens, self._first, self._ids))
             self.tokens = sum(self._counts)
+            self.prompt_tokens = _PRIMING + self.tokens
         else:
-            self.tokens = min(self.tokens, self._common(messages))
+            common, total = self._compare(messages)
+            self.tokens = min(self.tokens, common)
+            self.prompt_tokens += total
         self.requests += 1
         return self.tokens
 
-    def _common(self, messages: Sequence[Message]) -> int:
-        total = 0
-        for n, (mine, theirs) in enumerate(zip(self._first, messages, strict=False)):
+    def _compare(self, messages: Sequence[Message]) -> tuple[int, int]:
+        """The tokens ``messages`` share with the first request, and all their tokens."""
+        shared, total = 0, _PRIMING
+        common: int | None = None  # known from the first message that differs
+        for n, theirs in enumerate(messages):
+            mine = self._first[n] if n < len(self._first) else None
             if mine == theirs:
-                total += self._counts[n]
-                continue
-            if mine.role != theirs.role:
-                return total
-            total += MESSAGE_OVERHEAD - 1  # the header; the last token closes the message
-            for image_a, image_b in zip(mine.images, theirs.images, strict=False):
-                if image_a != image_b:
-                    return total
-                total += IMAGE_TOKENS
-            if mine.images != theirs.images:
-                return total
-            return total + self._common_text(n, theirs.content)
-        return total
+                count = self._counts[n]
+            else:
+                ids = _tokenised(theirs.content)
+                count = _message_tokens(theirs, ids)
+                if common is None:
+                    common = shared + (0 if mine is None else self._shared_in(n, theirs, ids))
+            if common is None:
+                shared += count
+            total += count
+        return (shared if common is None else common), total
 
-    def _common_text(self, n: int, text: str) -> int:
-        """Leading tokens of the first request's ``n``-th text that ``text`` shares."""
-        if n not in self._ids:
-            ids = encode(self._first[n].content)
-            self._ids[n] = self._first[n].content if ids is None else ids
-        mine = self._ids[n]
-        if isinstance(mine, str):  # no tokenizer: characters, four to a token
-            return int(_common_length(mine, text) / CHARS_PER_TOKEN)
-        theirs = encode(text)
-        return _common_length(mine, theirs or [])
+    def _shared_in(self, n: int, theirs: Message, ids: list[int] | str) -> int:
+        """Leading tokens of the first request's ``n``-th message that ``theirs`` shares."""
+        mine = self._first[n]
+        if mine.role != theirs.role:
+            return 0
+        total = MESSAGE_OVERHEAD - 1  # the header; the last token closes the message
+        for image_a, image_b in zip(mine.images, theirs.images, strict=False):
+            if image_a != image_b:
+                return total
+            total += IMAGE_TOKENS
+        if mine.images != theirs.images:
+            return total
+        first = self._ids[n]
+        if isinstance(first, str) or isinstance(ids, str):  # characters, four to a token
+            return total + int(_common_length(mine.content, theirs.content) / CHARS_PER_TOKEN)
+        return total + _common_length(first, ids)
 
 
 def _common_length(a: Sequence[object], b: Sequence[object]) -> int:

@@ -26,7 +26,7 @@ from kpit.generators.openai.pricing import (
 )
 from kpit.pipeline import resolve_tasks
 from kpit.recipes import resolve_recipe
-from kpit.tokens import MESSAGE_OVERHEAD, common_prefix_tokens
+from kpit.tokens import MESSAGE_OVERHEAD, common_prefix_tokens, count_message_tokens
 from kpit.types import Message
 
 from .helpers.openai_server import FakeOpenAI
@@ -321,6 +321,8 @@ def test_the_dry_run_estimates_caching(contexts, tmp_path: Path, recipe: str) ->
                                options=options).messages for ctx in contexts]  # fmt: skip
         shared = common_prefix([rendered(r) for r in requests])
         assert plan.prefix_tokens[task.name] == shared
+        # the prompt tokens, counted along with the prefix, as each request counts alone:
+        assert plan.prompt_tokens[task.name] == sum(count_message_tokens(r) for r in requests)
         assert common_prefix_tokens(requests[0], requests[1]) == common_prefix(
             [rendered(requests[0]), rendered(requests[1])])  # fmt: skip
         per_request = shared // 128 * 128 if shared >= 1024 else 0
