@@ -38,6 +38,7 @@ __all__ = [
     "overlap_judge",
     "synthetic_context",
     "synthetic_person",
+    "word_tokenizer",
 ]
 
 _VOCABULARY = (
@@ -50,6 +51,28 @@ _VOCABULARY = (
 TINY_WORDS = tuple(_VOCABULARY.split())
 """The tiny tokenizer's default vocabulary (one word a token, split at spaces)."""
 _SPECIAL = ("<unk>", "<s>", "</s>", "<pad>", "<image>")
+
+
+def word_tokenizer(words: Iterable[str]) -> Any:
+    """A word-level ``PreTrainedTokenizerFast`` made offline: LLaVA's special tokens
+    (``<unk>``, ``<s>``, ``</s>``, ``<pad>``, ``<image>``), then ``words``, then ``USER:`` and
+    ``ASSISTANT:``, one token each; text is split at spaces and any other word is ``<unk>``.
+    Needs ``pip install 'kpit[train]'``."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tokens = dict.fromkeys([*_SPECIAL, *words, "USER:", "ASSISTANT:"])
+    vocab = {token: i for i, token in enumerate(tokens)}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
 
 
 def make_tiny_llava(
@@ -82,7 +105,6 @@ def make_tiny_llava(
         ``folder``, to pass as ``--model`` to ``kpit train`` or the ``hf-llava`` backend.
     """
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import (
         CLIPImageProcessorPil,
         CLIPVisionConfig,
@@ -90,21 +112,10 @@ def make_tiny_llava(
         LlavaConfig,
         LlavaForConditionalGeneration,
         LlavaProcessor,
-        PreTrainedTokenizerFast,
     )
 
-    tokens = list(dict.fromkeys([*_SPECIAL, *words, "USER:", "ASSISTANT:"]))
-    vocab = {token: i for i, token in enumerate(tokens)}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"},
-    )
+    tokenizer = word_tokenizer(words)
+    vocab = tokenizer.get_vocab()
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )

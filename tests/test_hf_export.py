@@ -22,6 +22,7 @@ from kpit.cli import cli
 from kpit.errors import ConfigError, SampleError
 from kpit.export import llava_records
 from kpit.llava_format import LLAVA_CHAT_TEMPLATE, SYSTEM, conversation_text
+from kpit.testing import word_tokenizer
 from kpit.types import Turn
 
 datasets = pytest.importorskip("datasets", reason="the [test] extra installs datasets")
@@ -110,22 +111,9 @@ def _words(dataset: Any) -> set[str]:
 def llava_hf_processor(words: set[str], chat_template: str | None = None) -> Any:
     """A ``LlavaProcessor`` with llava-1.5-7b-hf's image processor, patch settings and chat
     template, and a word-level tokenizer over ``words`` (so every word is one token)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import CLIPImageProcessorPil, LlavaProcessor, PreTrainedTokenizerFast
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
 
-    special = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
-    vocab = {t: i for i, t in enumerate(dict.fromkeys([*special, "USER:", "ASSISTANT:",
-                                                       *sorted(words)]))}  # fmt: skip
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"},
-    )
+    tokenizer = word_tokenizer(sorted(words))
     config = json.loads((LLAVA_HF / "preprocessor_config.json").read_text())
     for key in ("image_processor_type", "processor_class"):
         config.pop(key)
