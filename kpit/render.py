@@ -10,6 +10,7 @@ unlabelled ones left out). A path to a ``.j2`` file renders with the user's own 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
@@ -22,8 +23,6 @@ __all__ = ["CONTEXT_STYLES", "context_template", "render_context"]
 
 CONTEXT_STYLES = ("paper", "compact")
 """The names of the packaged context styles."""
-
-_VISIBILITY_WORDS = {1: "hidden"}
 
 
 def format_box(box: Box) -> str:
@@ -77,23 +76,25 @@ def compact_keypoints(person: Person) -> str:
     Points are in layout order, separated by ``", "``; unlabelled points are left out, and a
     person with none says ``no keypoint labelled``.
     """
-    parts = []
-    for name, (x, y, v) in zip(person.layout.names, person.keypoint_array.tolist(), strict=True):
-        if v > 0:
-            point = f"{name.replace('_', ' ')} {compact_number(x)} {compact_number(y)}"
-            parts.append(point + " hidden" if int(v) == 1 else point)
+    parts = [f"{name} {compact_number(x)} {compact_number(y)}" + (" hidden" if hidden else "")
+             for name, x, y, hidden in _labelled_points(person)]  # fmt: skip
     return ", ".join(parts) if parts else "no keypoint labelled"
 
 
 def named_keypoints(person: Person) -> str:
     """Labelled keypoints as ``name (x, y)``; labelled-but-hidden ones end in ``hidden``."""
-    parts = []
-    for name, (x, y, v) in zip(person.layout.names, person.keypoint_array.tolist(), strict=True):
-        if v > 0:
-            word = _VISIBILITY_WORDS.get(int(v))
-            label = name.replace("_", " ")
-            parts.append(f"{label} ({x}, {y}, {word})" if word else f"{label} ({x}, {y})")
+    parts = [f"{name} ({x}, {y}, hidden)" if hidden else f"{name} ({x}, {y})"
+             for name, x, y, hidden in _labelled_points(person)]  # fmt: skip
     return ", ".join(parts) if parts else "no keypoints labelled"
+
+
+def _labelled_points(person: Person) -> Iterator[tuple[str, float, float, bool]]:
+    """Each labelled keypoint in layout order: its name in words, x, y, and whether it is
+    labelled but not visible (visibility 1)."""
+    rows = person.keypoint_array.tolist()
+    for name, (x, y, v) in zip(person.layout.names, rows, strict=True):
+        if v > 0:
+            yield name.replace("_", " "), x, y, int(v) == 1
 
 
 _FILTERS = {
