@@ -128,13 +128,22 @@ def llava_records(
             or a task is not one of the run's.
     """
     run = _run(run)
-    tasks = _task_names(run, tasks)
-    excluded = read_image_ids(exclude_images)
-    if excluded:
-        check_disjoint(_image_ids(run, tasks), excluded, file=run.folder / "samples.jsonl")
-    for record_id, sample, turns in _records(run, per_pair, tasks):
+    selected = _selection(run, tasks, exclude_images)
+    for record_id, sample, turns in _records(run, per_pair, selected):
         yield {"id": record_id, "image": f"{image_prefix}{sample.image}",
                "conversations": _conversation(turns), "task": sample.task}  # fmt: skip
+
+
+def _selection(
+    run: Run, tasks: str | Sequence[str] | None, exclude_images: ExcludeImages
+) -> list[str] | None:
+    """The tasks to export (:func:`_task_names`), once no sample of theirs is found to use an
+    excluded image (a :class:`~kpit.errors.ConfigError` naming them otherwise)."""
+    selected = _task_names(run, tasks)
+    excluded = read_image_ids(exclude_images)
+    if excluded:
+        check_disjoint(_image_ids(run, selected), excluded, file=run.folder / "samples.jsonl")
+    return selected
 
 
 def _records(
@@ -235,10 +244,7 @@ def export_hf(
             "export_hf needs the 'datasets' package: pip install 'kpit[hf]'", field="datasets"
         ) from None
     root = _image_folder(run, image_root)
-    selected = _task_names(run, tasks)
-    excluded = read_image_ids(exclude_images)
-    if excluded:
-        check_disjoint(_image_ids(run, selected), excluded, file=run.folder / "samples.jsonl")
+    selected = _selection(run, tasks, exclude_images)
     skipped: list[str] = []
 
     def rows() -> Iterator[dict[str, Any]]:
