@@ -181,13 +181,13 @@ extra = {"load_seconds": loaded, "images": len(contexts), "people": people,
 """
 
 # kpit's loader before the fast decoder and the bulk build: every file read record by record
-# (kpit._coco_tables, unchanged; kpit now uses it for files the fast decoder leaves to it),
+# (kpit.coco._tables, unchanged; kpit now uses it for files the fast decoder leaves to it),
 # and each context built on its own by this copy of the previous CocoContexts._build.
 BEFORE = """
 import numpy as np
-import kpit._coco_fast as fast
-from kpit import _coco_tables as tables
-from kpit.coco import CocoContexts
+import kpit.coco._fast as fast
+from kpit.coco import _tables as tables
+from kpit.coco.loader import CocoContexts
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 def refuse(*args):

@@ -24,8 +24,8 @@ import orjson
 
 import kpit
 from kpit.generators.template import TemplateGenerator
-from kpit.store import RunStore
-from kpit.tasks import PromptOptions, request_key
+from kpit.pipeline.store import RunStore
+from kpit.prompts.tasks import PromptOptions, request_key
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "coco-sample"
 REPLY = ("Question:\nWhat is the person in {key} doing?\nAnswer:\nThey are standing on the "

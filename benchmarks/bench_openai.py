@@ -44,7 +44,7 @@ from typing import Any
 import openai
 
 import kpit
-from kpit.tokens import estimate_tokens, tokenizer_name
+from kpit.prompts.tokens import estimate_tokens, tokenizer_name
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "helpers"))
@@ -85,7 +85,7 @@ def run(
 def sequential(server: Any, n: int) -> float:
     """The paper's loop: one request after another with the client. Requests per second."""
     request = kpit.plugins.get_task("detail")().build(
-        contexts(1)[0], key="detail/1/0", seed=0, options=kpit.tasks.PromptOptions()
+        contexts(1)[0], key="detail/1/0", seed=0, options=kpit.prompts.tasks.PromptOptions()
     )
     messages = [m.to_dict() for m in request.messages]
     client = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)

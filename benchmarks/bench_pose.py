@@ -1,7 +1,7 @@
 """Benchmark: pose facts for 260k synthetic people.
 
 Reports, on one core:
-- the numeric part (``kpit.posegeometry.measure_pose`` over all people at once), in people/s
+- the numeric part (``kpit.pose.geometry.measure_pose`` over all people at once), in people/s
   (goal: at least 100,000/s);
 - the baseline: the same function called one person at a time, as a naive loop would, and
   the ratio of the two;
@@ -20,8 +20,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the goal says
 
 import numpy as np
 
-from kpit import posegeometry
-from kpit.pose import facts_from_measures
+from kpit.pose import geometry as posegeometry
+from kpit.pose.facts import facts_from_measures
 
 # A standing person facing the camera, in pixels (COCO-17 order).
 TEMPLATE = np.array([

@@ -48,9 +48,9 @@ import kpit
 from kpit.bench import bench_context, load_bench, read_answers
 from kpit.bench.files import Answer, BenchContext, Question
 from kpit.generators.template import NUMBERS, TemplateGenerator, _referents
-from kpit.judges.pose import PoseJudge, PoseReview
-from kpit.pose import PoseFacts, pose_facts_batch, pose_measures
-from kpit.tasks import parse_pairs
+from kpit.judges.pose.judge import PoseJudge, PoseReview
+from kpit.pose.facts import PoseFacts, pose_facts_batch, pose_measures
+from kpit.prompts.tasks import parse_pairs
 from kpit.testing import synthetic_context
 from kpit.types import Box, ChatRequest, ImageContext, Person
 

@@ -4,7 +4,7 @@ Reports, in one run, on ``tests/data/leaks/sentences.jsonl`` (360 sentences writ
 kpit: source leaks and hard negatives, a development half the rules were tuned on and a
 held-out half they were not):
 
-- precision and recall of the leak rule (:mod:`kpit.leaks`) on each half;
+- precision and recall of the leak rule (:mod:`kpit.pipeline.leaks`) on each half;
 - the baseline: the same figures for the leak patterns kpit had before (kept below, as
   they were at commit 30b2472), and the ratio of the two;
 - how many of LLaVA-Bench's 90 GPT-4 reference answers (real teacher text, written from
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kpit.leaks import LeakFinder
+from kpit.pipeline.leaks import LeakFinder
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CORPUS = DATA / "leaks" / "sentences.jsonl"
@@ -43,7 +43,7 @@ BASELINE_PATTERNS = (
     r"\baccording to the (?:description|annotations?|data|information|sentences)\b",
     r"\bthe five sentences\b",
 )
-"""kpit's leak patterns before the rules of :mod:`kpit.leaks` (commit 30b2472)."""
+"""kpit's leak patterns before the rules of :mod:`kpit.pipeline.leaks` (commit 30b2472)."""
 
 Finder = Callable[[str], str | None]
 
@@ -112,7 +112,7 @@ def main() -> None:
         parser.set_defaults(rounds=2)
         args = parser.parse_args()
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
-    finders = {"baseline (before)": baseline(), "kpit.leaks (now)": current()}
+    finders = {"baseline (before)": baseline(), "kpit.pipeline.leaks (now)": current()}
     print(f"{'leak rule':<20}{'half':<10}{'leaks':>6}{'clean':>6}{'TP':>5}{'FP':>5}{'FN':>5}"
           f"{'precision':>11}{'recall':>8}")  # fmt: skip
     scores: dict[tuple[str, str], Score] = {}
@@ -124,7 +124,7 @@ def main() -> None:
             print(f"{name:<20}{half:<10}{leaks:>6}{len(part) - leaks:>6}{s.tp:>5}{s.fp:>5}"
                   f"{s.fn:>5}{s.precision:>11.3f}{s.recall:>8.3f}")  # fmt: skip
     for half in ("dev", "held-out"):
-        new, old = scores["kpit.leaks (now)", half], scores["baseline (before)", half]
+        new, old = scores["kpit.pipeline.leaks (now)", half], scores["baseline (before)", half]
         print(f"ratio now / before, {half}: precision {new.precision / old.precision:.2f}, "
               f"recall {new.recall / old.recall:.2f}")  # fmt: skip
     answers = [json.loads(line)["text"] for line in TEACHER.read_text().splitlines()]
@@ -135,14 +135,14 @@ def main() -> None:
     )
     texts = [str(r["text"]) for r in rows]
     speeds = {name: rate(find, texts, args.rounds) for name, find in finders.items()}
-    new_speed, old_speed = speeds["kpit.leaks (now)"], speeds["baseline (before)"]
+    new_speed, old_speed = speeds["kpit.pipeline.leaks (now)"], speeds["baseline (before)"]
     print(
         f"speed: now {new_speed:,.0f} sentences/s, before {old_speed:,.0f}/s; "
         f"now / before {new_speed / old_speed:.2f}"
     )
     if args.errors:
         for row in rows:
-            found = finders["kpit.leaks (now)"](str(row["text"]))
+            found = finders["kpit.pipeline.leaks (now)"](str(row["text"]))
             if row["split"] == args.errors and (found is not None) != row["leak"]:
                 kind = "missed leak" if row["leak"] else f"false alarm {found!r}"
                 print(f"{row['id']:>4} {kind}: {row['text']}")

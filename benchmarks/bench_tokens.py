@@ -32,9 +32,9 @@ from pathlib import Path
 import jinja2
 
 import kpit
-from kpit.recipes import resolve_recipe
-from kpit.render import compact_box, compact_number, context_template
-from kpit.tokens import count_message_tokens, estimate_tokens, tokenizer_name
+from kpit.prompts.recipes import resolve_recipe
+from kpit.prompts.render import compact_box, compact_number, context_template
+from kpit.prompts.tokens import count_message_tokens, estimate_tokens, tokenizer_name
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 ROOT = Path(__file__).resolve().parent.parent

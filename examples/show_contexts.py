@@ -6,7 +6,7 @@ python examples/show_contexts.py
 from pathlib import Path
 
 import kpit
-from kpit.tokens import estimate_tokens, tokenizer_name
+from kpit.prompts.tokens import estimate_tokens, tokenizer_name
 
 SAMPLE = Path(__file__).parent / "data" / "coco-sample"
 

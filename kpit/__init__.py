@@ -6,7 +6,7 @@ LLaVA, fine-tune, and score models on a human-pose benchmark.
 """
 
 from kpit._version import __version__
-from kpit.coco import CocoContexts, LoadStats, load_coco
+from kpit.coco.loader import CocoContexts, LoadStats, load_coco
 from kpit.errors import (
     ConfigError,
     DataError,
@@ -18,18 +18,18 @@ from kpit.errors import (
     StopGeneration,
     TemplateError,
 )
-from kpit.export import export_hf, export_llava
+from kpit.export.llava import export_hf, export_llava
 from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
-from kpit.pipeline import DryRun, agenerate, generate, plan_recipes, plan_run
-from kpit.pose import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
-from kpit.quality import QualityConfig
-from kpit.recipes import Recipe
-from kpit.render import render_context
-from kpit.stats import run_stats
-from kpit.store import Run
-from kpit.tasks import Task
+from kpit.pipeline.quality import QualityConfig
+from kpit.pipeline.run import DryRun, agenerate, generate, plan_recipes, plan_run
+from kpit.pipeline.stats import run_stats
+from kpit.pipeline.store import Run
+from kpit.pose.facts import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
+from kpit.prompts.recipes import Recipe
+from kpit.prompts.render import render_context
+from kpit.prompts.tasks import Task
 from kpit.types import (
     Box,
     ChatRequest,

@@ -93,7 +93,7 @@ def check_contexts(contexts: Any) -> Iterable[ImageContext]:
     """``contexts`` as image contexts: a path or a string is an error, and so is an item
     that is not an :class:`ImageContext` (checked at once for a collection, as the items
     come for a generator)."""
-    from kpit.coco import CocoContexts
+    from kpit.coco.loader import CocoContexts
 
     if isinstance(contexts, CocoContexts):
         return contexts

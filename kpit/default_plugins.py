@@ -11,7 +11,7 @@ from kpit.hookspecs import hookimpl
 @hookimpl
 def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
     """The paper's three tasks."""
-    from kpit.tasks import ComplexTask, ConversationTask, DetailTask
+    from kpit.prompts.tasks import ComplexTask, ConversationTask, DetailTask
 
     for task in (ConversationTask, DetailTask, ComplexTask):
         register(task)
@@ -35,7 +35,7 @@ def kpit_register_generators(register: Callable[[type[Any]], None]) -> None:
 def kpit_register_judges(register: Callable[[type[Any]], None]) -> None:
     """The LLaVA-Bench judge, and the pose judge that checks answers against the keypoints."""
     from kpit.judges.gpt import GPTJudge
-    from kpit.judges.pose import PoseJudge
+    from kpit.judges.pose.judge import PoseJudge
 
     register(GPTJudge)
     register(PoseJudge)
@@ -44,8 +44,8 @@ def kpit_register_judges(register: Callable[[type[Any]], None]) -> None:
 @hookimpl
 def kpit_register_recipes(register: Callable[[type[Any]], None]) -> None:
     """kpit's prompts (the default) and the paper's, as its released code sends them."""
-    from kpit.paper_recipe import PaperRecipe
-    from kpit.recipes import KpitRecipe
+    from kpit.prompts.paper_recipe import PaperRecipe
+    from kpit.prompts.recipes import KpitRecipe
 
     register(KpitRecipe)
     register(PaperRecipe)

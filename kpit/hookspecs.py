@@ -24,8 +24,8 @@ import pluggy
 if TYPE_CHECKING:
     from kpit.generators.base import Generator
     from kpit.judges.base import Judge
-    from kpit.recipes import Recipe
-    from kpit.tasks import Task
+    from kpit.prompts.recipes import Recipe
+    from kpit.prompts.tasks import Task
 
 __all__ = ["hookimpl", "hookspec"]
 

@@ -1,7 +1,7 @@
 """Reading JSON-lines files of records: one JSON object a line, errors naming the line.
 
 Shared by the benchmark's files and the overlap guard. (Run folders have a reader of their
-own, :func:`kpit.store.read_records`, which also repairs a line torn by a kill.)
+own, :func:`kpit.pipeline.store.read_records`, which also repairs a line torn by a kill.)
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ from kpit.errors import ConfigError
 if TYPE_CHECKING:
     from kpit.generators.base import Generator
     from kpit.judges.base import Judge
-    from kpit.recipes import Recipe
-    from kpit.tasks import Task
+    from kpit.prompts.recipes import Recipe
+    from kpit.prompts.tasks import Task
 
 __all__ = [
     "DEFAULT_PLUGINS",

@@ -140,7 +140,7 @@ def draw(
 
 
 def _fact_lines(ctx: ImageContext) -> list[str]:
-    from kpit.pose import pose_facts
+    from kpit.pose.facts import pose_facts
 
     return [
         f"{n}. " + "; ".join(f.text for f in pose_facts(person, ctx))

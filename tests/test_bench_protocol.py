@@ -16,10 +16,10 @@ from click.testing import CliRunner
 import kpit
 from kpit.bench import Answer, Bench, load_bench
 from kpit.bench.files import write_jsonl
-from kpit.bench.judge import failures_path, judge_answers
 from kpit.bench.report import load_reviews, paper_scores
+from kpit.bench.review import failures_path, judge_answers
 from kpit.cli import cli
-from kpit.overlap import image_id_of, read_image_ids
+from kpit.exclusion import image_id_of, read_image_ids
 
 from .conftest import LLAVA_BENCH
 from .helpers.openai_server import FakeOpenAI

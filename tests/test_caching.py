@@ -24,9 +24,9 @@ from kpit.generators.openai.pricing import (
     parse_price,
     price_for,
 )
-from kpit.pipeline import resolve_tasks
-from kpit.recipes import resolve_recipe
-from kpit.tokens import MESSAGE_OVERHEAD, common_prefix_tokens, count_message_tokens
+from kpit.pipeline.run import resolve_tasks
+from kpit.prompts.recipes import resolve_recipe
+from kpit.prompts.tokens import MESSAGE_OVERHEAD, common_prefix_tokens, count_message_tokens
 from kpit.types import Message
 
 from .helpers.openai_server import FakeOpenAI

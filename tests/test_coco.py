@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kpit
-from kpit.coco import coco_files
+from kpit.coco.loader import coco_files
 from kpit.layouts import COCO_17, COCO_WHOLEBODY
 
 from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation

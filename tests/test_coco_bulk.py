@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 import kpit
-from kpit import _coco_fast, _coco_tables, coco
+from kpit.coco import _fast as _coco_fast
+from kpit.coco import _tables as _coco_tables
+from kpit.coco import loader as coco
 from kpit.layouts import COCO_17
 from kpit.types import Box, ImageContext, ObjectBox, Person
 

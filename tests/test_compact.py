@@ -19,7 +19,7 @@ import pytest
 
 import kpit
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
-from kpit.tokens import estimate_tokens, tokenizer_name
+from kpit.prompts.tokens import estimate_tokens, tokenizer_name
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 from .helpers.coco_shapes import coco_train_context, coco_train_contexts
@@ -143,7 +143,7 @@ def test_coco_train_shaped_contexts_read_back() -> None:
 
 def test_from_json_and_through_a_request_it_still_reads_back() -> None:
     """What the teacher receives (a context through JSON and a task's user message)."""
-    from kpit.tasks import DetailTask, PromptOptions
+    from kpit.prompts.tasks import DetailTask, PromptOptions
 
     ctx = ImageContext.from_dict(coco_train_context(np.random.default_rng(5)).to_dict())
     options = PromptOptions(style="compact", fewshot=False)

@@ -17,7 +17,7 @@ import pytest
 
 import kpit
 import kpit.plugins
-import kpit.tasks
+import kpit.prompts.tasks
 from kpit.generators.base import FatalGeneratorError, GeneratorError
 from kpit.generators.template import TemplateGenerator
 
@@ -194,7 +194,7 @@ def test_a_fatal_error_stops_the_run_keeping_finished_work(contexts, tmp_path: P
 def test_an_error_while_building_requests_is_raised(contexts, tmp_path: Path) -> None:
     """A task whose templates are missing stops the run with the error, not silently."""
 
-    class NoTemplates(kpit.tasks.DetailTask):
+    class NoTemplates(kpit.prompts.tasks.DetailTask):
         name = "no-templates"
 
     class Plugin:

@@ -34,7 +34,7 @@ from kpit.generators.openai.ratelimit import parse_reset
 from kpit.judges.rubric import parse_scores
 from kpit.llava_format import conversation_text
 from kpit.paths import safe_join
-from kpit.quality import QualityFilter
+from kpit.pipeline.quality import QualityFilter
 from kpit.types import ChatRequest, Message, Turn
 
 from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation

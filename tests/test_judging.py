@@ -14,7 +14,7 @@ from PIL import Image
 
 from kpit.bench import Answer, load_bench, read_answers, report_reviews
 from kpit.bench.files import write_jsonl
-from kpit.bench.judge import failures_path, judge_answers, rubrics
+from kpit.bench.review import failures_path, judge_answers, rubrics
 from kpit.cli import cli
 
 from .conftest import LLAVA_BENCH

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import kpit
 from kpit.cli import cli
-from kpit.leaks import LEAK_RULES, LeakFinder, LeakRule
-from kpit.quality import QualityFilter
+from kpit.pipeline.leaks import LEAK_RULES, LeakFinder, LeakRule
+from kpit.pipeline.quality import QualityFilter
 from kpit.types import Turn
 
 CORPUS = Path(__file__).resolve().parent / "data" / "leaks" / "sentences.jsonl"

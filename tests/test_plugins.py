@@ -17,7 +17,7 @@ import kpit
 from kpit import plugins
 from kpit.generators.template import TemplateGenerator
 from kpit.judges.gpt import GPTJudge
-from kpit.tasks import DetailTask
+from kpit.prompts.tasks import DetailTask
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGIN = REPO / "examples" / "kpit-plugin-example"
@@ -283,7 +283,7 @@ def test_a_plugin_whose_hooks_do_not_fit_is_refused(tmp_path: Path) -> None:
         "[kpit]\nmisspelled = misspelled_hook\nwrong-argument = wrong_argument\n"
         "optional = optional_hook\n"
     )
-    header = "import kpit\nfrom kpit.tasks import DetailTask\n"
+    header = "import kpit\nfrom kpit.prompts.tasks import DetailTask\n"
     modules = {
         "misspelled_hook": """
             class Extra(DetailTask):

@@ -11,7 +11,7 @@ import pytest
 
 import kpit
 from kpit.layouts import COCO_17, KeypointLayout
-from kpit.pose import PoseFacts, pose_facts, pose_facts_batch, pose_measures, pose_notes
+from kpit.pose.facts import PoseFacts, pose_facts, pose_facts_batch, pose_measures, pose_notes
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 SIZE = 1000  # synthetic people live in a 1000 x 1000 image, so pixels / 1000 = normalised

@@ -28,11 +28,11 @@ from kpit.bench import (
     pose_table,
 )
 from kpit.bench.files import write_jsonl
-from kpit.claims import extract_claims, find_mentions
 from kpit.cli import cli
 from kpit.judges import AnswerJudge, Judge
 from kpit.judges.gpt import GPTJudge
-from kpit.judges.pose import PoseJudge, PoseReview, image_context
+from kpit.judges.pose.claims import extract_claims, find_mentions
+from kpit.judges.pose.judge import PoseJudge, PoseReview, image_context
 from kpit.testing import LoopbackJudge, overlap_judge, synthetic_context
 
 from .conftest import LLAVA_BENCH, REPO

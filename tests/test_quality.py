@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kpit.quality import QualityConfig, QualityFilter
+from kpit.pipeline.quality import QualityConfig, QualityFilter
 from kpit.types import Turn
 
 GOOD = "The batter stands with his knees bent and swings the bat towards the pitch."
@@ -74,7 +74,7 @@ def test_duplicates_are_caught_across_samples_and_a_resume() -> None:
     assert check.check("detail", turns(GOOD * 3)) is None
     again = check.check("detail", turns("  " + (GOOD * 3).upper() + " "))
     assert again is not None and again.reason == "duplicate"
-    from kpit.quality import answer_fingerprint
+    from kpit.pipeline.quality import answer_fingerprint
 
     resumed = QualityFilter(seen=[answer_fingerprint(turns(GOOD * 3))])
     rejection = resumed.check("detail", turns(GOOD * 3))

@@ -21,13 +21,13 @@ import kpit
 from kpit import plugins
 from kpit.cli import cli
 from kpit.generators.template import TemplateGenerator
-from kpit.paper_recipe import PaperRecipe, parse_free_pairs
-from kpit.pipeline import plan_recipes, resolve_tasks
-from kpit.quality import QualityFilter
-from kpit.recipes import Recipe, resolve_recipe
-from kpit.render import format_box, keypoint_triples
-from kpit.tasks import request_key
-from kpit.tokens import tokenizer_name
+from kpit.pipeline.quality import QualityFilter
+from kpit.pipeline.run import plan_recipes, resolve_tasks
+from kpit.prompts.paper_recipe import PaperRecipe, parse_free_pairs
+from kpit.prompts.recipes import Recipe, resolve_recipe
+from kpit.prompts.render import format_box, keypoint_triples
+from kpit.prompts.tasks import request_key
+from kpit.prompts.tokens import tokenizer_name
 
 PAPER = Path(__file__).resolve().parent / "data" / "paper"
 CODE = json.loads((PAPER / "code_strings.json").read_text(encoding="utf-8"))
@@ -165,17 +165,19 @@ def test_the_kpit_recipe_is_today_s_prompts(contexts) -> None:
     for task in TASKS:
         (legacy,) = resolve_tasks([task])
         key = request_key(task, 785)
-        plain = legacy.build(ctx, key=key, seed=0, options=kpit.tasks.PromptOptions())
+        plain = legacy.build(ctx, key=key, seed=0, options=kpit.prompts.tasks.PromptOptions())
         assert _request("kpit", task, ctx).messages == plain.messages
-    hashes = resolve_recipe("kpit").task("complex").template_hashes(kpit.tasks.PromptOptions())
+    hashes = (
+        resolve_recipe("kpit").task("complex").template_hashes(kpit.prompts.tasks.PromptOptions())
+    )
     assert set(hashes) == {"complex/system.j2", "complex/user.j2", "complex/fewshot.json"}
 
 
 def test_paper_prompts_are_a_third_of_kpit_s(contexts) -> None:
     """About 800 prompt tokens against about 2,500 for image 785's complex question."""
     ctx = contexts.get(785)
-    paper = kpit.tokens.count_message_tokens(_request("paper", "complex", ctx).messages)
-    ours = kpit.tokens.count_message_tokens(_request("kpit", "complex", ctx).messages)
+    paper = kpit.prompts.tokens.count_message_tokens(_request("paper", "complex", ctx).messages)
+    ours = kpit.prompts.tokens.count_message_tokens(_request("kpit", "complex", ctx).messages)
     assert 700 < paper < 1000 and 2200 < ours < 2800
 
 
@@ -490,7 +492,9 @@ def test_a_plugin_recipe_registers_and_unregisters(recipe_plugin, contexts, tmp_
     assert run.manifest["recipe"] == "short-test" and run.manifest["filters"] == "off"
     hashes, kpit_hashes = run.manifest["template_hashes"], {}
     for task in ("complex", "detail"):
-        kpit_hashes |= resolve_recipe("kpit").task(task).template_hashes(kpit.tasks.PromptOptions())
+        kpit_hashes |= (
+            resolve_recipe("kpit").task(task).template_hashes(kpit.prompts.tasks.PromptOptions())
+        )
     assert hashes["recipe/complex/system.j2"] != kpit_hashes["complex/system.j2"]  # its own
     assert hashes["recipe/detail/system.j2"] == kpit_hashes["detail/system.j2"]  # kpit's
     request = _request("short-test", "complex", contexts.get(785))

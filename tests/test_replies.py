@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 import kpit
-from kpit.paper_recipe import PaperRecipe, parse_free_pairs
-from kpit.recipes import resolve_recipe
-from kpit.replies import parse_reply
-from kpit.tasks import ComplexTask, ConversationTask, parse_pairs, request_key
+from kpit.prompts.paper_recipe import PaperRecipe, parse_free_pairs
+from kpit.prompts.recipes import resolve_recipe
+from kpit.prompts.replies import parse_reply
+from kpit.prompts.tasks import ComplexTask, ConversationTask, parse_pairs, request_key
 
 from .conftest import SAMPLE
 

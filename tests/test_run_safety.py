@@ -21,9 +21,9 @@ from click.testing import CliRunner
 import kpit
 from kpit.cli import cli
 from kpit.layouts import COCO_17
-from kpit.pipeline import SAME_RENDER
-from kpit.prompts import template_environment
-from kpit.store import SAMPLES, RunStore, read_samples
+from kpit.pipeline.run import SAME_RENDER
+from kpit.pipeline.store import SAMPLES, RunStore, read_samples
+from kpit.prompts.environment import template_environment
 
 from .helpers.openai_server import FakeOpenAI
 
@@ -202,7 +202,7 @@ def test_a_resume_is_refused_when_any_file_that_shaped_the_prompts_changed(
     sample_root: Path, tmp_path: Path
 ) -> None:
     contexts = kpit.load_coco(sample_root, limit=1)
-    packaged = Path(kpit.__file__).parent / "prompts"
+    packaged = Path(kpit.__file__).parent / "prompts" / "templates"
     # An include (common/rules.j2, read by complex/system.j2), overridden by a user folder:
     mine = tmp_path / "templates"
     (mine / "common").mkdir(parents=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import kpit
-from kpit.store import FAILURES, SAMPLES, Run, RunStore, read_records, read_samples
+from kpit.pipeline.store import FAILURES, SAMPLES, Run, RunStore, read_records, read_samples
 
 
 def _sample(key: str, task: str = "detail") -> kpit.Sample:

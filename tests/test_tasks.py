@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import kpit
-from kpit.tasks import (
+from kpit.prompts.tasks import (
     ComplexTask,
     ConversationTask,
     DetailTask,
@@ -158,7 +158,7 @@ def test_detail_instructions_are_sampled_reproducibly(ctx: kpit.ImageContext) ->
 
 
 def test_fewshot_examples_are_real_sample_contexts() -> None:
-    root = Path(kpit.__file__).parent / "prompts"
+    root = Path(kpit.__file__).parent / "prompts" / "templates"
     for task in ("conversation", "detail", "complex"):
         data = json.loads((root / task / "fewshot.json").read_text())
         for example in data["examples"]:

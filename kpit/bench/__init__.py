@@ -12,7 +12,6 @@ keypoints (its reviews have their own table, :func:`pose_table`).
 from kpit.bench.answer import aanswer_bench, answer_bench
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
-from kpit.bench.judge import ajudge_answers, judge_answers
 from kpit.bench.report import (
     PaperScore,
     PoseScore,
@@ -28,6 +27,7 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
+from kpit.bench.review import ajudge_answers, judge_answers
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 
 __all__ = [

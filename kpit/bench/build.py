@@ -21,10 +21,10 @@ from typing import Any
 from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
-from kpit.overlap import ExcludeImages, read_image_ids, source_paths
-from kpit.pipeline import agenerate
-from kpit.recipes import DEFAULT_RECIPE
-from kpit.store import Run
+from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
+from kpit.pipeline.run import agenerate
+from kpit.pipeline.store import Run
+from kpit.prompts.recipes import DEFAULT_RECIPE
 from kpit.types import ImageContext, Sample
 
 __all__ = ["bench_context", "build_bench"]
@@ -165,7 +165,7 @@ def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any)
         **options: ``num_images`` (``images``, its old name, still works but is
             deprecated), ``seed`` (which images, reproducibly), ``generator`` and
             ``model`` (who writes the questions and references), ``generator_options``,
-            and :func:`kpit.pipeline`'s options (``recipe``, ``style``, ``pose_notes``...).
+            and :func:`kpit.pipeline.run`'s options (``recipe``, ``style``, ``pose_notes``...).
     """
     if "images" in options:
         options["num_images"] = _old_images_keyword(

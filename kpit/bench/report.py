@@ -170,7 +170,7 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
     opponent, order and run: a file appended to twice) counts once and is listed in
     ``repeated``; reviews of ``swap`` and ``runs`` differ in order or run and all count.
     """
-    from kpit.bench.judge import failures_path
+    from kpit.bench.review import failures_path
 
     source = Path(path)
     reviews: list[dict[str, Any]] = []

@@ -11,7 +11,6 @@ import click
 from kpit.bench.answer import answer_bench
 from kpit.bench.build import build_bench
 from kpit.bench.files import Bench, load_bench, read_answers
-from kpit.bench.judge import PAIRWISE_ORDERS, failures_path, judge_answers
 from kpit.bench.plot import plot_scores
 from kpit.bench.report import (
     ReviewFile,
@@ -27,6 +26,7 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
+from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers
 from kpit.cli.options import (
     AliasedOption,
     backend_options,

@@ -8,7 +8,7 @@ import click
 import orjson
 
 from kpit.cli.options import coco_options, load_from_options
-from kpit.render import CONTEXT_STYLES, context_template, render_context
+from kpit.prompts.render import CONTEXT_STYLES, context_template, render_context
 
 __all__ = ["contexts"]
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from kpit.coco import CocoContexts, load_coco
+from kpit.coco.loader import CocoContexts, load_coco
 from kpit.errors import ConfigError
 
 __all__ = [

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from kpit.export import export_hf, export_llava
+from kpit.export.llava import export_hf, export_llava
 from kpit.llava_format import SYSTEM
-from kpit.stats import run_stats
-from kpit.store import Run
+from kpit.pipeline.stats import run_stats
+from kpit.pipeline.store import Run
 
 __all__ = ["export", "stats"]
 

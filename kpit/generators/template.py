@@ -19,7 +19,7 @@ from typing import Any
 
 from kpit.generators.base import Generator, GeneratorError, Price, Reply, Usage, Validator
 from kpit.options import option
-from kpit.pose import PoseFacts, ordinal, pose_facts_batch
+from kpit.pose.facts import PoseFacts, ordinal, pose_facts_batch
 from kpit.types import ChatRequest, ImageContext
 
 __all__ = ["TemplateGenerator", "TemplateOptions"]

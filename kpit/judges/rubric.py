@@ -13,7 +13,7 @@ import json
 import re
 
 from kpit.errors import ConfigError
-from kpit.prompts import PACKAGE_TEMPLATES
+from kpit.prompts.environment import PACKAGE_TEMPLATES
 from kpit.types import Message
 
 __all__ = ["JUDGE_SYSTEM", "judge_messages", "parse_scores", "rubrics"]

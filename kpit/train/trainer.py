@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from kpit.errors import ConfigError, DataError
+from kpit.exclusion import check_disjoint, read_image_ids
 from kpit.llava_format import LLAVA_CHAT_TEMPLATE
-from kpit.overlap import check_disjoint, read_image_ids
 from kpit.train.data import LlavaDataset, collate
 
 __all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]

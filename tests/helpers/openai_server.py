@@ -329,7 +329,7 @@ class FakeOpenAI:
 
 
 def _o200k(text: str) -> list[int]:
-    from kpit.tokens import encode
+    from kpit.prompts.tokens import encode
 
     ids = encode(text)
     assert ids is not None, "o200k counting needs bpe-openai"
@@ -339,7 +339,7 @@ def _o200k(text: str) -> list[int]:
 def _o200k_prompt(messages: list[dict[str, Any]]) -> tuple[int, ...]:
     """A chat prompt as GPT-4o reads it: per message a three-token header (start, role,
     message marks; stand-in ids below zero) and the text's tokens, then three tokens priming
-    the reply, as :func:`kpit.tokens.count_message_tokens` counts it."""
+    the reply, as :func:`kpit.prompts.tokens.count_message_tokens` counts it."""
     tokens: list[int] = []
     for message in messages:
         content = message.get("content", "")

@@ -6,7 +6,7 @@
   second over its share), limits learned from headers, a concurrency that 429s lower;
 - :mod:`~kpit.generators.openai.pricing`: list prices per model, for costs and budgets.
 
-Token counting stays in :mod:`kpit.tokens`: the pipeline's dry run and ``kpit stats`` count
+Token counting stays in :mod:`kpit.prompts.tokens`: the pipeline's dry run and ``kpit stats`` count
 tokens for every backend, not only these.
 """
 

@@ -61,7 +61,7 @@ from kpit.generators.openai.credentials import clean_key, protect_logs, redact, 
 from kpit.generators.openai.pricing import parse_price, price_for, price_of
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after
 from kpit.options import option
-from kpit.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
+from kpit.prompts.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
 from kpit.types import ChatRequest, Message
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import kpit
 from kpit.options import option
-from kpit.tasks import ConversationTask
+from kpit.prompts.tasks import ConversationTask
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The ``pose`` judge: checks what an answer says about people against their pose facts.
 
 Offline, deterministic and free. For each answer it reads the claims about people
-(:func:`kpit.claims.extract_claims`), finds the person or people each claim speaks of in
+(:func:`kpit.judges.pose.claims.extract_claims`), finds the person or people each claim speaks of in
 the benchmark's context, and marks the claim
 
 - ``supported``: a pose fact (at or above ``min_confidence``) says the same;
@@ -34,14 +34,14 @@ from typing import Any
 import numpy as np
 
 from kpit.bench.files import Answer, BenchContext, Question
-from kpit.claims import Claim, Mention, extract_claims
 from kpit.errors import DataError
+from kpit.exclusion import image_id_of
 from kpit.judges.base import AnswerJudge
+from kpit.judges.pose.claims import Claim, Mention, extract_claims
 from kpit.layouts import COCO_17, COCO_WHOLEBODY
 from kpit.options import option
-from kpit.overlap import image_id_of
-from kpit.pose import PoseFact, PoseFacts, pose_facts_batch, pose_measures
-from kpit.posegeometry import Facing
+from kpit.pose.facts import PoseFact, PoseFacts, pose_facts_batch, pose_measures
+from kpit.pose.geometry import Facing
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = [

@@ -7,7 +7,7 @@ pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 ``per_pair=True`` writes that, the default writes one record per conversation.
 
 :func:`export_hf` writes the same records as a Hugging Face dataset in the ``messages`` +
-``images`` shape of TRL's vision SFT and the llava-hf processors (:mod:`kpit.hf_dataset`).
+``images`` shape of TRL's vision SFT and the llava-hf processors (:mod:`kpit.export.hf_dataset`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 
 from kpit import plugins
 from kpit.errors import ConfigError, SampleError
-from kpit.hf_dataset import chat_messages, dataset_features, image_value, write_dataset
+from kpit.exclusion import ExcludeImages, check_disjoint, read_image_ids
+from kpit.export.hf_dataset import chat_messages, dataset_features, image_value, write_dataset
 from kpit.llava_format import with_image_token
-from kpit.overlap import ExcludeImages, check_disjoint, read_image_ids
 from kpit.paths import safe_join
-from kpit.store import LOCK, RUN_FILES, Run
+from kpit.pipeline.store import LOCK, RUN_FILES, Run
 from kpit.types import Sample, Turn
 
 __all__ = ["export_hf", "export_llava", "llava_records"]
@@ -115,13 +115,13 @@ def llava_records(
     """LLaVA records of a run's samples, one per sample (or per question/answer pair).
 
     Args:
-        run: a :class:`~kpit.store.Run` or its folder.
+        run: a :class:`~kpit.pipeline.store.Run` or its folder.
         image_prefix: put before each image file name (e.g. ``coco/train2017/``).
         per_pair: one record per question/answer pair, as the paper counts samples.
         tasks: only these tasks (names, or ``"a,b"``); a name that is not one of the run's
             tasks is a :class:`~kpit.errors.ConfigError` listing them.
         exclude_images: benchmark images that must not be in training data (a benchmark
-            folder, a run folder, an id list; see :func:`kpit.overlap.read_image_ids`).
+            folder, a run folder, an id list; see :func:`kpit.exclusion.read_image_ids`).
 
     Raises:
         ConfigError: a sample uses an excluded image (the error names how many and which),
@@ -198,7 +198,7 @@ def export_hf(
     """Write a run as a Hugging Face dataset (``save_to_disk``); return its number of records.
 
     ``datasets.load_from_disk(path)`` gives records in the shape TRL's vision SFT and the
-    llava-hf processors read (:mod:`kpit.hf_dataset`)::
+    llava-hf processors read (:mod:`kpit.export.hf_dataset`)::
 
         {"id": "conversation_785_0", "image_id": 785, "file_name": "000000000785.jpg",
          "task": "conversation",
@@ -208,7 +208,7 @@ def export_hf(
          "images": [<PIL.JpegImagePlugin.JpegImageFile ...>]}
 
     Args:
-        run: a :class:`~kpit.store.Run` or its folder.
+        run: a :class:`~kpit.pipeline.store.Run` or its folder.
         path: the dataset folder (new, empty, or an earlier export, which is replaced).
         image_root: the image folder; by default the one the run was made from (its
             manifest's ``source.images``).

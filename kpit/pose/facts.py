@@ -3,7 +3,7 @@
 :func:`pose_facts` gives one person's facts: joint flexion, arm position, torso, posture,
 facing, and (with the image's context) where they are relative to other people and to
 objects. Each :class:`PoseFact` carries the body part, the side, the relation, the measured
-value, a confidence and its wording. The numbers come from :mod:`kpit.posegeometry`, which
+value, a confidence and its wording. The numbers come from :mod:`kpit.pose.geometry`, which
 works on many people at once; :func:`pose_facts_batch` runs it over a whole split.
 
 Left and right are always the person's own (COCO's convention), and the wording says so
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kpit import posegeometry as geo
 from kpit.layouts import COCO_17
-from kpit.posegeometry import ArmPosition, Facing, Flexion, PoseMeasures, Posture, Torso
+from kpit.pose import geometry as geo
+from kpit.pose.geometry import ArmPosition, Facing, Flexion, PoseMeasures, Posture, Torso
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = [
@@ -121,7 +121,7 @@ def _body_index(person: Person) -> list[int] | None:
 
 
 def pose_measures(people: Sequence[Person]) -> PoseMeasures:
-    """The numeric pose measures of many people at once (see :mod:`kpit.posegeometry`).
+    """The numeric pose measures of many people at once (see :mod:`kpit.pose.geometry`).
 
     People whose layout lacks COCO's 17 body points get all-unknown measures. Pixel geometry
     uses each person's ``image_size`` (a square image is assumed where it is unknown).

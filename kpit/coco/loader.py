@@ -2,12 +2,12 @@
 
 Three files describe a split: captions, object instances and person keypoints. Any of them
 may be absent; a context then simply lacks that part. The files are parsed with a fast JSON
-parser one at a time, checked, and reduced to compact numpy tables (``kpit._coco_tables``,
+parser one at a time, checked, and reduced to compact numpy tables (``kpit.coco._tables``,
 which joins them itself rather than through pycocotools' per-record index). Well-formed files
 are decoded into typed records that skip the fields kpit does not read
-(``kpit._coco_fast``); a file with anything amiss is read again record by record, which
+(``kpit.coco._fast``); a file with anything amiss is read again record by record, which
 names the file, the record and the field. Contexts are built from the tables when asked for,
-a run of images at a time (``kpit._coco_build``).
+a run of images at a time (``kpit.coco._build``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import overload
 
 import numpy as np
 
-from kpit import _coco_fast as fast
-from kpit import _coco_tables as tables
 from kpit._checks import check_count, check_image_ids, check_path, check_type
-from kpit._coco_build import ContextBuilder
-from kpit._coco_tables import CrowdPolicy, IntArray
+from kpit.coco import _fast as fast
+from kpit.coco import _tables as tables
+from kpit.coco._build import ContextBuilder
+from kpit.coco._tables import CrowdPolicy, IntArray
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
 from kpit.paths import safe_join

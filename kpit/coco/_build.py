@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from kpit import _coco_tables as tables
-from kpit._coco_tables import IntArray
+from kpit.coco import _tables as tables
+from kpit.coco._tables import IntArray
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = ["ContextBuilder"]

@@ -29,15 +29,15 @@ from kpit._checks import check_contexts, check_count, check_names, check_path, c
 from kpit._sync import run_sync
 from kpit._version import __version__
 from kpit.errors import ConfigError, ParseError
+from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
 from kpit.generators.base import Generator, Price, Reply, cached_share
 from kpit.generators.openai.pricing import cacheable_tokens
-from kpit.overlap import ExcludeImages, read_image_ids, source_paths
-from kpit.prompts import templates_read
-from kpit.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
-from kpit.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
-from kpit.store import Run, RunLock, RunStore
-from kpit.tasks import PromptOptions, Task, request_key
-from kpit.tokens import SharedPrefix, tokenizer_name
+from kpit.pipeline.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
+from kpit.pipeline.store import Run, RunLock, RunStore
+from kpit.prompts.environment import templates_read
+from kpit.prompts.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
+from kpit.prompts.tasks import PromptOptions, Task, request_key
+from kpit.prompts.tokens import SharedPrefix, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
 __all__ = [
@@ -425,9 +425,9 @@ def plan_run(
 
     Takes :func:`generate`'s arguments (``reply_retries`` and ``progress`` are ignored); an
     existing run folder counts its finished requests as skipped. Prompt tokens are counted
-    with :mod:`kpit.tokens`; completions are each task's typical reply length. Each task's
+    with :mod:`kpit.prompts.tokens`; completions are each task's typical reply length. Each task's
     identical leading tokens (:attr:`DryRun.prefix_tokens`) are the common token prefix of
-    all its requests (:class:`kpit.tokens.SharedPrefix`), for the estimate with prompt
+    all its requests (:class:`kpit.prompts.tokens.SharedPrefix`), for the estimate with prompt
     caching.
     """
     options.pop("dry_run", None)
@@ -745,16 +745,17 @@ def generate(
         **options: ``concurrency`` (model calls in flight, default 8), ``limit`` (images),
             ``seed``, ``dry_run`` (return a :class:`DryRun` estimate, call nothing),
             ``retry_failed``, ``recipe`` (a registered recipe's name, ``"kpit"`` by
-            default, or ``"paper"``; see :mod:`kpit.recipes`), ``filters`` (``"reject"``,
+            default, or ``"paper"``; see :mod:`kpit.prompts.recipes`), ``filters`` (``"reject"``,
             ``"flag"`` or ``"off"``; default: the recipe's policy), ``style``,
             ``pose_notes``, ``template_dir`` (overrides the recipe's templates by name),
-            ``fewshot``, ``quality`` (:class:`~kpit.quality.QualityConfig`), ``reply_retries`` (how
+            ``fewshot``, ``quality`` (:class:`~kpit.pipeline.quality.QualityConfig`),
+            ``reply_retries`` (how
             often to ask again for a reply that is cut off, unparseable or rejected by a
             filter; default 1), ``generator_options`` (passed to the generator),
             ``progress``.
 
     Returns:
-        The :class:`~kpit.store.Run`, or a :class:`DryRun` when ``dry_run``.
+        The :class:`~kpit.pipeline.store.Run`, or a :class:`DryRun` when ``dry_run``.
 
     Raises:
         ConfigError: unknown task, generator or recipe, an argument of the wrong type or

@@ -4,7 +4,7 @@ Each kind of file is decoded with :mod:`msgspec` into small structs that hold on
 kpit reads, so the outlines (``segmentation``) and every other unused field are skipped
 without becoming Python objects, and the checks run on whole columns. The result is the same
 ``Raw*`` table and the same registered images as the record-by-record path of
-:mod:`kpit._coco_tables` produces.
+:mod:`kpit.coco._tables` produces.
 
 This path never reports an error itself. On anything it does not accept as it is (a value of
 the wrong type, a missing field, a repeated id, COCO-WholeBody's extra fields, ...) it raises
@@ -26,8 +26,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from kpit import _coco_tables as tables
-from kpit._coco_tables import IntArray, RawCaptions, RawObjects, RawPeople
+from kpit.coco import _tables as tables
+from kpit.coco._tables import IntArray, RawCaptions, RawObjects, RawPeople
 from kpit.errors import DataError
 
 __all__ = ["Fallback", "read_captions", "read_objects", "read_people"]
@@ -217,7 +217,7 @@ def _register(decoded: _CaptionFile | _InstanceFile | _PersonFile,
 
 
 def read_people(path: Path, registry: tables.ImageRegistry) -> RawPeople:
-    """The people of a keypoints file, as :func:`kpit._coco_tables.extract_people` reads them.
+    """The people of a keypoints file, as :func:`kpit.coco._tables.extract_people` reads them.
 
     Raises:
         Fallback: the file is for the record-by-record path (WholeBody, or anything amiss).
@@ -253,7 +253,7 @@ def read_people(path: Path, registry: tables.ImageRegistry) -> RawPeople:
 
 
 def read_objects(path: Path, registry: tables.ImageRegistry, skip_ids: IntArray) -> RawObjects:
-    """The objects of an instances file, as :func:`kpit._coco_tables.extract_objects` reads them.
+    """The objects of an instances file, as :func:`kpit.coco._tables.extract_objects` reads them.
 
     Raises:
         Fallback: the file is for the record-by-record path.
@@ -287,7 +287,7 @@ def read_objects(path: Path, registry: tables.ImageRegistry, skip_ids: IntArray)
 
 
 def read_captions(path: Path, registry: tables.ImageRegistry) -> RawCaptions:
-    """The captions of a captions file, as :func:`kpit._coco_tables.extract_captions` reads them.
+    """The captions of a captions file, as :func:`kpit.coco._tables.extract_captions` reads them.
 
     Raises:
         Fallback: the file is for the record-by-record path.

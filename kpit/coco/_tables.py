@@ -2,7 +2,7 @@
 
 Each file is parsed, checked and reduced to arrays before the next one is read, so peak
 memory is that of one parsed file plus the tables. Well-formed files are decoded by
-:mod:`kpit._coco_fast` into the same ``Raw*`` tables; the record-by-record reading here
+:mod:`kpit.coco._fast` into the same ``Raw*`` tables; the record-by-record reading here
 (``read_coco``, ``ImageRegistry.add``, ``extract_*``) reads the files it leaves, and names the
 file, the record and the field of any error. kpit joins images, annotations and
 captions itself, column-wise; pycocotools' index (``COCO.createIndex``: per-record dicts, 11%

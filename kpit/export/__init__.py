@@ -1,0 +1,13 @@
+"""Exports of a run folder: LLaVA training JSON and Hugging Face datasets."""
+
+from kpit.export.llava import (
+    export_hf,
+    export_llava,
+    llava_records,
+)
+
+__all__ = [
+    "export_hf",
+    "export_llava",
+    "llava_records",
+]

@@ -1,0 +1,29 @@
+"""The offline ``pose`` judge: claims read from answers, decided against pose facts."""
+
+from kpit.judges.pose.judge import (
+    COCO_SIGMAS,
+    RULES_VERSION,
+    SALIENT_PARTS,
+    STABILITY_SAMPLES,
+    STATUSES,
+    ClaimReview,
+    PoseJudge,
+    PoseJudgeOptions,
+    PoseReview,
+    image_context,
+    reannotated,
+)
+
+__all__ = [
+    "COCO_SIGMAS",
+    "RULES_VERSION",
+    "SALIENT_PARTS",
+    "STABILITY_SAMPLES",
+    "STATUSES",
+    "ClaimReview",
+    "PoseJudge",
+    "PoseJudgeOptions",
+    "PoseReview",
+    "image_context",
+    "reannotated",
+]

@@ -1,0 +1,361 @@
+"""A run folder: manifest, samples and failures, append-only, keyed by request key.
+
+::
+
+    RUN/manifest.json     what made the run: arguments, versions, template hashes, seed
+    RUN/samples.jsonl     one Sample per line, its to_dict()
+                          (id = the request key, image, task, turns, meta)
+    RUN/failures.jsonl    one per failed request (key, task, image_id, reason, detail...)
+
+Samples written by kpit 0.1 (flat records keyed by ``key``) still read, as the same
+:class:`~kpit.types.Sample`.
+
+Each record is written as one line and flushed, so a crash or a kill loses at most the
+requests in flight. Reopening a run reads what is done; a torn last line (from a kill in
+the middle of a write) is cut off before anything is appended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from kpit.errors import ConfigError, DataError
+from kpit.types import Sample
+
+__all__ = [
+    "FAILURES",
+    "LOCK",
+    "MANIFEST",
+    "RUN_FILES",
+    "SAMPLES",
+    "Run",
+    "RunLock",
+    "RunStore",
+    "read_records",
+    "read_samples",
+]
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+"""The run's manifest: what made it (arguments, versions, template hashes, seed)."""
+SAMPLES = "samples.jsonl"
+"""The run's samples, one JSON object per line."""
+FAILURES = "failures.jsonl"
+"""The run's failed requests, one JSON object per line."""
+LOCK = ".lock"
+"""The lock file that keeps a run folder to one writer at a time."""
+RUN_FILES = (MANIFEST, SAMPLES, FAILURES)
+"""The files that make a folder a run folder."""
+
+
+def read_records(path: Path, key: str | tuple[str, ...] = "key") -> Iterator[dict[str, Any]]:
+    """The records of a JSONL file; a torn last line is skipped, other bad lines are errors.
+
+    Every record must be a JSON object with a ``key`` field (or one of several names).
+    """
+    keys = (key,) if isinstance(key, str) else key
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        lines = f.read().split(b"\n")
+    last = len(lines) - 1
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            if n == last:
+                log.warning("%s: ignoring a torn last line", path)
+                return
+            raise DataError(f"invalid JSON: {exc}", file=path, record=f"line {n + 1}") from None
+        if not isinstance(record, dict) or not any(k in record for k in keys):
+            raise DataError(f"not a record with a {keys[0]!r}", file=path, record=f"line {n + 1}")
+        yield record
+
+
+_LEGACY_TOP = ("key", "task", "image", "turns")
+
+
+def read_samples(path: Path, *, unique: bool = True) -> Iterator[Sample]:
+    """The samples of a ``samples.jsonl`` file, as written now or by kpit 0.1.
+
+    With ``unique`` (the default), a sample stored twice under one id (two writers into one
+    folder, before kpit locked run folders) is yielded once, the first time, and the
+    repeats are reported in the log.
+    """
+    seen: set[str] = set()
+    repeats = 0
+    for sample in _all_samples(path):
+        if unique:
+            if sample.id in seen:
+                repeats += 1
+                continue
+            seen.add(sample.id)
+        yield sample
+    if repeats:
+        log.warning("%s: %d samples stored twice under one id; each is read once", path, repeats)
+
+
+def _all_samples(path: Path) -> Iterator[Sample]:
+    for n, record in enumerate(read_records(path, ("id", "key")), start=1):
+        if "id" not in record:  # kpit 0.1: a flat record keyed by "key"
+            meta = {k: v for k, v in record.items() if k not in _LEGACY_TOP}
+            record = {"id": record["key"], "image": record.get("image"), "task": record.get("task"),
+                      "turns": record.get("turns"), "meta": meta}  # fmt: skip
+        try:
+            yield Sample.from_dict(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"not a sample: {type(exc).__name__}: {exc}", file=path,
+                            record=f"line {n}", field=str(exc).strip("'")) from None  # fmt: skip
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """End the file on a fresh line: a last line without its newline is completed when it
+    holds a whole record (the newline was all that was lost), and cut when it is torn."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        try:
+            orjson.loads(data[keep:])
+        except orjson.JSONDecodeError:
+            f.truncate(keep)
+            log.warning("%s: cut a torn last line (%d bytes)", path, len(data) - keep)
+            return
+        f.write(b"\n")  # a complete record that only lacked its newline: kept
+
+
+class RunLock:
+    """One writer per run folder: an exclusive ``flock`` on ``RUN/.lock``.
+
+    The operating system releases the lock when its process ends, however it ends (a kill
+    -9 included), so a dead writer never leaves a folder locked.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`ConfigError` naming the process that holds it."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+b")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().decode(errors="replace").strip() or "another process"
+            handle.close()
+            raise ConfigError(f"the run folder is being written by {holder}; wait for it to "
+                              "finish (two writers would pay for and store everything twice)",
+                              file=self.path.parent) from None  # fmt: skip
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"kpit process {os.getpid()}".encode())
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        """Let go of the lock."""
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class RunStore:
+    """The files of one run folder.
+
+    Args:
+        folder: the run folder (made if missing).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self._files: dict[str, IO[bytes]] = {}
+
+    @property
+    def manifest_path(self) -> Path:
+        """``RUN/manifest.json``."""
+        return self.folder / MANIFEST
+
+    def exists(self) -> bool:
+        """True when the folder holds a run (a manifest)."""
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> dict[str, Any]:
+        """The run's manifest."""
+        try:
+            manifest: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise DataError("not a kpit run folder (no manifest.json)", file=self.folder) from None
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc}", file=self.manifest_path) from None
+        return manifest
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Write the manifest atomically (write a temporary file, then rename)."""
+        tmp = self.manifest_path.with_suffix(".json.tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            tmp.replace(self.manifest_path)
+        except OSError as exc:
+            raise DataError(f"cannot write the manifest: {exc.strerror}",
+                            file=self.manifest_path) from None  # fmt: skip
+
+    def orphaned(self) -> bool:
+        """True when the folder holds samples or failures but no manifest (it was deleted)."""
+        return not self.exists() and any(
+            (self.folder / name).is_file() and (self.folder / name).stat().st_size
+            for name in (SAMPLES, FAILURES)
+        )
+
+    def open_for_writing(self, min_free_bytes: int = 50 * 2**20) -> None:
+        """Open the JSONL files for appending now, so that a read-only folder or a full disk
+        stops the run before anything is paid for, not after."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name in (SAMPLES, FAILURES):
+                self._open(name)
+            free = shutil.disk_usage(self.folder).free
+        except OSError as exc:
+            raise DataError(f"cannot write here: {exc.strerror}", file=self.folder) from None
+        if free < min_free_bytes:
+            raise DataError(f"only {free / 2**20:.0f} MiB free on this disk; a run needs room "
+                            "for its samples", file=self.folder)  # fmt: skip
+
+    def _open(self, name: str) -> IO[bytes]:
+        f = self._files.get(name)
+        if f is None:
+            _cut_torn_tail(self.folder / name)
+            f = self._files[name] = (self.folder / name).open("ab")
+        return f
+
+    def check_compatible(
+        self,
+        manifest: Mapping[str, Any],
+        keys: tuple[str, ...],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Refuse to resume a run whose ``keys`` settings differ from ``manifest``'s.
+
+        ``defaults`` gives the value of a key that manifests written before it existed lack.
+        """
+        old = self.read_manifest()
+        for key in keys:
+            before = old.get(key, (defaults or {}).get(key))
+            if before != manifest.get(key):
+                raise ConfigError(
+                    f"this run was made with {key}={before!r}, not {manifest.get(key)!r}; "
+                    "use a new run folder (out=, -o) to change it",
+                    file=self.manifest_path,
+                    field=key,
+                )
+
+    def samples(self) -> Iterator[Sample]:
+        """The stored samples."""
+        return read_samples(self.folder / SAMPLES)
+
+    def failures(self) -> Iterator[dict[str, Any]]:
+        """The recorded failures (every attempt, in order)."""
+        return read_records(self.folder / FAILURES)
+
+    def _append(self, name: str, record: Mapping[str, Any]) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            f = self._open(name)
+            f.write(orjson.dumps(record) + b"\n")
+            f.flush()
+        except OSError as exc:
+            raise DataError(f"cannot write: {exc.strerror}", file=self.folder / name) from None
+
+    def add_sample(self, sample: Sample) -> None:
+        """Append a sample (flushed at once); its ``meta`` gets the time it was stored."""
+        record = sample.to_dict()
+        record["meta"]["created"] = round(time.time(), 3)
+        self._append(SAMPLES, record)
+
+    def add_failure(self, record: Mapping[str, Any]) -> None:
+        """Append a failure (flushed at once)."""
+        self._append(FAILURES, {**record, "created": round(time.time(), 3)})
+
+    def close(self) -> None:
+        """Flush to disk and close the files."""
+        for f in self._files.values():
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Run:
+    """A finished or partial run, for reading: its manifest, samples and failures.
+
+    ``kpit.pipeline.run`` returns one; ``Run("runs/demo")`` opens one from disk.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.store = RunStore(folder)
+        if not self.store.exists():
+            raise DataError("not a kpit run folder (no manifest.json)", file=folder)
+
+    @property
+    def folder(self) -> Path:
+        """The run folder."""
+        return self.store.folder
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The run's manifest."""
+        return self.store.read_manifest()
+
+    def samples(self) -> Iterator[Sample]:
+        """The stored samples, in the order they were written."""
+        return self.store.samples()
+
+    def failures(self) -> Iterator[dict[str, Any]]:
+        """Every recorded failure, in order (a key retried later may appear again)."""
+        return self.store.failures()
+
+    def open_failures(self) -> list[dict[str, Any]]:
+        """The last failure of each key that has no sample."""
+        done = {sample.id for sample in self.samples()}
+        last: dict[str, dict[str, Any]] = {}
+        for record in self.failures():
+            if record["key"] not in done:
+                last[record["key"]] = record
+        return list(last.values())
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r})"
