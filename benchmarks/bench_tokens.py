@@ -17,7 +17,7 @@ styles, and contexts rendered per second, old compact against new.
     python benchmarks/bench_tokens.py [--quick] [--contexts N]
 
 Goal (issue 17): the compact style at least 35% fewer tokens than the paper style on
-COCO-train-shaped data, nothing lost (``tests/test_compact.py`` reads it back).
+COCO-train-shaped data, nothing lost (``tests/prompts/test_compact.py`` reads it back).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((REPO / "benchmarks").glob("*.py"))
 
-RUN_ELSEWHERE = {"bench_pose_judge.py": "tests/test_pose_judge.py"}
+RUN_ELSEWHERE = {"bench_pose_judge.py": "tests/judges/test_pose.py"}
 """Benchmarks whose measurements a test file already runs (on smaller sets): not run twice."""
 
 FIGURES = {

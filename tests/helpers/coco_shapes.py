@@ -9,7 +9,7 @@ coordinates rounded to three decimals as kpit's loader rounds them. The poses co
 :func:`kpit.testing.synthetic_person`, so the numbers are spread as a real figure's are.
 
 The token benchmark (``benchmarks/bench_tokens.py``) and the compact context's round-trip
-test (``tests/test_compact.py``) read these contexts.
+test (``tests/prompts/test_compact.py``) read these contexts.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import kpit
 from kpit.generators.openai import chat
 from kpit.generators.openai.chat import OpenAIGenerator
 
-from .helpers.openai_server import FakeOpenAI
+from ..helpers.openai_server import FakeOpenAI
 
 KEY = "sk-kpit-pacing"
 

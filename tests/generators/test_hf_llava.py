@@ -19,8 +19,8 @@ from kpit.llava_format import CLIP_MEAN, llava_prompt, pad_to_square
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
-from .conftest import REPO, SAMPLE
-from .helpers.tiny_llava import PAIRS, make_tiny_llava, train_tiny_llava
+from ..conftest import REPO, SAMPLE
+from ..helpers.tiny_llava import PAIRS, make_tiny_llava, train_tiny_llava
 
 MAX_NEW = 24  # longer than every trained answer: each ends with its own end token
 
@@ -312,7 +312,7 @@ def test_end_to_end_on_the_sample_offline(
 
     from kpit.cli import cli
 
-    from .helpers.openai_server import FakeOpenAI
+    from ..helpers.openai_server import FakeOpenAI
 
     run = CliRunner().invoke
     bench_dir, answers, reviews = tmp_path / "hpaub", tmp_path / "a.jsonl", tmp_path / "r.jsonl"

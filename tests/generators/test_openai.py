@@ -23,9 +23,9 @@ from kpit.generators.base import FatalGeneratorError
 from kpit.generators.openai.chat import OpenAIGenerator, redact
 from kpit.types import ChatRequest, Message
 
-from .helpers.openai_server import FakeOpenAI, default_content
+from ..helpers.openai_server import FakeOpenAI, default_content
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 KEY = "sk-kpit-SECRET-0123456789abcdef"
 
 

@@ -18,7 +18,7 @@ from kpit.pipeline.leaks import LEAK_RULES, LeakFinder, LeakRule
 from kpit.pipeline.quality import QualityFilter
 from kpit.types import Turn
 
-CORPUS = Path(__file__).resolve().parent / "data" / "leaks" / "sentences.jsonl"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "leaks" / "sentences.jsonl"
 ROWS: list[dict[str, Any]] = [json.loads(line) for line in CORPUS.read_text().splitlines()]
 QUESTION = "What can you tell about the people in this picture?"
 

@@ -13,7 +13,7 @@ import kpit
 from kpit.coco.loader import coco_files
 from kpit.layouts import COCO_17, COCO_WHOLEBODY
 
-from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation
+from ..conftest import PERSON_CATEGORY, WriteCoco, person_annotation
 
 SAMPLE_IDS = [785, 40083, 196141, 197388]
 

@@ -337,7 +337,7 @@ def test_relations_between_people() -> None:
 
 @pytest.fixture(scope="module")
 def sample_facts() -> dict[tuple[int, int], PoseFacts]:
-    contexts = kpit.load_coco(Path(__file__).parent.parent / "examples/data/coco-sample")
+    contexts = kpit.load_coco(Path(__file__).parents[2] / "examples/data/coco-sample")
     return {
         (ctx.image_id, n): facts
         for ctx, people in zip(contexts, pose_facts_batch(contexts), strict=True)

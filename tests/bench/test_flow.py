@@ -14,7 +14,7 @@ import kpit
 from kpit.bench import answer_bench, build_bench, judge_answers, load_bench, report_reviews
 from kpit.cli import cli
 
-from .helpers.openai_server import FakeOpenAI
+from ..helpers.openai_server import FakeOpenAI
 
 KEY = "sk-bench-flow-0123456789"
 

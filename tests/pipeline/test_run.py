@@ -21,9 +21,9 @@ import kpit.prompts.tasks
 from kpit.generators.base import FatalGeneratorError, GeneratorError
 from kpit.generators.template import TemplateGenerator
 
-from .helpers.slow_run import contexts as slow_contexts
+from ..helpers.slow_run import contexts as slow_contexts
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

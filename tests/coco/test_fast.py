@@ -24,7 +24,7 @@ from kpit.coco import loader as coco
 from kpit.layouts import COCO_17
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
-from .conftest import PERSON_CATEGORY, person_annotation
+from ..conftest import PERSON_CATEGORY, person_annotation
 
 Files = dict[str, Path]
 

@@ -16,7 +16,7 @@ pytest.importorskip("transformers", reason="the [test] extra installs transforme
 
 from kpit.train import DEEPSPEED_CONFIGS, TrainConfig, train
 
-from .helpers.tiny_llava import make_tiny_llava
+from ..helpers.tiny_llava import make_tiny_llava
 
 IMAGES = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
 
@@ -176,7 +176,7 @@ def test_a_deepspeed_zero3_run_on_cpu(tmp_path: Path) -> None:
     import sys
 
     pytest.importorskip("deepspeed", reason="the [test] extra installs deepspeed")
-    here = Path(__file__).resolve().parent / "helpers"
+    here = Path(__file__).resolve().parents[1] / "helpers"
     import socket
 
     with socket.socket() as probe:  # a free port: runs side by side must not collide

@@ -29,7 +29,7 @@ from kpit.prompts.recipes import resolve_recipe
 from kpit.prompts.tokens import MESSAGE_OVERHEAD, common_prefix_tokens, count_message_tokens
 from kpit.types import Message
 
-from .helpers.openai_server import FakeOpenAI
+from ..helpers.openai_server import FakeOpenAI
 
 KEY = "sk-kpit-cache-0123456789abcdef"
 

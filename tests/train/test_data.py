@@ -12,7 +12,7 @@ from kpit.train import IGNORE_INDEX, LlavaDataset, SampleError, collate, convers
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
-from .helpers.tiny_llava import make_tiny_llava
+from ..helpers.tiny_llava import make_tiny_llava
 
 
 @pytest.fixture(scope="module")

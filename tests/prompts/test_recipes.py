@@ -29,7 +29,7 @@ from kpit.prompts.render import format_box, keypoint_triples
 from kpit.prompts.tasks import request_key
 from kpit.prompts.tokens import tokenizer_name
 
-PAPER = Path(__file__).resolve().parent / "data" / "paper"
+PAPER = Path(__file__).resolve().parents[1] / "data" / "paper"
 CODE = json.loads((PAPER / "code_strings.json").read_text(encoding="utf-8"))
 TASKS = ("conversation", "detail", "complex")
 
@@ -546,7 +546,7 @@ def test_bench_build_with_the_paper_recipe(sample_root, tmp_path) -> None:
 
 # --- the documentation's commands run as written --------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "recipes.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
@@ -561,7 +561,7 @@ def _commands(body: str) -> list[list[str]]:
 
 def test_the_recipes_doc_s_commands_run_as_written(monkeypatch, tmp_path) -> None:
     """Every block that runs on the bundled sample, in order; the dry run prints what it shows."""
-    (tmp_path / "examples").symlink_to(Path(__file__).resolve().parent.parent / "examples")
+    (tmp_path / "examples").symlink_to(Path(__file__).resolve().parents[2] / "examples")
     monkeypatch.chdir(tmp_path)
     blocks = _blocks(DOC.read_text(encoding="utf-8"))
     ran = 0

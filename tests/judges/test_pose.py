@@ -35,7 +35,7 @@ from kpit.judges.pose.claims import extract_claims, find_mentions
 from kpit.judges.pose.judge import PoseJudge, PoseReview, image_context
 from kpit.testing import LoopbackJudge, overlap_judge, synthetic_context
 
-from .conftest import LLAVA_BENCH, REPO
+from ..conftest import LLAVA_BENCH, REPO
 
 # --- reading claims --------------------------------------------------------------------------
 

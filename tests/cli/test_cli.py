@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kpit.cli import cli
 
-from .conftest import PERSON_CATEGORY, WriteCoco, person_annotation
+from ..conftest import PERSON_CATEGORY, WriteCoco, person_annotation
 
 
 def run(*args: str) -> tuple[int, str, str]:

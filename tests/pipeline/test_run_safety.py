@@ -25,9 +25,9 @@ from kpit.pipeline.run import SAME_RENDER
 from kpit.pipeline.store import SAMPLES, RunStore, read_samples
 from kpit.prompts.environment import template_environment
 
-from .helpers.openai_server import FakeOpenAI
+from ..helpers.openai_server import FakeOpenAI
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 SLOW_RUN = HERE / "helpers" / "slow_run.py"
 KEY = "sk-test-SECRET-0123456789"
 
@@ -53,7 +53,7 @@ def _start_slow_run(out: Path, delay: str = "0.05") -> subprocess.Popen[bytes]:
 
 
 def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path: Path) -> None:
-    from .helpers.slow_run import SlowTemplate, contexts
+    from ..helpers.slow_run import SlowTemplate, contexts
 
     out = tmp_path / "run"
     process = _start_slow_run(out)

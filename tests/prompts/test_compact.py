@@ -22,7 +22,7 @@ from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
 from kpit.prompts.tokens import estimate_tokens, tokenizer_name
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
-from .helpers.coco_shapes import coco_train_context, coco_train_contexts
+from ..helpers.coco_shapes import coco_train_context, coco_train_contexts
 
 OBJECTS_HEADER = "Objects (x1 y1 x2 y2):"
 PEOPLE_HEADER = "People (box x1 y1 x2 y2, then labelled keypoints: name x y):"

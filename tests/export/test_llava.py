@@ -15,7 +15,7 @@ from kpit.cli import cli
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> kpit.Run:
-    sample = Path(__file__).resolve().parent.parent / "examples" / "data" / "coco-sample"
+    sample = Path(__file__).resolve().parents[2] / "examples" / "data" / "coco-sample"
     out = tmp_path_factory.mktemp("runs") / "demo"
     result = kpit.generate(kpit.load_coco(sample), "all", out=out, progress=False)
     assert isinstance(result, kpit.Run)

@@ -27,8 +27,8 @@ from kpit.types import Turn
 
 datasets = pytest.importorskip("datasets", reason="the [test] extra installs datasets")
 
-SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "coco-sample"
-LLAVA_HF = Path(__file__).resolve().parent / "data" / "llava-hf"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "coco-sample"
+LLAVA_HF = Path(__file__).resolve().parents[1] / "data" / "llava-hf"
 IMAGE_TOKENS = (336 // 14) ** 2 + 1 - 1  # patches + CLS (num_additional_image_tokens) - CLS
 
 

@@ -21,8 +21,8 @@ from kpit.bench.review import failures_path, judge_answers
 from kpit.cli import cli
 from kpit.exclusion import image_id_of, read_image_ids
 
-from .conftest import LLAVA_BENCH
-from .helpers.openai_server import FakeOpenAI
+from ..conftest import LLAVA_BENCH
+from ..helpers.openai_server import FakeOpenAI
 
 KEY = "sk-judge-SECRET-0123456789"
 CATEGORIES = ("conv", "detail", "complex")

@@ -15,9 +15,9 @@ from kpit.prompts.recipes import resolve_recipe
 from kpit.prompts.replies import parse_reply
 from kpit.prompts.tasks import ComplexTask, ConversationTask, parse_pairs, request_key
 
-from .conftest import SAMPLE
+from ..conftest import SAMPLE
 
-SHAPES = Path(__file__).resolve().parent / "data" / "replies" / "shapes.json"
+SHAPES = Path(__file__).resolve().parents[1] / "data" / "replies" / "shapes.json"
 CASES: list[dict[str, Any]] = json.loads(SHAPES.read_text(encoding="utf-8"))["cases"]
 IDS = [case["name"] for case in CASES]
 

@@ -19,7 +19,7 @@ from kpit.bench import (
 )
 from kpit.bench.files import write_jsonl
 
-from .conftest import LLAVA_BENCH
+from ..conftest import LLAVA_BENCH
 
 
 @pytest.fixture(scope="module")

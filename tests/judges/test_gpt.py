@@ -17,8 +17,8 @@ from kpit.bench.files import write_jsonl
 from kpit.bench.review import failures_path, judge_answers, rubrics
 from kpit.cli import cli
 
-from .conftest import LLAVA_BENCH
-from .helpers.openai_server import FakeOpenAI
+from ..conftest import LLAVA_BENCH
+from ..helpers.openai_server import FakeOpenAI
 
 KEY = "sk-judge-SECRET-0123456789"
 
