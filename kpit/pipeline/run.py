@@ -34,8 +34,9 @@ from kpit.generators.base import Generator, Price, Reply, cached_share
 from kpit.generators.openai.pricing import cacheable_tokens
 from kpit.pipeline.quality import QualityConfig, QualityFilter, Rejection, sample_fingerprint
 from kpit.pipeline.store import Run, RunLock, RunStore
+from kpit.plugins import resolve_recipe
 from kpit.prompts.environment import templates_read
-from kpit.prompts.recipes import DEFAULT_RECIPE, Recipe, resolve_recipe, split_recipes
+from kpit.prompts.recipes import DEFAULT_RECIPE, Recipe, split_recipes
 from kpit.prompts.tasks import PromptOptions, Task, request_key
 from kpit.prompts.tokens import SharedPrefix, tokenizer_name
 from kpit.types import ChatRequest, ImageContext, Sample, Turn

@@ -25,7 +25,7 @@ from kpit.generators.openai.pricing import (
     price_for,
 )
 from kpit.pipeline.run import resolve_tasks
-from kpit.prompts.recipes import resolve_recipe
+from kpit.plugins import resolve_recipe
 from kpit.prompts.tokens import MESSAGE_OVERHEAD, common_prefix_tokens, count_message_tokens
 from kpit.types import Message
 
