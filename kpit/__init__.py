@@ -23,8 +23,8 @@ from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
 from kpit.judges.base import AnswerJudge, Judge
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
+from kpit.pipeline import DryRun, agenerate, generate, plan_recipes, plan_run
 from kpit.pipeline.quality import QualityConfig
-from kpit.pipeline.run import DryRun, agenerate, generate, plan_recipes, plan_run
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 from kpit.pose.facts import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes

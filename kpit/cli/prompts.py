@@ -9,7 +9,7 @@ import click
 from kpit import plugins as registry
 from kpit.cli.options import coco_options, load_from_options
 from kpit.errors import ConfigError
-from kpit.pipeline.run import resolve_tasks
+from kpit.pipeline import resolve_tasks
 from kpit.plugins import resolve_recipe
 from kpit.prompts.recipes import DEFAULT_RECIPE
 from kpit.prompts.render import CONTEXT_STYLES

@@ -26,22 +26,13 @@ from kpit._checks import check_count
 from kpit._sync import run_sync
 from kpit.errors import ParseError
 from kpit.generators.base import Generator, Reply, cached_share
-from kpit.pipeline.plan import DryRun, plan_recipes, plan_run
+from kpit.pipeline.plan import DryRun, plan_run
 from kpit.pipeline.quality import QualityFilter, Rejection
-from kpit.pipeline.setup import ALL_TASKS, Pending, RunSetup, resolve_tasks, set_up
+from kpit.pipeline.setup import ALL_TASKS, Pending, RunSetup, set_up
 from kpit.pipeline.store import Run, RunLock, RunStore
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
-# The plan's and the set-up's public names stay importable from here, where they were.
-__all__ = [
-    "ALL_TASKS",
-    "DryRun",
-    "agenerate",
-    "generate",
-    "plan_recipes",
-    "plan_run",
-    "resolve_tasks",
-]
+__all__ = ["agenerate", "generate"]
 
 log = logging.getLogger(__name__)
 
