@@ -251,7 +251,7 @@ def test_example_runs(script: Path, tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
         check=False,
-        timeout=120,
+        timeout=600,  # a hang guard, not a speed test: pose_judge_loop.py trains a tiny LLaVA
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
