@@ -46,7 +46,7 @@ SAMPLE = ROOT / "examples" / "data" / "coco-sample"
 Renderer = Callable[[ImageContext], str]
 
 
-# --- the compact style before issue 17, copied from kpit 0.2 (render.py and compact.j2) -----
+# --- the compact style before its rewrite, copied from kpit 0.1.0 at commit 57b4122 --------
 
 
 def _old_box(box: Box) -> str:

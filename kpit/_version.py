@@ -1,4 +1,4 @@
 """The installed version of kpit."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 """kpit's version (``kpit --version``; recorded in run manifests)."""

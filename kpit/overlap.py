@@ -2,4 +2,4 @@
 
 from kpit._moved import moved
 
-__getattr__, __dir__, __all__ = moved(__name__, "kpit.exclusion")
+__getattr__, __dir__, __all__ = moved(__name__)

@@ -165,7 +165,7 @@ def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any)
         **options: ``num_images`` (``images``, its old name, still works but is
             deprecated), ``seed`` (which images, reproducibly), ``generator`` and
             ``model`` (who writes the questions and references), ``generator_options``,
-            and :func:`kpit.pipeline.run`'s options (``recipe``, ``style``, ``pose_notes``...).
+            and :func:`kpit.generate`'s options (``recipe``, ``style``, ``pose_notes``...).
     """
     if "images" in options:
         options["num_images"] = _old_images_keyword(

@@ -93,7 +93,8 @@ class BenchContext:
     ``instances`` are ``{"category", "bbox"}`` records as in LLaVA's files; ``people`` are
     ``{"bbox", "keypoints"}`` records with ``(x, y, visibility)`` triples (HPAUB only).
     Coordinates are normalised to ``[0, 1]``; ``width`` and ``height`` (HPAUB folders built
-    by kpit 0.2 on) give the image's size in pixels, so that angles can be measured in pixels.
+    since commit a1618b1) give the image's size in pixels, so that angles can be measured in
+    pixels.
     """
 
     image: str

@@ -71,8 +71,8 @@ class Price:
 
     def cacheable_tokens(self, prefix_tokens: int) -> int:
         """How many of a prompt's ``prefix_tokens`` identical leading tokens the provider can
-        serve from its cache: none below :attr:`cache_min_tokens`, else whole steps of
-        :attr:`cache_increment`."""
+        serve from its cache: none below ``cache_min_tokens``, else whole steps of
+        ``cache_increment``."""
         if prefix_tokens < self.cache_min_tokens:
             return 0
         return prefix_tokens // self.cache_increment * self.cache_increment

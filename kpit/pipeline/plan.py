@@ -36,7 +36,7 @@ class DryRun:
     The caching estimate assumes that every request of a task but the first finds the
     task's identical leading tokens (:attr:`prefix_tokens`: the system prompt and the
     few-shot example, as far as they are the same in every request) in the provider's
-    cache, and that the provider caches them as the backend's :attr:`price` says
+    cache, and that the provider caches them as the backend's ``price`` says
     (:meth:`~kpit.generators.base.Price.cacheable_tokens`), or as OpenAI does (from 1,024
     tokens, in steps of 128) when the price is unknown.
     """

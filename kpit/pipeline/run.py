@@ -149,7 +149,8 @@ limits a server announced)."""
 
 
 def _earlier_totals(previous: Mapping[str, Any]) -> dict[str, Any]:
-    """What the run's earlier sessions spent (kpit 0.1 manifests kept the last one only)."""
+    """What the run's earlier sessions spent (manifests before commit b624a2a kept the last
+    one only)."""
     totals = previous.get("totals")
     if isinstance(totals, dict):
         return dict(totals)

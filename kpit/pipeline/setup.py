@@ -113,8 +113,8 @@ def _pending(
 
 
 SAME_RENDER: dict[tuple[str, str], str] = {
-    # kpit 0.2's source.j2: its paper branch is the same text as today's (a later version
-    # rewrote only the compact branch), so a paper-style run made before resumes.
+    # source.j2 of kpit 0.1.0 before the compact rewrite (commit 57b4122): its paper branch is
+    # the same text as today's (only the compact branch changed), so such a run resumes.
     ("common/source.j2", "a64932e571a74d9e"): "paper",
 }
 """Earlier versions of kpit's templates, by name and hash, with the context style for which

@@ -7,8 +7,8 @@
                           (id = the request key, image, task, turns, meta)
     RUN/failures.jsonl    one per failed request (key, task, image_id, reason, detail...)
 
-Samples written by kpit 0.1 (flat records keyed by ``key``) still read, as the same
-:class:`~kpit.types.Sample`.
+Samples written by kpit 0.1.0 before commit f9b1b12 (flat records keyed by ``key``) still
+read, as the same :class:`~kpit.types.Sample`.
 
 Each record is written as one line and flushed, so a crash or a kill loses at most the
 requests in flight. Reopening a run reads what is done; a torn last line (from a kill in
@@ -88,7 +88,7 @@ _LEGACY_TOP = ("key", "task", "image", "turns")
 
 
 def read_samples(path: Path, *, unique: bool = True) -> Iterator[Sample]:
-    """The samples of a ``samples.jsonl`` file, as written now or by kpit 0.1.
+    """The samples of a ``samples.jsonl`` file, as written now or by early kpit 0.1.0.
 
     With ``unique`` (the default), a sample stored twice under one id (two writers into one
     folder, before kpit locked run folders) is yielded once, the first time, and the
@@ -109,7 +109,7 @@ def read_samples(path: Path, *, unique: bool = True) -> Iterator[Sample]:
 
 def _all_samples(path: Path) -> Iterator[Sample]:
     for n, record in enumerate(read_records(path, ("id", "key")), start=1):
-        if "id" not in record:  # kpit 0.1: a flat record keyed by "key"
+        if "id" not in record:  # kpit 0.1.0 before f9b1b12: a flat record keyed by "key"
             meta = {k: v for k, v in record.items() if k not in _LEGACY_TOP}
             record = {"id": record["key"], "image": record.get("image"), "task": record.get("task"),
                       "turns": record.get("turns"), "meta": meta}  # fmt: skip

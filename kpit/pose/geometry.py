@@ -3,7 +3,7 @@
 Input is the 17 COCO body keypoints of N people in pixels, ``(N, 17, 2)``, and their
 visibility, ``(N, 17)``. Output is a :class:`PoseMeasures` of arrays: joint angles, limb and
 torso orientation, facing and posture, each with a category code (``-1`` where unknown) and
-a confidence. :mod:`kpit.pose.facts` turns them into worded facts.
+a confidence. :mod:`kpit.pose` turns them into worded facts.
 
 Geometry is in pixels, so angles are true angles. Image ``y`` grows downwards; "up" is
 ``(0, -1)``. Left and right are the person's own (COCO's convention).

@@ -4,7 +4,7 @@ A recipe decides what the teacher is sent for each task and what happens to repl
 quality filters object to. kpit ships two, registered through the same
 ``kpit_register_recipes`` hook as a plugin's:
 
-- ``kpit`` (the default): kpit's own prompts in ``prompts/<task>/`` (rules against leaks
+- ``kpit`` (the default): kpit's own prompts in ``prompts/templates/<task>/`` (rules against leaks
   and coordinates, a hand-written few-shot example, a length for each answer, the full
   context for every task), with filters that reject;
 - ``paper``: what the paper's released code sends, verbatim, in its message layout
@@ -135,7 +135,7 @@ class KpitRecipe(Recipe):
     """kpit's own prompts, with filters that reject."""
 
     name = "kpit"
-    version = "2"  # 2: the compact context style of issue 17 (the paper style's prompts as in 1)
+    version = "2"  # 2: the compact context rewrite (the paper style's prompts as in 1)
     description = (
         "kpit's prompts: rules against leaks and numbers, a few-shot example, answer lengths, "
         "the full context for every task"

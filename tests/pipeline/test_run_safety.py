@@ -238,10 +238,11 @@ def test_a_resume_is_refused_when_any_file_that_shaped_the_prompts_changed(
 def test_a_paper_style_run_made_before_the_compact_rewrite_resumes(
     sample_root: Path, tmp_path: Path
 ) -> None:
-    """kpit 0.2's common/source.j2 (copied in tests/data/templates) renders the paper style's
-    text exactly as today's, so a run made with it resumes in that style; in the compact
-    style, whose explanation changed, it is refused."""
-    old_file = HERE / "data" / "templates" / "source-0.2.j2"
+    """common/source.j2 before the compact rewrite (commit 57b4122, copied in
+    tests/data/templates) renders the paper style's text exactly as today's, so a run made
+    with it resumes in that style; in the compact style, whose explanation changed, it is
+    refused."""
+    old_file = HERE / "data" / "templates" / "source-57b4122.j2"
     old_hash = hashlib.sha256(old_file.read_bytes()).hexdigest()[:16]
     assert SAME_RENDER[("common/source.j2", old_hash)] == "paper"
     env = template_environment()
@@ -259,7 +260,7 @@ def test_a_paper_style_run_made_before_the_compact_rewrite_resumes(
         kpit.generate(contexts, "complex", out=out, progress=False, style=style, limit=1)
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["template_hashes"]["common/source.j2"] != old_hash
-        manifest["template_hashes"]["common/source.j2"] = old_hash  # as kpit 0.2 wrote it
+        manifest["template_hashes"]["common/source.j2"] = old_hash  # as kpit 0.1.0 wrote it then
         (out / "manifest.json").write_text(json.dumps(manifest))
     run = kpit.generate(contexts, "complex", out=tmp_path / "paper", progress=False)
     assert isinstance(run, kpit.Run) and len(list(run.samples())) == 2  # resumed: one more

@@ -35,7 +35,7 @@ a person or a direction are the image's.
 The rules are regular expressions over small vocabularies, so they are fast, deterministic
 and easy to audit; they also miss much of what free text says (what they miss is simply not
 a claim). Which person a claim speaks of, and whether it holds, is decided against the image
-by :mod:`kpit.judges.pose.judge`.
+by :mod:`kpit.judges.pose`.
 """
 
 from __future__ import annotations
