@@ -85,6 +85,7 @@ INTERNAL_MODULES = (
     "kpit.generators.openai.batch",
     "kpit.generators.openai.chat",
     "kpit.judges.base",
+    "kpit.judges.records",  # the records a judge receives; kpit.bench re-exports them
     "kpit.train.data",
     "kpit.train.trainer",
 )

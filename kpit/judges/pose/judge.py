@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from kpit.bench.files import Answer, BenchContext, Question
 from kpit.errors import DataError
 from kpit.exclusion import image_id_of
 from kpit.judges.base import AnswerJudge
 from kpit.judges.pose.claims import Claim, Mention, extract_claims
+from kpit.judges.records import Answer, BenchContext, Question
 from kpit.layouts import COCO_17, COCO_WHOLEBODY
 from kpit.options import option
 from kpit.pose.facts import PoseFact, PoseFacts, pose_facts_batch, pose_measures
