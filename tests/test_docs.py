@@ -86,6 +86,18 @@ INTERNAL_MODULES = (
     "kpit.generators.openai.chat",
     "kpit.judges.base",
     "kpit.judges.records",  # the records a judge receives; kpit.bench re-exports them
+    # the pose judge's parts; kpit.judges.pose.claims and .judge export what users call:
+    "kpit.judges.pose.context",
+    "kpit.judges.pose.kinds",
+    "kpit.judges.pose.mentions",
+    "kpit.judges.pose.patterns",
+    "kpit.judges.pose.people",
+    "kpit.judges.pose.readers",
+    "kpit.judges.pose.records",
+    "kpit.judges.pose.review",
+    "kpit.judges.pose.rules",
+    "kpit.judges.pose.verdicts",
+    "kpit.judges.pose.vocabulary",
     "kpit.train.data",
     "kpit.train.trainer",
 )
