@@ -45,7 +45,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 
-from kpit.judges.pose.kinds import CLAIM_KINDS
+from kpit.judges.pose.kinds import CLAIM_KINDS, ClaimKind
 from kpit.judges.pose.mentions import find_mentions, resolve_sentence, subject_for
 from kpit.judges.pose.patterns import NEGATION
 from kpit.judges.pose.readers import Reading
@@ -66,7 +66,7 @@ __all__ = [
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.M)
 
 # A match: its kind, its span, and its groups.
-_Found = tuple[str, int, int, dict[str, str | None]]
+_Found = tuple[ClaimKind, int, int, dict[str, str | None]]
 
 
 def extract_claims(text: str, question: str | None = None) -> list[Claim]:
@@ -116,11 +116,10 @@ def _read(
     claims: list[Claim] = []
     claimed: dict[str, list[tuple[int, int]]] = {}
     for kind, match_start, match_end, data in sorted(found, key=lambda f: (f[1], -f[2])):
-        family = CLAIM_KINDS[kind].family
-        if CLAIM_KINDS[kind].exclusive:
+        if kind.exclusive:
             taken = [span for spans in claimed.values() for span in spans]
         else:
-            taken = claimed.get(family, [])
+            taken = claimed.get(kind.family, [])
         if not _span_free(taken, match_start, match_end):
             continue
         subject = subject_for(marked, match_start, current, lower, sentence_start)
@@ -128,11 +127,11 @@ def _read(
         negated = _negated(lower, match_start, clause_start)
         if subject is not None and subject.resolved().negated:
             negated = not negated
-        reading = Reading(kind, data, text, match_start, match_end, subject, negated, marked)
-        claim = CLAIM_KINDS[kind].read(reading)
+        reading = Reading(kind.name, data, text, match_start, match_end, subject, negated, marked)
+        claim = kind.read(reading)
         if claim is None:
             continue
-        claimed.setdefault(family, []).append((match_start, match_end))
+        claimed.setdefault(kind.family, []).append((match_start, match_end))
         claims.append(claim)
     return claims
 
@@ -188,7 +187,7 @@ def _predicates(masked: str, lower: str, start: int, end: int) -> list[_Found]:
             for match in pattern.finditer(text[:end], start):
                 data: dict[str, str | None] = dict(match.groupdict())
                 data.update(extra)
-                found.append((kind.name, match.start(), match.end(), data))
+                found.append((kind, match.start(), match.end(), data))
     return found
 
 
