@@ -46,9 +46,9 @@ import numpy as np
 
 import kpit
 from kpit.bench import bench_context, load_bench, read_answers
-from kpit.bench.files import Answer, BenchContext, Question
 from kpit.generators.template import NUMBERS, TemplateGenerator, _referents
 from kpit.judges.pose.judge import PoseJudge, PoseReview
+from kpit.judges.records import Answer, BenchContext, Question
 from kpit.pose.facts import PoseFacts, pose_facts_batch, pose_measures
 from kpit.prompts.tasks import parse_pairs
 from kpit.testing import synthetic_context

@@ -89,6 +89,19 @@ INTERNAL_MODULES = (
     "kpit.bench.review",
     # kpit.pipeline exports what users call of the set-up (tasks, SAME_RENDER):
     "kpit.pipeline.setup",
+    "kpit.judges.records",  # the records a judge receives; kpit.bench re-exports them
+    # the pose judge's parts; kpit.judges.pose.claims and .judge export what users call:
+    "kpit.judges.pose.context",
+    "kpit.judges.pose.kinds",
+    "kpit.judges.pose.mentions",
+    "kpit.judges.pose.patterns",
+    "kpit.judges.pose.people",
+    "kpit.judges.pose.readers",
+    "kpit.judges.pose.records",
+    "kpit.judges.pose.review",
+    "kpit.judges.pose.rules",
+    "kpit.judges.pose.verdicts",
+    "kpit.judges.pose.vocabulary",
     # re-exported by kpit.train, which imports them (and torch) on first use:
     "kpit.train.data",
     "kpit.train.trainer",

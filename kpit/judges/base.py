@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from kpit.errors import ConfigError
+from kpit.judges.records import Answer, BenchContext, Question
 from kpit.options import NoOptions, parse_options
 from kpit.types import Message
-
-if TYPE_CHECKING:
-    from kpit.bench.files import Answer, BenchContext, Question
 
 __all__ = ["AnswerJudge", "AnswerReview", "Judge"]
 

@@ -1,0 +1,318 @@
+"""Who an answer speaks of: the mentions of people in it, and who each pronoun and each
+claim is about.
+
+:func:`find_mentions` reads pronouns, nouns with their number, role and place in the picture
+("the second person from the left", "both skiers", "everyone"); the other functions resolve,
+sentence by sentence, what a pronoun stands for and whom a predicate is said of.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from kpit.judges.pose.patterns import RELATIVE_AFTER, TARGET_BEFORE
+from kpit.judges.pose.records import Mention
+from kpit.judges.pose.vocabulary import (
+    ADJECTIVE,
+    DETERMINERS,
+    EVERYONE_PHRASES,
+    FUNCTION_WORDS,
+    NOBODY_PHRASES,
+    NOT_ADJECTIVE,
+    NUMBER_WORDS,
+    ORDINALS,
+    PEOPLE_NOUNS,
+    PLURAL_NOUNS,
+    PRONOUNS,
+)
+
+__all__ = ["find_mentions", "resolve_sentence", "subject_for"]
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+
+_PLACE = re.compile(
+    r"\s*(?:'s\s+)?(?:(?:who\s+is|who's|that\s+is)\s+)?"
+    r"(?:(?P<from>from)\s+the\s+(?P<from_side>left|right)"
+    r"|(?:on|to|at)\s+the\s+(?P<far>far\s+|extreme\s+|very\s+)?(?P<side>left|right)"
+    r"(?:(?:\s+hand)?\s+side)?(?!\s+of\s+(?:the\s+|a\s+|an\s+|his\s+|her\s+)?(?!image|picture|"
+    r"photo|photograph|frame|scene)\w)(?:\s+of\s+the\s+(?:image|picture|photo|photograph|frame|"
+    r"scene))?"
+    r"|in\s+the\s+(?P<middle>middle|center|centre)(?:\s+of\s+the\s+(?:image|picture|photo|"
+    r"frame|scene|group))?)"
+)
+
+
+def find_mentions(text: str) -> list[Mention]:
+    """Every mention of people in ``text`` (lower case is not needed), in order, pronouns
+    resolved to the last person or group mentioned before them."""
+    lower = text.lower()
+    tokens = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(lower)]
+    mentions: list[Mention] = []
+    taken_until = -1
+    i = 0
+    while i < len(tokens):
+        word, start, end = tokens[i]
+        if start < taken_until:
+            i += 1
+            continue
+        found = _phrase_mention(lower, text, tokens, i)
+        if found is not None:
+            mention, next_i = found
+            mentions.append(mention)
+            taken_until = mention.end
+            i = next_i
+            continue
+        bare = word.removesuffix("'s")
+        if bare in PRONOUNS:
+            mentions.append(
+                Mention(
+                    text[start:end], start, end, plural=PRONOUNS[bare], definite=True, pronoun=True
+                )
+            )
+        i += 1
+    return mentions
+
+
+def _phrase_mention(
+    lower: str, text: str, tokens: list[tuple[str, int, int]], i: int
+) -> tuple[Mention, int] | None:
+    """A mention that starts at token ``i``: everyone/nobody phrases, or a noun phrase."""
+    rest = lower[tokens[i][1] :]
+    for phrases, negated in ((NOBODY_PHRASES, True), (EVERYONE_PHRASES, False)):
+        for phrase in phrases:
+            if re.match(re.escape(phrase) + r"\b", rest):
+                start = tokens[i][1]
+                end = start + len(phrase)
+                j = i
+                while j < len(tokens) and tokens[j][2] <= end:
+                    j += 1
+                mention = Mention(
+                    text[start:end],
+                    start,
+                    end,
+                    plural=True,
+                    definite=True,
+                    everyone=True,
+                    negated=negated,
+                )
+                return mention, j
+    # A people noun within the next few tokens, reached over determiners and adjectives.
+    j = i
+    words: list[str] = []
+    while j < len(tokens) and j - i < 6:
+        word = tokens[j][0]
+        bare = word.removesuffix("'s")
+        two = (
+            f"{bare} {tokens[j + 1][0].removesuffix(chr(39) + 's')}" if j + 1 < len(tokens) else ""
+        )
+        if two in PEOPLE_NOUNS and lower[tokens[j][2] : tokens[j + 1][1]].strip() == "":
+            return _noun_mention(lower, text, tokens, i, j + 1, words, two)
+        if bare in PEOPLE_NOUNS and not (bare == "figure" and not words):
+            return _noun_mention(lower, text, tokens, i, j, words, bare)
+        if j > i and lower[tokens[j - 1][2] : tokens[j][1]].strip():  # punctuation in between
+            return None
+        opening = j == i and word in DETERMINERS
+        of_the = word == "of" and bool(words) and words[-1] in DETERMINERS | set(NUMBER_WORDS)
+        if word in NOT_ADJECTIVE and not opening and not of_the:
+            return None
+        if not ADJECTIVE.match(word) and not word.isdigit():
+            return None
+        if (
+            j == i
+            and word not in DETERMINERS
+            and not word.isdigit()
+            and word not in ORDINALS
+            and word not in ("leftmost", "rightmost", "a", "an", "the", "single", "lone")
+        ):
+            return None
+        words.append(word)
+        j += 1
+    return None
+
+
+def _noun_mention(
+    lower: str,
+    text: str,
+    tokens: list[tuple[str, int, int]],
+    i: int,
+    j: int,
+    words: list[str],
+    noun_word: str,
+) -> tuple[Mention, int]:
+    singular, role = PEOPLE_NOUNS[noun_word]
+    start, end = tokens[i][1], tokens[j][2]
+    if tokens[j][0].endswith("'s"):
+        end -= 2
+    before = " ".join(words)
+    plural = noun_word in PLURAL_NOUNS
+    number = None
+    for phrase, value in sorted(NUMBER_WORDS.items(), key=lambda item: -len(item[0])):
+        if re.search(rf"(?:^|\s){re.escape(phrase)}(?:\s|$)", before):
+            number = value
+            break
+    digits = [w for w in words if w.isdigit()]
+    if number is None and digits:
+        number = int(digits[0])
+    if "both" in words:
+        number = 2
+    if singular in ("someone", "somebody"):
+        number = 1
+    definite = bool(words) and words[0] in ("the", "this", "that", "these", "those", "both")
+    everyone = bool(words) and words[0] in ("all", "each", "every") and "of" not in words
+    side = ordinal = None
+    for word in words:
+        if word in ORDINALS:
+            ordinal = ORDINALS[word]
+        if word in ("leftmost", "rightmost"):
+            side = "far " + word.removesuffix("most")
+    if "other" in words or "another" in words:
+        definite = False
+    if "of" in words:  # "two of the men", "one of the players": some of them
+        definite, everyone, plural = False, False, (number or 1) > 1
+    next_i = j + 1
+    place = _PLACE.match(lower, end)
+    if place is not None:
+        if place.group("from"):
+            side = place.group("from_side")
+            ordinal = ordinal or 1
+        elif place.group("side"):
+            side = ("far " if place.group("far") else "") + place.group("side")
+            if ordinal is not None:
+                side = side.removeprefix("far ")
+        elif place.group("middle"):
+            side = "middle"
+        end = place.end()
+        while next_i < len(tokens) and tokens[next_i][1] < end:
+            next_i += 1
+    if ordinal is not None and side is None:
+        ordinal = None  # "the first man" says nothing about where he is
+    if side is not None:
+        definite = True
+    mention = Mention(
+        text[start:end],
+        start,
+        end,
+        singular,
+        role,
+        plural,
+        definite,
+        number,
+        everyone,
+        False,
+        side,
+        ordinal,
+    )
+    return mention, next_i
+
+
+def _group_size(a: Mention, b: Mention) -> int | None:
+    """How many people "a and b" are, when both say (a singular noun is one)."""
+    sizes = [m.number if m.number is not None else (None if m.plural else 1) for m in (a, b)]
+    if None in sizes:
+        return None
+    return sum(s for s in sizes if s is not None)
+
+
+def _object_pronoun(word: str, lower: str, end: int) -> bool:
+    """Him, them, or a "her" that no noun follows ("behind her", not "her left arm")."""
+    if word in ("him", "them"):
+        return True
+    if word != "her":
+        return False
+    following = re.match(r"\s*([a-z]+)", lower[end:])
+    return following is None or following.group(1) in FUNCTION_WORDS
+
+
+def _other_than(subject: Mention | None, before: list[Mention]) -> Mention | None:
+    """The last person mentioned before who is not ``subject`` (an object pronoun never
+    stands for its own clause's subject), or ``None``."""
+    if subject is None:
+        return None
+    own = subject.resolved()
+    for mention in reversed(before):
+        candidate = mention.resolved()
+        if candidate.pronoun or (candidate.start, candidate.text) == (own.start, own.text):
+            continue
+        return candidate
+    return None
+
+
+def _antecedent_of(word: str, before: list[Mention], current: Mention | None) -> Mention | None:
+    """The mention a pronoun stands for: the last subject before it (this sentence first)."""
+    for mention in reversed(before):
+        if not mention.target:
+            return mention.resolved() if mention.pronoun else mention
+    if current is not None:
+        return current.resolved() if current.pronoun else current
+    for mention in reversed(before):
+        return mention.resolved() if mention.pronoun else mention
+    return None
+
+
+def subject_for(
+    marked: list[Mention],
+    start: int,
+    current: Mention | None,
+    lower: str,
+    sentence_start: int,
+) -> Mention | None:
+    """Who a predicate at ``start`` speaks of: the last subject before it in the sentence."""
+    before = [m for m in marked if m.end <= start]
+    for mention in reversed(before):
+        if mention.target:
+            relative = RELATIVE_AFTER.match(lower[mention.end : start])
+            if relative:
+                return mention
+            continue
+        return mention
+    return current
+
+
+def resolve_sentence(
+    text: str,
+    lower: str,
+    in_sentence: list[Mention],
+    current: Mention | None,
+    before: list[Mention],
+    sentence: tuple[int, int],
+) -> list[Mention]:
+    """A sentence's mentions in order, pronouns resolved (``current``: who the text spoke of
+    last; ``before``: the mentions of the sentences before), the objects of a verb or a
+    preposition marked as targets, and "the man and the woman" made one group."""
+    sentence_start, sentence_end = sentence
+    marked: list[Mention] = []
+    last_subject = current
+    for mention in in_sentence:
+        words_before = lower[sentence_start : mention.start]
+        is_target = bool(TARGET_BEFORE.search(words_before)) and not words_before.strip().endswith(
+            ","
+        )
+        if mention.pronoun:
+            pronoun_word = mention.text.lower().removesuffix("'s")
+            antecedent = _antecedent_of(pronoun_word, marked, last_subject)
+            if is_target and _object_pronoun(pronoun_word, lower, mention.end):
+                # "the catcher kneels behind him": not the catcher
+                antecedent = _other_than(antecedent, before + marked)
+            mention = replace(mention, antecedent=antecedent, target=is_target)
+        else:
+            mention = replace(mention, target=is_target)
+        # "and": "the man and the woman" make one group.
+        if marked and not mention.pronoun and not marked[-1].pronoun:
+            between = lower[marked[-1].end : mention.start]
+            if between.strip() in ("and", ", and", "as well as") and not marked[-1].target:
+                group = Mention(
+                    text[marked[-1].start : mention.end],
+                    marked[-1].start,
+                    mention.end,
+                    plural=True,
+                    definite=True,
+                    number=_group_size(marked[-1], mention),
+                )
+                mention = replace(group, antecedent=None)
+                marked.pop()
+                mention = replace(mention, target=False, noun="person")
+        marked.append(mention)
+        if not mention.target or RELATIVE_AFTER.match(lower[mention.end : sentence_end]):
+            last_subject = mention
+    return marked
