@@ -75,6 +75,7 @@ INTERNAL_MODULES = (
     "kpit.__main__",
     "kpit.cli",  # the command line, documented in the guide (and kpit.cli.*)
     "kpit.default_plugins",
+    "kpit.names",  # the parser of comma-separated options, behind each option's own docs
     "kpit.generators",  # a namespace: its modules have pages
     # re-exported in full by their package, which has the page:
     "kpit.bench.answer",
