@@ -12,7 +12,6 @@ pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -23,6 +22,7 @@ from kpit import plugins
 from kpit.errors import ConfigError, SampleError
 from kpit.exclusion import ExcludeImages, check_disjoint, read_image_ids
 from kpit.export.hf_dataset import chat_messages, dataset_features, image_value, write_dataset
+from kpit.jsonl import write_json
 from kpit.llava_format import with_image_token
 from kpit.names import parse_names, split_names
 from kpit.paths import safe_join
@@ -162,11 +162,7 @@ def export_llava(
     out = _check_output(run, path)
     records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
                                  exclude_images=exclude_images))  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(records, f, ensure_ascii=False, indent=1)
-    tmp.replace(out)
+    write_json(out, records, ensure_ascii=False, indent=1)
     return len(records)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from kpit.errors import ConfigError, DataError
 from kpit.exclusion import check_disjoint, read_image_ids
+from kpit.jsonl import write_json
 from kpit.llava_format import LLAVA_CHAT_TEMPLATE
 from kpit.names import split_names
 from kpit.train.data import LlavaDataset, collate
@@ -383,17 +384,13 @@ def train(config: TrainConfig) -> Path:
     trainer.save_state()  # trainer_state.json, with the loss history
     processor.chat_template = LLAVA_CHAT_TEMPLATE
     processor.save_pretrained(str(out))
-    (out / "kpit_data_report.json").write_text(
-        json.dumps(
-            {
-                "samples": report.samples,
-                "tokens": report.tokens,
-                "trained_tokens": report.trained_tokens,
-                "skipped": dict(report.skipped),
-            },
-            indent=2,
-        )
-    )
+    summary = {
+        "samples": report.samples,
+        "tokens": report.tokens,
+        "trained_tokens": report.trained_tokens,
+        "skipped": dict(report.skipped),
+    }
+    write_json(out / "kpit_data_report.json", summary, indent=2)
     empty = _empty_weights(out)
     if empty:
         raise ConfigError(
