@@ -181,8 +181,9 @@ extra = {"load_seconds": loaded, "images": len(contexts), "people": people,
 """
 
 # kpit's loader before the fast decoder and the bulk build: every file read record by record
-# (kpit.coco._tables, unchanged; kpit now uses it for files the fast decoder leaves to it),
-# and each context built on its own by this copy of the previous CocoContexts._build.
+# (kpit.coco._read and the extract_* functions, unchanged; kpit now uses them for files the
+# fast decoder leaves to it), and each context built on its own by this copy of the previous
+# CocoContexts._build.
 BEFORE = """
 import numpy as np
 import kpit.coco._fast as fast

@@ -32,7 +32,7 @@ from pathlib import Path
 import jinja2
 
 import kpit
-from kpit.prompts.recipes import resolve_recipe
+from kpit.plugins import resolve_recipe
 from kpit.prompts.render import compact_box, compact_number, context_template
 from kpit.prompts.tokens import count_message_tokens, estimate_tokens, tokenizer_name
 from kpit.types import Box, ImageContext, ObjectBox, Person

@@ -21,15 +21,16 @@ from kpit.errors import (
 from kpit.export.llava import export_hf, export_llava
 from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
+from kpit.judges.base import AnswerJudge, Judge
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
+from kpit.pipeline import DryRun, agenerate, generate, plan_recipes, plan_run
 from kpit.pipeline.quality import QualityConfig
-from kpit.pipeline.run import DryRun, agenerate, generate, plan_recipes, plan_run
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 from kpit.pose.facts import PoseFact, PoseFacts, pose_facts, pose_facts_batch, pose_notes
 from kpit.prompts.recipes import Recipe
 from kpit.prompts.render import render_context
-from kpit.prompts.tasks import Task
+from kpit.prompts.tasks import PromptTask, Task
 from kpit.types import (
     Box,
     ChatRequest,
@@ -46,6 +47,7 @@ from kpit.viz import draw, show
 __all__ = [
     "COCO_17",
     "COCO_WHOLEBODY",
+    "AnswerJudge",
     "Box",
     "ChatRequest",
     "CocoContexts",
@@ -56,6 +58,7 @@ __all__ = [
     "Generator",
     "GeneratorError",
     "ImageContext",
+    "Judge",
     "Keypoint",
     "KeypointLayout",
     "KpitError",
@@ -67,6 +70,7 @@ __all__ = [
     "PoseFact",
     "PoseFacts",
     "Price",
+    "PromptTask",
     "QualityConfig",
     "Recipe",
     "Reply",

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kpit.errors import ConfigError
-from kpit.types import ImageContext
 
 __all__ = [
-    "check_contexts",
     "check_count",
     "check_image_ids",
     "check_names",
     "check_path",
     "check_type",
+    "shown",
 ]
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: its repr, cut at 60 characters, and its type."""
     text = repr(value)
     text = text if len(text) <= 60 else text[:57] + "..."
     return f"{text} ({type(value).__name__})"
@@ -39,7 +39,7 @@ def check_path(value: Any, name: str, *, optional: bool = False, what: str = "a 
         return
     if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
         return
-    raise ConfigError(f"expected {what} (str or os.PathLike), not {_shown(value)}", field=name)
+    raise ConfigError(f"expected {what} (str or os.PathLike), not {shown(value)}", field=name)
 
 
 def check_count(value: Any, name: str, *, minimum: int = 0, optional: bool = False) -> None:
@@ -47,7 +47,7 @@ def check_count(value: Any, name: str, *, minimum: int = 0, optional: bool = Fal
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(f"expected a whole number, not {_shown(value)}", field=name)
+        raise ConfigError(f"expected a whole number, not {shown(value)}", field=name)
     if value < minimum:
         raise ConfigError(f"must be {minimum} or more, not {value}", field=name)
 
@@ -55,7 +55,7 @@ def check_count(value: Any, name: str, *, minimum: int = 0, optional: bool = Fal
 def check_type(value: Any, name: str, types: tuple[type, ...], what: str) -> None:
     """``value`` is an instance of one of ``types``."""
     if not isinstance(value, types):
-        raise ConfigError(f"expected {what}, not {_shown(value)}", field=name)
+        raise ConfigError(f"expected {what}, not {shown(value)}", field=name)
 
 
 def check_names(value: Any, name: str) -> None:
@@ -69,7 +69,7 @@ def check_names(value: Any, name: str) -> None:
     ):
         return
     raise ConfigError(
-        f"expected names: a string such as 'a,b' or a list of strings, not {_shown(value)}",
+        f"expected names: a string such as 'a,b' or a list of strings, not {shown(value)}",
         field=name,
     )
 
@@ -80,46 +80,10 @@ def check_image_ids(value: Any) -> list[int] | None:
         return None
     if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
         raise ConfigError(f"expected image ids (a list of ints, such as [785]), not "
-                          f"{_shown(value)}", field="image_ids")  # fmt: skip
+                          f"{shown(value)}", field="image_ids")  # fmt: skip
     ids = list(value)
     for item in ids:
         if isinstance(item, bool) or not isinstance(item, numbers.Integral):
-            raise ConfigError(f"expected image ids (ints), found {_shown(item)}",
+            raise ConfigError(f"expected image ids (ints), found {shown(item)}",
                               field="image_ids")  # fmt: skip
     return [int(item) for item in ids]
-
-
-def check_contexts(contexts: Any) -> Iterable[ImageContext]:
-    """``contexts`` as image contexts: a path or a string is an error, and so is an item
-    that is not an :class:`ImageContext` (checked at once for a collection, as the items
-    come for a generator)."""
-    from kpit.coco.loader import CocoContexts
-
-    if isinstance(contexts, CocoContexts):
-        return contexts
-    if isinstance(contexts, (str, bytes, os.PathLike)):
-        raise ConfigError(f"expected image contexts, not a path {_shown(contexts)}: load them "
-                          "with kpit.load_coco(path) first", field="contexts")  # fmt: skip
-    if isinstance(contexts, ImageContext):
-        raise ConfigError("expected image contexts, not one ImageContext: pass [context]",
-                          field="contexts")  # fmt: skip
-    if isinstance(contexts, Mapping) or not isinstance(contexts, Iterable):
-        raise ConfigError(f"expected image contexts (such as kpit.load_coco(...)), not "
-                          f"{_shown(contexts)}", field="contexts")  # fmt: skip
-    if isinstance(contexts, Sized) and not isinstance(contexts, Iterator):
-        for item in contexts:
-            _check_context(item)
-        return contexts
-    return _checked(contexts)
-
-
-def _check_context(item: Any) -> None:
-    if not isinstance(item, ImageContext):
-        raise ConfigError(f"expected image contexts, found {_shown(item)} among them",
-                          field="contexts")  # fmt: skip
-
-
-def _checked(contexts: Iterable[Any]) -> Iterator[ImageContext]:
-    for item in contexts:
-        _check_context(item)
-        yield item

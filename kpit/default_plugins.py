@@ -11,9 +11,9 @@ from kpit.hookspecs import hookimpl
 @hookimpl
 def kpit_register_tasks(register: Callable[[type[Any]], None]) -> None:
     """The paper's three tasks."""
-    from kpit.prompts.tasks import ComplexTask, ConversationTask, DetailTask
+    from kpit.prompts.tasks import BUILTIN_TASKS
 
-    for task in (ConversationTask, DetailTask, ComplexTask):
+    for task in BUILTIN_TASKS.values():
         register(task)
 
 

@@ -26,6 +26,7 @@ later registered plugin is called first, so the earlier one wins, again with a w
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import importlib.metadata
@@ -59,6 +60,7 @@ __all__ = [
     "judges",
     "loaded_plugins",
     "recipes",
+    "resolve_recipe",
     "tasks",
 ]
 
@@ -262,3 +264,21 @@ def get_task(name: str) -> type[Task]:
 def get_recipe(name: str) -> type[Recipe]:
     """The recipe class called ``name``."""
     return _get(recipes(), name, "recipe")
+
+
+def resolve_recipe(recipe: str | type[Recipe] | Recipe = "kpit") -> Recipe:
+    """A recipe object from a registered name, a :class:`~kpit.prompts.recipes.Recipe`
+    subclass or an instance, built with every registered task (for a recipe that has no
+    task table of its own)."""
+    from kpit.prompts.recipes import Recipe
+
+    if isinstance(recipe, Recipe):
+        if recipe.tasks is None and recipe.registered_tasks is None:
+            recipe = copy.copy(recipe)
+            recipe.registered_tasks = tasks()
+        return recipe
+    if isinstance(recipe, type) and issubclass(recipe, Recipe):
+        return recipe(registered_tasks=tasks())
+    if not isinstance(recipe, str):
+        raise ConfigError(f"expected a recipe name, got {recipe!r}", field="recipe")
+    return get_recipe(recipe.strip())(registered_tasks=tasks())

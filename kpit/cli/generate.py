@@ -9,8 +9,8 @@ import click
 
 from kpit.cli.options import AliasedOption, backend_options, coco_options, load_from_options
 from kpit.generators.base import Price
-from kpit.pipeline.run import DryRun, plan_recipes
-from kpit.pipeline.run import generate as run_generate
+from kpit.pipeline import DryRun, plan_recipes
+from kpit.pipeline import generate as run_generate
 from kpit.pipeline.stats import run_stats
 from kpit.prompts.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes
 from kpit.prompts.render import CONTEXT_STYLES, context_template

@@ -9,8 +9,9 @@ import click
 from kpit import plugins as registry
 from kpit.cli.options import coco_options, load_from_options
 from kpit.errors import ConfigError
-from kpit.pipeline.run import resolve_tasks
-from kpit.prompts.recipes import DEFAULT_RECIPE, resolve_recipe
+from kpit.pipeline import resolve_tasks
+from kpit.plugins import resolve_recipe
+from kpit.prompts.recipes import DEFAULT_RECIPE
 from kpit.prompts.render import CONTEXT_STYLES
 from kpit.prompts.tasks import request_key
 from kpit.prompts.tokens import estimate_tokens

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from kpit.coco import _tables as tables
-from kpit.coco._tables import IntArray
+from kpit.coco._columns import IntArray
+from kpit.coco._images import ImageTable
 from kpit.types import Box, ImageContext, ObjectBox, Person
 
 __all__ = ["ContextBuilder"]
@@ -47,7 +48,7 @@ class ContextBuilder:
 
     def __init__(
         self,
-        images: tables.ImageTable,
+        images: ImageTable,
         captions: list[tuple[str, ...]] | None,
         people: tables.PeopleTable | None,
         objects: tables.ObjectTable | None,

@@ -4,7 +4,7 @@ Each kind of file is decoded with :mod:`msgspec` into small structs that hold on
 kpit reads, so the outlines (``segmentation``) and every other unused field are skipped
 without becoming Python objects, and the checks run on whole columns. The result is the same
 ``Raw*`` table and the same registered images as the record-by-record path of
-:mod:`kpit.coco._tables` produces.
+:mod:`kpit.coco._people`, :mod:`kpit.coco._objects` and :mod:`kpit.coco._captions` produce.
 
 This path never reports an error itself. On anything it does not accept as it is (a value of
 the wrong type, a missing field, a repeated id, COCO-WholeBody's extra fields, ...) it raises
@@ -26,8 +26,12 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from kpit.coco import _tables as tables
-from kpit.coco._tables import IntArray, RawCaptions, RawObjects, RawPeople
+from kpit.coco._captions import RawCaptions
+from kpit.coco._columns import BoolArray, FloatArray, IntArray, lookup
+from kpit.coco._images import ImageRegistry
+from kpit.coco._objects import RawObjects, category_names
+from kpit.coco._people import RawPeople, keypoint_category, note_other_categories
+from kpit.coco._read import check_ids
 from kpit.errors import DataError
 
 __all__ = ["Fallback", "read_captions", "read_objects", "read_people"]
@@ -129,7 +133,7 @@ def _ints(values: list[Any]) -> IntArray:
         raise Fallback from None
 
 
-def _numbers(rows: list[Any], width: int) -> tables.FloatArray:
+def _numbers(rows: list[Any], width: int) -> FloatArray:
     """Lists of ``width`` numbers as an ``(N, width)`` float array.
 
     Numbers of 2**63 or more are left to the slow path, which reads huge ints its own way.
@@ -142,7 +146,7 @@ def _numbers(rows: list[Any], width: int) -> tables.FloatArray:
     return array
 
 
-def _floats(values: list[Any]) -> tables.FloatArray:
+def _floats(values: list[Any]) -> FloatArray:
     try:
         return np.array(values, dtype=np.float64)
     except OverflowError:  # an int too large for a float
@@ -155,12 +159,12 @@ def _column(records: list[Any], name: str) -> list[Any]:
 
 def _check_categories(categories: list[dict[str, Any]] | None, path: Path) -> None:
     try:
-        tables.check_ids(categories or [], path, "categories", "category")
+        check_ids(categories or [], path, "categories", "category")
     except DataError:
         raise Fallback from None
 
 
-def _boxes(records: list[Any]) -> tables.FloatArray:
+def _boxes(records: list[Any]) -> FloatArray:
     """``bbox`` of every record as ``(N, 4)`` pixels; a negative size goes to the slow path."""
     xywh = _numbers(_column(records, "bbox"), 4)
     if ((xywh[:, 2] < 0) | (xywh[:, 3] < 0)).any():
@@ -175,7 +179,7 @@ class _Columns:
     ids: IntArray
     image_ids: IntArray
     category_ids: IntArray | None
-    crowd: tables.BoolArray
+    crowd: BoolArray
 
 
 def _columns(anns: list[Any], with_category: bool) -> _Columns:
@@ -200,7 +204,7 @@ def _selected(records: list[Any], keep: npt.NDArray[np.bool_]) -> list[Any]:
 
 
 def _register(decoded: _CaptionFile | _InstanceFile | _PersonFile,
-              registry: tables.ImageRegistry, path: Path) -> None:  # fmt: skip
+              registry: ImageRegistry, path: Path) -> None:  # fmt: skip
     """Add the file's images to ``registry``: the last step, once all else is accepted."""
     images = decoded.images
     ids = _column(images, "id")
@@ -216,8 +220,8 @@ def _register(decoded: _CaptionFile | _InstanceFile | _PersonFile,
 # --- the three kinds -----------------------------------------------------------------------
 
 
-def read_people(path: Path, registry: tables.ImageRegistry) -> RawPeople:
-    """The people of a keypoints file, as :func:`kpit.coco._tables.extract_people` reads them.
+def read_people(path: Path, registry: ImageRegistry) -> RawPeople:
+    """The people of a keypoints file, as :func:`kpit.coco._people.extract_people` reads them.
 
     Raises:
         Fallback: the file is for the record-by-record path (WholeBody, or anything amiss).
@@ -230,7 +234,7 @@ def read_people(path: Path, registry: tables.ImageRegistry) -> RawPeople:
     columns = _columns(anns, with_category=True)
     assert columns.category_ids is not None
     try:
-        category, layout = tables.keypoint_category(decoded.categories, path)
+        category, layout = keypoint_category(decoded.categories, path)
     except DataError:
         raise Fallback from None
     is_person = columns.category_ids == category["id"]
@@ -248,12 +252,12 @@ def read_people(path: Path, registry: tables.ImageRegistry) -> RawPeople:
         all_annotation_ids=columns.ids,
     )
     _register(decoded, registry, path)
-    tables.note_other_categories(path, len(anns) - len(people), category)
+    note_other_categories(path, len(anns) - len(people), category)
     return raw
 
 
-def read_objects(path: Path, registry: tables.ImageRegistry, skip_ids: IntArray) -> RawObjects:
-    """The objects of an instances file, as :func:`kpit.coco._tables.extract_objects` reads them.
+def read_objects(path: Path, registry: ImageRegistry, skip_ids: IntArray) -> RawObjects:
+    """The objects of an instances file, as :func:`kpit.coco._objects.extract_objects` reads them.
 
     Raises:
         Fallback: the file is for the record-by-record path.
@@ -264,13 +268,13 @@ def read_objects(path: Path, registry: tables.ImageRegistry, skip_ids: IntArray)
     columns = _columns(anns, with_category=True)
     assert columns.category_ids is not None
     try:
-        names, category_ids = tables.category_names(decoded.categories, path)
+        names, category_ids = category_names(decoded.categories, path)
     except DataError:
         raise Fallback from None
     keep = ~np.isin(columns.ids, skip_ids)
     known = np.array(category_ids, dtype=np.int64)
     order = np.argsort(known, kind="stable")
-    position, unknown = tables.lookup(known[order], columns.category_ids[keep])
+    position, unknown = lookup(known[order], columns.category_ids[keep])
     if len(unknown):
         raise Fallback
     raw = RawObjects(
@@ -286,8 +290,8 @@ def read_objects(path: Path, registry: tables.ImageRegistry, skip_ids: IntArray)
     return raw
 
 
-def read_captions(path: Path, registry: tables.ImageRegistry) -> RawCaptions:
-    """The captions of a captions file, as :func:`kpit.coco._tables.extract_captions` reads them.
+def read_captions(path: Path, registry: ImageRegistry) -> RawCaptions:
+    """The captions of a captions file, as :func:`kpit.coco._captions.extract_captions` reads them.
 
     Raises:
         Fallback: the file is for the record-by-record path.

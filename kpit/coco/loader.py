@@ -25,9 +25,14 @@ import numpy as np
 
 from kpit._checks import check_count, check_image_ids, check_path, check_type
 from kpit.coco import _fast as fast
-from kpit.coco import _tables as tables
+from kpit.coco import _read as reader
 from kpit.coco._build import ContextBuilder
-from kpit.coco._tables import CrowdPolicy, IntArray
+from kpit.coco._captions import RawCaptions, caption_lists, extract_captions
+from kpit.coco._columns import BoolArray, IntArray
+from kpit.coco._images import ImageRegistry, ImageTable
+from kpit.coco._objects import RawObjects, extract_objects, object_table
+from kpit.coco._people import RawPeople, extract_people, people_table
+from kpit.coco._tables import Counts, CrowdPolicy, ObjectTable, PeopleTable, merge_objects
 from kpit.errors import ConfigError, DataError
 from kpit.layouts import KeypointLayout
 from kpit.paths import safe_join
@@ -130,11 +135,11 @@ class CocoContexts(Sequence[ImageContext]):
     def __init__(
         self,
         files: CocoFiles,
-        images: tables.ImageTable,
+        images: ImageTable,
         selected: IntArray,
         captions: list[tuple[str, ...]] | None,
-        people: tables.PeopleTable | None,
-        objects: tables.ObjectTable | None,
+        people: PeopleTable | None,
+        objects: ObjectTable | None,
         stats: LoadStats,
     ) -> None:
         self.files = files
@@ -302,7 +307,7 @@ def _load(
 ) -> CocoContexts:
     # One file at a time: parse, register its images, reduce it to arrays, let it go.
     # Keypoints come first: their annotation ids are the people to leave out of instances.
-    registry = tables.ImageRegistry()
+    registry = ImageRegistry()
     raw_people = raw_objects = raw_captions = None
     if files.keypoints is not None:
         raw_people = _read_people(files.keypoints, registry)
@@ -313,15 +318,13 @@ def _load(
         raw_captions = _read_captions(files.captions, registry)
 
     images = registry.table()
-    counts = tables.Counts()
+    counts = Counts()
     people = objects = None
     if raw_people is not None:
-        people, objects = tables.people_table(raw_people, images, counts, crowd, min_keypoints)
+        people, objects = people_table(raw_people, images, counts, crowd, min_keypoints)
     if raw_objects is not None:
-        objects = tables.merge_objects(
-            objects, tables.object_table(raw_objects, images, counts, crowd)
-        )
-    captions = tables.caption_lists(raw_captions, images) if raw_captions is not None else None
+        objects = merge_objects(objects, object_table(raw_objects, images, counts, crowd))
+    captions = caption_lists(raw_captions, images) if raw_captions is not None else None
     selected = _select(images, people, min_people, image_ids, limit)
     stats = _stats(counts, len(images.ids), selected, captions, people, objects)
     return CocoContexts(files, images, selected, captions, people, objects, stats)
@@ -331,31 +334,31 @@ def _load(
 # in it, or a COCO-WholeBody file) is read again record by record, which names the error.
 
 
-def _read_people(path: Path, registry: tables.ImageRegistry) -> tables.RawPeople:
+def _read_people(path: Path, registry: ImageRegistry) -> RawPeople:
     try:
         return fast.read_people(path, registry)
     except fast.Fallback:
-        coco = tables.read_coco(path, "keypoints")
+        coco = reader.read_coco(path, "keypoints")
         registry.add(coco, path)
-        return tables.extract_people(coco, path)
+        return extract_people(coco, path)
 
 
-def _read_objects(path: Path, registry: tables.ImageRegistry, skip: IntArray) -> tables.RawObjects:
+def _read_objects(path: Path, registry: ImageRegistry, skip: IntArray) -> RawObjects:
     try:
         return fast.read_objects(path, registry, skip)
     except fast.Fallback:
-        coco = tables.read_coco(path, "instances")
+        coco = reader.read_coco(path, "instances")
         registry.add(coco, path)
-        return tables.extract_objects(coco, path, skip)
+        return extract_objects(coco, path, skip)
 
 
-def _read_captions(path: Path, registry: tables.ImageRegistry) -> tables.RawCaptions:
+def _read_captions(path: Path, registry: ImageRegistry) -> RawCaptions:
     try:
         return fast.read_captions(path, registry)
     except fast.Fallback:
-        coco = tables.read_coco(path, "captions")
+        coco = reader.read_coco(path, "captions")
         registry.add(coco, path)
-        return tables.extract_captions(coco, path)
+        return extract_captions(coco, path)
 
 
 def _resolve_files(
@@ -394,15 +397,15 @@ def _resolve_files(
     return CocoFiles(chosen["captions"], chosen["instances"], chosen["keypoints"], image_dir)
 
 
-def _annotated_people(people: tables.PeopleTable) -> tables.BoolArray:
+def _annotated_people(people: PeopleTable) -> BoolArray:
     """True for each person row with at least one labelled keypoint."""
-    annotated: tables.BoolArray = np.count_nonzero(people.keypoints[..., 2], axis=1) > 0
+    annotated: BoolArray = np.count_nonzero(people.keypoints[..., 2], axis=1) > 0
     return annotated
 
 
 def _select(
-    images: tables.ImageTable,
-    people: tables.PeopleTable | None,
+    images: ImageTable,
+    people: PeopleTable | None,
     min_people: int,
     image_ids: Iterable[int] | None,
     limit: int | None,
@@ -420,12 +423,12 @@ def _select(
 
 
 def _stats(
-    counts: tables.Counts,
+    counts: Counts,
     n_images: int,
     selected: IntArray,
     captions: list[tuple[str, ...]] | None,
-    people: tables.PeopleTable | None,
-    objects: tables.ObjectTable | None,
+    people: PeopleTable | None,
+    objects: ObjectTable | None,
 ) -> LoadStats:
     """Count what the selected images hold, with what the tables dropped or changed."""
     stats = LoadStats(

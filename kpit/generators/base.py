@@ -46,11 +46,16 @@ class Price:
         cached_input: a prompt token the provider read from its prompt cache
             (``usage.prompt_tokens_details.cached_tokens``); ``None`` when the model has no
             cached rate, and such tokens cost the full ``input`` rate.
+        cache_min_tokens: the shortest prompt prefix the provider caches (OpenAI's 1,024).
+        cache_increment: the provider caches a prefix in steps of this many tokens
+            (OpenAI's 128: 1,024, 1,152, 1,280...).
     """
 
     input: float
     output: float
     cached_input: float | None = None
+    cache_min_tokens: int = field(default=1024, repr=False)
+    cache_increment: int = field(default=128, repr=False)
 
     @property
     def cached_rate(self) -> float:
@@ -63,6 +68,14 @@ class Price:
         cached = min(max(cached_tokens, 0), prompt_tokens)
         return ((prompt_tokens - cached) * self.input + cached * self.cached_rate
                 + completion_tokens * self.output) / 1_000_000  # fmt: skip
+
+    def cacheable_tokens(self, prefix_tokens: int) -> int:
+        """How many of a prompt's ``prefix_tokens`` identical leading tokens the provider can
+        serve from its cache: none below :attr:`cache_min_tokens`, else whole steps of
+        :attr:`cache_increment`."""
+        if prefix_tokens < self.cache_min_tokens:
+            return 0
+        return prefix_tokens // self.cache_increment * self.cache_increment
 
     def saving(self, cached_tokens: int) -> float:
         """Dollars that ``cached_tokens`` cost less than they would at the full input rate."""

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from kpit.errors import ConfigError
 from kpit.names import parse_names
-
-if TYPE_CHECKING:
-    from kpit.prompts.tasks import PromptOptions, Task
+from kpit.prompts.tasks import BUILTIN_TASKS, PromptOptions, Task
 
 __all__ = [
     "DEFAULT_RECIPE",
     "FILTER_MODES",
     "KpitRecipe",
     "Recipe",
-    "resolve_recipe",
     "split_recipes",
 ]
 
@@ -70,23 +67,36 @@ class Recipe:
     filters: ClassVar[str] = "reject"
     model: ClassVar[str | None] = None
 
+    def __init__(self, registered_tasks: Mapping[str, type[Task]] | None = None) -> None:
+        """Args:
+        registered_tasks: the task classes a recipe without its own (``tasks = None``)
+            builds, by name: :func:`kpit.plugins.resolve_recipe` passes every registered
+            task; ``None`` means kpit's built-in ones.
+        """
+        self.registered_tasks = registered_tasks
+
+    def _task_table(self) -> Mapping[str, type[Task]]:
+        if self.tasks is not None:
+            return self.tasks
+        if self.registered_tasks is not None:
+            return self.registered_tasks
+        return BUILTIN_TASKS
+
     def task_names(self) -> list[str]:
         """The tasks this recipe can build: its own, or every registered one."""
-        if self.tasks is not None:
-            return list(self.tasks)
-        from kpit import plugins
-
-        return sorted(plugins.tasks())
+        table = self._task_table()
+        return list(table) if self.tasks is not None else sorted(table)
 
     def task(self, name: str) -> Task:
         """A task object for ``name``, as this recipe builds it."""
-        if self.tasks is None:
-            from kpit import plugins
-
-            return plugins.get_task(name)()
+        table = self._task_table()
         try:
-            return self.tasks[name]()
+            return table[name]()
         except KeyError:
+            if self.tasks is None:
+                known = ", ".join(sorted(table)) or "none"
+                raise ConfigError(f"unknown task {name!r}; installed: {known}",
+                                  field="task") from None  # fmt: skip
             raise ConfigError(
                 f"recipe {self.name!r} has no task {name!r}; its tasks: {', '.join(self.tasks)}",
                 field="tasks",
@@ -103,8 +113,6 @@ class Recipe:
         fewshot: bool = True,
     ) -> PromptOptions:
         """:class:`~kpit.prompts.tasks.PromptOptions` that read this recipe's templates."""
-        from kpit.prompts.tasks import PromptOptions
-
         folder = str(self.folder) if self.folder is not None else None
         options = PromptOptions(style, pose_notes, template_dir, fewshot, recipe_dir=folder)
         self.check_options(options)
@@ -136,19 +144,6 @@ class KpitRecipe(Recipe):
     source = "kpit/prompts/templates/<task>/ (written for kpit from the paper's prompts)"
     filters = "reject"
     model = "gpt-4o"
-
-
-def resolve_recipe(recipe: str | type[Recipe] | Recipe = DEFAULT_RECIPE) -> Recipe:
-    """A recipe object from a registered name, a :class:`Recipe` subclass or an instance."""
-    if isinstance(recipe, Recipe):
-        return recipe
-    if isinstance(recipe, type) and issubclass(recipe, Recipe):
-        return recipe()
-    if not isinstance(recipe, str):
-        raise ConfigError(f"expected a recipe name, got {recipe!r}", field="recipe")
-    from kpit import plugins
-
-    return plugins.get_recipe(recipe.strip())()
 
 
 def split_recipes(recipes: str | Sequence[str]) -> list[str]:

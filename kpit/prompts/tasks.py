@@ -19,6 +19,7 @@ import os
 import random
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +34,7 @@ from kpit.prompts.replies import parse_reply
 from kpit.types import ChatRequest, ImageContext, Message, Turn
 
 __all__ = [
+    "BUILTIN_TASKS",
     "ComplexTask",
     "ConversationTask",
     "DetailTask",
@@ -333,3 +335,9 @@ class ComplexTask(PromptTask):
         if not pairs:
             raise ParseError("no question and answer found in the reply", record=request.key)
         return _turns(pairs)
+
+
+BUILTIN_TASKS: Mapping[str, type[Task]] = {
+    task.name: task for task in (ConversationTask, DetailTask, ComplexTask)
+}
+"""kpit's own tasks by name, registered as the built-in plugin's: the paper's three."""

@@ -19,7 +19,7 @@ import pytest
 
 import kpit
 from kpit.coco import _fast as _coco_fast
-from kpit.coco import _tables as _coco_tables
+from kpit.coco import _read as _coco_read
 from kpit.coco import loader as coco
 from kpit.layouts import COCO_17
 from kpit.types import Box, ImageContext, ObjectBox, Person
@@ -32,13 +32,13 @@ Files = dict[str, Path]
 def _slow_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record which files the record-by-record path parses."""
     seen: list[str] = []
-    plain = _coco_tables.read_coco
+    plain = _coco_read.read_coco
 
-    def spy(path: Path, kind: str) -> _coco_tables.CocoFile:
+    def spy(path: Path, kind: str) -> _coco_read.CocoFile:
         seen.append(path.name)
         return plain(path, kind)
 
-    monkeypatch.setattr(_coco_tables, "read_coco", spy)
+    monkeypatch.setattr(_coco_read, "read_coco", spy)
     return seen
 
 

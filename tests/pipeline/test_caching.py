@@ -24,8 +24,9 @@ from kpit.generators.openai.pricing import (
     parse_price,
     price_for,
 )
-from kpit.pipeline.run import resolve_tasks
-from kpit.prompts.recipes import resolve_recipe
+from kpit.pipeline.plan import DryRun
+from kpit.pipeline.setup import resolve_tasks
+from kpit.plugins import resolve_recipe
 from kpit.prompts.tokens import MESSAGE_OVERHEAD, common_prefix_tokens, count_message_tokens
 from kpit.types import Message
 
@@ -262,6 +263,27 @@ def test_prices_and_the_cache_rules() -> None:
     assert batch_price(kpit.Price(1.25, 10, 0.125), "gpt-5") == kpit.Price(0.625, 5, 0.0625)
     assert [cacheable_tokens(n) for n in (0, 1023, 1024, 1151, 1152, 2207)] == [
         0, 0, 1024, 1024, 1152, 2176]  # fmt: skip
+
+
+def test_a_price_carries_its_provider_s_caching_rule() -> None:
+    """OpenAI's rule by default; another provider's price says its own, and the dry run's
+    estimate follows the backend's price (OpenAI's rule when the price is unknown)."""
+    openai = kpit.Price(2.5, 10, 1.25)
+    assert (openai.cache_min_tokens, openai.cache_increment) == (CACHE_MIN_TOKENS, CACHE_INCREMENT)
+    assert [openai.cacheable_tokens(n) for n in (0, 1023, 1024, 2207)] == [
+        cacheable_tokens(n) for n in (0, 1023, 1024, 2207)]  # fmt: skip
+    other = kpit.Price(1, 2, 0.5, cache_min_tokens=2048, cache_increment=256)
+    assert [other.cacheable_tokens(n) for n in (1024, 2047, 2048, 2303, 2304)] == [
+        0, 0, 2048, 2048, 2304]  # fmt: skip
+    # what a manifest records, and how a price shows, leave the rule out
+    assert repr(openai) == "Price(input=2.5, output=10, cached_input=1.25)"
+    assert other.to_dict() == {"input": 1, "output": 2, "cached_input": 0.5}
+    assert batch_price(other, "gpt-5").cacheable_tokens(2303) == 2048
+    for price, per_request in ((openai, 2176), (other, 2048), (None, 2176)):
+        plan = DryRun(price=price, prefix_tokens={"detail": 2300})
+        plan.requests["detail"] = 3
+        assert plan.cached_per_request("detail") == per_request
+        assert plan.cached_tokens() == 2 * per_request
 
 
 def test_a_price_with_a_cached_rate_from_the_command_line(sample_root: Path, server: FakeOpenAI,

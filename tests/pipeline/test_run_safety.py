@@ -21,7 +21,7 @@ from click.testing import CliRunner
 import kpit
 from kpit.cli import cli
 from kpit.layouts import COCO_17
-from kpit.pipeline.run import SAME_RENDER
+from kpit.pipeline import SAME_RENDER
 from kpit.pipeline.store import SAMPLES, RunStore, read_samples
 from kpit.prompts.environment import template_environment
 

@@ -21,10 +21,11 @@ import kpit
 from kpit import plugins
 from kpit.cli import cli
 from kpit.generators.template import TemplateGenerator
+from kpit.pipeline import plan_recipes, resolve_tasks
 from kpit.pipeline.quality import QualityFilter
-from kpit.pipeline.run import plan_recipes, resolve_tasks
+from kpit.plugins import resolve_recipe
 from kpit.prompts.paper_recipe import PaperRecipe, parse_free_pairs
-from kpit.prompts.recipes import Recipe, resolve_recipe
+from kpit.prompts.recipes import Recipe
 from kpit.prompts.render import format_box, keypoint_triples
 from kpit.prompts.tasks import request_key
 from kpit.prompts.tokens import tokenizer_name

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import kpit
+from kpit.plugins import resolve_recipe
 from kpit.prompts.paper_recipe import PaperRecipe, parse_free_pairs
-from kpit.prompts.recipes import resolve_recipe
 from kpit.prompts.replies import parse_reply
 from kpit.prompts.tasks import ComplexTask, ConversationTask, parse_pairs, request_key
 

@@ -18,12 +18,14 @@ their cached tokens cost the batch input rate; for GPT-5 models (:data:`BATCH_CA
 both discounts apply.
 
 OpenAI caches a prompt's prefix from 1,024 tokens on, in steps of 128 tokens
-(:func:`cacheable_tokens`): the dry run's estimate of caching follows that rule.
+(:func:`cacheable_tokens`; every :class:`Price` carries this rule unless told otherwise):
+the dry run's estimate of caching follows the backend's price.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from kpit.generators.base import Price
 
@@ -63,20 +65,21 @@ BATCH_CACHING = ("gpt-5",)
 """Model families whose Batch API price discounts cached tokens too (OpenAI: GPT-5 and
 later); through the Batch API the other models' cached tokens cost the batch input rate."""
 
-CACHE_MIN_TOKENS = 1024
+_OPENAI_CACHING = Price(0.0, 0.0)
+"""OpenAI's prompt caching, which is :class:`Price`'s default."""
+
+CACHE_MIN_TOKENS = _OPENAI_CACHING.cache_min_tokens
 """The shortest prompt prefix OpenAI caches."""
 
-CACHE_INCREMENT = 128
+CACHE_INCREMENT = _OPENAI_CACHING.cache_increment
 """OpenAI caches a prefix in steps of this many tokens (1,024, 1,152, 1,280...)."""
 
 
 def cacheable_tokens(prefix_tokens: int) -> int:
     """How many of a prompt's ``prefix_tokens`` identical leading tokens OpenAI can serve
     from its cache: none below :data:`CACHE_MIN_TOKENS`, else whole steps of
-    :data:`CACHE_INCREMENT`."""
-    if prefix_tokens < CACHE_MIN_TOKENS:
-        return 0
-    return prefix_tokens // CACHE_INCREMENT * CACHE_INCREMENT
+    :data:`CACHE_INCREMENT` (:meth:`Price.cacheable_tokens` with OpenAI's rule)."""
+    return _OPENAI_CACHING.cacheable_tokens(prefix_tokens)
 
 
 def price_for(model: str | None, overrides: Mapping[str, Price] | None = None) -> Price | None:
@@ -96,7 +99,8 @@ def batch_price(price: Price, model: str | None) -> Price:
     cached = None
     if price.cached_input is not None and (model or "").startswith(BATCH_CACHING):
         cached = price.cached_input * BATCH_DISCOUNT
-    return Price(price.input * BATCH_DISCOUNT, price.output * BATCH_DISCOUNT, cached)
+    return replace(price, input=price.input * BATCH_DISCOUNT,
+                   output=price.output * BATCH_DISCOUNT, cached_input=cached)  # fmt: skip
 
 
 def parse_price(text: str) -> tuple[str, Price]:

@@ -1,0 +1,391 @@
+"""Setting a run up: the tasks, the backend, the contexts to send, and the checks that let
+an existing run folder be resumed.
+
+:func:`set_up` checks :func:`~kpit.pipeline.run.generate`'s arguments at the boundary, picks
+the recipe's tasks and prompt options, makes the backend, hashes every template file that
+shapes the prompts (a template that fails to render fails here, before anything is sent),
+writes nothing, and reads what an existing run has done: the requests to skip and the answers
+already stored. A run is resumed only with the settings, the source and the templates it was
+made with (:data:`RESUME_KEYS`, :data:`SAME_RENDER`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+from kpit import plugins
+from kpit._checks import check_count, check_names, check_path, check_type, shown
+from kpit._version import __version__
+from kpit.coco.loader import CocoContexts
+from kpit.errors import ConfigError
+from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
+from kpit.generators.base import Generator
+from kpit.pipeline.quality import QualityConfig, sample_fingerprint
+from kpit.pipeline.store import RunStore
+from kpit.plugins import resolve_recipe
+from kpit.prompts.environment import templates_read
+from kpit.prompts.recipes import DEFAULT_RECIPE, Recipe
+from kpit.prompts.tasks import PromptOptions, Task, request_key
+from kpit.types import ChatRequest, ImageContext
+
+__all__ = [
+    "ALL_TASKS",
+    "RESUME_DEFAULTS",
+    "RESUME_KEYS",
+    "SAME_RENDER",
+    "Pending",
+    "RecipeLike",
+    "RunSetup",
+    "check_contexts",
+    "resolve_tasks",
+    "set_up",
+]
+
+log = logging.getLogger(__name__)
+
+ALL_TASKS = ("conversation", "detail", "complex")
+"""The paper's three tasks, what ``tasks="all"`` means."""
+
+RESUME_KEYS = ("seed", "prompt", "generator_identity", "recipe")
+"""Manifest entries a resumed run must share with the run it continues (and the hashes of
+the templates both use)."""
+
+RESUME_DEFAULTS = {"recipe": DEFAULT_RECIPE}
+"""The values of resume keys that manifests written before them lack."""
+
+RecipeLike = str | type[Recipe] | Recipe
+
+
+def resolve_tasks(tasks: str | Sequence[str], recipe: RecipeLike = DEFAULT_RECIPE) -> list[Task]:
+    """Task objects from names (a list, a comma-separated string, or ``"all"``), as
+    ``recipe`` builds them."""
+    chosen = resolve_recipe(recipe)
+    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        names = list(chosen.tasks) if chosen.tasks is not None else list(ALL_TASKS)
+    if not names:
+        raise ConfigError("no task given", field="tasks")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a task is named twice: {', '.join(names)}", field="tasks")
+    return [chosen.task(name) for name in names]
+
+
+def _make_generator(generator: str | Generator, model: str | None,
+                    options: dict[str, Any]) -> Generator:  # fmt: skip
+    if isinstance(generator, Generator):
+        return generator
+    return plugins.get_generator(generator)(model=model, **options)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request the pipeline built, with what it needs to store the reply."""
+
+    task: Task
+    ctx: ImageContext
+    request: ChatRequest
+
+
+def _pending(
+    contexts: Iterable[ImageContext],
+    tasks: Sequence[Task],
+    skip: set[str],
+    seed: int,
+    options: PromptOptions,
+    on_skip: Callable[[], None],
+) -> Iterator[Pending]:
+    for ctx in contexts:
+        for task in tasks:
+            key = request_key(task.name, ctx.image_id)
+            if key in skip:
+                on_skip()
+                continue
+            yield Pending(task, ctx, task.build(ctx, key=key, seed=seed, options=options))
+
+
+SAME_RENDER: dict[tuple[str, str], str] = {
+    # kpit 0.2's source.j2: its paper branch is the same text as today's (a later version
+    # rewrote only the compact branch), so a paper-style run made before resumes.
+    ("common/source.j2", "a64932e571a74d9e"): "paper",
+}
+"""Earlier versions of kpit's templates, by name and hash, with the context style for which
+they render the same text as today's: a run made with one in that style resumes."""
+
+
+def _check_templates(store: RunStore, hashes: dict[str, str], style: str) -> None:
+    """A template that both the run and this call use must not have changed (an earlier
+    version listed in :data:`SAME_RENDER` for the run's style counts as the same)."""
+    old = store.read_manifest().get("template_hashes", {})
+    changed = sorted(
+        name
+        for name in set(old) & set(hashes)
+        if old[name] != hashes[name] and SAME_RENDER.get((name, old[name])) != style
+    )
+    if changed:
+        raise ConfigError(f"templates changed since this run began: {', '.join(changed)}; "
+                          "use a new run folder (out=, -o)", file=store.manifest_path,
+                          field="template_hashes")  # fmt: skip
+
+
+def _template_hashes(tasks: Sequence[Task], options: PromptOptions) -> dict[str, str]:
+    return {name: h for task in tasks for name, h in task.template_hashes(options).items()}
+
+
+def _templates_of(
+    contexts: Iterable[ImageContext], tasks: Sequence[Task], options: PromptOptions, seed: int
+) -> tuple[Iterable[ImageContext], dict[str, str]]:
+    """The hashes of every file that shapes the prompts, and the contexts to go on with.
+
+    Each task builds its request for the first image while :func:`templates_read` watches,
+    so the set holds whatever a render reads (includes, the context style, a ``--style``
+    file, a recipe's files) besides the files a task names itself (its examples and
+    instructions). A template that fails to render fails here, before anything is sent.
+    """
+    hashes = _template_hashes(tasks, options)
+    pending = iter(contexts)
+    first = next(pending, None)
+    if first is None:
+        return (), hashes
+    with templates_read() as reads:
+        for task in tasks:
+            task.build(first, key=request_key(task.name, first.image_id), seed=seed,
+                       options=options)  # fmt: skip
+    return chain([first], pending), hashes | reads
+
+
+def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
+    files = getattr(contexts, "files", None)
+    if files is None:
+        return {"contexts": type(contexts).__name__}
+    return {k: str(Path(v).resolve()) if v is not None else None
+            for k, v in dataclasses.asdict(files).items()}  # fmt: skip
+
+
+@dataclass(slots=True)
+class RunSetup:
+    """Everything a run needs before it sends anything: what to ask, whom, and where to store."""
+
+    tasks: list[Task]
+    prompt: PromptOptions
+    backend: Generator
+    store: RunStore
+    manifest: dict[str, Any]
+    contexts: Iterable[ImageContext]
+    seed: int
+    concurrency: int
+    quality: QualityConfig
+    filters: str = "reject"  # reject, flag or off
+    total: int | None = None  # requests in all, when the number of images is known
+    skip: set[str] = field(default_factory=set)  # keys already done
+    seen: set[str] = field(default_factory=set)  # answer fingerprints of stored samples
+    resuming: bool = False
+
+    def pending(self, on_skip: Callable[[], None]) -> Iterator[Pending]:
+        """The requests still to send, built lazily; ``on_skip`` is called per done one."""
+        return _pending(self.contexts, self.tasks, self.skip, self.seed, self.prompt, on_skip)
+
+
+def set_up(
+    contexts: Iterable[ImageContext],
+    tasks: str | Sequence[str],
+    generator: str | Generator,
+    model: str | None,
+    out: str | os.PathLike[str],
+    *,
+    concurrency: int = 8,
+    limit: int | None = None,
+    seed: int = 0,
+    retry_failed: bool = False,
+    style: str = "paper",
+    pose_notes: bool = False,
+    template_dir: str | os.PathLike[str] | None = None,
+    fewshot: bool = True,
+    quality: QualityConfig | None = None,
+    generator_options: Mapping[str, Any] | None = None,
+    exclude_images: ExcludeImages = None,
+    allow_new_source: bool = False,
+    recipe: RecipeLike = DEFAULT_RECIPE,
+    filters: str | None = None,
+) -> RunSetup:
+    """Check the arguments, make the backend, and read what an existing run has done."""
+    contexts = _check_arguments(contexts, tasks, generator, model, out, concurrency=concurrency,
+                                limit=limit, seed=seed, quality=quality,
+                                generator_options=generator_options)  # fmt: skip
+    chosen = resolve_recipe(recipe)
+    task_objects = resolve_tasks(tasks, chosen)
+    if concurrency < 1:
+        raise ConfigError("must be at least 1", field="concurrency")
+    mode = chosen.filter_mode(filters)
+    prompt = chosen.prompt_options(style, pose_notes,
+                                   os.fspath(template_dir) if template_dir else None,
+                                   fewshot)  # fmt: skip
+    backend = _make_generator(generator, model, dict(generator_options or {}))
+    excluded = read_image_ids(exclude_images)
+    source = _source(contexts)
+    contexts, total = _selected(contexts, limit, excluded, len(task_objects))
+    store = RunStore(out)
+    contexts, hashes = _templates_of(contexts, task_objects, prompt, seed)
+    setup = RunSetup(task_objects, prompt, backend, store, {}, contexts, seed, concurrency,
+                     quality or QualityConfig(), mode, total)  # fmt: skip
+    exclusion = {"sources": source_paths(exclude_images), "images": len(excluded)}
+    setup.manifest = _manifest(setup, chosen, hashes, source, exclusion)
+    if store.orphaned():
+        raise ConfigError("the folder holds samples but no manifest.json: it cannot be resumed "
+                          "safely (the settings that made it are lost); use a new run folder",
+                          file=store.folder)  # fmt: skip
+    setup.resuming = store.exists()
+    if setup.resuming:
+        _check_resumable(setup, source, hashes, allow_new_source=allow_new_source)
+        _skip_done(setup, retry_failed=retry_failed)
+    return setup
+
+
+def _selected(
+    contexts: Iterable[ImageContext], limit: int | None, excluded: set[int], tasks: int
+) -> tuple[Iterable[ImageContext], int | None]:
+    """The first ``limit`` contexts without the excluded images, and how many requests they
+    make with ``tasks`` tasks (``None`` when that is known only on the way)."""
+    total = None
+    if isinstance(contexts, Sized):
+        images = len(contexts) if limit is None else min(len(contexts), limit)
+        total = images * tasks
+    if limit is not None:
+        contexts = islice(contexts, limit)
+    if excluded:
+        contexts = _without(contexts, excluded)
+        total = None  # how many the exclusion removes is known only on the way
+    return contexts, total
+
+
+def _manifest(
+    setup: RunSetup,
+    recipe: Recipe,
+    hashes: dict[str, str],
+    source: dict[str, Any],
+    exclusion: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's ``manifest.json``: the settings that made it, and what resuming checks."""
+    prompt, backend = setup.prompt, setup.backend
+    return {
+        "kpit_version": __version__,
+        "python": platform.python_version(),
+        "generator": backend.settings(),
+        "generator_identity": backend.identity(),
+        "prompt": {"style": prompt.style, "pose_notes": prompt.pose_notes,
+                   "template_dir": prompt.template_dir, "fewshot": prompt.fewshot},
+        "template_hashes": hashes,
+        "recipe": recipe.name,
+        "recipe_version": recipe.version,
+        "filters": setup.filters,
+        "seed": setup.seed,
+        "tasks": [t.name for t in setup.tasks],
+        "source": source,
+        "quality": dataclasses.asdict(setup.quality),
+        "concurrency": setup.concurrency,
+        "exclude_images": exclusion,
+    }  # fmt: skip
+
+
+def _check_resumable(
+    setup: RunSetup, source: dict[str, Any], hashes: dict[str, str], *, allow_new_source: bool
+) -> None:
+    """The existing run was made with this call's settings, source and templates."""
+    store = setup.store
+    store.check_compatible(setup.manifest, RESUME_KEYS, RESUME_DEFAULTS)
+    old_source = store.read_manifest().get("source")
+    if old_source is not None and old_source != source and not allow_new_source:
+        raise ConfigError(f"this run was made from {old_source}, not {source}; pass "
+                          "allow_new_source=True (--allow-new-source) to add images from "
+                          "another dataset to it", file=store.manifest_path,
+                          field="source")  # fmt: skip
+    _check_templates(store, hashes, setup.prompt.style)
+
+
+def _skip_done(setup: RunSetup, *, retry_failed: bool) -> None:
+    """Skip the requests the run has stored (its failures too, unless ``retry_failed``), and
+    remember the answers it holds."""
+    for sample in setup.store.samples():
+        setup.skip.add(sample.id)
+        setup.seen.add(sample_fingerprint(sample))
+    if not retry_failed:
+        setup.skip.update(r["key"] for r in setup.store.failures())
+
+
+def _check_arguments(
+    contexts: Any,
+    tasks: Any,
+    generator: Any,
+    model: Any,
+    out: Any,
+    *,
+    concurrency: Any,
+    limit: Any,
+    seed: Any,
+    quality: Any,
+    generator_options: Any,
+) -> Iterable[ImageContext]:
+    """The arguments of :func:`~kpit.pipeline.run.generate` checked at the boundary: one
+    ConfigError naming the argument, not a traceback from deep inside or a silent empty run."""
+    checked = check_contexts(contexts)
+    check_names(tasks, "tasks")
+    check_type(generator, "generator", (str, Generator), "a backend's name or a Generator")
+    check_type(model, "model", (str, type(None)), "a model name")
+    check_path(out, "out", what="a run folder")
+    check_count(concurrency, "concurrency", minimum=1)
+    check_count(limit, "limit", optional=True)
+    check_count(seed, "seed", minimum=-(2**63))
+    check_type(quality, "quality", (QualityConfig, type(None)), "a kpit.QualityConfig")
+    check_type(generator_options, "generator_options", (Mapping, type(None)), "a dict of options")
+    return checked
+
+
+def _without(contexts: Iterable[ImageContext], excluded: set[int]) -> Iterator[ImageContext]:
+    """``contexts`` without the excluded images (benchmark images never reach a teacher)."""
+    for ctx in contexts:
+        if ctx.image_id in excluded:
+            log.debug("image %s is excluded", ctx.image_id)
+            continue
+        yield ctx
+
+
+def check_contexts(contexts: Any) -> Iterable[ImageContext]:
+    """``contexts`` as image contexts: a path or a string is an error, and so is an item
+    that is not an :class:`ImageContext` (checked at once for a collection, as the items
+    come for a generator)."""
+    if isinstance(contexts, CocoContexts):
+        return contexts
+    if isinstance(contexts, (str, bytes, os.PathLike)):
+        raise ConfigError(f"expected image contexts, not a path {shown(contexts)}: load them "
+                          "with kpit.load_coco(path) first", field="contexts")  # fmt: skip
+    if isinstance(contexts, ImageContext):
+        raise ConfigError("expected image contexts, not one ImageContext: pass [context]",
+                          field="contexts")  # fmt: skip
+    if isinstance(contexts, Mapping) or not isinstance(contexts, Iterable):
+        raise ConfigError(f"expected image contexts (such as kpit.load_coco(...)), not "
+                          f"{shown(contexts)}", field="contexts")  # fmt: skip
+    if isinstance(contexts, Sized) and not isinstance(contexts, Iterator):
+        for item in contexts:
+            _check_context(item)
+        return contexts
+    return _checked(contexts)
+
+
+def _check_context(item: Any) -> None:
+    if not isinstance(item, ImageContext):
+        raise ConfigError(f"expected image contexts, found {shown(item)} among them",
+                          field="contexts")  # fmt: skip
+
+
+def _checked(contexts: Iterable[Any]) -> Iterator[ImageContext]:
+    for item in contexts:
+        _check_context(item)
+        yield item
