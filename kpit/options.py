@@ -18,7 +18,6 @@ a value of the wrong type is one :class:`~kpit.errors.ConfigError` naming the op
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import types
 import typing
@@ -26,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, Union
 
 from kpit.errors import ConfigError
+from kpit.names import did_you_mean, split_names
 
 __all__ = [
     "NoOptions",
@@ -154,7 +154,7 @@ def _convert(name: str, hint: Any, value: Any) -> Any:
         return dict(value)
     if origin in (tuple, list) or hint in (tuple, list):
         if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+            value = split_names(value, field=name)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"must be a list, not {value!r}", field=name)
         return tuple(value) if (origin or hint) is tuple else list(value)
@@ -178,8 +178,7 @@ def parse_options(cls: type[T], values: Mapping[str, Any], *, owner: str = "back
     parsed: dict[str, Any] = {}
     for name, value in values.items():
         if name not in fields:
-            near = difflib.get_close_matches(name, list(fields), n=2)
-            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            hint = did_you_mean(name, fields, n=2, quote=False)
             known = ", ".join(sorted(fields)) or "none"
             raise ConfigError(f"unknown option of {owner}{hint} (known: {known})", field=name)
         if value is None:

@@ -27,7 +27,6 @@ later registered plugin is called first, so the earlier one wins, again with a w
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import importlib
 import importlib.metadata
@@ -41,6 +40,7 @@ import pluggy
 
 from kpit import hookspecs
 from kpit.errors import ConfigError
+from kpit.names import close_names, did_you_mean, split_names
 
 if TYPE_CHECKING:
     from kpit.generators.base import Generator
@@ -91,13 +91,12 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     wanted = os.environ.get("KPIT_LOAD_PLUGINS")
-    allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
+    allowed = None if wanted is None else set(split_names(wanted, what="plugin"))
     entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
     if allowed is not None:
         installed = sorted({ep.name for ep in entry_points})
         for name in sorted(allowed - set(installed)):
-            near = difflib.get_close_matches(name, installed, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(name, installed)
             warnings.warn(
                 f"KPIT_LOAD_PLUGINS names {name!r}, which no installed package provides"
                 f"{hint} (installed kpit plugins: {', '.join(installed) or 'none'})",
@@ -152,7 +151,7 @@ def _register_checked(pm: pluggy.PluginManager, plugin: object, name: str) -> st
         pm.unregister(plugin)
         hints = []
         for hook in unknown:
-            close = difflib.get_close_matches(hook, known, n=1)
+            close = close_names(hook, known)
             hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         return f"unknown hook {', '.join(hints)}; kpit's hooks are {', '.join(known)}"
     return None

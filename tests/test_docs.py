@@ -83,6 +83,7 @@ INTERNAL_MODULES = (
     "kpit.__main__",
     "kpit.cli",  # the command line, documented in the guide (and kpit.cli.*)
     "kpit.default_plugins",
+    "kpit.names",  # the parser of comma-separated options, behind each option's own docs
     # kpit.bench exports what users call of these (the rest is the steps' own):
     "kpit.bench.files",
     "kpit.bench.report",

@@ -25,9 +25,10 @@ from PIL import Image
 
 from kpit import plugins
 from kpit._sync import run_sync
-from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
+from kpit.bench.files import Answer, Bench
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator
+from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.options import option_names
 from kpit.paths import safe_join
 from kpit.types import ChatRequest, Message

@@ -10,7 +10,6 @@ through is replaced by the next one drawn. The files use LLaVA-Bench's fields.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import warnings
@@ -22,6 +21,7 @@ from kpit._sync import run_sync
 from kpit.bench.files import Answer, Bench, BenchContext, Question
 from kpit.errors import ConfigError
 from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
+from kpit.jsonl import write_json
 from kpit.pipeline.run import agenerate
 from kpit.pipeline.store import Run
 from kpit.prompts.recipes import DEFAULT_RECIPE
@@ -132,7 +132,7 @@ async def abuild_bench(
         "disjoint_from": source_paths(disjoint_from),
         "run": str(folder / "run"),
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(folder / "manifest.json", manifest, indent=2)
     return bench
 
 

@@ -11,15 +11,14 @@ round. Records are joined by ``question_id``, never by their order in a file.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kpit.errors import DataError
-from kpit.jsonl import read_jsonl
+from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.judges.records import Answer, BenchContext, Question
 
 __all__ = [
@@ -38,20 +37,6 @@ CATEGORIES = ("conv", "detail", "complex")
 """LLaVA-Bench's question categories: conversation, detailed description, complex reasoning."""
 
 PathLike = str | os.PathLike[str]
-
-
-def write_jsonl(path: PathLike, records: Iterable[Mapping[str, Any]]) -> int:
-    """Write records as JSON lines (to a temporary file, then renamed); return how many."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    count = 0
-    with tmp.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            count += 1
-    tmp.replace(out)
-    return count
 
 
 def _field(

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from kpit.bench.files import CATEGORIES, read_jsonl
+from kpit.bench.files import CATEGORIES
 from kpit.errors import ConfigError, DataError
+from kpit.jsonl import read_jsonl
 
 __all__ = [
     "CATEGORY_TITLES",

@@ -41,8 +41,9 @@ from typing import Any
 
 from kpit import plugins
 from kpit._sync import run_sync
-from kpit.bench.files import Answer, Bench, read_jsonl, write_jsonl
+from kpit.bench.files import Answer, Bench
 from kpit.errors import ConfigError, DataError, FatalGeneratorError, GeneratorError
+from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.judges.base import Judge
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 

@@ -8,6 +8,7 @@ import click
 
 from kpit.export.llava import export_hf, export_llava
 from kpit.llava_format import SYSTEM
+from kpit.names import split_names
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 
@@ -76,7 +77,7 @@ def export(
     --format hf writes a Hugging Face dataset folder in the messages + images shape of TRL's
     vision SFT and the llava-hf processors. With --exclude-images, a sample on a benchmark
     image stops the export with an error naming how many records and which images overlap."""
-    selected = [t.strip() for t in tasks.split(",")] if tasks else None
+    selected = split_names(tasks, what="task", field="tasks") if tasks else None
     excluded = list(exclude_images) or None
     if fmt == "llava":
         count = export_llava(Run(run), output, image_prefix=image_prefix, per_pair=per_pair,

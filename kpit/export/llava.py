@@ -12,8 +12,6 @@ pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 
 from __future__ import annotations
 
-import difflib
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -24,7 +22,9 @@ from kpit import plugins
 from kpit.errors import ConfigError, SampleError
 from kpit.exclusion import ExcludeImages, check_disjoint, read_image_ids
 from kpit.export.hf_dataset import chat_messages, dataset_features, image_value, write_dataset
+from kpit.jsonl import write_json
 from kpit.llava_format import with_image_token
+from kpit.names import parse_names, split_names
 from kpit.paths import safe_join
 from kpit.pipeline.store import LOCK, RUN_FILES, Run
 from kpit.types import Sample, Turn
@@ -69,27 +69,14 @@ def _task_names(run: Run, tasks: str | Sequence[str] | None) -> list[str] | None
     """
     if tasks is None:
         return None
-    if isinstance(tasks, str):
-        tasks = tasks.split(",")
-    elif not isinstance(tasks, Sequence) or not all(isinstance(t, str) for t in tasks):
-        raise ConfigError(f"expected task names (a list of strings or 'a,b'), not {tasks!r}",
-                          field="tasks")  # fmt: skip
-    names = [t.strip() for t in tasks if t.strip()]
-    if not names:
-        raise ConfigError("no task given", field="tasks")
+    names = split_names(tasks, what="task", field="tasks")
     if names == ["all"]:
         return None
     # The run's own tasks (the manifest keeps every session's); a run too old to list them
-    # is checked against the installed tasks.
+    # is checked against the installed tasks. A task named twice is exported once.
     known = list(run.manifest.get("tasks") or plugins.tasks())
-    for name in names:
-        if name not in known:
-            near = difflib.get_close_matches(name, known, n=1, cutoff=0.4)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise ConfigError(f"no task {name!r} in this run{hint} (its tasks: "
-                              f"{', '.join(sorted(known))})", file=run.folder,
-                              field="tasks")  # fmt: skip
-    return names
+    return parse_names(names, known=known, scope="this run", file=run.folder, unique=False,
+                       cutoff=0.4)  # fmt: skip
 
 
 def _pairs(turns: Sequence[Turn]) -> list[Sequence[Turn]]:
@@ -175,11 +162,7 @@ def export_llava(
     out = _check_output(run, path)
     records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
                                  exclude_images=exclude_images))  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(records, f, ensure_ascii=False, indent=1)
-    tmp.replace(out)
+    write_json(out, records, ensure_ascii=False, indent=1)
     return len(records)
 
 

@@ -29,6 +29,7 @@ from typing import IO, Any
 import orjson
 
 from kpit.errors import ConfigError, DataError
+from kpit.jsonl import read_jsonl, write_json
 from kpit.types import Sample
 
 __all__ = [
@@ -59,28 +60,15 @@ RUN_FILES = (MANIFEST, SAMPLES, FAILURES)
 
 
 def read_records(path: Path, key: str | tuple[str, ...] = "key") -> Iterator[dict[str, Any]]:
-    """The records of a JSONL file; a torn last line is skipped, other bad lines are errors.
+    """The records of a run's JSONL file; a torn last line is skipped, other bad lines are
+    errors (:func:`kpit.jsonl.read_jsonl`), and a missing file has none.
 
     Every record must be a JSON object with a ``key`` field (or one of several names).
     """
     keys = (key,) if isinstance(key, str) else key
-    if not path.exists():
-        return
-    with path.open("rb") as f:
-        lines = f.read().split(b"\n")
-    last = len(lines) - 1
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            if n == last:
-                log.warning("%s: ignoring a torn last line", path)
-                return
-            raise DataError(f"invalid JSON: {exc}", file=path, record=f"line {n + 1}") from None
-        if not isinstance(record, dict) or not any(k in record for k in keys):
-            raise DataError(f"not a record with a {keys[0]!r}", file=path, record=f"line {n + 1}")
+    for n, record in read_jsonl(path, missing_ok=True, torn_tail_ok=True):
+        if not any(k in record for k in keys):
+            raise DataError(f"not a record with a {keys[0]!r}", file=path, record=f"line {n}")
         yield record
 
 
@@ -219,11 +207,8 @@ class RunStore:
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Write the manifest atomically (write a temporary file, then rename)."""
-        tmp = self.manifest_path.with_suffix(".json.tmp")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            tmp.replace(self.manifest_path)
+            write_json(self.manifest_path, manifest, indent=2, sort_keys=True)
         except OSError as exc:
             raise DataError(f"cannot write the manifest: {exc.strerror}",
                             file=self.manifest_path) from None  # fmt: skip

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kpit.errors import ConfigError
+from kpit.names import parse_names
 from kpit.prompts.tasks import BUILTIN_TASKS, PromptOptions, Task
 
 __all__ = [
@@ -147,10 +148,4 @@ class KpitRecipe(Recipe):
 
 def split_recipes(recipes: str | Sequence[str]) -> list[str]:
     """Recipe names from a comma-separated string or a list, each once, in order."""
-    names = recipes.split(",") if isinstance(recipes, str) else list(recipes)
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise ConfigError("no recipe given", field="recipe")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"a recipe is named twice: {', '.join(names)}", field="recipe")
-    return names
+    return parse_names(recipes, what="recipe", field="recipe")

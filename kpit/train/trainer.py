@@ -21,7 +21,9 @@ from typing import Any
 
 from kpit.errors import ConfigError, DataError
 from kpit.exclusion import check_disjoint, read_image_ids
+from kpit.jsonl import write_json
 from kpit.llava_format import LLAVA_CHAT_TEMPLATE
+from kpit.names import split_names
 from kpit.train.data import LlavaDataset, collate
 
 __all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]
@@ -242,8 +244,7 @@ class TrainConfig(_Base):  # type: ignore[misc]
     @property
     def task_list(self) -> list[str] | None:
         """The tasks to train on, or ``None`` for all."""
-        names = [t.strip() for t in self.tasks.split(",") if t.strip()]
-        return names or None
+        return split_names(self.tasks, what="task", field="tasks") or None
 
 
 def _freeze(model: Any, config: TrainConfig) -> dict[str, int]:
@@ -306,7 +307,7 @@ def _with_lora(model: Any, config: TrainConfig) -> Any:
 
 def _check_excluded(config: TrainConfig) -> None:
     """Stop before training when a record's image is one of the excluded (benchmark) images."""
-    sources = [s.strip() for s in config.exclude_images.split(",") if s.strip()]
+    sources = split_names(config.exclude_images, what="image source", field="exclude_images")
     excluded = read_image_ids(sources)
     if not excluded:
         return
@@ -383,17 +384,13 @@ def train(config: TrainConfig) -> Path:
     trainer.save_state()  # trainer_state.json, with the loss history
     processor.chat_template = LLAVA_CHAT_TEMPLATE
     processor.save_pretrained(str(out))
-    (out / "kpit_data_report.json").write_text(
-        json.dumps(
-            {
-                "samples": report.samples,
-                "tokens": report.tokens,
-                "trained_tokens": report.trained_tokens,
-                "skipped": dict(report.skipped),
-            },
-            indent=2,
-        )
-    )
+    summary = {
+        "samples": report.samples,
+        "tokens": report.tokens,
+        "trained_tokens": report.trained_tokens,
+        "skipped": dict(report.skipped),
+    }
+    write_json(out / "kpit_data_report.json", summary, indent=2)
     empty = _empty_weights(out)
     if empty:
         raise ConfigError(

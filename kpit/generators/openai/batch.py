@@ -24,6 +24,7 @@ from kpit.errors import ConfigError
 from kpit.generators.base import FatalGeneratorError, Price, Reply, Validator
 from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions, _openai
 from kpit.generators.openai.pricing import batch_price
+from kpit.jsonl import write_json, write_jsonl
 from kpit.options import option
 from kpit.types import ChatRequest
 
@@ -99,9 +100,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         return {"batches": [], "submissions": {}}
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        tmp.replace(self.state_path)
+        write_json(self.state_path, state, indent=1)
 
     # --- the API, with retries for passing trouble --------------------------------------
 
@@ -168,11 +167,9 @@ class OpenAIBatchGenerator(OpenAIGenerator):
             chunk = requests[start : start + self.max_batch_requests]
             n = len(state["batches"])
             path = self.state_path.parent / f"input-{n:04d}.jsonl"
-            with path.open("w") as f:
-                for request in chunk:
-                    line = {"custom_id": request.key, "method": "POST", "url": ENDPOINT,
-                            "body": self.body(request)}  # fmt: skip
-                    f.write(json.dumps(line) + "\n")
+            lines = ({"custom_id": request.key, "method": "POST", "url": ENDPOINT,
+                      "body": self.body(request)} for request in chunk)  # fmt: skip
+            write_jsonl(path, lines, ensure_ascii=True)
             for request in chunk:
                 submissions[request.key] += 1
             entry = {"input": path.name, "keys": [r.key for r in chunk], "status": "written"}
