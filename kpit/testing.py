@@ -21,7 +21,8 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -105,28 +106,57 @@ def make_tiny_llava(
         ``folder``, to pass as ``--model`` to ``kpit train`` or the ``hf-llava`` backend.
     """
     import torch
-    from transformers import (
-        CLIPImageProcessorPil,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
+    from transformers import LlavaForConditionalGeneration
 
     tokenizer = word_tokenizer(words)
-    vocab = tokenizer.get_vocab()
+    processor = _tiny_processor(tokenizer, image_size, patch_size)
+    config = _tiny_config(
+        tokenizer.get_vocab(),
+        image_size,
+        patch_size,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        intermediate=intermediate or 2 * hidden,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config)
+    out = Path(folder)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def _tiny_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
+    """A ``LlavaProcessor``: ``tokenizer``, and CLIP's image processing at ``image_size``."""
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
     image_processor = CLIPImageProcessorPil(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )
-    processor = LlavaProcessor(
+    return LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=patch_size,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
     )
-    config = LlavaConfig(
+
+
+def _tiny_config(
+    vocab: Mapping[str, int],
+    image_size: int,
+    patch_size: int,
+    *,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+) -> Any:
+    """A ``LlavaConfig``: a tiny CLIP tower, and a Llama of these sizes over ``vocab``."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+
+    return LlavaConfig(
         vision_config=CLIPVisionConfig(
             hidden_size=32,
             intermediate_size=64,
@@ -138,7 +168,7 @@ def make_tiny_llava(
         text_config=LlamaConfig(
             vocab_size=len(vocab),
             hidden_size=hidden,
-            intermediate_size=intermediate or 2 * hidden,
+            intermediate_size=intermediate,
             num_hidden_layers=layers,
             num_attention_heads=heads,
             num_key_value_heads=heads,
@@ -151,12 +181,6 @@ def make_tiny_llava(
         vision_feature_select_strategy="default",
         vision_feature_layer=-2,
     )
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
-    out = Path(folder)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return out
 
 
 # --- a loopback judge ---------------------------------------------------------------------
@@ -292,99 +316,163 @@ def synthetic_person(
     a source of varied, plausible poses.
     """
     posture = posture or str(rng.choice(POSTURES))
-    facing = facing or str(rng.choice(["camera", "camera", "away", "left", "right"]))
-    t = 100.0
-    profile = facing in ("left", "right")
-    half = 0.06 * t if profile else 0.4 * t
-    hip_half = 0.05 * t if profile else 0.22 * t
-    ahead = -1.0 if facing == "left" else 1.0  # the image direction the person faces
+    figure = _Figure(facing or str(rng.choice(["camera", "camera", "away", "left", "right"])))
+    t = figure.t
     points = np.zeros((17, 2))
-    # Legs, from the hips (origin) down. "forward" in the image is ``ahead`` in profile.
-    legs = {}
-    for side, sign in (("left", 1.0), ("right", -1.0)):
-        forward = ahead if profile else sign * 0.35  # frontal: legs splay a little
-        if posture == "standing":
-            thigh, knee = rng.uniform(-6, 6), rng.uniform(0, 30)
-        elif posture == "walking":
-            thigh, knee = (sign * rng.uniform(18, 30)), rng.uniform(0, 25)
-        elif posture == "sitting":
-            thigh, knee = rng.uniform(75, 100), rng.uniform(70, 110)
-        elif posture == "crouching":
-            thigh, knee = rng.uniform(35, 60), rng.uniform(60, 95)
-        elif posture == "squatting":
-            thigh, knee = rng.uniform(70, 100), rng.uniform(125, 150)
-        elif posture == "kneeling":
-            thigh, knee = rng.uniform(-8, 10), rng.uniform(80, 100)
-        else:  # lying: drawn standing, then laid down
-            thigh, knee = rng.uniform(-6, 6), rng.uniform(0, 20)
-        direction = forward if profile else sign
-        thigh_dir = _unit(thigh * np.sign(direction or 1))
-        if not profile and posture in ("sitting", "squatting", "crouching"):
-            thigh_dir = _unit(np.sign(sign) * thigh * 0.9)
-        shin_dir = _bend(thigh_dir, -knee * np.sign(direction or 1))
-        hip = np.array([sign * hip_half * (1 if facing != "away" else -1), 0.0])
-        knee_point = hip + 0.85 * t * thigh_dir
-        ankle = knee_point + 0.8 * t * shin_dir
-        legs[side] = (hip, knee_point, ankle)
-    lean = 0.0
-    if posture in ("crouching", "squatting"):
-        lean = rng.uniform(10, 35)
-    elif rng.random() < 0.2:
-        lean = rng.uniform(25, 45)
-    elif rng.random() < 0.1 and posture == "standing":
-        lean = rng.uniform(65, 95)  # bent over
-    else:
-        lean = rng.uniform(-8, 8)
-    up = _bend(np.array([0.0, -1.0]), -lean * (ahead if profile else float(rng.choice([-1, 1]))))
+    legs = {side: _draw_leg(rng, figure, posture, sign) for side, sign in _SIDES}
+    lean = _draw_lean(rng, posture)
+    turn = figure.ahead if figure.profile else float(rng.choice([-1, 1]))
+    up = _bend(np.array([0.0, -1.0]), -lean * turn)
     shoulders_mid = up * t
     right_of_body = np.array([-up[1], up[0]])  # perpendicular, on screen
-    mirror = -1.0 if facing == "away" else 1.0
     arms: dict[str, str] = {}
-    for side, sign in (("left", 1.0), ("right", -1.0)):
-        shoulder = shoulders_mid + right_of_body * sign * half * mirror
-        pose = str(rng.choice(["side", "side", "raised", "above", "out", "bent"]))
-        arms[side] = pose
-        outward = sign * mirror * (ahead if profile else 1.0)
-        elevation = {"side": rng.uniform(0, 15), "raised": rng.uniform(110, 140),
-                     "above": rng.uniform(160, 180), "out": rng.uniform(80, 100),
-                     "bent": rng.uniform(10, 60)}[pose]  # fmt: skip
-        elbow_angle = {"side": rng.uniform(160, 180), "raised": rng.uniform(120, 180),
-                       "above": rng.uniform(150, 180), "out": rng.uniform(165, 180),
-                       "bent": rng.uniform(40, 120)}[pose]  # fmt: skip
-        down = -up
-        upper = (
-            _bend(down, -outward * elevation)
-            if not profile
-            else _bend(down, -ahead * elevation * float(rng.choice([1, -1])))
-        )
-        fore = _bend(upper, outward * (180 - elbow_angle))
-        elbow = shoulder + 0.6 * t * upper
-        wrist = elbow + 0.55 * t * fore
-        points[_K[f"{side}_shoulder"]] = shoulder
-        points[_K[f"{side}_elbow"]] = elbow
-        points[_K[f"{side}_wrist"]] = wrist
-        hip, knee_point, ankle = legs[side]
-        points[_K[f"{side}_hip"]] = hip
-        points[_K[f"{side}_knee"]] = knee_point
-        points[_K[f"{side}_ankle"]] = ankle
+    for side, sign in _SIDES:
+        shoulder = shoulders_mid + right_of_body * sign * figure.half * figure.mirror
+        arms[side], elbow, wrist = _draw_arm(rng, figure, shoulder, up, sign)
+        limbs = (shoulder, elbow, wrist, *legs[side])
+        for joint, point in zip(_LIMB_JOINTS, limbs, strict=True):
+            points[_K[f"{side}_{joint}"]] = point
+    _place_head(points, figure, shoulders_mid, up, right_of_body)
+    if posture == "lying":
+        points = _rotated(points, float(rng.choice([-1, 1])) * rng.uniform(80, 100))
+    points = _rotated(points, rng.normal(0, 4))
+    drawn = {"posture": posture, "facing": figure.facing, "lean": lean, "arms": arms}
+    return points, drawn
+
+
+_LIMB_JOINTS = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+_SIDES = (("left", 1.0), ("right", -1.0))
+"""The person's sides, with the sign of the image's x towards them for a figure facing us."""
+
+_LEG_DRAWS = {
+    "standing": ((-6, 6), (0, 30)),
+    "walking": ((18, 30), (0, 25)),  # one thigh swings forward, the other back
+    "sitting": ((75, 100), (70, 110)),
+    "crouching": ((35, 60), (60, 95)),
+    "squatting": ((70, 100), (125, 150)),
+    "kneeling": ((-8, 10), (80, 100)),
+    "lying": ((-6, 6), (0, 20)),  # drawn standing, then laid down
+}
+"""The ranges of a posture's thigh angle (forward from hanging down) and knee bend, degrees."""
+
+_ARM_DRAWS = {
+    "side": ((0, 15), (160, 180)),
+    "raised": ((110, 140), (120, 180)),
+    "above": ((160, 180), (150, 180)),
+    "out": ((80, 100), (165, 180)),
+    "bent": ((10, 60), (40, 120)),
+}
+"""The ranges of an arm pose's elevation (from hanging down) and elbow angle, degrees."""
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """How a synthetic person is drawn: the way they face, and the torso's length ``t``."""
+
+    facing: str
+    t: float = 100.0
+
+    @property
+    def profile(self) -> bool:
+        """Seen from the side."""
+        return self.facing in ("left", "right")
+
+    @property
+    def ahead(self) -> float:
+        """The image direction the person faces (in profile)."""
+        return -1.0 if self.facing == "left" else 1.0
+
+    @property
+    def mirror(self) -> float:
+        """-1 for a person seen from behind, whose left is on the image's left."""
+        return -1.0 if self.facing == "away" else 1.0
+
+    @property
+    def half(self) -> float:
+        """Half the shoulders' width as seen."""
+        return 0.06 * self.t if self.profile else 0.4 * self.t
+
+
+def _draw_leg(
+    rng: np.random.Generator, figure: _Figure, posture: str, sign: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One leg's hip, knee and ankle, from the hips (the origin) down; "forward" in the
+    image is ``ahead`` in profile, and frontal legs splay a little."""
+    t, profile = figure.t, figure.profile
+    thighs, knees = _LEG_DRAWS.get(posture, _LEG_DRAWS["lying"])
+    thigh, knee = rng.uniform(*thighs), rng.uniform(*knees)
+    if posture == "walking":
+        thigh = sign * thigh
+    direction = figure.ahead if profile else sign
+    thigh_dir = _unit(thigh * np.sign(direction or 1))
+    if not profile and posture in ("sitting", "squatting", "crouching"):
+        thigh_dir = _unit(np.sign(sign) * thigh * 0.9)
+    shin_dir = _bend(thigh_dir, -knee * np.sign(direction or 1))
+    hip_half = 0.05 * t if profile else 0.22 * t
+    hip = np.array([sign * hip_half * (1 if figure.facing != "away" else -1), 0.0])
+    knee_point = hip + 0.85 * t * thigh_dir
+    ankle = knee_point + 0.8 * t * shin_dir
+    return hip, knee_point, ankle
+
+
+def _draw_lean(rng: np.random.Generator, posture: str) -> float:
+    """The torso's lean from upright in degrees: forward in a crouch or a squat; now and
+    then a lean, or a bend for someone standing; else nearly upright."""
+    if posture in ("crouching", "squatting"):
+        return rng.uniform(10, 35)
+    if rng.random() < 0.2:
+        return rng.uniform(25, 45)
+    if rng.random() < 0.1 and posture == "standing":
+        return rng.uniform(65, 95)  # bent over
+    return rng.uniform(-8, 8)
+
+
+def _draw_arm(
+    rng: np.random.Generator, figure: _Figure, shoulder: np.ndarray, up: np.ndarray, sign: float
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """One arm's pose, elbow and wrist, from its shoulder."""
+    pose = str(rng.choice(["side", "side", "raised", "above", "out", "bent"]))
+    outward = sign * figure.mirror * (figure.ahead if figure.profile else 1.0)
+    # Every pose's ranges are drawn, so that the draws after them do not depend on the pose.
+    elevations = {name: rng.uniform(*drawn[0]) for name, drawn in _ARM_DRAWS.items()}
+    elbow_angles = {name: rng.uniform(*drawn[1]) for name, drawn in _ARM_DRAWS.items()}
+    elevation, elbow_angle = elevations[pose], elbow_angles[pose]
+    down = -up
+    upper = (
+        _bend(down, -outward * elevation)
+        if not figure.profile
+        else _bend(down, -figure.ahead * elevation * float(rng.choice([1, -1])))
+    )
+    fore = _bend(upper, outward * (180 - elbow_angle))
+    elbow = shoulder + 0.6 * figure.t * upper
+    wrist = elbow + 0.55 * figure.t * fore
+    return pose, elbow, wrist
+
+
+def _place_head(
+    points: np.ndarray,
+    figure: _Figure,
+    shoulders_mid: np.ndarray,
+    up: np.ndarray,
+    right_of_body: np.ndarray,
+) -> None:
+    """Put the nose, eyes and ears above the shoulders, turned the way the person faces."""
+    t, profile = figure.t, figure.profile
     head = shoulders_mid + up * 0.35 * t
-    face = ahead * 0.18 * t if profile else 0.0
+    face = figure.ahead * 0.18 * t if profile else 0.0
     for name, dx, dy in (("nose", 0, 0), ("left_eye", 0.1, -0.08), ("right_eye", -0.1, -0.08),
                          ("left_ear", 0.2, -0.03), ("right_ear", -0.2, -0.03)):  # fmt: skip
-        offset = right_of_body * (dx * t * mirror * (0.2 if profile else 1)) + up * (-dy * t)
+        offset = right_of_body * (dx * t * figure.mirror * (0.2 if profile else 1)) + up * (-dy * t)
         points[_K[name]] = head + offset + right_of_body * face
-    if posture == "lying":
-        angle = math.radians(float(rng.choice([-1, 1])) * rng.uniform(80, 100))
-        rotation = np.array([[math.cos(angle), -math.sin(angle)],
-                             [math.sin(angle), math.cos(angle)]])  # fmt: skip
-        points = points @ rotation.T
-    if posture in ("sitting", "squatting", "kneeling", "crouching"):
-        pass  # the hips stay where the legs put them; the feet carry the figure
-    roll = math.radians(rng.normal(0, 4))
-    rotation = np.array([[math.cos(roll), -math.sin(roll)], [math.sin(roll), math.cos(roll)]])
-    points = points @ rotation.T
-    drawn = {"posture": posture, "facing": facing, "lean": lean, "arms": arms}
-    return points, drawn
+
+
+def _rotated(points: np.ndarray, degrees: float) -> np.ndarray:
+    """``points`` turned by ``degrees`` about the origin."""
+    angle = math.radians(degrees)
+    rotation = np.array([[math.cos(angle), -math.sin(angle)],
+                         [math.sin(angle), math.cos(angle)]])  # fmt: skip
+    rotated: np.ndarray = points @ rotation.T
+    return rotated
 
 
 def _visibility(rng: np.random.Generator, facing: str) -> np.ndarray:

@@ -25,9 +25,9 @@ from PIL import Image
 
 from kpit import plugins
 from kpit._sync import run_sync
-from kpit.bench.files import Answer, Bench
+from kpit.bench.files import Answer, Bench, Question
 from kpit.errors import ConfigError, DataError
-from kpit.generators.base import Generator
+from kpit.generators.base import Generator, Usage
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.options import option_names
 from kpit.paths import safe_join
@@ -60,38 +60,82 @@ async def aanswer_bench(
     generator_options: Mapping[str, Any] | None = None,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """:func:`answer_bench` for code that already runs an event loop."""
-    if isinstance(generator, Generator):
-        backend = generator
-    else:
-        backend_class = plugins.get_generator(generator)
-        # LLaVA's evaluation: greedy decoding, up to 1024 new tokens, unless told otherwise
-        # (for the backends that have these options).
-        known = option_names(backend_class.Options)
-        defaults = {k: v for k, v in (("temperature", 0), ("max_tokens", 1024)) if k in known}
-        backend = backend_class(model=model, **defaults | dict(generator_options or {}))
+    backend = _backend(generator, model, generator_options)
     if not backend.accepts_images:
         raise ConfigError(f"the {backend.name!r} backend cannot read images", field="generator")
-    image_dir = Path(images)
     settings = backend.identity()
     out_path = Path(out)
-    cached: dict[int, Answer] = {}
-    if out_path.exists():
-        by_id = {q.question_id: q for q in bench.questions}
-        for _, record in read_jsonl(out_path):
-            question = by_id.get(record.get("question_id"))  # type: ignore[arg-type]
-            if question is None:
-                continue
-            if record.get("answer_id") == _answer_id(settings, question.question_id, question.text):
-                cached[question.question_id] = Answer(
-                    question.question_id,
-                    str(record["text"]),
-                    str(record.get("model_id", "")),
-                    str(record["answer_id"]),
-                    record.get("metadata") or {},
-                )
-    requests, failures = [], {}
+    cached = _cached_answers(bench, out_path, settings)
     unchecked = [q for q in bench.questions if q.question_id not in cached]
-    for q in unchecked:
+    requests, failures = _requests(bench, unchecked, Path(images))
+    for qid, why in failures.items():
+        log.warning("question %s: %s", qid, why)
+    question_of = {r.key: int(r.meta["question_id"]) for r in requests}
+    answers = dict(cached)
+    try:
+        async for reply in backend.generate(requests, concurrency=concurrency):
+            qid = question_of[reply.key]
+            if reply.text is None:
+                failures[qid] = f"{reply.error}: {reply.detail}"
+                continue
+            answers[qid] = _answer(backend, settings, bench.question(qid), reply.text, reply.usage)
+    finally:
+        await backend.aclose()
+        ordered = [
+            answers[q.question_id].to_dict() for q in bench.questions if q.question_id in answers
+        ]
+        write_jsonl(out_path, ordered)
+    return answers, failures
+
+
+def _backend(
+    generator: str | Generator, model: str | None, options: Mapping[str, Any] | None
+) -> Generator:
+    """The backend that answers: ``generator`` itself, or the named one made with ``options``.
+
+    A named backend decodes as LLaVA's evaluation does, greedily and up to 1024 new tokens,
+    unless told otherwise (where it has these options).
+    """
+    if isinstance(generator, Generator):
+        return generator
+    backend_class = plugins.get_generator(generator)
+    known = option_names(backend_class.Options)
+    defaults = {k: v for k, v in (("temperature", 0), ("max_tokens", 1024)) if k in known}
+    return backend_class(model=model, **defaults | dict(options or {}))
+
+
+def _cached_answers(bench: Bench, out_path: Path, settings: Mapping[str, Any]) -> dict[int, Answer]:
+    """The answers in ``out_path`` given by these settings to the questions as they read now."""
+    cached: dict[int, Answer] = {}
+    if not out_path.exists():
+        return cached
+    by_id = {q.question_id: q for q in bench.questions}
+    for _, record in read_jsonl(out_path):
+        question = by_id.get(record.get("question_id"))  # type: ignore[arg-type]
+        if question is None:
+            continue
+        if record.get("answer_id") == _answer_id(settings, question.question_id, question.text):
+            cached[question.question_id] = Answer(
+                question.question_id,
+                str(record["text"]),
+                str(record.get("model_id", "")),
+                str(record["answer_id"]),
+                record.get("metadata") or {},
+            )
+    return cached
+
+
+def _requests(
+    bench: Bench, questions: list[Question], image_dir: Path
+) -> tuple[list[ChatRequest], dict[int, str]]:
+    """A request for each question whose image can be sent, and why each other one fails.
+
+    Raises :class:`DataError` when not one question's image is there: the folder is wrong,
+    not the images.
+    """
+    requests: list[ChatRequest] = []
+    failures: dict[int, str] = {}
+    for q in questions:
         where = f"question {q.question_id}"
         try:
             path = safe_join(image_dir, q.image, file=bench.files.get("questions"), record=where)
@@ -105,38 +149,29 @@ async def aanswer_bench(
         message = Message("user", q.text, (str(path),))
         meta = {"question_id": q.question_id, "category": q.category, "image": q.image}
         requests.append(ChatRequest(f"bench/{q.question_id}", (message,), meta))
-    if (
-        unchecked and not requests and all(why.endswith(_MISSING) for why in failures.values())
-    ):  # not one image is there: the folder is wrong, not the images
-        first = unchecked[0]
-        raise DataError(f"{_MISSING} (none of the {len(unchecked)} questions' images is in "
+    if questions and not requests and all(why.endswith(_MISSING) for why in failures.values()):
+        first = questions[0]
+        raise DataError(f"{_MISSING} (none of the {len(questions)} questions' images is in "
                         f"{image_dir}: is --images right?)", file=image_dir / first.image,
                         record=f"question {first.question_id}", field="image")  # fmt: skip
-    for qid, why in failures.items():
-        log.warning("question %s: %s", qid, why)
-    question_of = {r.key: int(r.meta["question_id"]) for r in requests}
-    answers = dict(cached)
-    try:
-        async for reply in backend.generate(requests, concurrency=concurrency):
-            qid = question_of[reply.key]
-            if reply.text is None:
-                failures[qid] = f"{reply.error}: {reply.detail}"
-                continue
-            question = bench.question(qid)
-            answers[qid] = Answer(
-                qid,
-                reply.text.strip(),
-                str(backend.model or backend.name),
-                _answer_id(settings, qid, question.text),
-                {"generator": settings, "usage": reply.usage.to_dict() if reply.usage else None},
-            )
-    finally:
-        await backend.aclose()
-        ordered = [
-            answers[q.question_id].to_dict() for q in bench.questions if q.question_id in answers
-        ]
-        write_jsonl(out_path, ordered)
-    return answers, failures
+    return requests, failures
+
+
+def _answer(
+    backend: Generator,
+    settings: Mapping[str, Any],
+    question: Question,
+    text: str,
+    usage: Usage | None,
+) -> Answer:
+    """The answer that a reply of ``text`` gives to ``question``."""
+    return Answer(
+        question.question_id,
+        text.strip(),
+        str(backend.model or backend.name),
+        _answer_id(settings, question.question_id, question.text),
+        {"generator": settings, "usage": usage.to_dict() if usage else None},
+    )
 
 
 def _image_problem(path: Path) -> str | None:

@@ -32,6 +32,8 @@ __all__ = ["bench_context", "build_bench"]
 _DEFAULT_NUM_IMAGES = 30
 TASK_CATEGORY = {"conversation": "conv", "detail": "detail", "complex": "complex"}
 PathLike = str | os.PathLike[str]
+_Chosen = tuple[ImageContext, dict[str, Sample]]
+"""An image of the benchmark and its sample of each task."""
 
 
 def bench_context(ctx: ImageContext) -> BenchContext:
@@ -63,29 +65,16 @@ async def abuild_bench(
     """:func:`build_bench` for code that already runs an event loop."""
     if "images" in generate_options:
         num_images = _old_images_keyword(generate_options.pop("images"), num_images)
-    training = read_image_ids(disjoint_from)
-    pool = [
-        ctx
-        for ctx in contexts
-        if any(p.num_keypoints for p in ctx.people) and ctx.image_id not in training
-    ]
-    if len(pool) < num_images:
-        apart = f" and are absent from the training images ({len(training)})" if training else ""
-        raise ConfigError(
-            f"only {len(pool)} images have an annotated person{apart}; asked for {num_images}",
-            field="num_images",
-        )
-    order = sorted(pool, key=lambda c: c.image_id)
-    random.Random(seed).shuffle(order)
+    order = _drawing_order(contexts, read_image_ids(disjoint_from), num_images, seed)
     folder = Path(out)
-    chosen: list[tuple[ImageContext, dict[str, Sample]]] = []
+    chosen: list[_Chosen] = []
     start = 0
     while len(chosen) < num_images and start < len(order):
         batch = order[start : start + (num_images - len(chosen))]
         start += len(batch)
         run = await agenerate(
             batch,
-            "conversation,detail,complex",
+            ",".join(TASK_CATEGORY),
             generator,
             model,
             folder / "run",
@@ -95,31 +84,14 @@ async def abuild_bench(
             **generate_options,
         )
         assert isinstance(run, Run)
-        samples: dict[Any, dict[str, Sample]] = {}
-        for sample in run.samples():
-            samples.setdefault(sample.meta.get("image_id"), {})[sample.task] = sample
-        chosen += [
-            (ctx, samples[ctx.image_id]) for ctx in batch if len(samples.get(ctx.image_id, {})) == 3
-        ]
+        chosen += _complete(batch, run)
     if len(chosen) < num_images:
         raise ConfigError(
             f"only {len(chosen)} images got all three samples; see "
             f"{folder / 'run' / 'failures.jsonl'}",
             field="num_images",
         )
-    questions: list[Question] = []
-    references: dict[int, Answer] = {}
-    contexts_out: dict[str, BenchContext] = {}
-    for i, (ctx, by_task) in enumerate(chosen):
-        contexts_out[ctx.file_name] = bench_context(ctx)
-        for j, task in enumerate(("conversation", "detail", "complex")):
-            sample = by_task[task]
-            qid = 3 * i + j
-            question, reference = sample.turns[0].text, sample.turns[1].text
-            questions.append(Question(qid, ctx.file_name, question, TASK_CATEGORY[task]))
-            model_id = str(sample.meta.get("model") or "")
-            references[qid] = Answer(qid, reference, model_id, sample.id)
-    bench = Bench(questions, contexts_out, references)
+    bench = _bench_of(chosen)
     bench.write(folder)
     manifest = {
         "images": num_images,  # the manifest's field keeps its name
@@ -134,6 +106,53 @@ async def abuild_bench(
     }
     write_json(folder / "manifest.json", manifest, indent=2)
     return bench
+
+
+def _drawing_order(
+    contexts: Sequence[ImageContext], training: set[int], num_images: int, seed: int
+) -> list[ImageContext]:
+    """The images with an annotated person and not in ``training``, in the seed's order."""
+    pool = [
+        ctx
+        for ctx in contexts
+        if any(p.num_keypoints for p in ctx.people) and ctx.image_id not in training
+    ]
+    if len(pool) < num_images:
+        apart = f" and are absent from the training images ({len(training)})" if training else ""
+        raise ConfigError(
+            f"only {len(pool)} images have an annotated person{apart}; asked for {num_images}",
+            field="num_images",
+        )
+    order = sorted(pool, key=lambda c: c.image_id)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def _complete(batch: list[ImageContext], run: Run) -> list[_Chosen]:
+    """The images of ``batch`` whose three samples all came through ``run``, in order."""
+    samples: dict[Any, dict[str, Sample]] = {}
+    for sample in run.samples():
+        samples.setdefault(sample.meta.get("image_id"), {})[sample.task] = sample
+    return [
+        (ctx, samples[ctx.image_id]) for ctx in batch if len(samples.get(ctx.image_id, {})) == 3
+    ]
+
+
+def _bench_of(chosen: list[_Chosen]) -> Bench:
+    """The benchmark of the chosen images: a question and its reference per task, in order."""
+    questions: list[Question] = []
+    references: dict[int, Answer] = {}
+    contexts: dict[str, BenchContext] = {}
+    for i, (ctx, by_task) in enumerate(chosen):
+        contexts[ctx.file_name] = bench_context(ctx)
+        for j, (task, category) in enumerate(TASK_CATEGORY.items()):
+            sample = by_task[task]
+            qid = 3 * i + j
+            question, reference = sample.turns[0].text, sample.turns[1].text
+            questions.append(Question(qid, ctx.file_name, question, category))
+            model_id = str(sample.meta.get("model") or "")
+            references[qid] = Answer(qid, reference, model_id, sample.id)
+    return Bench(questions, contexts, references)
 
 
 def _recipe_name(recipe: object) -> str:

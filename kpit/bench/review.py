@@ -46,6 +46,7 @@ from kpit.errors import ConfigError, DataError, FatalGeneratorError, GeneratorEr
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.judges.base import Judge
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
+from kpit.types import Message
 
 __all__ = [
     "ORDERS",
@@ -138,6 +139,80 @@ def _check_answers(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Reviewing:
+    """What the reviews of one :func:`ajudge_answers` call share: the judge, its rubric, and
+    the kind of review (``reference`` or ``pairwise``)."""
+
+    bench: Bench
+    judge: Judge
+    rules: Mapping[str, Mapping[str, str]]
+    rubric: str
+    rubric_hash: str
+    kind: str
+    settings: dict[str, Any]
+    attempts: int
+
+    def prepare(self, job: _Job) -> tuple[dict[str, Any], list[Message]]:
+        """The review's record, not yet scored, and the messages that ask the judge for it."""
+        question = self.bench.question(job.question_id)
+        other_first = _other_first(job)
+        first, second = (job.other, job.answer) if other_first else (job.answer, job.other)
+        rule = self.rules[question.category]
+        context = self.bench.context(question).render()
+        messages = judge_messages(question.text, context, first.text, second.text,
+                                  rule["prompt"], rule["role"])  # fmt: skip
+        model_id = _label(job.answer, "model")
+        other_id = _label(job.other, "reference" if self.kind == "reference" else "versus")
+        record: dict[str, Any] = {
+            "key": job.key,
+            "kind": self.kind,
+            "question_id": job.question_id,
+            "category": question.category,
+            "answer1_id": first.answer_id or first.model_id,
+            "answer2_id": second.answer_id or second.model_id,
+            "model_id": model_id,
+            "assistant1": other_id if other_first else model_id,
+            "judge": self.settings,
+            "rubric": self.rubric,
+            "rubric_hash": self.rubric_hash,
+            "order": job.order,
+            "run": job.run,
+            "content": "",
+        }
+        if self.kind == "pairwise":
+            record["versus_id"] = other_id
+        return record, messages
+
+    async def ask(self, job: _Job, record: dict[str, Any], messages: list[Message]) -> None:
+        """Ask the judge until its scores read, at most ``attempts`` times; fill ``record``."""
+        for attempt in range(1, self.attempts + 1):
+            record["attempts"] = attempt
+            try:
+                content = await self.judge.review(messages, f"{job.key}/{attempt}")
+            except FatalGeneratorError:
+                raise
+            except GeneratorError as exc:
+                record["error"] = f"{exc.code}: {exc.message}"
+                break
+            record["content"] = content
+            scores = parse_scores(content)
+            if scores is not None:
+                # Stored as LLaVA does: [other, model], whichever was Assistant 1.
+                other, mine = scores if _other_first(job) else scores[::-1]
+                record["tuple"] = [other, mine]
+                if self.kind == "pairwise":
+                    record["scores"] = {record["versus_id"]: other, record["model_id"]: mine}
+                record.pop("error", None)
+                break
+            record["error"] = "unparseable scores"
+
+
+def _other_first(job: _Job) -> bool:
+    """Whether the judge reads the reference (or the ``versus`` answer) as Assistant 1."""
+    return job.order in (ORDERS[0], PAIRWISE_ORDERS[0])
+
+
 async def ajudge_answers(
     bench: Bench,
     answers: Mapping[int, Answer],
@@ -176,8 +251,9 @@ async def ajudge_answers(
         for _, record in read_jsonl(cache_path):
             if "error" not in record:
                 cached[record["key"]] = record
-    settings = judge_object.settings()
-    kind = "pairwise" if versus is not None else "reference"
+    reviewing = _Reviewing(bench, judge_object, rules, rubric, rubric_hash,
+                           "pairwise" if versus is not None else "reference",
+                           judge_object.settings(), attempts)  # fmt: skip
     slots = asyncio.Semaphore(concurrency)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     cache_file = cache_path.open("a", encoding="utf-8")
@@ -185,53 +261,9 @@ async def ajudge_answers(
     async def one(job: _Job) -> dict[str, Any]:
         if job.key in cached:
             return cached[job.key]
-        question = bench.question(job.question_id)
-        other_first = job.order in (ORDERS[0], PAIRWISE_ORDERS[0])
-        first, second = (job.other, job.answer) if other_first else (job.answer, job.other)
-        rule = rules[question.category]
-        messages = judge_messages(question.text, bench.context(question).render(), first.text,
-                                  second.text, rule["prompt"], rule["role"])  # fmt: skip
-        model_id = _label(job.answer, "model")
-        other_id = _label(job.other, "reference" if kind == "reference" else "versus")
-        record: dict[str, Any] = {
-            "key": job.key,
-            "kind": kind,
-            "question_id": job.question_id,
-            "category": question.category,
-            "answer1_id": first.answer_id or first.model_id,
-            "answer2_id": second.answer_id or second.model_id,
-            "model_id": model_id,
-            "assistant1": other_id if other_first else model_id,
-            "judge": settings,
-            "rubric": rubric,
-            "rubric_hash": rubric_hash,
-            "order": job.order,
-            "run": job.run,
-            "content": "",
-        }
-        if kind == "pairwise":
-            record["versus_id"] = other_id
+        record, messages = reviewing.prepare(job)
         async with slots:
-            for attempt in range(1, attempts + 1):
-                record["attempts"] = attempt
-                try:
-                    content = await judge_object.review(messages, f"{job.key}/{attempt}")
-                except FatalGeneratorError:
-                    raise
-                except GeneratorError as exc:
-                    record["error"] = f"{exc.code}: {exc.message}"
-                    break
-                record["content"] = content
-                scores = parse_scores(content)
-                if scores is not None:
-                    # Stored as LLaVA does: [other, model], whichever was Assistant 1.
-                    other, mine = scores if other_first else scores[::-1]
-                    record["tuple"] = [other, mine]
-                    if kind == "pairwise":
-                        record["scores"] = {other_id: other, model_id: mine}
-                    record.pop("error", None)
-                    break
-                record["error"] = "unparseable scores"
+            await reviewing.ask(job, record, messages)
         cache_file.write(json.dumps(record) + "\n")
         cache_file.flush()
         return record

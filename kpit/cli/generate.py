@@ -12,6 +12,7 @@ from kpit.generators.base import Price
 from kpit.pipeline import DryRun, plan_recipes
 from kpit.pipeline import generate as run_generate
 from kpit.pipeline.stats import run_stats
+from kpit.pipeline.store import Run
 from kpit.prompts.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes
 from kpit.prompts.render import CONTEXT_STYLES, context_template
 
@@ -228,6 +229,19 @@ def generate(
     if isinstance(result, DryRun):
         _print_plan(result)
         return
+    _report_session(result)
+
+
+EXIT_ALL_FAILED = 3
+"""``kpit generate``'s exit status when every request it sent failed."""
+EXIT_STOPPED = 4
+"""... when it stopped early on purpose (a spent budget): the run is incomplete."""
+EXIT_INTERRUPTED = 130
+"""... when Ctrl-C or SIGTERM stopped it (everything finished is saved)."""
+
+
+def _report_session(result: Run) -> None:
+    """Print what the run's session did and its figures; exit with the status it calls for."""
     stats = run_stats(result)
     session = result.manifest.get("last_session", {})
     new, failed, skipped = (session.get(k, 0) for k in ("samples", "failures", "skipped"))
@@ -239,14 +253,6 @@ def generate(
     if failed and not new:
         click.echo(f"every request failed; see {result.folder / 'failures.jsonl'}", err=True)
         raise SystemExit(EXIT_ALL_FAILED)
-
-
-EXIT_ALL_FAILED = 3
-"""``kpit generate``'s exit status when every request it sent failed."""
-EXIT_STOPPED = 4
-"""... when it stopped early on purpose (a spent budget): the run is incomplete."""
-EXIT_INTERRUPTED = 130
-"""... when Ctrl-C or SIGTERM stopped it (everything finished is saved)."""
 
 
 _HELP_OPTIONS = "kpit.help_options"

@@ -12,6 +12,7 @@ pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -220,29 +221,11 @@ def export_hf(
     """
     run = _run(run)
     out = _check_output(run, path, folder=True)
-    try:
-        import datasets  # noqa: F401 (here, to say what to install)
-    except ImportError:
-        raise ConfigError(
-            "export_hf needs the 'datasets' package: pip install 'kpit[hf]'", field="datasets"
-        ) from None
+    _require_datasets()
     root = _image_folder(run, image_root)
     selected = _selection(run, tasks, exclude_images)
     skipped: list[str] = []
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for record_id, sample, turns in _records(run, per_pair, selected):
-            try:
-                messages = chat_messages(turns, system)
-            except SampleError as error:
-                skipped.append(f"{record_id} ({error.message})")
-                continue
-            file = safe_join(root, sample.image, file=run.folder / "samples.jsonl",
-                             record=sample.id)  # fmt: skip
-            image = image_value(file, embed=embed_images, record=record_id, name=sample.image)
-            yield {"id": record_id, "image_id": _image_id(sample), "file_name": sample.image,
-                   "task": sample.task, "messages": messages, "images": [image]}  # fmt: skip
-
+    rows = functools.partial(_hf_rows, run, per_pair, selected, root, system, embed_images, skipped)
     features = dataset_features(embed_images)
     count = write_dataset(rows, out, features, progress=progress)
     if skipped:
@@ -250,6 +233,39 @@ def export_hf(
                     run.folder, len(skipped), "; ".join(skipped[:5]) +
                     (" ..." if len(skipped) > 5 else ""))  # fmt: skip
     return count
+
+
+def _require_datasets() -> None:
+    """Raise a :class:`ConfigError` that says what to install when ``datasets`` is missing."""
+    try:
+        import datasets  # noqa: F401 (here, to say what to install)
+    except ImportError:
+        raise ConfigError(
+            "export_hf needs the 'datasets' package: pip install 'kpit[hf]'", field="datasets"
+        ) from None
+
+
+def _hf_rows(
+    run: Run,
+    per_pair: bool,
+    selected: Sequence[str] | None,
+    root: Path,
+    system: str | None,
+    embed_images: bool,
+    skipped: list[str],
+) -> Iterator[dict[str, Any]]:
+    """The dataset's rows of :func:`export_hf`; the records left out go to ``skipped``."""
+    for record_id, sample, turns in _records(run, per_pair, selected):
+        try:
+            messages = chat_messages(turns, system)
+        except SampleError as error:
+            skipped.append(f"{record_id} ({error.message})")
+            continue
+        file = safe_join(root, sample.image, file=run.folder / "samples.jsonl",
+                         record=sample.id)  # fmt: skip
+        image = image_value(file, embed=embed_images, record=record_id, name=sample.image)
+        yield {"id": record_id, "image_id": _image_id(sample), "file_name": sample.image,
+               "task": sample.task, "messages": messages, "images": [image]}  # fmt: skip
 
 
 def _image_folder(run: Run, image_root: PathLike | None) -> Path:

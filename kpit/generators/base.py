@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -237,52 +237,12 @@ class Generator(ABC):
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        pending = iter(requests)
-        done: asyncio.Queue[Reply] = asyncio.Queue()
-        fatal: list[BaseException] = []
-        stopped: list[StopGeneration] = []
-
-        async def answer(request: ChatRequest) -> Reply | None:
-            for attempt in range(reply_retries + 1):
-                try:
-                    reply = await self.complete(request)
-                except StopGeneration as exc:
-                    stopped.append(exc)
-                    return None
-                except FatalGeneratorError as exc:
-                    fatal.append(exc)
-                    return None
-                except GeneratorError as exc:
-                    return Reply(request.key, error=exc.code, detail=str(exc))
-                except Exception as exc:  # a backend bug must not lose the finished work
-                    return Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
-                if not reply.ok or validate is None or attempt == reply_retries:
-                    return reply
-                reason = validate(request, reply)
-                if reason is None:
-                    return reply
-                log.info("%s: asking again (%s)", request.key, reason)
-            return reply
-
-        async def worker() -> None:
-            while not fatal and not stopped:
-                try:
-                    request = next(pending)
-                except StopIteration:
-                    return
-                except BaseException as exc:  # building a request failed: stop, loudly
-                    fatal.append(exc)
-                    return
-                reply = await answer(request)
-                if reply is None:
-                    return
-                await done.put(reply)
-
-        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        work = _Work(self, iter(requests), validate, reply_retries)
+        workers = [asyncio.create_task(work.worker()) for _ in range(concurrency)]
         waiter = asyncio.create_task(_wait_all(workers))
         try:
             while True:
-                getter = asyncio.create_task(done.get())
+                getter = asyncio.create_task(work.done.get())
                 finished, _ = await asyncio.wait(
                     {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -290,18 +250,79 @@ class Generator(ABC):
                     yield getter.result()
                     continue
                 getter.cancel()
-                while not done.empty():
-                    yield done.get_nowait()
+                while not work.done.empty():
+                    yield work.done.get_nowait()
                 break
-            if fatal:
-                raise fatal[0]
-            if stopped:
-                self.stop_reason = stopped[0].message
+            if work.fatal:
+                raise work.fatal[0]
+            if work.stopped:
+                self.stop_reason = work.stopped[0].message
         finally:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             waiter.cancel()
+
+
+class _Work:
+    """The state that the workers of one :meth:`Generator.generate` call share.
+
+    The requests not yet pulled, the replies not yet yielded, and what stopped the work: a
+    fatal error (raised by ``generate``) or a :class:`StopGeneration` (in flight finishes).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        pending: Iterator[ChatRequest],
+        validate: Validator | None,
+        reply_retries: int,
+    ) -> None:
+        self.generator = generator
+        self.pending = pending
+        self.validate = validate
+        self.reply_retries = reply_retries
+        self.done: asyncio.Queue[Reply] = asyncio.Queue()
+        self.fatal: list[BaseException] = []
+        self.stopped: list[StopGeneration] = []
+
+    async def worker(self) -> None:
+        """Answer requests one after another until none is left or the work stops."""
+        while not self.fatal and not self.stopped:
+            try:
+                request = next(self.pending)
+            except StopIteration:
+                return
+            except BaseException as exc:  # building a request failed: stop, loudly
+                self.fatal.append(exc)
+                return
+            reply = await self.answer(request)
+            if reply is None:
+                return
+            await self.done.put(reply)
+
+    async def answer(self, request: ChatRequest) -> Reply | None:
+        """The reply to ``request``, asked again while unusable; ``None`` when work stops."""
+        for attempt in range(self.reply_retries + 1):
+            try:
+                reply = await self.generator.complete(request)
+            except StopGeneration as exc:
+                self.stopped.append(exc)
+                return None
+            except FatalGeneratorError as exc:
+                self.fatal.append(exc)
+                return None
+            except GeneratorError as exc:
+                return Reply(request.key, error=exc.code, detail=str(exc))
+            except Exception as exc:  # a backend bug must not lose the finished work
+                return Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
+            if not reply.ok or self.validate is None or attempt == self.reply_retries:
+                return reply
+            reason = self.validate(request, reply)
+            if reason is None:
+                return reply
+            log.info("%s: asking again (%s)", request.key, reason)
+        return reply
 
 
 async def _wait_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -442,6 +442,120 @@ def _arms(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Legs:
+    """What the posture rules read: the torso, and the legs (by side: ``left``, ``right``)."""
+
+    torso: FloatArray  # degrees from upright
+    lying: BoolArray  # the torso lies down
+    thigh_down: dict[str, FloatArray]  # degrees of each thigh from pointing straight down
+    shin_down: dict[str, FloatArray]
+    knee_above_ankle: dict[str, FloatArray]  # heights, in units of the scale
+    hip_above_ankle: dict[str, FloatArray]
+    knees: dict[str, FloatArray]  # interior angles
+    hips_flex: dict[str, FloatArray]
+    feet_apart: BoolArray  # the ankles at least 0.8 of the scale apart
+    spread: FloatArray  # degrees between the thighs
+
+
+def _legs(
+    body: _Body,
+    joints: dict[str, Measure],
+    torso: Measure,
+    scale: FloatArray,
+    lengths: dict[str, FloatArray],
+) -> _Legs:
+    """The legs' measures; a segment's angle is unknown where it is foreshortened."""
+    thigh_down, shin_down, knee_above_ankle, hip_above_ankle = {}, {}, {}, {}
+    for side in ("left", "right"):
+        hip, knee, ankle = (body.p(f"{side}_{j}") for j in ("hip", "knee", "ankle"))
+        thigh_ok = _not_foreshortened(lengths[f"{side}_thigh"], SEGMENT_RATIO["thigh"], scale)
+        shin_ok = _not_foreshortened(lengths[f"{side}_shin"], SEGMENT_RATIO["shin"], scale)
+        thigh_down[side] = _from_down(knee - hip, thigh_ok)
+        shin_down[side] = _from_down(ankle - knee, shin_ok)
+        knee_above_ankle[side] = (ankle[:, 1] - knee[:, 1]) / scale
+        hip_above_ankle[side] = (ankle[:, 1] - hip[:, 1]) / scale
+    left_hip, right_hip = body.p("left_hip"), body.p("right_hip")
+    feet_apart = _norm(body.p("left_ankle") - body.p("right_ankle")) >= 0.8 * scale
+    thighs = [body.p(f"{s}_knee") - h for s, h in (("left", left_hip), ("right", right_hip))]
+    between = (thighs[0] * thighs[1]).sum(axis=-1) / (_norm(thighs[0]) * _norm(thighs[1]))
+    return _Legs(
+        torso.value, torso.code == Torso.LYING, thigh_down, shin_down, knee_above_ankle,
+        hip_above_ankle, {s: joints[f"{s}_knee"].value for s in ("left", "right")},
+        {s: joints[f"{s}_hip"].value for s in ("left", "right")}, feet_apart,
+        np.degrees(np.arccos(np.clip(between, -1, 1))),
+    )  # fmt: skip
+
+
+def _from_down(segment: FloatArray, ok: BoolArray) -> FloatArray:
+    """Degrees of ``segment`` from pointing straight down; nan where not ``ok``."""
+    down = np.degrees(np.arccos(np.clip(segment[:, 1] / _norm(segment), -1, 1)))
+    degrees: FloatArray = np.where(ok, down, np.nan)
+    return degrees
+
+
+def _both(values: dict[str, FloatArray], test: Test) -> BoolArray:
+    """Every known side passes, and at least one side is known."""
+    left, right = values["left"], values["right"]
+    known = np.isfinite(left) | np.isfinite(right)
+    return known & (~np.isfinite(left) | test(left)) & (~np.isfinite(right) | test(right))
+
+
+def _either(values: dict[str, FloatArray], test: Test) -> BoolArray:
+    """Some side is known and passes."""
+    left, right = values["left"], values["right"]
+    return (np.isfinite(left) & test(left)) | (np.isfinite(right) & test(right))
+
+
+def _kneeling(legs: _Legs) -> BoolArray:
+    """A thigh hangs down from the hip and its shin lies flat behind the knee."""
+    return (_either(legs.thigh_down, lambda v: v < 35) & _either(legs.shin_down, lambda v: v > 60)
+            & (legs.torso <= 40)
+            & _either(legs.knee_above_ankle, lambda v: np.abs(v) < 0.25))  # fmt: skip
+
+
+def _squatting(legs: _Legs) -> BoolArray:
+    """Knees sharply bent, hips down near the heels."""
+    return (_both(legs.knees, lambda v: v < 75) & _either(legs.hip_above_ankle, lambda v: v < 0.7)
+            & (legs.torso <= 70))  # fmt: skip
+
+
+def _sitting(legs: _Legs) -> BoolArray:
+    """The torso upright and a thigh near horizontal, the knee not folded shut."""
+    return ((legs.torso <= 40) & _either(legs.thigh_down, lambda v: v > 60)
+            & ~_both(legs.knees, lambda v: v < 60))  # fmt: skip
+
+
+def _crouching(legs: _Legs) -> BoolArray:
+    """Thighs slanting forward, knees and hips bent."""
+    return (_both(legs.thigh_down, lambda v: v > 28) & _both(legs.knees, lambda v: v < 135)
+            & _either(legs.hips_flex, lambda v: v < 140) & (legs.torso <= 65))  # fmt: skip
+
+
+def _walking(legs: _Legs) -> BoolArray:
+    """Walking or striding: legs spread front to back (or wide apart at the feet)."""
+    return ((legs.torso <= 50) & _both(legs.thigh_down, lambda v: v < 50)
+            & ((legs.feet_apart & (legs.spread >= 25)) | (legs.spread >= 40)))  # fmt: skip
+
+
+def _standing(legs: _Legs) -> BoolArray:
+    """The torso upright, the thighs hanging down, the knees straight."""
+    return ((legs.torso <= 30) & _both(legs.thigh_down, lambda v: v < 35)
+            & _both(legs.knees, lambda v: v > 125))  # fmt: skip
+
+
+_POSTURE_RULES: tuple[tuple[Posture, float, Callable[[_Legs], BoolArray]], ...] = (
+    (Posture.LYING, 0.8, lambda legs: legs.lying),
+    (Posture.KNEELING, 0.7, _kneeling),
+    (Posture.SQUATTING, 0.75, _squatting),
+    (Posture.SITTING, 0.75, _sitting),
+    (Posture.CROUCHING, 0.7, _crouching),
+    (Posture.WALKING, 0.65, _walking),
+    (Posture.STANDING, 0.8, _standing),
+)
+"""Each posture with its confidence and its rule, in the order tried: the first that holds."""
+
+
 def _posture(
     body: _Body,
     joints: dict[str, Measure],
@@ -449,89 +563,15 @@ def _posture(
     scale: FloatArray,
     lengths: dict[str, FloatArray],
 ) -> Measure:
+    """Each person's posture by the first rule that holds, less confident for hidden legs."""
+    legs = _legs(body, joints, torso, scale, lengths)
     n = len(scale)
-    thigh_down = {}  # degrees of each thigh from pointing straight down
-    shin_down = {}
-    knee_above_ankle = {}
-    hip_above_ankle = {}
-    for side in ("left", "right"):
-        hip, knee, ankle = (body.p(f"{side}_{j}") for j in ("hip", "knee", "ankle"))
-        thigh, shin = knee - hip, ankle - knee
-        thigh_ok = _not_foreshortened(lengths[f"{side}_thigh"], SEGMENT_RATIO["thigh"], scale)
-        shin_ok = _not_foreshortened(lengths[f"{side}_shin"], SEGMENT_RATIO["shin"], scale)
-        thigh_down[side] = np.where(
-            thigh_ok, np.degrees(np.arccos(np.clip(thigh[:, 1] / _norm(thigh), -1, 1))), np.nan
-        )
-        shin_down[side] = np.where(
-            shin_ok, np.degrees(np.arccos(np.clip(shin[:, 1] / _norm(shin), -1, 1))), np.nan
-        )
-        knee_above_ankle[side] = (ankle[:, 1] - knee[:, 1]) / scale
-        hip_above_ankle[side] = (ankle[:, 1] - hip[:, 1]) / scale
-
-    def both(values: dict[str, FloatArray], test: Test) -> BoolArray:
-        """Every known side passes, and at least one side is known."""
-        left, right = values["left"], values["right"]
-        known = np.isfinite(left) | np.isfinite(right)
-        return known & (~np.isfinite(left) | test(left)) & (~np.isfinite(right) | test(right))
-
-    def either(values: dict[str, FloatArray], test: Test) -> BoolArray:
-        """Some side is known and passes."""
-        left, right = values["left"], values["right"]
-        return (np.isfinite(left) & test(left)) | (np.isfinite(right) & test(right))
-
-    knees = {s: joints[f"{s}_knee"].value for s in ("left", "right")}
-    hips_flex = {s: joints[f"{s}_hip"].value for s in ("left", "right")}
-    upright = torso.value <= 40
     code = np.full(n, -1, dtype=np.int64)
     confidence = np.zeros(n)
-
-    def assign(mask: BoolArray, label: Posture, conf: float) -> None:
-        free = mask & (code < 0)
+    for label, conf, rule in _POSTURE_RULES:
+        free = rule(legs) & (code < 0)
         code[free] = label
         confidence[free] = conf
-
-    lying = torso.code == Torso.LYING
-    assign(lying, Posture.LYING, 0.8)
-    # Kneeling: a thigh hangs down from the hip and its shin lies flat behind the knee.
-    kneel = either(thigh_down, lambda v: v < 35) & either(shin_down, lambda v: v > 60) & upright
-    kneel &= either(knee_above_ankle, lambda v: np.abs(v) < 0.25)
-    assign(kneel, Posture.KNEELING, 0.7)
-    # Squatting: knees sharply bent, hips down near the heels.
-    squat = (
-        both(knees, lambda v: v < 75)
-        & either(hip_above_ankle, lambda v: v < 0.7)
-        & (torso.value <= 70)
-    )
-    assign(squat, Posture.SQUATTING, 0.75)
-    # Sitting: the torso upright and a thigh near horizontal, the knee not folded shut.
-    sit = upright & either(thigh_down, lambda v: v > 60) & ~both(knees, lambda v: v < 60)
-    assign(sit, Posture.SITTING, 0.75)
-    # Crouching: thighs slanting forward, knees and hips bent.
-    crouch = (
-        both(thigh_down, lambda v: v > 28)
-        & both(knees, lambda v: v < 135)
-        & either(hips_flex, lambda v: v < 140)
-    )
-    crouch &= torso.value <= 65
-    assign(crouch, Posture.CROUCHING, 0.7)
-    # Walking or striding: legs spread front to back (or wide apart at the feet).
-    left_hip, right_hip = body.p("left_hip"), body.p("right_hip")
-    feet_apart = _norm(body.p("left_ankle") - body.p("right_ankle")) >= 0.8 * scale
-    thighs = [body.p(f"{s}_knee") - h for s, h in (("left", left_hip), ("right", right_hip))]
-    spread = np.degrees(
-        np.arccos(
-            np.clip(
-                (thighs[0] * thighs[1]).sum(axis=-1) / (_norm(thighs[0]) * _norm(thighs[1])), -1, 1
-            )
-        )
-    )
-    stride = (torso.value <= 50) & both(thigh_down, lambda v: v < 50)
-    stride &= (feet_apart & (spread >= 25)) | (spread >= 40)
-    assign(stride, Posture.WALKING, 0.65)
-    stand = (
-        (torso.value <= 30) & both(thigh_down, lambda v: v < 35) & both(knees, lambda v: v > 125)
-    )
-    assign(stand, Posture.STANDING, 0.8)
     legs_weight = np.maximum(body.w("left_hip", "left_knee"), body.w("right_hip", "right_knee"))
     confidence = np.where(code >= 0, confidence * np.maximum(legs_weight, OCCLUDED_WEIGHT), 0.0)
     return Measure(np.full(n, np.nan), code, confidence)

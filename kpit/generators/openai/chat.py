@@ -25,22 +25,19 @@ neither are credentials in the server URL (``user:password@``, ``?api-key=``): s
 
 The ``openai`` package is imported when the first client is made, not with this module:
 registering the backend (every ``kpit`` command does) costs nothing.
+
+Beside this module: the options (``_options``), the client and the lazy import of ``openai``
+(``_client``), the request and usage shaping (``_wire``) and which failures a retry can fix
+(``_retry``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import functools
-import importlib
 import logging
-import mimetypes
 import os
 import random
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -57,12 +54,15 @@ from kpit.generators.base import (
     Validator,
     cached_share,
 )
+from kpit.generators.openai._client import make_client, openai_module, response_class
+from kpit.generators.openai._options import OpenAIOptions, price_overrides
+from kpit.generators.openai._retry import Retry, refusal_retry
+from kpit.generators.openai._wire import read_usage, to_openai_messages
 from kpit.generators.openai.credentials import clean_key, protect_logs, redact, split_url
-from kpit.generators.openai.pricing import parse_price, price_for, price_of
-from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter, retry_after
-from kpit.options import option
+from kpit.generators.openai.pricing import price_for
+from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter
 from kpit.prompts.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
-from kpit.types import ChatRequest, Message
+from kpit.types import ChatRequest
 
 if TYPE_CHECKING:
     import openai
@@ -71,22 +71,7 @@ __all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]  # redact: from .creden
 
 log = logging.getLogger(__name__)
 
-
-def _openai() -> ModuleType:
-    """The ``openai`` package, imported on first use (it takes about half a second)."""
-    import openai
-
-    return openai
-
-
-@functools.cache
-def _response_class() -> type:
-    """The HTTP library's response class, as the ``openai`` client uses it (httpx or a fork)."""
-    client_class = _openai().DefaultAsyncHttpxClient.__mro__[1]
-    module = importlib.import_module(client_class.__module__.split(".")[0])
-    response: type = module.Response
-    return response
-
+_openai = openai_module  # the batch backend imports it from here
 
 WAITING_FACTOR = 4
 """Requests worked on per call in flight: the others wait out backoffs or rate limits."""
@@ -95,109 +80,10 @@ _DEPARTURES = ("connect_tcp.started", "connect_unix_socket.started",
                "send_request_headers.started")  # fmt: skip
 """HTTP core trace events at which a request is leaving (a new connection, or its headers)."""
 
-RETRYABLE_STATUS = frozenset({408, 409, 429})
-"""Status codes below 500 worth retrying (timeout, conflict, rate limit)."""
-
 
 def _public_url(url: str | None) -> str | None:
     """A URL without credentials in it (``https://user:pass@host?api-key=k`` -> ``https://host``)."""
     return split_url(url).url
-
-
-def _image_url(image: str) -> str:
-    """An image as a URL the API accepts: data and http URLs as they are, files as base64."""
-    if image.startswith(("data:", "http://", "https://")):
-        return image
-    path = Path(image)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise GeneratorError(f"cannot read the image: {exc.strerror}", file=path) from None
-    mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def to_openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """kpit messages as the chat API's message dicts, images as ``image_url`` parts."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        if not message.images:
-            out.append({"role": message.role, "content": message.content})
-            continue
-        parts: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": _image_url(image)}}
-            for image in message.images
-        ]
-        parts.append({"type": "text", "text": message.content})
-        out.append({"role": message.role, "content": parts})
-    return out
-
-
-def _price_overrides(prices: Any) -> dict[str, Price]:
-    """The ``prices`` option as a table of :class:`Price` by model."""
-    overrides: dict[str, Price] = {}
-    if isinstance(prices, Mapping):
-        for model, value in prices.items():
-            if isinstance(value, str):
-                overrides[model] = parse_price(f"{model}={value}")[1]
-            else:
-                overrides[model] = price_of([float(v) for v in value])
-    elif isinstance(prices, str):
-        for item in prices.split(";"):
-            model, price = parse_price(item)
-            overrides[model] = price
-    return overrides
-
-
-@dataclass(frozen=True)
-class OpenAIOptions:
-    """The ``openai`` backend's options (keyword arguments, or ``-O key=value``)."""
-
-    base_url: str | None = option(None, "The server (default OPENAI_BASE_URL, else OpenAI's).")
-    api_key: str | None = option(
-        None, "The key (default OPENAI_API_KEY); never stored or shown.", secret=True
-    )
-    organization: str | None = option(None, "OpenAI's organisation header.")
-    project: str | None = option(None, "OpenAI's project header.")
-    azure_endpoint: str | None = option(None, "Talk to Azure OpenAI at this endpoint instead.")
-    api_version: str = option("2024-10-21", "Azure OpenAI's API version.")
-    temperature: float | None = option(None, "Sampling temperature, sent when given.", minimum=0)
-    top_p: float | None = option(None, "Nucleus sampling, sent when given.", minimum=0)
-    max_tokens: int | None = option(None, "The longest reply, sent when given.", minimum=1)
-    seed: int | None = option(None, "The server's sampling seed, sent when given.")
-    extra_body: dict[str, Any] | None = option(
-        None, "Extra request fields as a JSON object (e.g. vLLM's top_k)."
-    )
-    timeout: float = option(120.0, "Seconds per request.", minimum=0)
-    rpm: float | None = option(
-        None,
-        "Client-side limit: requests per minute (no second gets more than rpm/60).",
-        minimum=0,
-    )
-    tpm: float | None = option(None, "Client-side limit: tokens per minute.", minimum=0)
-    learn_limits: bool = option(
-        True,
-        "Pace to the limits the server announces (x-ratelimit-limit-requests/-tokens) too; "
-        "without rpm/tpm the first request goes alone to learn them.",
-    )
-    max_retries: int = option(6, "Attempts after the first for retryable errors.", minimum=0)
-    backoff: float = option(
-        1.0, "The first retry's wait in seconds; doubles each retry.", minimum=0
-    )
-    backoff_max: float = option(
-        60.0,
-        "The longest wait between retries, and the longest pause a server's Retry-After may "
-        "ask for, in seconds.",
-        minimum=0,
-    )
-    max_cost: float | None = option(
-        None, "Stop sending new requests once this many dollars are spent.", minimum=0
-    )
-    prices: dict[str, Any] | str | None = option(
-        None,
-        "Prices over the built-in table: {model: [input, output, cached]} dollars per "
-        "million tokens (cached input optional), or 'MODEL=IN,OUT[,CACHED];MODEL=...'.",
-    )
 
 
 class OpenAIGenerator(Generator):
@@ -257,7 +143,7 @@ class OpenAIGenerator(Generator):
 
     def _resolve_price(self, prices: Any) -> Price | None:
         try:
-            overrides = _price_overrides(prices)
+            overrides = price_overrides(prices)
         except (ValueError, TypeError, IndexError) as exc:
             raise ConfigError(f"unreadable prices: {exc}", field="prices") from None
         base = price_for(self.model, overrides)
@@ -277,40 +163,9 @@ class OpenAIGenerator(Generator):
         return self._client
 
     def _make_client(self) -> Any:
-        if not self._secret:
-            raise ConfigError(
-                "no API key: set OPENAI_API_KEY, or pass api_key (any value for a local "
-                "server that does not check keys)",
-                field="api_key",
-            )
-        opts = self.options
-        openai = _openai()
-        # Credentials in a URL never reach the client inside it (it logs URLs): the user
-        # and password become the header they stood for, the query default parameters.
         # The pacing's turn ends when the request's bytes leave (see _on_request).
-        http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._on_request]})
-        if opts.azure_endpoint:
-            return openai.AsyncAzureOpenAI(
-                azure_endpoint=self._azure.url or opts.azure_endpoint,
-                api_version=opts.api_version,
-                api_key=self._secret,
-                timeout=self.timeout,
-                max_retries=0,  # kpit retries, with its own backoff and rate limits
-                default_headers=self._azure.headers or None,
-                default_query=self._azure.query or None,
-                http_client=http_client,
-            )
-        return openai.AsyncOpenAI(
-            base_url=self._server.url,
-            api_key=self._secret,
-            organization=opts.organization,
-            project=opts.project,
-            timeout=self.timeout,
-            max_retries=0,
-            default_headers=self._server.headers or None,
-            default_query=self._server.query or None,
-            http_client=http_client,
-        )
+        return make_client(self.options, self._secret, self._server, self._azure,
+                           self._on_request, timeout=self.timeout)  # fmt: skip
 
     async def _on_request(self, request: Any) -> None:
         """The HTTP client's request hook: end the pacing's turn when the bytes leave.
@@ -489,7 +344,7 @@ class OpenAIGenerator(Generator):
                 if halted is not None:
                     raise StopGeneration(halted, record=request.key)
                 reply = self._reply(request, await self._send(body), estimate)
-            except _Retry as retry:
+            except Retry as retry:
                 last_code, last_detail = retry.code, retry.detail
                 told = self._wait_after(retry, taken, started)
                 if told is None:
@@ -507,7 +362,7 @@ class OpenAIGenerator(Generator):
         raise GeneratorError(f"gave up after {self.max_retries + 1} attempts: {last_detail}",
                              code=last_code, record=request.key)  # fmt: skip
 
-    def _wait_after(self, retry: _Retry, taken: float, started: float) -> float | None:
+    def _wait_after(self, retry: Retry, taken: float, started: float) -> float | None:
         """How long a failed request waits before its next attempt, and what a 429 slows.
 
         A 429 that says a budget is spent has paused every request until the reset (the
@@ -531,25 +386,23 @@ class OpenAIGenerator(Generator):
         return float(wait * random.uniform(0.5, 1.5))
 
     async def _send(self, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        """One call; retryable failures raise :class:`_Retry`, hopeless ones are fatal."""
-        openai = _openai()
+        """One call; retryable failures raise :class:`Retry`, hopeless ones are fatal."""
+        openai = openai_module()
         self.requests_sent += 1
         try:
             # The client's own request path (auth, base URL, Azure deployments, error types),
             # without its typed-parameter transform and response models: at tens of
             # requests a second their CPU cost delays every other request on the loop.
             response = await self.client.post("/chat/completions", body=body,
-                                              cast_to=_response_class())  # fmt: skip
+                                              cast_to=response_class())  # fmt: skip
             return orjson.loads(response.content), response.headers
         except openai.APIStatusError as exc:
             status = exc.status_code
             headers = exc.response.headers if exc.response is not None else {}
             spent = self.limiter.observe(headers, refused=status == 429)
-            if status == 429:
-                raise _Retry("rate_limit", f"429 {self._message(exc)}", spent=spent,
-                             retry_after=retry_after(headers)) from None  # fmt: skip
-            if status >= 500 or status in RETRYABLE_STATUS:
-                raise _Retry("server_error", f"{status} {self._message(exc)}") from None
+            retry = refusal_retry(status, self._message(exc), headers, spent=spent)
+            if retry is not None:
+                raise retry from None
             self._halted = f"stopped after a {status} error"  # nothing more goes out
             raise FatalGeneratorError(
                 f"the server refused the request ({status} {type(exc).__name__}): "
@@ -557,11 +410,11 @@ class OpenAIGenerator(Generator):
                 field="status",
             ) from None
         except openai.APITimeoutError:
-            raise _Retry("timeout", f"no answer within {self.timeout:g} s") from None
+            raise Retry("timeout", f"no answer within {self.timeout:g} s") from None
         except openai.APIConnectionError as exc:
-            raise _Retry("connection", f"connection failed: {type(exc).__name__}") from None
+            raise Retry("connection", f"connection failed: {type(exc).__name__}") from None
         except (openai.APIResponseValidationError, ValueError) as exc:
-            raise _Retry("malformed", f"malformed reply: {type(exc).__name__}") from None
+            raise Retry("malformed", f"malformed reply: {type(exc).__name__}") from None
         finally:
             if self._traced is None and self.limiter.holding():
                 self._traced = False  # answered, and the transport never said it left
@@ -577,7 +430,7 @@ class OpenAIGenerator(Generator):
             choice = completion["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise _Retry("malformed", "a reply without choices") from None
+            raise Retry("malformed", "a reply without choices") from None
         self.limiter.succeed()
         usage, extra = self._account(request, completion.get("usage"), text)
         if usage is not None and completion.get("usage"):
@@ -616,63 +469,3 @@ class OpenAIGenerator(Generator):
             self.cost += self._price.cost(guess.prompt_tokens, guess.completion_tokens)
         self._charge(Usage())  # the budget check, with the estimate counted
         return None, {"usage_unknown": fault, "usage_estimate": guess.to_dict()}
-
-
-def _count(value: Any) -> int | None:
-    """A token count: a whole number, 0 or more (``3.0`` too), else ``None``."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
-
-
-def read_usage(raw: Any) -> tuple[Usage | None, str]:
-    """A reply's ``usage`` as :class:`Usage`, and what in it could not be read.
-
-    Token counts must be whole numbers, 0 or more; an absent ``usage`` reads as zero (some
-    servers send none), anything else malformed as ``None`` and why. The cached prompt
-    tokens come from ``prompt_tokens_details.cached_tokens``: absent or null reads as none
-    cached; a malformed count (not a count, or more than the prompt tokens) also reads as
-    none cached, the usage kept, and the second value says why.
-    """
-    if raw is None or raw == {}:
-        return Usage(), ""
-    if not isinstance(raw, Mapping):
-        return None, f"usage is {type(raw).__name__}, not an object"
-    counts = []
-    for name in ("prompt_tokens", "completion_tokens"):
-        value = _count(raw.get(name, 0))
-        if value is None:
-            return None, f"{name} is {str(raw.get(name))[:40]!r}, not a count of tokens"
-        counts.append(value)
-    cached, fault = _cached(raw.get("prompt_tokens_details"), counts[0])
-    return Usage(counts[0], counts[1], cached), fault
-
-
-def _cached(details: Any, prompt_tokens: int) -> tuple[int, str]:
-    """The cached prompt tokens in ``prompt_tokens_details``, and why 0 if it is malformed."""
-    if details is None:
-        return 0, ""
-    if not isinstance(details, Mapping):
-        return 0, f"prompt_tokens_details is {type(details).__name__}, not an object"
-    raw = details.get("cached_tokens")
-    if raw is None:
-        return 0, ""
-    cached = _count(raw)
-    if cached is None:
-        return 0, f"cached_tokens is {str(raw)[:40]!r}, not a count of tokens"
-    if cached > prompt_tokens:
-        return 0, f"cached_tokens ({cached}) is more than prompt_tokens ({prompt_tokens})"
-    return cached, ""
-
-
-class _Retry(Exception):
-    """A failed attempt worth another: why, and what a 429 said."""
-
-    def __init__(self, code: str, detail: str, *, spent: bool = False,
-                 retry_after: float | None = None) -> None:  # fmt: skip
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-        self.spent = spent  # a 429 whose headers say a budget is spent
-        self.retry_after = retry_after
