@@ -28,6 +28,7 @@ from kpit.coco.loader import CocoContexts
 from kpit.errors import ConfigError
 from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
 from kpit.generators.base import Generator
+from kpit.names import parse_names, split_names
 from kpit.pipeline.quality import QualityConfig, sample_fingerprint
 from kpit.pipeline.store import RunStore
 from kpit.plugins import resolve_recipe
@@ -68,15 +69,10 @@ def resolve_tasks(tasks: str | Sequence[str], recipe: RecipeLike = DEFAULT_RECIP
     """Task objects from names (a list, a comma-separated string, or ``"all"``), as
     ``recipe`` builds them."""
     chosen = resolve_recipe(recipe)
-    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
-    names = [n.strip() for n in names if n.strip()]
+    names = split_names(tasks, what="task", field="tasks")
     if names == ["all"]:
         names = list(chosen.tasks) if chosen.tasks is not None else list(ALL_TASKS)
-    if not names:
-        raise ConfigError("no task given", field="tasks")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"a task is named twice: {', '.join(names)}", field="tasks")
-    return [chosen.task(name) for name in names]
+    return [chosen.task(name) for name in parse_names(names, what="task", field="tasks")]
 
 
 def _make_generator(generator: str | Generator, model: str | None,

@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 from kpit.errors import ConfigError
 from kpit.generators.base import FatalGeneratorError, Price, Reply, Validator
-from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions, _openai
+from kpit.generators.openai._client import openai_module
+from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions
 from kpit.generators.openai.pricing import batch_price
 from kpit.jsonl import write_json, write_jsonl
 from kpit.options import option
@@ -105,7 +106,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
     # --- the API, with retries for passing trouble --------------------------------------
 
     async def _api(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        openai = _openai()
+        openai = openai_module()
         for attempt in range(self.max_retries + 1):
             try:
                 return await call()

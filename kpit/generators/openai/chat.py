@@ -71,7 +71,6 @@ __all__ = ["OpenAIGenerator", "OpenAIOptions", "redact"]  # redact: from .creden
 
 log = logging.getLogger(__name__)
 
-_openai = openai_module  # the batch backend imports it from here
 
 WAITING_FACTOR = 4
 """Requests worked on per call in flight: the others wait out backoffs or rate limits."""
