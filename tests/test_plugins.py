@@ -196,7 +196,7 @@ def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProce
         text=True,
         env=environment,
         check=False,
-        timeout=120,
+        timeout=600,  # only a hang
     )
 
 

@@ -16,7 +16,10 @@ the whole ``prompt_tokens_details`` (to send a malformed one). It can enforce a 
 limit as providers do (``per_second``: more requests than that within any second are
 refused with a spent budget), and announce its limits in ``x-ratelimit-*`` headers or not
 (``limit_headers``). It counts what it receives and remembers the API keys (the
-``Authorization`` header) and the paths it was sent.
+``Authorization`` header) and the paths it was sent. It can hold chat replies until told
+(``hold_after``, :meth:`FakeOpenAI.release`), so that a test stops a client while its
+requests are in flight whatever the machine's speed, and a test can wait until it has
+received some number of requests (:meth:`FakeOpenAI.wait_for_requests`).
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -118,7 +121,8 @@ class Behaviour:
     rates: dict[str, float] = field(default_factory=dict)  # fault -> probability
     retry_after: float = 0.2
     reset_after: float = 1.0  # a spent budget's reset (429-spent)
-    slow_seconds: float = 3.0
+    slow_seconds: float | None = 3.0  # a "slow" reply's delay; None: until the server stops
+    hold_after: int | None = None  # chat requests after this many wait for release()
     content: Callable[[dict[str, Any]], str] = default_content
     rpm_limit: int = 30_000  # announced, not enforced (OpenAI's tier 5 for gpt-4o-mini)
     tpm_limit: int = 150_000_000
@@ -149,6 +153,9 @@ class FakeOpenAI:
         self.max_in_flight = 0
         self.request_times: list[float] = []
         self.second_limit: SecondLimit | None = None
+        self.received = threading.Condition(self.lock)  # notified on every chat request
+        self.released = threading.Event()  # held replies go on (set by release() and stop())
+        self.stopping = threading.Event()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.prompts: list[str] = []  # every prompt answered, for the prompt cache
@@ -170,6 +177,8 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
+        self.released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -179,6 +188,23 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def release(self) -> None:
+        """Let every held reply go, and hold none from now on."""
+        self.behaviour.hold_after = None
+        self.released.set()
+
+    def wait_for_requests(self, count: int, timeout: float = 600.0) -> None:
+        """Wait until ``count`` chat requests have arrived; ``timeout`` only catches a hang."""
+        with self.received:
+            if not self.received.wait_for(lambda: self.counts["chat"] >= count, timeout):
+                raise TimeoutError(f"{self.counts['chat']} chat requests, not {count}")
+
+    def _hold(self, arrival: int) -> None:
+        """Wait for :meth:`release` if the ``arrival``-th chat request comes after the hold."""
+        hold_after = self.behaviour.hold_after
+        if hold_after is not None and arrival > hold_after:
+            self.released.wait()
 
     def next_fault(self) -> str | None:
         with self.lock:
@@ -439,17 +465,20 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self._body())
         with fake.lock:
             fake.counts["chat"] += 1
+            arrival = fake.counts["chat"]
             fake.chat_requests.append(body)
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
             fake.request_times.append(time.monotonic())
+            fake.received.notify_all()
         try:
+            fake._hold(arrival)
             fault = fake.next_fault() if fake.admit() else "refused"
             if fault:
                 with fake.lock:
                     fake.counts[fault] += 1
             if fault == "slow":
-                time.sleep(fake.behaviour.slow_seconds)
+                fake.stopping.wait(fake.behaviour.slow_seconds)
             elif fake.behaviour.latency and fault != "refused":
                 time.sleep(fake.behaviour.latency)
             limits = fake.limits()
