@@ -1,4 +1,4 @@
-"""Pacing a provider accepts, against the real client and the loopback server (issue 15).
+"""Pacing a provider accepts, against the real client and the loopback server.
 
 No second over the per-second share of ``--rpm``; a 429 whose headers say a budget is spent
 pauses every request, one without delays only its own and lowers the concurrency; limits

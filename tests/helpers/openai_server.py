@@ -173,7 +173,8 @@ class FakeOpenAI:
         self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 512
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # polled every 0.05 s for a shutdown: stop() returns that soon, not in half a second
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
