@@ -221,7 +221,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
+        timeout=600,  # only a hang
     )
     assert done.returncode == 0, done.stderr
     return target
