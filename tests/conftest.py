@@ -1,14 +1,17 @@
-"""Shared fixtures: the bundled real COCO sample and a writer of synthetic COCO files."""
+"""Shared fixtures: the bundled real COCO sample and a writer of synthetic COCO files; and
+a guard that keeps each test's plugins to itself, so tests run in any order and in parallel.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kpit import plugins
 from kpit.layouts import COCO_17
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,6 +25,21 @@ PERSON_CATEGORY = {
     "keypoints": list(COCO_17.names),
     "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton],
 }
+
+
+@pytest.fixture(autouse=True)
+def _plugins_stay_with_their_test() -> Iterator[None]:
+    """The process's plugin manager as each test found it: a plugin a test registered (and a
+    failing test could not unregister) leaves with it; a manager a test made afresh (under an
+    environment of its own) is dropped, and the next test's is made in the usual one."""
+    manager = plugins.get_plugin_manager()
+    before = set(manager.get_plugins())
+    yield
+    if plugins.get_plugin_manager.cache_info().currsize and plugins.get_plugin_manager() is manager:
+        for plugin in set(manager.get_plugins()) - before:
+            manager.unregister(plugin)
+    else:
+        plugins.get_plugin_manager.cache_clear()
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ def test_the_benchmarks_are_found() -> None:
         assert name in names and name in (REPO / test).read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(660)
 @pytest.mark.parametrize("script", _params())
 def test_each_benchmark_runs_in_quick_mode(script: Path) -> None:

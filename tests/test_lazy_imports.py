@@ -1,7 +1,7 @@
 """A command imports what it needs when it needs it: ``openai`` only to call a server.
 
 Importing ``openai`` takes about half a second (its typed models); every ``kpit`` command
-registers the backends, so their modules must not import it (issue 15).
+registers the backends, so their modules must not import it when they load.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProce
         text=True,
         env=environment,
         check=False,
-        timeout=120,
+        timeout=600,  # only a hang
     )
 
 
@@ -221,7 +221,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
+        timeout=600,  # only a hang
     )
     assert done.returncode == 0, done.stderr
     return target
@@ -332,3 +332,23 @@ def test_a_plugin_whose_hooks_do_not_fit_is_refused(tmp_path: Path) -> None:
     assert "optional (odd-plugins 1.0)" in loaded  # optionalhook=True: not checked
     assert "misspelled-task" not in listed.stdout  # refused whole, the good hook too
     assert "optional-task" in listed.stdout and "template" in listed.stdout
+
+
+def test_an_unknown_plugin_name_in_kpit_load_plugins_warns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: a misspelled entry loaded nothing, silently."""
+    monkeypatch.setenv("KPIT_LOAD_PLUGINS", "caption-baselin")
+    plugins.get_plugin_manager.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="'caption-baselin', which no installed"):
+            plugins.get_plugin_manager()
+    finally:
+        plugins.get_plugin_manager.cache_clear()
+    monkeypatch.setenv("KPIT_LOAD_PLUGINS", "")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            plugins.get_plugin_manager()  # empty: none wanted, nothing to warn about
+    finally:
+        plugins.get_plugin_manager.cache_clear()

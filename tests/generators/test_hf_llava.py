@@ -81,6 +81,7 @@ def collect(backend: HFLlavaGenerator, requests: Sequence[kpit.ChatRequest],
     return asyncio.run(run())
 
 
+@pytest.mark.slow  # trains the tiny LLaVA first (trained_llava)
 def test_the_trained_model_decides_clearly(alone: list[dict[str, Any]]) -> None:
     """What makes the comparison below meaningful: at every step of every answer the
     greedy choice leads the runner-up by far more than the rounding that padding and
@@ -91,6 +92,7 @@ def test_the_trained_model_decides_clearly(alone: list[dict[str, Any]]) -> None:
     assert len({a["prompt_tokens"] for a in alone}) >= 4  # left padding is exercised
 
 
+@pytest.mark.slow  # trains the tiny LLaVA first (trained_llava)
 @pytest.mark.parametrize("batch_size", [1, 3, len(PAIRS)])
 def test_batched_answers_equal_the_one_at_a_time_answers(
     trained_llava: Path, alone: list[dict[str, Any]], batch_size: int
@@ -112,6 +114,7 @@ def test_batched_answers_equal_the_one_at_a_time_answers(
     assert {r.finish_reason for r in replies} == {"stop"}
 
 
+@pytest.mark.slow  # trains the tiny LLaVA first (trained_llava)
 def test_a_bad_image_fails_its_question_only(
     trained_llava: Path, alone: list[dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -145,6 +148,7 @@ class Flaky(HFLlavaGenerator):
         return super()._run(batch)
 
 
+@pytest.mark.slow  # trains the tiny LLaVA first (trained_llava)
 def test_a_failed_batch_is_answered_one_at_a_time(
     trained_llava: Path, alone: list[dict[str, Any]]
 ) -> None:
@@ -158,6 +162,7 @@ def test_a_failed_batch_is_answered_one_at_a_time(
     ]
 
 
+@pytest.mark.slow  # trains the tiny LLaVA first (trained_llava)
 def test_refused_replies_are_asked_again_in_a_later_batch(trained_llava: Path) -> None:
     backend = HFLlavaGenerator(str(trained_llava), device="cpu", max_new_tokens=MAX_NEW,
                                batch_size=3)  # fmt: skip
@@ -200,6 +205,7 @@ class Counting(HFLlavaGenerator):
         return super().answer_batch(requests)
 
 
+@pytest.mark.slow  # trains the tiny LLaVA first (trained_llava)
 def test_resumed_answers_need_not_keep_the_batch_size(
     trained_llava: Path, sample_root: Path, tmp_path: Path
 ) -> None:

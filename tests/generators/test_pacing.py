@@ -1,4 +1,4 @@
-"""Pacing a provider accepts, against the real client and the loopback server (issue 15).
+"""Pacing a provider accepts, against the real client and the loopback server.
 
 No second over the per-second share of ``--rpm``; a 429 whose headers say a budget is spent
 pauses every request, one without delays only its own and lowers the concurrency; limits
@@ -33,7 +33,7 @@ def server() -> Iterator[FakeOpenAI]:
 
 def run(sample_root: Path, server: FakeOpenAI, out: Path, *, concurrency: int = 4,
         generator: str | OpenAIGenerator = "openai", **options: Any) -> kpit.Run:  # fmt: skip
-    settings = {"base_url": server.base_url, "api_key": KEY, "backoff": 0.05, "timeout": 5.0}
+    settings = {"base_url": server.base_url, "api_key": KEY, "backoff": 0.05, "timeout": 60.0}
     if isinstance(generator, str):
         result = kpit.generate(kpit.load_coco(sample_root), "all", generator, "gpt-4o", out=out,
                                progress=False, concurrency=concurrency, reply_retries=0,

@@ -16,7 +16,10 @@ the whole ``prompt_tokens_details`` (to send a malformed one). It can enforce a 
 limit as providers do (``per_second``: more requests than that within any second are
 refused with a spent budget), and announce its limits in ``x-ratelimit-*`` headers or not
 (``limit_headers``). It counts what it receives and remembers the API keys (the
-``Authorization`` header) and the paths it was sent.
+``Authorization`` header) and the paths it was sent. It can hold chat replies until told
+(``hold_after``, :meth:`FakeOpenAI.release`), so that a test stops a client while its
+requests are in flight whatever the machine's speed, and a test can wait until it has
+received some number of requests (:meth:`FakeOpenAI.wait_for_requests`).
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -118,7 +121,8 @@ class Behaviour:
     rates: dict[str, float] = field(default_factory=dict)  # fault -> probability
     retry_after: float = 0.2
     reset_after: float = 1.0  # a spent budget's reset (429-spent)
-    slow_seconds: float = 3.0
+    slow_seconds: float | None = 3.0  # a "slow" reply's delay; None: until the server stops
+    hold_after: int | None = None  # chat requests after this many wait for release()
     content: Callable[[dict[str, Any]], str] = default_content
     rpm_limit: int = 30_000  # announced, not enforced (OpenAI's tier 5 for gpt-4o-mini)
     tpm_limit: int = 150_000_000
@@ -149,6 +153,9 @@ class FakeOpenAI:
         self.max_in_flight = 0
         self.request_times: list[float] = []
         self.second_limit: SecondLimit | None = None
+        self.received = threading.Condition(self.lock)  # notified on every chat request
+        self.released = threading.Event()  # held replies go on (set by release() and stop())
+        self.stopping = threading.Event()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.prompts: list[str] = []  # every prompt answered, for the prompt cache
@@ -166,10 +173,13 @@ class FakeOpenAI:
         self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._server.request_queue_size = 512
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # polled every 0.05 s for a shutdown: stop() returns that soon, not in half a second
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
+        self.released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -179,6 +189,23 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def release(self) -> None:
+        """Let every held reply go, and hold none from now on."""
+        self.behaviour.hold_after = None
+        self.released.set()
+
+    def wait_for_requests(self, count: int, timeout: float = 600.0) -> None:
+        """Wait until ``count`` chat requests have arrived; ``timeout`` only catches a hang."""
+        with self.received:
+            if not self.received.wait_for(lambda: self.counts["chat"] >= count, timeout):
+                raise TimeoutError(f"{self.counts['chat']} chat requests, not {count}")
+
+    def _hold(self, arrival: int) -> None:
+        """Wait for :meth:`release` if the ``arrival``-th chat request comes after the hold."""
+        hold_after = self.behaviour.hold_after
+        if hold_after is not None and arrival > hold_after:
+            self.released.wait()
 
     def next_fault(self) -> str | None:
         with self.lock:
@@ -439,17 +466,20 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self._body())
         with fake.lock:
             fake.counts["chat"] += 1
+            arrival = fake.counts["chat"]
             fake.chat_requests.append(body)
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
             fake.request_times.append(time.monotonic())
+            fake.received.notify_all()
         try:
+            fake._hold(arrival)
             fault = fake.next_fault() if fake.admit() else "refused"
             if fault:
                 with fake.lock:
                     fake.counts[fault] += 1
             if fault == "slow":
-                time.sleep(fake.behaviour.slow_seconds)
+                fake.stopping.wait(fake.behaviour.slow_seconds)
             elif fake.behaviour.latency and fault != "refused":
                 time.sleep(fake.behaviour.latency)
             limits = fake.limits()
@@ -558,94 +588,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {k: v for k, v in batch.items() if k != "polls"})
 
 
-_REASONS = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error"}
-
-
-async def serve_fast(
-    latency: float,
-    *,
-    per_second: int | None = None,
-    rates: dict[str, float] | None = None,
-    retry_after: float = 1.0,
-    limit_headers: bool = False,
-    seed: int = 0,
-) -> None:
-    """A lean asyncio server for chat completions only, for throughput benchmarks.
-
-    The threaded server above is easy to script but hands the GIL around between dozens of
-    sleeping handler threads; this one answers every request from one event loop, so a
-    benchmark measures the client, not the server. It can enforce ``per_second`` (refusing
-    the excess with a spent budget, announced in ``x-ratelimit-*`` headers when
-    ``limit_headers``), and inject faults at random ``rates`` (``429``: an overloaded
-    server, ``Retry-After: retry_after`` and no rate-limit headers; ``500``). It records
-    request times, answer times and counts for ``GET /v1/_stats``.
-    """
-    import asyncio
-
-    times: list[float] = []  # chat requests' arrivals
-    answered: list[float] = []  # the answers' departures (not the refusals or errors)
-    counts: Counter[str] = Counter()
-    fake = FakeOpenAI(seed=seed)
-    fake.behaviour.rates = dict(rates or {})
-    fake.behaviour.per_second = per_second
-    fake.behaviour.limit_headers = limit_headers
-
-    def response(status: int, payload: str, headers: dict[str, str]) -> bytes:
-        data = payload.encode()
-        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        head += "Content-Type: application/json\r\n"
-        head += "".join(f"{key}: {value}\r\n" for key, value in headers.items())
-        head += f"Content-Length: {len(data)}\r\n\r\n"
-        return head.encode() + data
-
-    def error(status: int, message: str) -> str:
-        return json.dumps({"error": {"message": message, "type": "error", "code": status}})
-
-    async def chat(body: bytes) -> bytes:
-        times.append(time.monotonic())
-        counts["chat"] += 1
-        if not fake.admit():
-            counts["refused"] += 1
-            headers = fake.retry_headers() | fake.limits()
-            return response(429, error(429, "Rate limit reached for requests"), headers)
-        fault = fake.next_fault()
-        if fault in ("429", "500"):
-            counts[fault] += 1
-            await asyncio.sleep(latency / 10)  # refusals come back quicker than answers
-            if fault == "429":
-                headers = {"Retry-After": f"{retry_after:g}"}
-                return response(429, error(429, "The server is overloaded"), headers)
-            return response(500, error(500, "The server had an error"), {})
-        await asyncio.sleep(latency)
-        parsed = json.loads(body)
-        payload = json.dumps(fake.completion(parsed, default_content(parsed)))
-        answered.append(time.monotonic())
-        return response(200, payload, fake.limits())
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                request_line, *lines = head.decode("latin-1").split("\r\n")
-                headers = dict(line.split(": ", 1) for line in lines if ": " in line)
-                length = int(headers.get("Content-Length", headers.get("content-length", 0)))
-                body = await reader.readexactly(length) if length else b""
-                if request_line.startswith("GET") and "_stats" in request_line:
-                    stats = {"counts": dict(counts), "request_times": times,
-                             "answer_times": answered}  # fmt: skip
-                    writer.write(response(200, json.dumps(stats), {}))
-                else:
-                    writer.write(await chat(body))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
-    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
 def main() -> None:
     """Serve in this process; print the base URL.
 
@@ -665,6 +607,11 @@ def main() -> None:
     args = parser.parse_args()
     rates = {k: float(v) for k, v in (item.split("=") for item in args.faults.split(",") if item)}
     if args.fast:
+        if __package__:
+            from .fast_openai_server import serve_fast
+        else:  # run as a script, from this folder
+            from fast_openai_server import serve_fast  # type: ignore[import-not-found,no-redef]
+
         asyncio.run(serve_fast(args.latency, per_second=args.per_second, rates=rates,
                                retry_after=args.retry_after,
                                limit_headers=args.limit_headers))  # fmt: skip

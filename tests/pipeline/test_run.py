@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +20,9 @@ import kpit.prompts.tasks
 from kpit.generators.base import FatalGeneratorError, GeneratorError
 from kpit.generators.template import TemplateGenerator
 
+from ..helpers.slow_run import SCRIPT as SLOW_RUN
 from ..helpers.slow_run import contexts as slow_contexts
+from ..helpers.waiting import HANG, count_lines, wait_for_lines
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -109,16 +110,31 @@ def test_limit_dry_run_and_unknown_names(contexts, tmp_path: Path) -> None:
 
 
 class Scripted(TemplateGenerator):
-    """Replies by script: fail, garble, leak, or answer like the template generator."""
+    """Replies by script: fail, garble, leak, or answer like the template generator.
+
+    With ``gather``, the first replies wait until that many requests are in flight at once
+    (an event, not a delay: how fast the requests are built does not matter).
+    """
 
     name = "scripted"
 
-    def __init__(self, script: dict[str, str], concurrency_seen: list[int] | None = None) -> None:
+    def __init__(
+        self, script: dict[str, str], concurrency_seen: list[int] | None = None, gather: int = 0
+    ) -> None:
         super().__init__()
         self.script = script
         self.calls: Counter[str] = Counter()
         self.in_flight = 0
         self.concurrency_seen = concurrency_seen if concurrency_seen is not None else []
+        self.gather = gather
+        self.gathered: asyncio.Event | None = None
+
+    async def _wait_for_company(self) -> None:
+        if self.gathered is None:
+            self.gathered = asyncio.Event()
+        if self.in_flight >= self.gather:
+            self.gathered.set()
+        await asyncio.wait_for(self.gathered.wait(), HANG)
 
     async def complete(self, request: kpit.ChatRequest) -> kpit.Reply:
         self.calls[request.key] += 1
@@ -126,6 +142,8 @@ class Scripted(TemplateGenerator):
         self.concurrency_seen.append(self.in_flight)
         try:
             await asyncio.sleep(0.01)
+            if self.gather:
+                await self._wait_for_company()
             action = self.script.get(request.key, "ok")
             if action == "timeout":
                 raise GeneratorError("the server took too long", record=request.key)
@@ -217,7 +235,7 @@ def test_concurrency_is_bounded(tmp_path: Path) -> None:
     kpit.generate(
         slow_contexts()[:12],
         "all",
-        Scripted({}, seen),
+        Scripted({}, seen, gather=3),
         out=tmp_path / "run",
         concurrency=3,
         progress=False,
@@ -226,29 +244,24 @@ def test_concurrency_is_bounded(tmp_path: Path) -> None:
     assert max(seen) == 3 and len(seen) == 36
 
 
-def _count_lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
-
-
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_run_resumes_with_no_loss_and_no_duplicate(tmp_path: Path, how: int) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, str(HERE / "helpers" / "slow_run.py"), str(out), "0.05"]
+    command = [sys.executable, str(SLOW_RUN), str(out)]
     env = os.environ | {"PYTHONPATH": str(HERE.parent)}
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while _count_lines(out / "samples.jsonl") < 15 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    # 20 requests are answered, the rest held: the signal lands while the run is unfinished
+    process = subprocess.Popen([*command, "--hold-after", "20"], env=env, stderr=subprocess.PIPE)
+    wait_for_lines(out / "samples.jsonl", 15, process=process)
     process.send_signal(how)
-    _, stderr = process.communicate(timeout=30)
-    stored = _count_lines(out / "samples.jsonl")
+    _, stderr = process.communicate(timeout=HANG)
+    stored = count_lines(out / "samples.jsonl")
     assert 15 <= stored < 120, "killed too late to test anything"
     if how == signal.SIGINT:
         # kpit.generate records the interruption, then lets KeyboardInterrupt go on up
         assert stderr.rstrip().endswith(b"KeyboardInterrupt")
         assert process.returncode == -signal.SIGINT
         assert json.loads((out / "manifest.json").read_text())["last_session"]["interrupted"]
-    done = subprocess.run(command, env=env, capture_output=True, timeout=120, check=False)
+    done = subprocess.run(command, env=env, capture_output=True, timeout=HANG, check=False)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     keys = [json.loads(line)["id"] for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 120  # 40 images x 3 tasks, each once

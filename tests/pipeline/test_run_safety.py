@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,10 @@ from kpit.pipeline.store import SAMPLES, RunStore, read_samples
 from kpit.prompts.environment import template_environment
 
 from ..helpers.openai_server import FakeOpenAI
+from ..helpers.slow_run import SCRIPT as SLOW_RUN
+from ..helpers.waiting import HANG, count_lines, wait_for_lines
 
 HERE = Path(__file__).resolve().parents[1]
-SLOW_RUN = HERE / "helpers" / "slow_run.py"
 KEY = "sk-test-SECRET-0123456789"
 
 
@@ -38,17 +38,12 @@ def server() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def _lines(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
-
-
-def _start_slow_run(out: Path, delay: str = "0.05") -> subprocess.Popen[bytes]:
+def _start_slow_run(out: Path) -> subprocess.Popen[bytes]:
+    """The slow run, once it has stored 5 samples; it holds its requests from the 10th on."""
     env = os.environ | {"PYTHONPATH": str(HERE.parent)}
-    process = subprocess.Popen([sys.executable, str(SLOW_RUN), str(out), delay], env=env,
-                               stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while _lines(out / SAMPLES) < 5 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process = subprocess.Popen([sys.executable, str(SLOW_RUN), str(out), "--hold-after", "10"],
+                               env=env, stderr=subprocess.PIPE)  # fmt: skip
+    wait_for_lines(out / SAMPLES, 5, process=process)
     return process
 
 
@@ -59,17 +54,17 @@ def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_lock(tmp_path: Pa
     process = _start_slow_run(out)
     try:
         with pytest.raises(kpit.ConfigError, match=f"kpit process {process.pid}"):
-            kpit.generate(contexts(), "all", SlowTemplate(0), out=out, progress=False,
+            kpit.generate(contexts(), "all", SlowTemplate(), out=out, progress=False,
                           quality=kpit.QualityConfig(reject_duplicates=False))  # fmt: skip
     finally:
         process.kill()  # SIGKILL: no clean-up at all
-        process.communicate(timeout=30)
-    stored = _lines(out / SAMPLES)
+        process.communicate(timeout=HANG)
+    stored = count_lines(out / SAMPLES)
     keys = [s.id for s in read_samples(out / SAMPLES, unique=False)]
     assert len(keys) == len(set(keys)) == stored  # the refused writer stored nothing
     env = os.environ | {"PYTHONPATH": str(HERE.parent)}
-    done = subprocess.run([sys.executable, str(SLOW_RUN), str(out), "0"], env=env,
-                          capture_output=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run([sys.executable, str(SLOW_RUN), str(out)], env=env,
+                          capture_output=True, timeout=HANG, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()[-2000:]  # the lock died with its process
     assert len(list(read_samples(out / SAMPLES))) == 120
 
@@ -78,11 +73,11 @@ def test_sigterm_stops_like_ctrl_c(tmp_path: Path) -> None:
     out = tmp_path / "run"
     process = _start_slow_run(out)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = process.communicate(timeout=HANG)
     assert process.returncode != 0 and b"KeyboardInterrupt" in stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["last_session"]["interrupted"] is True
-    stored = _lines(out / SAMPLES)
+    stored = count_lines(out / SAMPLES)
     assert 5 <= stored < 120
 
 
@@ -107,7 +102,7 @@ def test_a_folder_without_its_manifest_is_refused(sample_root: Path, tmp_path: P
     (run.folder / "manifest.json").unlink()
     with pytest.raises(kpit.ConfigError, match="samples but no manifest"):
         kpit.generate(contexts, out=run.folder, progress=False)
-    assert _lines(run.folder / SAMPLES) == 12  # nothing redone or appended
+    assert count_lines(run.folder / SAMPLES) == 12  # nothing redone or appended
 
 
 def test_a_complete_last_record_without_its_newline_is_kept(tmp_path: Path) -> None:

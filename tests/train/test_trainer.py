@@ -82,6 +82,7 @@ def test_paper_defaults() -> None:
     assert zero3["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
 
 
+@pytest.mark.slow
 def test_overfit_save_reload_and_answer(
     tiny_llava: Path, sample_root: Path, tmp_path: Path
 ) -> None:
@@ -119,6 +120,7 @@ def test_overfit_save_reload_and_answer(
     assert failures == {} and len(answers) == 3
 
 
+@pytest.mark.slow
 def test_the_cli_and_the_task_mix(tiny_llava: Path, sample_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
     result = CliRunner().invoke(
@@ -169,6 +171,7 @@ def test_no_usable_data_is_a_clear_error(tiny_llava: Path, tmp_path: Path) -> No
         train(config)
 
 
+@pytest.mark.slow
 def test_a_deepspeed_zero3_run_on_cpu(tmp_path: Path) -> None:
     """The shipped ZeRO-3 config, a few steps, the loss falls, the weights are saved whole."""
     import os
@@ -205,6 +208,7 @@ def test_a_deepspeed_zero3_run_on_cpu(tmp_path: Path) -> None:
     assert sum(p.numel() for p in model.parameters()) > 50_000
 
 
+@pytest.mark.slow
 def test_lora_adapters_merged_into_a_plain_checkpoint(
     tiny_llava: Path, sample_root: Path, tmp_path: Path
 ) -> None:
