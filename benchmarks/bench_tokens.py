@@ -3,7 +3,7 @@
 Counts o200k_base tokens (GPT-4o's encoding) per context, in one process, for:
 
 - ``paper``: the paper's format (the baseline);
-- the compact style as it was before issue 17 (its renderer is copied below, unchanged);
+- the compact style as it was before the compact rewrite (its renderer is copied below, unchanged);
 - the compact style now;
 - a variant that was measured and not kept: a header that names the points once, then each
   person's points by position, ``-`` for an unlabelled one;
@@ -16,7 +16,7 @@ styles, and contexts rendered per second, old compact against new.
 
     python benchmarks/bench_tokens.py [--quick] [--contexts N]
 
-Goal (issue 17): the compact style at least 35% fewer tokens than the paper style on
+Goal: the compact style at least 35% fewer tokens than the paper style on
 COCO-train-shaped data, nothing lost (``tests/prompts/test_compact.py`` reads it back).
 """
 
@@ -100,7 +100,7 @@ NEW_TEMPLATE = context_template("compact")
 
 
 def old_compact(ctx: ImageContext) -> str:
-    """The compact context as kpit rendered it before issue 17 (pose notes off)."""
+    """The compact context as kpit rendered it before the compact rewrite (pose notes off)."""
     return OLD_TEMPLATE.render(ctx=ctx, pose_notes="").rstrip("\n")
 
 
