@@ -113,7 +113,7 @@ def main() -> None:
         args = parser.parse_args()
     rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
     finders = {"baseline (before)": baseline(), "kpit.pipeline.leaks (now)": current()}
-    print(f"{'leak rule':<20}{'half':<10}{'leaks':>6}{'clean':>6}{'TP':>5}{'FP':>5}{'FN':>5}"
+    print(f"{'leak rule':<28}{'half':<10}{'leaks':>6}{'clean':>6}{'TP':>5}{'FP':>5}{'FN':>5}"
           f"{'precision':>11}{'recall':>8}")  # fmt: skip
     scores: dict[tuple[str, str], Score] = {}
     for half in ("dev", "held-out"):
@@ -121,7 +121,7 @@ def main() -> None:
         leaks = sum(bool(r["leak"]) for r in part)
         for name, find in finders.items():
             s = scores[name, half] = score(find, part)
-            print(f"{name:<20}{half:<10}{leaks:>6}{len(part) - leaks:>6}{s.tp:>5}{s.fp:>5}"
+            print(f"{name:<28}{half:<10}{leaks:>6}{len(part) - leaks:>6}{s.tp:>5}{s.fp:>5}"
                   f"{s.fn:>5}{s.precision:>11.3f}{s.recall:>8.3f}")  # fmt: skip
     for half in ("dev", "held-out"):
         new, old = scores["kpit.pipeline.leaks (now)", half], scores["baseline (before)", half]
