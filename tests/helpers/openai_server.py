@@ -16,10 +16,12 @@ the whole ``prompt_tokens_details`` (to send a malformed one). It can enforce a 
 limit as providers do (``per_second``: more requests than that within any second are
 refused with a spent budget), and announce its limits in ``x-ratelimit-*`` headers or not
 (``limit_headers``). It counts what it receives and remembers the API keys (the
-``Authorization`` header) and the paths it was sent. It can hold chat replies until told
-(``hold_after``, :meth:`FakeOpenAI.release`), so that a test stops a client while its
-requests are in flight whatever the machine's speed, and a test can wait until it has
-received some number of requests (:meth:`FakeOpenAI.wait_for_requests`).
+``Authorization`` header) and the paths it was sent; it stamps each chat request with its
+``clock`` (``time.monotonic``, or a test's virtual clock: :mod:`.virtual_time`), and notes how
+many chat replies it had sent when each arrived (``replied_before``). It can hold chat
+replies until told (``hold_after``, :meth:`FakeOpenAI.release`), so that a test stops a
+client while its requests are in flight whatever the machine's speed, and a test can wait
+until it has received some number of requests (:meth:`FakeOpenAI.wait_for_requests`).
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -151,7 +153,10 @@ class FakeOpenAI:
         self.chat_requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.request_times: list[float] = []
+        self.request_times: list[float] = []  # when each chat request arrived, by clock
+        self.clock: Callable[[], float] = time.monotonic  # a test may give its virtual clock
+        self.replied = 0  # chat requests answered (or refused, or dropped) so far
+        self.replied_before: list[int] = []  # for each chat request, replied when it arrived
         self.second_limit: SecondLimit | None = None
         self.received = threading.Condition(self.lock)  # notified on every chat request
         self.released = threading.Event()  # held replies go on (set by release() and stop())
@@ -227,7 +232,7 @@ class FakeOpenAI:
         with self.lock:
             if self.second_limit is None or self.second_limit.per_second != per_second:
                 self.second_limit = SecondLimit(per_second)
-            return self.second_limit.admit(time.monotonic())
+            return self.second_limit.admit(self.clock())
 
     def limits(self) -> dict[str, str]:
         """The rate-limit headers of a reply sent now (none when ``limit_headers`` is off)."""
@@ -236,7 +241,7 @@ class FakeOpenAI:
             return {}
         if behaviour.per_second is not None and self.second_limit is not None:
             with self.lock:
-                return self.second_limit.headers(time.monotonic())
+                return self.second_limit.headers(self.clock())
         return {
             "x-ratelimit-limit-requests": str(behaviour.rpm_limit),
             "x-ratelimit-remaining-requests": str(behaviour.rpm_limit - 1),
@@ -249,7 +254,7 @@ class FakeOpenAI:
     def retry_headers(self) -> dict[str, str]:
         """``Retry-After`` (and ``retry-after-ms``) for a request the per-second limit refused."""
         with self.lock:
-            wait = self.second_limit.reset_after(time.monotonic()) if self.second_limit else 1.0
+            wait = self.second_limit.reset_after(self.clock()) if self.second_limit else 1.0
         return {"retry-after-ms": str(max(1, round(wait * 1000))),
                 "Retry-After": str(max(1, math.ceil(wait)))}  # fmt: skip
 
@@ -470,7 +475,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.chat_requests.append(body)
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-            fake.request_times.append(time.monotonic())
+            fake.request_times.append(fake.clock())
+            fake.replied_before.append(fake.replied)
             fake.received.notify_all()
         try:
             fake._hold(arrival)
@@ -483,6 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif fake.behaviour.latency and fault != "refused":
                 time.sleep(fake.behaviour.latency)
             limits = fake.limits()
+            with fake.lock:
+                fake.replied += 1  # before the reply leaves: the client cannot overtake it
             if fault == "refused":  # over the per-second limit: refused at once
                 self._error(429, "rate_limit_exceeded", "Rate limit reached for requests",
                             fake.retry_headers() | limits)  # fmt: skip
