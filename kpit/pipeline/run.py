@@ -4,8 +4,8 @@
 through a generator with bounded concurrency, parses each reply into turns, filters it, and
 appends the result to the run folder as soon as it arrives. Rerunning the same call resumes:
 requests whose key is already stored are skipped (failed ones too, unless ``retry_failed``).
-SIGTERM stops a run as Ctrl-C does, with the manifest written. ``dry_run`` returns the plan
-of :mod:`kpit.pipeline.plan` instead.
+Ctrl-C (SIGINT) and SIGTERM stop a run the same way, with the manifest written. ``dry_run``
+returns the plan of :mod:`kpit.pipeline.plan` instead.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ async def _drive_locked(setup: RunSetup, *, reply_retries: int, progress: bool) 
     started = time.monotonic()
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     completed = False
-    terminated = _on_sigterm()
+    terminated = _Stop().install()
     try:
         with store:
             replies = backend.generate(requests(), concurrency=setup.concurrency,
@@ -133,8 +133,10 @@ async def _drive_locked(setup: RunSetup, *, reply_retries: int, progress: bool) 
         manifest["sessions"] = [*previous.get("sessions", []), session]
         manifest["totals"] = _add_totals(earlier, backend.totals())
         store.write_manifest(manifest)
-    if terminated.is_set():
+    if terminated.signal == signal.SIGTERM:
         raise KeyboardInterrupt("terminated (SIGTERM)")
+    if terminated.signal is not None:
+        raise KeyboardInterrupt
     log.info("run %s: %s", store.folder, dict(counts))
     return Run(store.folder)
 
@@ -173,43 +175,56 @@ def _add_totals(earlier: Mapping[str, Any], session: Mapping[str, Any]) -> dict[
     return out
 
 
-class _Terminated:
-    """SIGTERM handled like Ctrl-C: the running task is cancelled, the manifest written."""
+class _Stop:
+    """Ctrl-C (SIGINT) and SIGTERM handled in the event loop: the running task is cancelled,
+    the manifest written, then ``KeyboardInterrupt`` goes on up.
+
+    asyncio reads the signals from its wake-up pipe, so they are acted on whichever thread
+    the operating system delivers them to. A second Ctrl-C interrupts at once.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self._flag = False
+        self.signal: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._handled: list[int] = []
 
-    def install(self) -> _Terminated:
+    def install(self) -> _Stop:
+        """Handle the signals for the running task (where this thread can: the main one)."""
         task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
         if task is None:
             return self
-        try:
-            loop.add_signal_handler(signal.SIGTERM, self._fire, task)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-            return self
-        self._loop = loop
+        self._loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            try:
+                self._loop.add_signal_handler(sig, self._fire, sig, task)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                break
+            self._handled.append(sig)
         return self
 
-    def _fire(self, task: asyncio.Task[Any]) -> None:
-        log.warning("SIGTERM: stopping; everything finished is saved")
-        self._flag = True
+    def _fire(self, sig: int, task: asyncio.Task[Any]) -> None:
+        self._remove(signal.SIGINT)  # the next Ctrl-C is Python's own: at once
+        if self.signal is not None:
+            return
+        log.warning("%s: stopping; everything finished is saved", signal.Signals(sig).name)
+        self.signal = sig
         task.cancel()
 
     def is_set(self) -> bool:
-        """True once SIGTERM arrived."""
-        return self._flag
+        """True once a signal arrived."""
+        return self.signal is not None
+
+    def _remove(self, sig: int) -> None:
+        if self._loop is not None and sig in self._handled:
+            self._loop.remove_signal_handler(sig)
+            self._handled.remove(sig)
 
     def restore(self) -> None:
-        """Remove the handler again."""
-        if self._loop is not None:
-            self._loop.remove_signal_handler(signal.SIGTERM)
-            self._loop = None
-
-
-def _on_sigterm() -> _Terminated:
-    return _Terminated().install()
+        """Remove the handlers again."""
+        for sig in list(self._handled):
+            self._remove(sig)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import faulthandler
+import signal
 from pathlib import Path
 
 import kpit
@@ -51,6 +53,7 @@ def contexts() -> list[kpit.ImageContext]:
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hung test shows the stacks
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--hold-after", type=int, help="answer this many requests, hold the rest")

@@ -6,6 +6,7 @@ a child process that exits early ends the wait at once, with its error.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -49,3 +50,17 @@ def wait_for_lines(
     wait_until(lambda: count_lines(path) >= count, f"{count} lines in {path.name}",
                process=process)  # fmt: skip
     return count_lines(path)
+
+
+def wait_for_exit(process: subprocess.Popen[bytes], *, timeout: float = HANG) -> bytes:
+    """Wait until ``process`` exits; its standard error. On a hang, the child's Python stacks
+    (it registers :mod:`faulthandler` on SIGUSR1, as ``slow_run.py`` does) are in the failure."""
+    try:
+        return process.communicate(timeout=timeout)[1] or b""
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1)  # a moment for the stacks to be written before the kill
+        process.kill()
+        stderr = process.communicate()[1] or b""
+        raise AssertionError(f"still running {timeout:g} s after it was told to stop: a hang\n"
+                             f"{stderr.decode(errors='replace')[-6000:]}") from None  # fmt: skip

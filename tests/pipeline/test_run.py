@@ -22,7 +22,7 @@ from kpit.generators.template import TemplateGenerator
 
 from ..helpers.slow_run import SCRIPT as SLOW_RUN
 from ..helpers.slow_run import contexts as slow_contexts
-from ..helpers.waiting import HANG, count_lines, wait_for_lines
+from ..helpers.waiting import HANG, count_lines, wait_for_exit, wait_for_lines
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -253,7 +253,7 @@ def test_a_killed_run_resumes_with_no_loss_and_no_duplicate(tmp_path: Path, how:
     process = subprocess.Popen([*command, "--hold-after", "20"], env=env, stderr=subprocess.PIPE)
     wait_for_lines(out / "samples.jsonl", 15, process=process)
     process.send_signal(how)
-    _, stderr = process.communicate(timeout=HANG)
+    stderr = wait_for_exit(process)
     stored = count_lines(out / "samples.jsonl")
     assert 15 <= stored < 120, "killed too late to test anything"
     if how == signal.SIGINT:

@@ -26,7 +26,7 @@ from kpit.prompts.environment import template_environment
 
 from ..helpers.openai_server import FakeOpenAI
 from ..helpers.slow_run import SCRIPT as SLOW_RUN
-from ..helpers.waiting import HANG, count_lines, wait_for_lines
+from ..helpers.waiting import HANG, count_lines, wait_for_exit, wait_for_lines
 
 HERE = Path(__file__).resolve().parents[1]
 KEY = "sk-test-SECRET-0123456789"
@@ -73,7 +73,7 @@ def test_sigterm_stops_like_ctrl_c(tmp_path: Path) -> None:
     out = tmp_path / "run"
     process = _start_slow_run(out)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=HANG)
+    stderr = wait_for_exit(process)
     assert process.returncode != 0 and b"KeyboardInterrupt" in stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["last_session"]["interrupted"] is True
