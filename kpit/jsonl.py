@@ -72,7 +72,7 @@ _LONG_NUMBER = re.compile(rb"\d{20}")
 
 
 def _loads(line: bytes) -> Any:
-    """One line's value: orjson's speed, with :mod:`json`'s exact big integers, leniency
+    """One line's value: orjson's speed, with ``json``'s exact big integers, leniency
     (``NaN``, lone surrogates) and messages.
 
     Raises:
@@ -119,7 +119,7 @@ def write_jsonl(
     """Write records as JSON lines through :func:`atomic_writer`; return how many.
 
     ``ensure_ascii`` escapes every character outside ASCII (``\\u00e9``), as
-    :func:`json.dumps` does by default; without it they are written as UTF-8.
+    ``json.dumps`` does by default; without it they are written as UTF-8.
     """
     count = 0
     with atomic_writer(path) as f:
@@ -132,7 +132,7 @@ def write_jsonl(
 def write_json(path: PathLike, value: Any, **dumps: Any) -> None:
     """Write ``value`` as one JSON document through :func:`atomic_writer`.
 
-    ``dumps`` are :func:`json.dump`'s options (``indent``, ``sort_keys``, ``ensure_ascii``).
+    ``dumps`` are ``json.dump``'s options (``indent``, ``sort_keys``, ``ensure_ascii``).
     """
     with atomic_writer(path) as f:
         json.dump(value, f, **dumps)
