@@ -1,5 +1,6 @@
-"""Shared fixtures: the bundled real COCO sample and a writer of synthetic COCO files; and
-a guard that keeps each test's plugins to itself, so tests run in any order and in parallel.
+"""Shared fixtures: the bundled real COCO sample, a writer of synthetic COCO files, the
+loopback OpenAI server (a test file that needs it set up otherwise defines its own); and a
+guard that keeps each test's plugins to itself, so tests run in any order and in parallel.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pytest
 from kpit import plugins
 from kpit.layouts import COCO_17
 
+from .helpers.openai_server import FakeOpenAI
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "examples" / "data" / "coco-sample"
 LLAVA_BENCH = Path(__file__).resolve().parent / "data" / "llava-bench-coco"
@@ -25,6 +28,13 @@ PERSON_CATEGORY = {
     "keypoints": list(COCO_17.names),
     "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton],
 }
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    """A real HTTP server on 127.0.0.1 that speaks the OpenAI API, stopped after the test."""
+    with FakeOpenAI() as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

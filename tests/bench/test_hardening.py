@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ from kpit.cli import cli
 from ..helpers.openai_server import FakeOpenAI
 
 KEY = "sk-harden-SECRET-0123456789abcdef"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def _options(server: FakeOpenAI, **more: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +61,6 @@ def bench() -> Bench:
         context=LLAVA_BENCH / "caps_boxes_coco2014_val_80.jsonl",
         require_references=False,
     )
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def _spread(total: int, n: int = 30) -> list[int]:

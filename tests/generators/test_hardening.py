@@ -12,7 +12,6 @@ import base64
 import io
 import logging
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ from ..helpers.openai_server import FakeOpenAI
 KEY = "sk-harden-SECRET-0123456789abcdef"
 NOISY = ("httpx", "httpx2", "httpcore", "openai", "kpit")
 """Loggers that would log a request's URL or headers at DEBUG."""
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def _options(server: FakeOpenAI, **more: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +55,6 @@ def scripted(replies: dict[int, list[str]]) -> Any:
         return "8 6\nThe reference is better." if first else "6 8\nThe reference is better."
 
     return content
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def judge_options(server: FakeOpenAI) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,6 @@ from ..helpers.waiting import HANG, count_lines, wait_for_exit, wait_for_lines
 
 HERE = Path(__file__).resolve().parents[1]
 KEY = "sk-test-SECRET-0123456789"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def _start_slow_run(out: Path) -> subprocess.Popen[bytes]:
