@@ -277,8 +277,8 @@ def resolve_recipe(recipe: str | type[Recipe] | Recipe = "kpit") -> Recipe:
             recipe = copy.copy(recipe)
             recipe.registered_tasks = tasks()
         return recipe
-    if isinstance(recipe, type) and issubclass(recipe, Recipe):
-        return recipe(registered_tasks=tasks())
-    if not isinstance(recipe, str):
+    if isinstance(recipe, str):
+        recipe = get_recipe(recipe.strip())
+    elif not (isinstance(recipe, type) and issubclass(recipe, Recipe)):
         raise ConfigError(f"expected a recipe name, got {recipe!r}", field="recipe")
-    return get_recipe(recipe.strip())(registered_tasks=tasks())
+    return recipe(registered_tasks=tasks() if recipe.tasks is None else None)
