@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ import orjson
 
 from kpit.errors import DataError
 
-__all__ = ["atomic_writer", "read_jsonl", "write_json", "write_jsonl"]
+__all__ = ["atomic_writer", "open_new", "read_jsonl", "write_json", "write_jsonl"]
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,21 @@ def atomic_writer(path: PathLike) -> Iterator[IO[str]]:
     The text goes to ``<path>.tmp`` in the same folder (made if missing), which is flushed
     to disk and renamed over ``path`` when the block ends; if the block raises, the
     temporary file is removed and ``path`` is left as it was.
+
+    The temporary file is made anew (``O_EXCL``) and never through a symbolic link
+    (``O_NOFOLLOW``): a link planted at ``<path>.tmp`` is refused, not written through, and
+    a regular file left there by a killed writer is replaced. ``path`` itself is replaced by
+    the rename, so a link there is replaced too, never its target.
+
+    Raises:
+        DataError: the temporary file cannot be made (naming it and why).
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
+    fd = open_new(tmp)
     try:
-        with tmp.open("w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -111,6 +121,39 @@ def atomic_writer(path: PathLike) -> Iterator[IO[str]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def open_new(path: PathLike, mode: int = 0o644) -> int:
+    """A descriptor of a file made anew at ``path`` for writing, never through a link.
+
+    A regular file already there (left by a killed writer) is removed first; a symbolic
+    link, a folder or anything else in the way is refused.
+
+    Raises:
+        DataError: something other than a regular file is in the way, or the file cannot be
+            made (naming it and why).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for attempt in range(2):
+        try:
+            return os.open(path, flags, mode)
+        except FileExistsError:
+            if attempt or not _stale_regular_file(path):
+                raise DataError("refusing to write: a symbolic link or another non-file is in "
+                                "the way of this temporary file", file=path) from None  # fmt: skip
+            os.unlink(path)
+        except OSError as exc:
+            raise DataError(f"cannot write: {exc.strerror}", file=path) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stale_regular_file(path: PathLike) -> bool:
+    """True when ``path`` is a regular file with no other name (safe to remove)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
 
 
 def write_jsonl(

@@ -17,10 +17,12 @@ the middle of a write) is cut off before anything is appended.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -133,26 +135,38 @@ class RunLock:
     """One writer per run folder: an exclusive ``flock`` on ``RUN/.lock``.
 
     The operating system releases the lock when its process ends, however it ends (a kill
-    -9 included), so a dead writer never leaves a folder locked.
+    -9 included), so a dead writer never leaves a folder locked. The lock file is opened
+    without following a symbolic link and must be a regular file with one name, so a link
+    or hard link planted in its place is refused instead of truncating what it points to.
+
+    Args:
+        folder: the folder to lock (made if missing).
+        name: the lock file's name in it: :data:`LOCK` for a run folder; a bench output
+            ``OUT`` is locked with ``.OUT.lock`` beside it.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LOCK
+    def __init__(self, folder: Path, name: str = LOCK) -> None:
+        self.path = Path(folder) / name
         self._file: IO[bytes] | None = None
+
+    @classmethod
+    def for_file(cls, path: str | os.PathLike[str]) -> RunLock:
+        """The lock of one output file: ``.NAME.lock`` in its folder."""
+        out = Path(path)
+        return cls(out.parent, f".{out.name}.lock")
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`ConfigError` naming the process that holds it."""
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+b")
+        handle = self._open()
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
-            holder = handle.read().decode(errors="replace").strip() or "another process"
+            holder = handle.read(200).decode(errors="replace").strip() or "another process"
             handle.close()
-            raise ConfigError(f"the run folder is being written by {holder}; wait for it to "
+            raise ConfigError(f"the output is being written by {holder}; wait for it to "
                               "finish (two writers would pay for and store everything twice)",
                               file=self.path.parent) from None  # fmt: skip
         handle.seek(0)
@@ -160,6 +174,26 @@ class RunLock:
         handle.write(f"kpit process {os.getpid()}".encode())
         handle.flush()
         self._file = handle
+
+    def _open(self) -> IO[bytes]:
+        """The lock file, opened for reading and writing without following a link."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ConfigError("the lock file is a symbolic link; refusing to write through "
+                                  "it (remove it)", file=self.path) from None  # fmt: skip
+            raise ConfigError(f"cannot open the lock file: {exc.strerror}",
+                              file=self.path) from None  # fmt: skip
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            what = "has another name (a hard link)" if stat.S_ISREG(info.st_mode) else "is not a file"
+            raise ConfigError(f"the lock file {what}; refusing to write to it (remove it)",
+                              file=self.path)  # fmt: skip
+        return os.fdopen(fd, "r+b")
 
     def release(self) -> None:
         """Let go of the lock."""
