@@ -190,7 +190,8 @@ class RunLock:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
             os.close(fd)
-            what = "has another name (a hard link)" if stat.S_ISREG(info.st_mode) else "is not a file"
+            regular = stat.S_ISREG(info.st_mode)
+            what = "has another name (a hard link)" if regular else "is not a file"
             raise ConfigError(f"the lock file {what}; refusing to write to it (remove it)",
                               file=self.path)  # fmt: skip
         return os.fdopen(fd, "r+b")

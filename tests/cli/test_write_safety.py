@@ -41,8 +41,9 @@ def test_generate_refuses_a_lock_file_that_is_a_symlink(
 ) -> None:
     (run_folder / ".lock").unlink()
     os.symlink(victim, run_folder / ".lock")
-    result = CliRunner().invoke(cli, ["generate", str(sample_root), "--limit", "2", "--tasks",
-                                      "detail", "-o", str(run_folder), "--no-progress"])  # fmt: skip
+    args = ["generate", str(sample_root), "--limit", "2", "--tasks", "detail", "-o",
+            str(run_folder), "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert "symbolic link" in result.stderr and ".lock" in result.stderr
     assert "Traceback" not in result.output
