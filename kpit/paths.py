@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from kpit.errors import DataError
+from kpit.errors import ConfigError, DataError
 
-__all__ = ["OUTSIDE", "safe_join"]
+__all__ = ["OUTSIDE", "check_output", "safe_join"]
 
 OUTSIDE = "refused, outside the image folder"
 """How the message of a refused name starts."""
@@ -67,3 +68,39 @@ def safe_join(
     if os.path.commonpath([folder, os.path.abspath(joined)]) != folder:
         raise refuse(f"{OUTSIDE}: {name!r}")  # pragma: no cover (the checks above catch it)
     return joined
+
+
+def check_output(
+    output: str | os.PathLike[str],
+    inputs: Iterable[str | os.PathLike[str] | None],
+    *,
+    option: str = "-o",
+) -> Path:
+    """``output`` as a path, refused where writing it would write over one of ``inputs``.
+
+    The same file under another name counts as the same: a hard link, a symbolic link to an
+    input, or a path through a linked folder (compared with :func:`os.path.samefile` where
+    both exist, and by resolved path otherwise). A folder among ``inputs`` covers the files in
+    it (a benchmark folder's ``questions.jsonl``).
+
+    Raises:
+        ConfigError: ``output`` is one of ``inputs`` (naming the option and both paths).
+    """
+    out = Path(output)
+    resolved = out.resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        source = Path(given)
+        inside = source.is_dir() and source.resolve() in resolved.parents
+        if inside or _same_file(out, source):
+            raise ConfigError(f"{option} {out} would write over an input ({source}); choose "
+                              "another output file", field=option)  # fmt: skip
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they lead
+        return a.resolve() == b.resolve()

@@ -21,3 +21,22 @@ def test_safe_join_refuses_names_that_leave_the_folder(tmp_path: Path, name: str
     assert (info.value.file, info.value.record, info.value.field) == ("q.jsonl", "question 3",
                                                                      "image")  # fmt: skip
     assert safe_join(tmp_path, "sub/a..b.jpg") == tmp_path / "sub" / "a..b.jpg"
+
+
+def test_check_output_refuses_an_input_under_any_name(tmp_path: Path) -> None:
+    import os
+
+    from kpit.errors import ConfigError
+    from kpit.paths import check_output
+
+    source = tmp_path / "answers.jsonl"
+    source.write_text("{}\n")
+    os.link(source, tmp_path / "hard.jsonl")
+    os.symlink(source, tmp_path / "soft.jsonl")
+    (tmp_path / "bench").mkdir()
+    for same in (source, tmp_path / "hard.jsonl", tmp_path / "soft.jsonl",
+                 tmp_path / "bench" / ".." / "answers.jsonl",
+                 tmp_path / "bench" / "questions.jsonl"):  # fmt: skip
+        with pytest.raises(ConfigError, match="--output .* would write over an input"):
+            check_output(same, [source, tmp_path / "bench"], option="--output")
+    assert check_output(tmp_path / "new.jsonl", [source, None]) == tmp_path / "new.jsonl"
