@@ -37,6 +37,6 @@ def test_check_output_refuses_an_input_under_any_name(tmp_path: Path) -> None:
     for same in (source, tmp_path / "hard.jsonl", tmp_path / "soft.jsonl",
                  tmp_path / "bench" / ".." / "answers.jsonl",
                  tmp_path / "bench" / "questions.jsonl"):  # fmt: skip
-        with pytest.raises(ConfigError, match="--output .* would write over an input"):
+        with pytest.raises(ConfigError, match=r"--output .* would write over an input"):
             check_output(same, [source, tmp_path / "bench"], option="--output")
     assert check_output(tmp_path / "new.jsonl", [source, None]) == tmp_path / "new.jsonl"
