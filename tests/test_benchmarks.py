@@ -33,6 +33,7 @@ FIGURES = {
         r"ratio kpit / pycocotools +time \d\.\d\d",
     ],
     "bench_generate.py": [r"pipeline / bare \d+x", r"ratio \d+\.\dx", r"[\d,]+ images/s"],
+    "bench_kill_resume.py": [r"ratio billed / budget \d\.\d{3}", r"\d+ stored twice"],
     "bench_openai.py": [r"kpit / sequential \d+x"],
     "bench_pose.py": [r"ratio batch / one-by-one: \d+x"],
     "bench_quality.py": [r"held-out: precision \d\.\d\d, recall \d\.\d\d", r"now / before \d"],
