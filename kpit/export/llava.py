@@ -46,38 +46,40 @@ def _run(run: Run | PathLike) -> Run:
 
 @dataclass(slots=True)
 class LeftOut:
-    """The records an export left out, each as ``"<record id>: <why>"``.
+    """The records an export left out, each as ``(record id, why)``.
 
     Attributes:
         forged: records whose text would forge turns or images in LLaVA's training text
             (:func:`kpit.llava_format.check_markers`, the trainer's own check), or whose
             turns LLaVA's format cannot hold (a role other than ``human`` and ``gpt``):
             always left out, whatever ``include_flagged`` says.
-        flagged: records of samples that report-only filters flagged
-            (``meta["flags"]``), left out with ``include_flagged=False``.
+        flagged: records of samples that report-only filters flagged (``meta["flags"]``;
+            why: the flags), left out with ``include_flagged=False``.
     """
 
-    forged: list[str] = field(default_factory=list)
-    flagged: list[str] = field(default_factory=list)
+    forged: list[tuple[str, str]] = field(default_factory=list)
+    flagged: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.forged) + len(self.flagged)
 
     def to_text(self) -> str:
-        """One line: how many were left out and why, with the first few ids."""
+        """One line: how many were left out and why, with the first few ids (empty when
+        none was)."""
         parts = []
         if self.forged:
             parts.append(f"{len(self.forged)} whose text would forge chat turns "
-                         f"({_first(self.forged)})")  # fmt: skip
+                         f"({_ids(self.forged)}; {self.forged[0][1]})")  # fmt: skip
         if self.flagged:
             parts.append(f"{len(self.flagged)} flagged by the quality filters "
-                         f"({_first(self.flagged)})")  # fmt: skip
-        return f"left out {len(self)} record(s): " + "; ".join(parts) if parts else ""
+                         f"({_ids(self.flagged)})")  # fmt: skip
+        return f"left out {len(self)} record(s): " + ", ".join(parts) if parts else ""
 
 
-def _first(items: Sequence[str], shown: int = 3) -> str:
-    return "; ".join(items[:shown]) + (f"; and {len(items) - shown} more" if len(items) > shown
-                                       else "")  # fmt: skip
+def _ids(items: Sequence[tuple[str, str]], shown: int = 3) -> str:
+    """The first few ids of ``items``, and how many more."""
+    more = len(items) - shown
+    return ", ".join(i for i, _ in items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _report(run: Run, found: LeftOut, given: LeftOut | None) -> None:
@@ -235,11 +237,11 @@ def _kept(record_id: str, sample: Sample, conversation: list[dict[str, str]],
     try:
         check_markers(conversation)
     except SampleError as error:
-        left_out.forged.append(f"{record_id}: {error.message}")
+        left_out.forged.append((record_id, error.message))
         return False
     flags = sample.meta.get("flags")
     if not include_flagged and flags:
-        left_out.flagged.append(f"{record_id}: {', '.join(map(str, flags))}")
+        left_out.flagged.append((record_id, ", ".join(map(str, flags))))
         return False
     return True
 
@@ -420,7 +422,7 @@ def _hf_rows(
         try:
             messages = chat_messages(turns, system)
         except SampleError as error:  # a turn from neither human nor gpt
-            left_out.forged.append(f"{record_id}: {error.message}")
+            left_out.forged.append((record_id, error.message))
             continue
         file = safe_join(root, sample.image, file=run.folder / "samples.jsonl",
                          record=sample.id)  # fmt: skip
