@@ -23,6 +23,7 @@ __all__ = [
     "IMAGE_TOKEN",
     "LLAVA_CHAT_TEMPLATE",
     "SYSTEM",
+    "check_markers",
     "conversation_text",
     "llava_prompt",
     "pad_to_square",
@@ -97,11 +98,11 @@ def conversation_text(
             holds the image placeholder or the end token outside its place (field
             ``conversations``; the caller adds the file and the record).
     """
+    check_markers(turns, eos)
     text = system + " "
     spans: list[tuple[int, int]] = []
     for n, turn in enumerate(turns):
         role, value = turn.get("from"), str(turn.get("value", ""))
-        _check_markers(n, role, value, eos)
         if role == "human":
             if n == 0:
                 value = with_image_token(value)
@@ -117,6 +118,23 @@ def conversation_text(
 
 MARKER_ERROR = "a chat marker outside its place"
 """The start of the message of a :class:`SampleError` for a misplaced marker (a skip reason)."""
+
+
+def check_markers(turns: Sequence[Mapping[str, str]], eos: str = EOS) -> None:
+    """Refuse turns whose text would forge turns or images in LLaVA's training text.
+
+    The one check of the trainer (:func:`conversation_text`), the LLaVA JSON export and the
+    Hugging Face export: the image placeholder may appear once, in the first human turn,
+    and the end token ``eos`` in no turn. A teacher's reply that ends
+    ``... </s> USER: <image>`` would otherwise end the answer there and start a turn the user
+    never wrote, with an image of its own.
+
+    Raises:
+        SampleError: the first misplaced marker (field ``conversations``; its message starts
+            with :data:`MARKER_ERROR`; the caller adds the file and the record).
+    """
+    for n, turn in enumerate(turns):
+        _check_markers(n, turn.get("from"), str(turn.get("value", "")), eos)
 
 
 def _check_markers(n: int, role: object, value: str, eos: str) -> None:

@@ -3,6 +3,8 @@ and the table sorted by id that the annotations are joined to."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,59 @@ import numpy as np
 from kpit.coco._columns import IntArray, lookup
 from kpit.coco._read import CocoFile
 from kpit.errors import DataError
+from kpit.paths import safe_join
+
+_FOLDER = "the image folder"
+"""What the messages of a refused file name call the folder it is relative to (loading does
+not need the folder, and a name is refused whichever folder it would be joined to)."""
+
+_SUSPECT = re.compile(r"[^ -~]|\.\.|^[\\/]|^.:|^ *$", re.DOTALL)
+"""What a plain file name lacks: characters outside printable ASCII, ``..``, the starts of an
+absolute name (``/``, ``\\``, a drive), and nothing but spaces. A name without them is safe;
+one with them is checked in full by :func:`check_file_name`."""
+
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Unicode categories a file name may not hold: control characters (newline, tab, escape),
+format characters (the bidirectional overrides such as U+202E, zero-width characters),
+lone surrogates and line or paragraph separators. They make a name print as another one,
+or break the lines of a log or a JSON-lines file."""
+
+
+def check_file_name(name: str, *, file: Path, record: str) -> None:
+    """Refuse a ``file_name`` that is not a plain name inside the image folder.
+
+    The rule of :func:`kpit.paths.safe_join` (no absolute name, no ``..`` part, no NUL),
+    which every command applies again where it opens the image, and no control or invisible
+    format character (see :data:`_HIDDEN`).
+
+    Raises:
+        DataError: naming ``file``, ``record`` and the field ``file_name``.
+    """
+    if not _SUSPECT.search(name):
+        return
+    safe_join(_FOLDER, name, file=file, record=record, field="file_name")
+    hidden = next((c for c in name if unicodedata.category(c) in _HIDDEN), None)
+    if hidden is not None:
+        what = unicodedata.name(hidden, "a control character")
+        raise DataError(f"refused: {name!r} holds U+{ord(hidden):04X} ({what}); a file name "
+                        "is printable text", file=file, record=record,
+                        field="file_name")  # fmt: skip
+
+
+def plain_names(names: list[str]) -> bool:
+    """True when every name passes :func:`check_file_name` (which names the first that does
+    not): the fast path's check of a whole column, quick where every name is plain."""
+    flat = "".join(names)
+    if flat.isascii() and flat.isprintable() and not any(s in flat for s in ("..", ":", " ")):
+        starts = "\n" + "\n".join(names)
+        if "\n/" not in starts and "\n\\" not in starts and all(names):
+            return True
+    try:
+        for name in filter(_SUSPECT.search, names):
+            check_file_name(name, file=Path(), record="")
+    except DataError:
+        return False
+    return True
 
 
 @dataclass(slots=True)
@@ -75,10 +130,13 @@ class ImageRegistry:
         """Add checked images given as columns (``sizes``: widths, then heights).
 
         Returns False, adding nothing, when :meth:`add` would find fault with them (an id or
-        a file name twice, a size or a file name that disagrees with a file read before),
+        a file name twice, a file name outside the image folder or with a control character,
+        a size or a file name that disagrees with a file read before),
         so that :meth:`add` can name the record.
         """
         id_list: list[int] = ids.tolist()
+        if not plain_names(names):
+            return False
         rows = list(zip(names, sizes[0].tolist(), sizes[1].tolist(), strict=True))
         new = dict(zip(id_list, rows, strict=True))
         if len(new) < len(id_list) or len(set(names)) < len(names):
@@ -135,6 +193,7 @@ def _image_record(img: Any, path: Path, n: int) -> tuple[int, str, int, int]:
     file_name = img.get("file_name")
     if not isinstance(file_name, str) or not file_name:
         raise DataError("missing or not a string", file=path, record=record, field="file_name")
+    check_file_name(file_name, file=path, record=record)
     sizes = []
     for key in ("width", "height"):
         value = img.get(key)

@@ -143,7 +143,9 @@ def write_dataset(
     The rows stream to disk (``Dataset.from_generator``, in a scratch folder beside ``path``),
     so an export with embedded images never holds them all in memory. The dataset is written
     under a temporary name and moved into place, so a failure leaves no half dataset and a
-    previous export at ``path`` stays until the new one is complete.
+    previous export at ``path`` stays until the new one is complete. A symbolic link at
+    ``path`` (to an earlier export) is replaced by the new dataset; the folder it points to
+    is left as it was.
 
     Raises:
         ConfigError: ``path`` is a folder that holds something other than a saved dataset.
@@ -170,7 +172,9 @@ def write_dataset(
             dataset.save_to_disk(os.fspath(staged))
             count = len(dataset)
             del dataset  # its cache files are in scratch, removed below
-        if out.exists():
+        if out.is_symlink():
+            out.unlink()
+        elif out.exists():
             shutil.rmtree(out)
         staged.replace(out)
     finally:

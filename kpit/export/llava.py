@@ -15,22 +15,25 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import posixpath
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kpit import plugins
-from kpit.errors import ConfigError, SampleError
-from kpit.exclusion import ExcludeImages, check_disjoint, read_image_ids
+from kpit.errors import ConfigError, DataError, SampleError
+from kpit.exclusion import ExcludeImages, check_disjoint, read_image_ids, source_paths
 from kpit.export.hf_dataset import chat_messages, dataset_features, image_value, write_dataset
 from kpit.jsonl import write_json
-from kpit.llava_format import with_image_token
+from kpit.llava_format import check_markers, with_image_token
 from kpit.names import parse_names, split_names
-from kpit.paths import safe_join
+from kpit.paths import check_output, safe_join
 from kpit.pipeline.store import LOCK, RUN_FILES, Run
 from kpit.types import Sample, Turn
 
-__all__ = ["export_hf", "export_llava", "llava_records"]
+__all__ = ["LeftOut", "export_hf", "export_llava", "llava_records"]
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +44,103 @@ def _run(run: Run | PathLike) -> Run:
     return run if isinstance(run, Run) else Run(run)
 
 
-def _check_output(run: Run, path: PathLike, folder: bool = False) -> Path:
-    """The output path, refused where it would overwrite the run's own files or a folder."""
+@dataclass(slots=True)
+class LeftOut:
+    """The records an export left out, each as ``(record id, why)``.
+
+    Attributes:
+        forged: records whose text would forge turns or images in LLaVA's training text
+            (:func:`kpit.llava_format.check_markers`, the trainer's own check), or whose
+            turns LLaVA's format cannot hold (a role other than ``human`` and ``gpt``):
+            always left out, whatever ``include_flagged`` says.
+        flagged: records of samples that report-only filters flagged (``meta["flags"]``;
+            why: the flags), left out with ``include_flagged=False``.
+    """
+
+    forged: list[tuple[str, str]] = field(default_factory=list)
+    flagged: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.forged) + len(self.flagged)
+
+    def to_text(self) -> str:
+        """One line: how many were left out and why, with the first few ids (empty when
+        none was)."""
+        parts = []
+        if self.forged:
+            parts.append(f"{len(self.forged)} whose text would forge chat turns "
+                         f"({_ids(self.forged)}; {self.forged[0][1]})")  # fmt: skip
+        if self.flagged:
+            parts.append(f"{len(self.flagged)} flagged by the quality filters "
+                         f"({_ids(self.flagged)})")  # fmt: skip
+        return f"left out {len(self)} record(s): " + ", ".join(parts) if parts else ""
+
+
+def _ids(items: Sequence[tuple[str, str]], shown: int = 3) -> str:
+    """The first few ids of ``items``, and how many more."""
+    more = len(items) - shown
+    return ", ".join(i for i, _ in items[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _report(run: Run, found: LeftOut, given: LeftOut | None) -> None:
+    """Hand what was left out to the caller's :class:`LeftOut`, or else log it."""
+    if given is not None:
+        given.forged += found.forged
+        given.flagged += found.flagged
+    elif found:
+        log.warning("%s: %s", run.folder, found.to_text())
+
+
+def _check_output(run: Run, path: PathLike, inputs: Sequence[PathLike], *,
+                  folder: bool = False) -> Path:  # fmt: skip
+    """The output path, its folder made; refused where it would overwrite the run's own files
+    or another input (under any name: :func:`kpit.paths.check_output`), or is a folder
+    (a file) where a file (a folder) is written, or cannot be written.
+
+    Raises:
+        ConfigError: naming the output (field ``output``) or the option it would overwrite.
+    """
     out = Path(path)
-    own = {(run.folder / name).resolve() for name in (*RUN_FILES, LOCK)}
-    if out.resolve() in own or out.resolve() == run.folder.resolve():
+    if out.resolve() == run.folder.resolve() or _overwrites(out, run):
         raise ConfigError("would overwrite the run's own files; write the export elsewhere",
                           file=out, field="output")  # fmt: skip
+    check_output(out, inputs)
     if not folder and out.is_dir():
         raise ConfigError("is a folder; give a file name", file=out, field="output")
     if folder and out.exists() and not out.is_dir():
         raise ConfigError("is a file; give a folder", file=out, field="output")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"cannot write here: a file is in the way of its folder {out.parent}",
+                          file=out, field="output") from None  # fmt: skip
+    except OSError as error:
+        raise _cannot_write(out, error) from None
     return out
+
+
+def _overwrites(out: Path, run: Run) -> bool:
+    """Whether ``out`` is one of the run's files under any name (a link, a hard link)."""
+    try:
+        check_output(out, [run.folder / name for name in (*RUN_FILES, LOCK)])
+    except ConfigError:
+        return True
+    return False
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """Turn an :class:`OSError` of the block into one line naming the output."""
+    try:
+        yield
+    except OSError as error:
+        raise _cannot_write(out, error) from None
+
+
+def _cannot_write(out: Path, error: OSError) -> ConfigError:
+    where = f" ({error.filename})" if error.filename not in (None, os.fspath(out)) else ""
+    return ConfigError(f"cannot write here: {error.strerror or error}{where}", file=out,
+                       field="output")  # fmt: skip
 
 
 def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[Sample]:
@@ -99,27 +187,71 @@ def llava_records(
     per_pair: bool = False,
     tasks: Sequence[str] | None = None,
     exclude_images: ExcludeImages = None,
+    include_flagged: bool = True,
+    left_out: LeftOut | None = None,
 ) -> Iterator[dict[str, Any]]:
     """LLaVA records of a run's samples, one per sample (or per question/answer pair).
 
+    A record whose text would forge turns or images in LLaVA's training text (a teacher's
+    reply with ``</s>`` or a second ``<image>``; :func:`kpit.llava_format.check_markers`, the
+    check ``kpit train`` makes) is always left out; so, with ``include_flagged=False``, is a
+    record of a sample that report-only filters flagged.
+
     Args:
         run: a :class:`~kpit.pipeline.store.Run` or its folder.
-        image_prefix: put before each image file name (e.g. ``coco/train2017/``).
+        image_prefix: the folder the image names are joined to as a POSIX path
+            (``coco/train2017`` and ``coco/train2017/`` both give
+            ``coco/train2017/000000000785.jpg``); none by default.
         per_pair: one record per question/answer pair, as the paper counts samples.
         tasks: only these tasks (names, or ``"a,b"``); a name that is not one of the run's
             tasks is a :class:`~kpit.errors.ConfigError` listing them.
         exclude_images: benchmark images that must not be in training data (a benchmark
             folder, a run folder, an id list; see :func:`kpit.exclusion.read_image_ids`).
+        include_flagged: keep the records of samples flagged by report-only filters
+            (``meta["flags"]``, the ``paper`` recipe's policy), as by default; ``False``
+            leaves them out. It never brings back a record that would forge turns.
+        left_out: a :class:`LeftOut` that receives the records left out; without it they are
+            logged as one warning.
 
     Raises:
         ConfigError: a sample uses an excluded image (the error names how many and which),
             or a task is not one of the run's.
+        DataError: a sample's image name is absolute or has a ``..`` part (a run made before
+            :func:`kpit.load_coco` refused such names).
     """
     run = _run(run)
     selected = _selection(run, tasks, exclude_images)
+    found = LeftOut()
     for record_id, sample, turns in _records(run, per_pair, selected):
-        yield {"id": record_id, "image": f"{image_prefix}{sample.image}",
-               "conversations": _conversation(turns), "task": sample.task}  # fmt: skip
+        conversation = _conversation(turns)
+        if _kept(record_id, sample, conversation, include_flagged, found):
+            image = _image_name(run, sample, image_prefix)
+            yield {"id": record_id, "image": image, "conversations": conversation,
+                   "task": sample.task}  # fmt: skip
+    _report(run, found, left_out)
+
+
+def _kept(record_id: str, sample: Sample, conversation: list[dict[str, str]],
+          include_flagged: bool, left_out: LeftOut) -> bool:  # fmt: skip
+    """Whether a record is exported; one that is not goes to ``left_out``, with why."""
+    try:
+        check_markers(conversation)
+    except SampleError as error:
+        left_out.forged.append((record_id, error.message))
+        return False
+    flags = sample.meta.get("flags")
+    if not include_flagged and flags:
+        left_out.flagged.append((record_id, ", ".join(map(str, flags))))
+        return False
+    return True
+
+
+def _image_name(run: Run, sample: Sample, prefix: str) -> str:
+    """The record's ``image``: the sample's image name (checked as
+    :func:`kpit.paths.safe_join` checks it) joined to ``prefix`` as a POSIX path."""
+    safe_join(prefix or "the image folder", sample.image, file=run.folder / "samples.jsonl",
+              record=sample.id)  # fmt: skip
+    return posixpath.join(prefix, sample.image) if prefix else sample.image
 
 
 def _selection(
@@ -153,17 +285,28 @@ def export_llava(
     per_pair: bool = False,
     tasks: Sequence[str] | None = None,
     exclude_images: ExcludeImages = None,
+    include_flagged: bool = True,
+    left_out: LeftOut | None = None,
 ) -> int:
     """Write a run's samples as LLaVA training JSON; return the number of records.
 
-    See :func:`llava_records` for the options. The file is written to a temporary name
-    and renamed, so a crash never leaves half a file.
+    See :func:`llava_records` for the options and the records left out (logged as one
+    warning, or handed to ``left_out``). ``path``'s folder is made if missing. The file is
+    written to a temporary name and renamed, so a crash never leaves half a file.
+
+    Raises:
+        ConfigError: ``path`` is one of the run's files or another input (the
+            ``exclude_images`` files), a folder, or cannot be written; and as
+            :func:`llava_records`.
     """
     run = _run(run)
-    out = _check_output(run, path)
+    excluded = source_paths(exclude_images)
+    out = _check_output(run, path, excluded)
     records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
-                                 exclude_images=exclude_images))  # fmt: skip
-    write_json(out, records, ensure_ascii=False, indent=1)
+                                 exclude_images=excluded, include_flagged=include_flagged,
+                                 left_out=left_out))  # fmt: skip
+    with _writing(out):
+        write_json(out, records, ensure_ascii=False, indent=1)
     return len(records)
 
 
@@ -178,6 +321,8 @@ def export_hf(
     exclude_images: ExcludeImages = None,
     system: str | None = None,
     progress: bool = True,
+    include_flagged: bool = True,
+    left_out: LeftOut | None = None,
 ) -> int:
     """Write a run as a Hugging Face dataset (``save_to_disk``); return its number of records.
 
@@ -193,7 +338,9 @@ def export_hf(
 
     Args:
         run: a :class:`~kpit.pipeline.store.Run` or its folder.
-        path: the dataset folder (new, empty, or an earlier export, which is replaced).
+        path: the dataset folder (new, empty, or an earlier export, which is replaced; a
+            symbolic link there is replaced, never the folder it points to); its parent
+            folder is made if missing.
         image_root: the image folder; by default the one the run was made from (its
             manifest's ``source.images``).
         embed_images: store each image's bytes in the dataset (an ``Image`` feature), so
@@ -208,30 +355,38 @@ def export_hf(
             :data:`kpit.llava_format.SYSTEM`, which llava-hf's chat template renders in its
             place. None (the default) writes none, as ``llava-instruct-mix-vsft`` has none.
         progress: show ``datasets``' progress bars.
+        include_flagged: as for :func:`llava_records`.
+        left_out: as for :func:`llava_records`.
 
-    Records whose turns carry LLaVA's chat markers (``<image>`` after the first question, or
-    ``</s>``) are left out with a warning, as the trainer leaves them out: a processor would
-    read them as another image or the end of the answer.
+    The records left out are those of :func:`llava_records`: a record whose turns carry
+    LLaVA's chat markers (``<image>`` after the first question, or ``</s>``) always, as the
+    trainer leaves it out (a processor would read them as another image or the end of the
+    answer), and a flagged one with ``include_flagged=False``.
 
     Raises:
         ConfigError: the ``datasets`` package is not installed (``pip install 'kpit[hf]'``),
-            the image folder is unknown, or ``path`` is a folder holding something else.
+            the image folder is unknown, ``path`` is a folder holding something else, one of
+            the run's files or another input, or cannot be written.
+        DataError: no record is left to export (a dataset needs one).
         SampleError: an image file is missing, unreadable or not an image (the error names
             the file and the record).
     """
     run = _run(run)
-    out = _check_output(run, path, folder=True)
+    excluded = source_paths(exclude_images)
+    # The image folder is no input here: a folder of images is refused as the output as a
+    # folder that holds something other than a saved dataset, and a dataset inside it
+    # overwrites no image.
+    out = _check_output(run, path, excluded, folder=True)
     _require_datasets()
     root = _image_folder(run, image_root)
-    selected = _selection(run, tasks, exclude_images)
-    skipped: list[str] = []
-    rows = functools.partial(_hf_rows, run, per_pair, selected, root, system, embed_images, skipped)
+    selected = _selection(run, tasks, exclude_images=excluded)
+    found = LeftOut()
+    rows = functools.partial(_hf_rows, run, per_pair, selected, root, system, embed_images,
+                             include_flagged, found)  # fmt: skip
     features = dataset_features(embed_images)
-    count = write_dataset(rows, out, features, progress=progress)
-    if skipped:
-        log.warning("%s: left out %d record(s) with chat markers in their text: %s",
-                    run.folder, len(skipped), "; ".join(skipped[:5]) +
-                    (" ..." if len(skipped) > 5 else ""))  # fmt: skip
+    with _writing(out):
+        count = write_dataset(rows, out, features, progress=progress)
+    _report(run, found, left_out)
     return count
 
 
@@ -252,20 +407,33 @@ def _hf_rows(
     root: Path,
     system: str | None,
     embed_images: bool,
-    skipped: list[str],
+    include_flagged: bool,
+    left_out: LeftOut,
 ) -> Iterator[dict[str, Any]]:
-    """The dataset's rows of :func:`export_hf`; the records left out go to ``skipped``."""
+    """The dataset's rows of :func:`export_hf`; the records left out go to ``left_out``.
+
+    Raises:
+        DataError: no row at all (``datasets`` cannot write an empty generator's dataset).
+    """
+    rows = 0
     for record_id, sample, turns in _records(run, per_pair, selected):
+        if not _kept(record_id, sample, _conversation(turns), include_flagged, left_out):
+            continue
         try:
             messages = chat_messages(turns, system)
-        except SampleError as error:
-            skipped.append(f"{record_id} ({error.message})")
+        except SampleError as error:  # a turn from neither human nor gpt
+            left_out.forged.append((record_id, error.message))
             continue
         file = safe_join(root, sample.image, file=run.folder / "samples.jsonl",
                          record=sample.id)  # fmt: skip
         image = image_value(file, embed=embed_images, record=record_id, name=sample.image)
+        rows += 1
         yield {"id": record_id, "image_id": _image_id(sample), "file_name": sample.image,
                "task": sample.task, "messages": messages, "images": [image]}  # fmt: skip
+    if not rows:
+        why = f"; {left_out.to_text()}" if left_out else ""
+        raise DataError(f"no record to export, and a dataset needs one{why}",
+                        file=run.folder / "samples.jsonl")  # fmt: skip
 
 
 def _image_folder(run: Run, image_root: PathLike | None) -> Path:
