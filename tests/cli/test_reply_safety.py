@@ -36,6 +36,7 @@ Reshape = Callable[[dict[str, Any], str], None]
 def _content(value: Any) -> Reshape:
     def reshape(reply: dict[str, Any], text: str) -> None:
         reply["choices"][0]["message"]["content"] = value
+
     return reshape
 
 
@@ -61,6 +62,7 @@ def _finish(reason: str, content: Any) -> Reshape:
     def reshape(reply: dict[str, Any], text: str) -> None:
         reply["choices"][0]["finish_reason"] = reason
         reply["choices"][0]["message"]["content"] = text[: len(text) // 3] if content else ""
+
     return reshape
 
 
