@@ -13,7 +13,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -99,16 +99,24 @@ class Usage:
 
     ``cached_tokens`` are the prompt tokens the provider served from its prompt cache (part of
     ``prompt_tokens``, billed at the cached rate); 0 where the server says nothing.
+    ``estimated``: the server said nothing readable, and kpit counted the tokens itself (the
+    prompt with a local tokenizer, the completion from the reply's text); such a usage is
+    charged to the cost and the budget as a reported one is.
     """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    estimated: bool = False
 
-    def to_dict(self) -> dict[str, int]:
-        """Return a JSON-ready dict."""
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cached_tokens": self.cached_tokens}  # fmt: skip
+    def to_dict(self) -> dict[str, int | bool]:
+        """Return a JSON-ready dict (with ``"estimated": true`` only for an estimate)."""
+        out: dict[str, int | bool] = {
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens}  # fmt: skip
+        if self.estimated:
+            out["estimated"] = True
+        return out
 
 
 def cached_share(cached_tokens: int, prompt_tokens: int) -> float | None:
@@ -124,9 +132,11 @@ class Reply:
         key: the request's key.
         text: the reply's text, or ``None`` on failure.
         error: a short failure code (``timeout``, ``rate_limit``, ``server_error``,
-            ``length``, ``error``...) when ``text`` is ``None``.
+            ``length``, ``malformed``, ``refusal``, ``content_filter``, ``empty``,
+            ``unchecked``, ``error``...) when ``text`` is ``None``.
         detail: words about the failure (never a secret).
-        usage: tokens used, when known.
+        usage: tokens used (reported or estimated), when known; a failed reply that was paid
+            for carries its usage too.
         finish_reason: why generation stopped (``stop``, ``length``...), when known.
         model: the model that answered, when known.
         extra: anything else worth storing with the sample.
@@ -296,13 +306,21 @@ class _Work:
             except BaseException as exc:  # building a request failed: stop, loudly
                 self.fatal.append(exc)
                 return
-            reply = await self.answer(request)
+            try:
+                reply = await self.answer(request)
+            except Exception as exc:  # a bug here: stop loudly, never a silently dead worker
+                self.fatal.append(exc)
+                return
             if reply is None:
                 return
             await self.done.put(reply)
 
     async def answer(self, request: ChatRequest) -> Reply | None:
-        """The reply to ``request``, asked again while unusable; ``None`` when work stops."""
+        """The reply to ``request``, asked again while unusable; ``None`` when work stops.
+
+        Every reply with text is checked (the last one too, so that a check that raises
+        fails its own request here rather than the run later).
+        """
         for attempt in range(self.reply_retries + 1):
             try:
                 reply = await self.generator.complete(request)
@@ -316,10 +334,17 @@ class _Work:
                 return Reply(request.key, error=exc.code, detail=str(exc))
             except Exception as exc:  # a backend bug must not lose the finished work
                 return Reply(request.key, error="error", detail=f"{type(exc).__name__}: {exc}")
-            if not reply.ok or self.validate is None or attempt == self.reply_retries:
+            if not reply.ok or self.validate is None:
                 return reply
-            reason = self.validate(request, reply)
-            if reason is None:
+            try:
+                reason = self.validate(request, reply)
+            except Exception as exc:  # an unreadable reply fails alone; the run goes on
+                log.warning("%s: the reply could not be checked (%s: %s)", request.key,
+                            type(exc).__name__, exc)  # fmt: skip
+                return replace(reply, text=None, error="unchecked",
+                               detail=f"the reply could not be checked: {type(exc).__name__}: "
+                                      f"{str(exc)[:200]}")  # fmt: skip
+            if reason is None or attempt == self.reply_retries:
                 return reply
             log.info("%s: asking again (%s)", request.key, reason)
         return reply

@@ -1,11 +1,16 @@
-"""The ``openai`` backend's options, and its ``prices`` option read as a table of prices."""
+"""The ``openai`` backend's options, the values no request could succeed with, and its
+``prices`` option read as a table of prices."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kpit.errors import ConfigError
 from kpit.generators.base import Price
 from kpit.generators.openai.pricing import parse_price, price_of
 from kpit.options import option
@@ -30,7 +35,7 @@ class OpenAIOptions:
     extra_body: dict[str, Any] | None = option(
         None, "Extra request fields as a JSON object (e.g. vLLM's top_k)."
     )
-    timeout: float = option(120.0, "Seconds per request.", minimum=0)
+    timeout: float = option(120.0, "Seconds per request (more than 0).", minimum=0)
     rpm: float | None = option(
         None,
         "Client-side limit: requests per minute (no second gets more than rpm/60).",
@@ -60,6 +65,40 @@ class OpenAIOptions:
         "Prices over the built-in table: {model: [input, output, cached]} dollars per "
         "million tokens (cached input optional), or 'MODEL=IN,OUT[,CACHED];MODEL=...'.",
     )
+
+
+HEADERS = (("organization", "OPENAI_ORG_ID"), ("project", "OPENAI_PROJECT_ID"))
+"""Options sent as HTTP headers, and the variables the ``openai`` client reads them from
+when they are not given."""
+
+
+def refuse_unworkable(options: OpenAIOptions) -> None:
+    """Refuse, before any request, option values that no request could succeed with.
+
+    A header value outside printable ASCII (HTTP headers carry nothing else; a line break
+    would forge a header), a timeout of 0 or less (or not finite), and a number that is not
+    a number (``nan``: a budget of ``nan`` would never stop a run).
+
+    Raises:
+        ConfigError: naming the option (and the variable it came from).
+    """
+    for item in dataclasses.fields(options):
+        value = getattr(options, item.name)
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError("must be a number, not nan", field=item.name)
+    if not (options.timeout > 0 and math.isfinite(options.timeout)):
+        raise ConfigError(f"must be a number of seconds above 0, not {options.timeout:g}: no "
+                          "request could finish in time", field="timeout")  # fmt: skip
+    for name, variable in HEADERS:
+        given = getattr(options, name)
+        value = given if given is not None else os.environ.get(variable)
+        if value is None:
+            continue
+        bad = next((c for c in value if not " " <= c <= "~"), None)
+        if bad is not None:
+            where = name if given is not None else f"{name} (from {variable})"
+            raise ConfigError(f"holds {bad!r}, which no HTTP header can carry (printable ASCII "
+                              f"only): {value[:60]!r}", field=where)  # fmt: skip
 
 
 def price_overrides(prices: Any) -> dict[str, Price]:

@@ -55,13 +55,28 @@ from kpit.generators.base import (
     cached_share,
 )
 from kpit.generators.openai._client import make_client, openai_module, response_class
-from kpit.generators.openai._options import OpenAIOptions, price_overrides
+from kpit.generators.openai._options import (
+    OpenAIOptions,
+    price_overrides,
+    refuse_unworkable,
+)
 from kpit.generators.openai._retry import Retry, refusal_retry
-from kpit.generators.openai._wire import read_usage, to_openai_messages
-from kpit.generators.openai.credentials import clean_key, protect_logs, redact, split_url
+from kpit.generators.openai._wire import read_answer, read_usage, to_openai_messages
+from kpit.generators.openai.credentials import (
+    clean_key,
+    protect_logs,
+    public_url,
+    redact,
+    split_url,
+)
 from kpit.generators.openai.pricing import price_for
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter
-from kpit.prompts.tokens import CHARS_PER_TOKEN, IMAGE_TOKENS
+from kpit.prompts.tokens import (
+    CHARS_PER_TOKEN,
+    IMAGE_TOKENS,
+    count_message_tokens,
+    estimate_tokens,
+)
 from kpit.types import ChatRequest
 
 if TYPE_CHECKING:
@@ -81,8 +96,9 @@ _DEPARTURES = ("connect_tcp.started", "connect_unix_socket.started",
 
 
 def _public_url(url: str | None) -> str | None:
-    """A URL without credentials in it (``https://user:pass@host?api-key=k`` -> ``https://host``)."""
-    return split_url(url).url
+    """A URL as it may be shown: credentials and every query value as ``***``
+    (``https://user:pass@host/v1?code=k`` -> ``https://***@host/v1?code=***``)."""
+    return public_url(url)
 
 
 class OpenAIGenerator(Generator):
@@ -102,11 +118,13 @@ class OpenAIGenerator(Generator):
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model or "gpt-4o", **options)
         opts = self.options
+        refuse_unworkable(opts)  # before anything is sent: no request could succeed
         self._secret = clean_key(opts.api_key or os.environ.get("OPENAI_API_KEY"))
         self.base_url = opts.base_url or os.environ.get("OPENAI_BASE_URL")
         self._server = split_url(self.base_url)
         self._azure = split_url(opts.azure_endpoint)
-        protect_logs(self._secret, *self._server.secrets, *self._azure.secrets)
+        protect_logs(self._secret, *self._server.secrets, *self._azure.secrets,
+                     names=(*self._server.names, *self._azure.names))  # fmt: skip
         self.timeout = opts.timeout
         self.max_retries = opts.max_retries
         self.backoff = opts.backoff
@@ -133,7 +151,8 @@ class OpenAIGenerator(Generator):
         self.cost = 0.0
         self.cache_saved = 0.0  # what the cached tokens cost less than at the input rate
         self.cost_before = 0.0  # spent by the run's earlier sessions
-        self.usage_unknown = 0  # replies whose usage could not be read
+        self.usage_unknown = 0  # replies whose usage could not be read (malformed)
+        self.usage_estimated = 0  # replies charged with tokens counted here (no usage read)
         self.cached_unknown = 0  # replies whose cached token count could not be read
         self._slots: AdaptiveConcurrency | None = None  # made by generate (or the first call)
         self._halted: str | None = None
@@ -423,28 +442,34 @@ class OpenAIGenerator(Generator):
 
     def _reply(self, request: ChatRequest, sent: tuple[Any, Mapping[str, str]],
                estimate: int) -> Reply:  # fmt: skip
+        """The reply of a request the server answered: its text, or the failure of this
+        request alone (a reply of another shape, a refusal, a filtered or empty reply), with
+        its usage charged either way."""
         completion, headers = sent
         self.limiter.observe(headers)
-        try:
-            choice = completion["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise Retry("malformed", "a reply without choices") from None
         self.limiter.succeed()
-        usage, extra = self._account(request, completion.get("usage"), text)
-        if usage is not None and completion.get("usage"):
+        answer = read_answer(completion)
+        body = completion if isinstance(completion, Mapping) else {}
+        usage, extra = self._account(request, body.get("usage"), answer.text or "")
+        if not usage.estimated:
             self.limiter.correct(estimate, usage.prompt_tokens + usage.completion_tokens)
-        return Reply(request.key, text=text, usage=usage, finish_reason=choice.get("finish_reason"),
-                     model=completion.get("model"), extra=extra)  # fmt: skip
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        if answer.text is None:
+            log.info("%s: %s", request.key, answer.detail)
+            return Reply(request.key, error=answer.error, detail=answer.detail, usage=usage,
+                         finish_reason=answer.finish_reason, model=model,
+                         extra=extra)  # fmt: skip
+        return Reply(request.key, text=answer.text, usage=usage,
+                     finish_reason=answer.finish_reason, model=model, extra=extra)  # fmt: skip
 
     def _account(
         self, request: ChatRequest | None, raw: Any, text: str
-    ) -> tuple[Usage | None, dict[str, Any]]:
-        """Charge a reply's usage; a malformed one keeps the reply, its cost unknown.
+    ) -> tuple[Usage, dict[str, Any]]:
+        """Charge a reply's usage; where the server's is absent or unreadable, an estimate.
 
-        Returns the usage (``None`` when the server's is unreadable) and what to store with
-        the sample: the fault, and the estimate from characters that the budget counted
-        instead.
+        Returns the usage charged (``estimated`` when kpit counted it: the prompt with the
+        local tokenizer, the completion from ``text``), and what to store with the sample
+        beside it: why the server's usage or cached count could not be used.
         """
         usage, fault = read_usage(raw)
         if usage is not None:
@@ -456,15 +481,18 @@ class OpenAIGenerator(Generator):
                 log.warning("a reply's cached token count is unreadable (%s): counted as none "
                             "cached, at the full input rate", fault)  # fmt: skip
             return usage, {"cached_unknown": fault}
-        self.usage_unknown += 1
-        characters = sum(len(m.content) for m in request.messages) if request else 0
-        images = sum(len(m.images) for m in request.messages) if request else 0
-        guess = Usage(round(characters / CHARS_PER_TOKEN) + IMAGE_TOKENS * images,
-                      round(len(text) / CHARS_PER_TOKEN))  # fmt: skip
-        if self.usage_unknown == 1:
-            log.warning("a reply's usage is unreadable (%s): the reply is kept, its cost is "
-                        "unknown and estimated from characters for the budget", fault)  # fmt: skip
-        if self._price is not None:
-            self.cost += self._price.cost(guess.prompt_tokens, guess.completion_tokens)
-        self._charge(Usage())  # the budget check, with the estimate counted
-        return None, {"usage_unknown": fault, "usage_estimate": guess.to_dict()}
+        guess = estimated_usage(request, text)
+        self.usage_estimated += 1
+        if raw is not None and raw != {}:
+            self.usage_unknown += 1
+        if self.usage_estimated == 1:
+            log.warning("%s: the reply is kept, its tokens counted here and charged to the "
+                        "cost and the budget (marked estimated)", fault)  # fmt: skip
+        self._charge(guess)
+        return guess, ({"usage_unknown": fault} if raw is not None and raw != {} else {})
+
+
+def estimated_usage(request: ChatRequest | None, text: str) -> Usage:
+    """The tokens of ``request`` and a reply's ``text`` as counted here, marked estimated."""
+    prompt = count_message_tokens(request.messages) if request is not None else 0
+    return Usage(prompt, estimate_tokens(text), estimated=True)

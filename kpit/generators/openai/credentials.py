@@ -11,10 +11,13 @@ and errors; none of that may show a secret, at any verbosity. So:
   key with a control or non-ASCII character inside, never showing the key;
 - :func:`split_url` takes the credentials out of a server URL: the user and password
   become the basic authentication header they stood for, and the query parameters go to
-  the client as default query parameters;
-- :func:`protect_logs` registers the secrets and, once per process, wraps the logging
-  record factory so that every log record (its message and its traceback) has them, and
-  any credential-like query parameter (``api-key=``, ``key=``, ``token=``...), replaced by
+  the client as default query parameters. The whole query is secret, whatever its names
+  (``?subscription-key=``, ``?code=``, ``?sig=`` all carry credentials somewhere): a URL is
+  shown (:attr:`ServerURL.public`) with every query value as ``***``;
+- :func:`protect_logs` registers the secrets and the names of the server URL's query
+  parameters and, once per process, wraps the logging record factory so that every log
+  record (its message and its traceback) has them, and any credential-like query parameter
+  (``api-key=``, ``key=``, ``token=``...) or one of the registered names, replaced by
   ``***`` before any handler sees it, whichever library logged it.
 """
 
@@ -24,13 +27,22 @@ import base64
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
 from kpit.errors import ConfigError
 
-__all__ = ["ServerURL", "clean_key", "protect_logs", "redact", "redact_logged", "split_url"]
+__all__ = [
+    "ServerURL",
+    "clean_key",
+    "protect_logs",
+    "public_url",
+    "redact",
+    "redact_logged",
+    "split_url",
+]
 
 _KEY_LIKE = re.compile(r"\b(?:sk|key|rk)-[A-Za-z0-9_\-]{6,}")
 
@@ -38,13 +50,13 @@ _SECRET_PARAMETER = r"(?:api[-_]?key|key|token|access[-_]?token|secret|password|
 _QUERY_SECRET = re.compile(rf"(?i)(?<![\w-])({_SECRET_PARAMETER}=)[^&#\s'\"<>]+")
 """A credential-like query parameter in any text (``...?api-key=abc&x=1``)."""
 
-_SECRET_NAME = re.compile(rf"(?i)^{_SECRET_PARAMETER}$")
-
 _MIN_SECRET = 4
 """Shorter secrets are not replaced in logs: replacing every ``ab`` would garble them all."""
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_names: set[str] = set()  # query parameters of a server URL: their values are secret
+_named: re.Pattern[str] | None = None  # ``name=value`` for the names above
 _installed = False
 
 
@@ -60,6 +72,8 @@ def redact_logged(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "***")
+    if _named is not None:
+        text = _named.sub(r"\1***", text)
     return _QUERY_SECRET.sub(r"\1***", text)
 
 
@@ -92,46 +106,69 @@ class ServerURL:
         url: the URL without user, password or query (``None`` when none was given).
         headers: the basic authentication header the user and password stood for.
         query: the query parameters, sent with every request as before.
-        secrets: the credentials, to keep out of logs and messages.
+        secrets: the credentials (user, password, every query value), to keep out of logs
+            and messages.
+        public: the URL as shown (in logs, settings, manifests and errors): user and
+            password as ``***@``, every query value as ``***`` whatever its name.
     """
 
     url: str | None
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    public: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The query parameters' names (as given, and as a URL encodes them)."""
+        return tuple({form for name in self.query for form in (name, quote(name, safe=""))})
 
 
 def split_url(url: str | None) -> ServerURL:
     """``url`` without its credentials, and the credentials as a header and query values."""
     if not url:
-        return ServerURL(url)
+        return ServerURL(url, public=url)
     parts = urlsplit(url)
     secrets: list[str] = []
     headers: dict[str, str] = {}
-    if parts.username is not None or parts.password is not None:
+    userinfo = parts.username is not None or parts.password is not None
+    if userinfo:
         user, password = unquote(parts.username or ""), unquote(parts.password or "")
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
-        userinfo = parts.netloc.rpartition("@")[0]
-        secrets += [userinfo, f"{user}:{password}", password, quote(password, safe=""), token]
+        given = parts.netloc.rpartition("@")[0]
+        secrets += [given, f"{user}:{password}", password, quote(password, safe=""), token]
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    for name, value in query.items():
-        if _SECRET_NAME.match(name) and value:
-            secrets += [value, quote(value, safe="")]
+    for value in query.values():  # every one: a credential may go by any name
+        secrets += [value, quote(value, safe=""), quote_plus(value)]
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 address
         host = f"[{host}]"
     if parts.port is not None:
         host += f":{parts.port}"
     clean = urlunsplit((parts.scheme, host, parts.path, "", ""))
-    return ServerURL(clean, headers, query, tuple(s for s in secrets if s))
+    shown = "&".join(f"{quote(name, safe='')}=***" for name in query)
+    public = urlunsplit((parts.scheme, "***@" + host if userinfo else host, parts.path, shown,
+                         ""))  # fmt: skip
+    return ServerURL(clean, headers, query, tuple(s for s in secrets if s), public)
 
 
-def protect_logs(*secrets: str | None) -> None:
-    """Keep ``secrets`` (and credential-like query values) out of every log record."""
-    global _installed
+def public_url(url: str | None) -> str | None:
+    """``url`` as it may be shown: its user and password, and every query value, as ``***``
+    (``https://u:p@host/v1?code=abc`` -> ``https://***@host/v1?code=***``)."""
+    return split_url(url).public
+
+
+def protect_logs(*secrets: str | None, names: Iterable[str] = ()) -> None:
+    """Keep ``secrets``, the values of the query parameters ``names`` (those of a server URL)
+    and credential-like query values out of every log record."""
+    global _installed, _named
     with _lock:
         _secrets.update(s for s in secrets if s and len(s) >= _MIN_SECRET)
+        _names.update(n for n in names if n)
+        if _names:
+            alternatives = "|".join(map(re.escape, sorted(_names, key=len, reverse=True)))
+            _named = re.compile(rf"(?<![\w-])((?:{alternatives})=)[^&#\s'\"<>]*")
         if _installed:
             return
         previous = logging.getLogRecordFactory()

@@ -19,7 +19,10 @@ The limits are those given (``rpm``, ``tpm``) and those the server announces on 
 in ``x-ratelimit-limit-requests`` and ``x-ratelimit-limit-tokens`` (per minute, as OpenAI
 sends them), the lower of the two where both are known. Before anything is known (no limit
 given, learning on), the first request goes alone: its reply says whether the server
-announces limits, and the others follow at the pace it announces.
+announces limits, and the others follow at the pace it announces. An announced limit that
+would hold a request longer than :data:`MAX_LEARNED_WAIT` (``x-ratelimit-limit-tokens: 1``:
+about a day a request) is not believed that far: the wait is cut to it, with a warning
+naming the header, once.
 
 A 429 comes in two kinds, told apart by the headers. One that says a budget is spent
 (``x-ratelimit-remaining-requests: 0`` or ``x-ratelimit-remaining-tokens: 0``) pauses every
@@ -50,6 +53,10 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(
                        r"(?:(\d+(?:\.\d+)?)ms)?$")  # fmt: skip
 
 _KINDS = ("requests", "tokens")
+
+MAX_LEARNED_WAIT = 60.0
+"""The longest a limit the server announces may hold one request, in seconds (a given
+``rpm`` or ``tpm`` is the user's word, and paced to as it is)."""
 
 
 def parse_reset(value: str | None) -> float | None:
@@ -137,6 +144,7 @@ class RateLimiter:
         self.min_factor = min_factor
         self.max_pause = max_pause
         self.capped = 0  # pauses cut to max_pause
+        self.learned_capped: set[str] = set()  # announced limits whose waits were cut
         self.throttled = 0  # 429s seen, of both kinds
         self.pauses = 0  # pauses for a spent budget
         self._clock, self._sleep = clock, sleep
@@ -176,7 +184,27 @@ class RateLimiter:
     def interval(self) -> float:
         """Seconds between request starts at the current pace (0 without a request limit)."""
         rpm = self.requests_per_minute
-        return 0.0 if rpm is None else 60.0 / (rpm * self.factor)
+        return 0.0 if rpm is None else self._bounded("requests", 60.0 / (rpm * self.factor))
+
+    def _token_seconds(self, tokens: int) -> float:
+        """Seconds of the token budget that ``tokens`` take at the current pace."""
+        tpm = self.tokens_per_minute
+        return 0.0 if tpm is None else self._bounded("tokens", tokens * 60.0 / (tpm * self.factor))
+
+    def _bounded(self, kind: str, seconds: float) -> float:
+        """``seconds`` of waiting for a limit of ``kind``; at most :data:`MAX_LEARNED_WAIT`
+        when the limit paced to is the one the server announced (warned about once)."""
+        if seconds <= MAX_LEARNED_WAIT:
+            return seconds
+        learned, given = self.learned.get(kind), self.rpm if kind == "requests" else self.tpm
+        if learned is None or (given is not None and given <= learned):
+            return seconds
+        if kind not in self.learned_capped:
+            self.learned_capped.add(kind)
+            log.warning("the server announces x-ratelimit-limit-%s: %g (a minute), which would "
+                        "hold a request %.0f s; waiting at most %g s instead", kind, learned,
+                        seconds, MAX_LEARNED_WAIT)  # fmt: skip
+        return MAX_LEARNED_WAIT
 
     # --- waiting for a turn -----------------------------------------------------------
 
@@ -272,9 +300,8 @@ class RateLimiter:
         if interval:
             slot = max(self._next_request, now - interval / 2) if waited_for_pace else now
             self._next_request = slot + interval
-        tpm = self.tokens_per_minute
-        if tpm is not None:
-            cost = tokens * 60.0 / (tpm * self.factor)
+        if self.tokens_per_minute is not None:
+            cost = self._token_seconds(tokens)
             slot = max(self._next_token, now - cost / 2) if waited_for_pace else now
             self._next_token = max(self._next_token, slot) + cost
 
@@ -300,9 +327,8 @@ class RateLimiter:
 
     def correct(self, estimated: int, actual: int) -> None:
         """Charge the token budget with the server's count instead of the estimate."""
-        tpm = self.tokens_per_minute
-        if tpm is not None and actual != estimated:
-            self._next_token += (actual - estimated) * 60.0 / (tpm * self.factor)
+        if self.tokens_per_minute is not None and actual != estimated:
+            self._next_token += self._token_seconds(actual) - self._token_seconds(estimated)
 
     def observe(self, headers: Mapping[str, str] | None, *, refused: bool = False) -> bool:
         """Read a reply's rate-limit headers; True when they say a budget is spent.
