@@ -136,28 +136,45 @@ they render the same text as today's: a run made with one in that style resumes.
 
 
 def _check_templates(
-    store: RunStore, by_task: dict[str, dict[str, str]], options: PromptOptions
+    store: RunStore,
+    by_task: dict[str, dict[str, str]],
+    sets: dict[str, dict[str, str]],
+    options: PromptOptions,
 ) -> None:
     """The templates that made the run must be the ones this call renders: a template both
     use must not have changed (an earlier version listed in :data:`SAME_RENDER` for the
-    run's style counts as the same), and a task both run must resolve the same set of
-    templates (an override added to or removed from ``template_dir`` is a change)."""
+    run's style counts as the same), and a task both rendered must resolve the same set of
+    templates (``sets``: an override added to or removed from ``template_dir``, a file of
+    the user's read in one session only, is a change)."""
     old = store.read_manifest()
     before = _by_name(old.get("template_hashes", {}), options)
     now = _flat(by_task)
     changed = {name for name in before.keys() & now.keys()
                if before[name] != now[name]
                and SAME_RENDER.get((name, before[name])) != options.style}  # fmt: skip
-    old_tasks = old.get("task_templates") or {}  # none before kpit recorded each task's set
-    for task, names in by_task.items():
-        earlier = old_tasks.get(task)
+    old_sets = old.get("task_templates") or {}  # none before kpit recorded each task's set
+    user = Path(options.template_dir).resolve() if options.template_dir is not None else None
+    for task, names in sets.items():
+        earlier = old_sets.get(task)
         if isinstance(earlier, dict):
-            changed |= {f"{name} (new)" for name in names.keys() - earlier.keys()}
-            changed |= {f"{name} (gone)" for name in earlier.keys() - names.keys()}
+            added, gone = names.keys() - earlier.keys(), earlier.keys() - names.keys()
+            changed |= {f"{name} (new)" for name in added if not _image_dependent(name, user)}
+            changed |= {f"{name} (gone)" for name in gone if not _image_dependent(name, user)}
     if changed:
         raise ConfigError(f"templates changed since this run began: {', '.join(sorted(changed))}; "
                           "use a new run folder (out=, -o)", file=store.manifest_path,
                           field="template_hashes")  # fmt: skip
+
+
+def _image_dependent(name: str, user: Path | None) -> bool:
+    """Whether the template ``name`` is a file kpit or the recipe provides (or a ``--style``
+    file): a render may read it for one image and not for another (the paper recipe's
+    caption template, for an image without captions), so a set that has it and another
+    that has not are no change by themselves (a change of the files that include it is)."""
+    path = Path(name)
+    if not path.is_absolute():
+        return (PACKAGE_TEMPLATES / name).is_file()
+    return path.is_file() and not (user is not None and path.is_relative_to(user))
 
 
 def _by_name(hashes: Mapping[str, str], options: PromptOptions) -> dict[str, str]:
@@ -183,9 +200,10 @@ def _flat(by_task: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
 
 def _templates_of(
     contexts: Iterable[ImageContext], tasks: Sequence[Task], options: PromptOptions, seed: int
-) -> tuple[Iterable[ImageContext], dict[str, dict[str, str]]]:
-    """The hashes of every file that shapes each task's prompts, and the contexts to go on
-    with.
+) -> tuple[Iterable[ImageContext], dict[str, dict[str, str]], bool]:
+    """The hashes of every file that shapes each task's prompts, the contexts to go on
+    with, and whether the tasks rendered (not when there is no image: then the hashes are
+    those of the files the tasks name).
 
     Each task builds its request for the first image while :func:`templates_read` watches,
     so its set holds whatever a render reads (includes, the context style, a ``--style``
@@ -197,13 +215,13 @@ def _templates_of(
     pending = iter(contexts)
     first = next(pending, None)
     if first is None:
-        return (), by_task
+        return (), by_task, False
     for task in tasks:
         with templates_read() as reads:
             task.build(first, key=request_key(task.name, first.image_id), seed=seed,
                        options=options)  # fmt: skip
         by_task[task.name] |= reads
-    return chain([first], pending), by_task
+    return chain([first], pending), by_task, True
 
 
 def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
@@ -285,13 +303,14 @@ def set_up(
     source = _source(contexts)
     contexts, total = _selected(contexts, limit, excluded, len(task_objects))
     store = RunStore(out)
-    contexts, by_task = _templates_of(contexts, task_objects, prompt, seed)
+    contexts, by_task, rendered = _templates_of(contexts, task_objects, prompt, seed)
+    sets = by_task if rendered else {}  # the set of templates each task resolved
     _check_tasks_written(backend, task_objects)
     setup = RunSetup(task_objects, prompt, backend, store, {}, contexts, seed, concurrency,
                      quality or QualityConfig(), mode, total)  # fmt: skip
     exclusion = {"sources": source_paths(exclude_images), "images": len(excluded),
                  "ids": _fingerprint(excluded)}  # fmt: skip
-    setup.manifest = _manifest(setup, chosen, by_task, source, exclusion)
+    setup.manifest = _manifest(setup, chosen, by_task, sets, source, exclusion)
     setup.session = {key: setup.manifest[key] for key in DATA_KEYS}
     if store.orphaned():
         raise ConfigError("the folder holds samples but no manifest.json: it cannot be resumed "
@@ -299,7 +318,7 @@ def set_up(
                           file=store.folder)  # fmt: skip
     setup.resuming = store.exists()
     if setup.resuming:
-        _check_resumable(setup, source, by_task, allow_new_source=allow_new_source,
+        _check_resumable(setup, source, by_task, sets, allow_new_source=allow_new_source,
                          allowed=allowed)  # fmt: skip
         _skip_done(setup, retry_failed=retry_failed)
     if writing:  # every check passed: the folder is made (a folder that cannot be, named)
@@ -362,6 +381,7 @@ def _manifest(
     setup: RunSetup,
     recipe: Recipe,
     by_task: dict[str, dict[str, str]],
+    sets: dict[str, dict[str, str]],
     source: dict[str, Any],
     exclusion: dict[str, Any],
 ) -> dict[str, Any]:
@@ -375,7 +395,7 @@ def _manifest(
         "prompt": {"style": prompt.style, "pose_notes": prompt.pose_notes,
                    "template_dir": prompt.template_dir, "fewshot": prompt.fewshot},
         "template_hashes": _flat(by_task),
-        "task_templates": by_task,
+        "task_templates": sets,
         "recipe": recipe.name,
         "recipe_version": recipe.version,
         "filters": setup.filters,
@@ -392,6 +412,7 @@ def _check_resumable(
     setup: RunSetup,
     source: dict[str, Any],
     by_task: dict[str, dict[str, str]],
+    sets: dict[str, dict[str, str]],
     *,
     allow_new_source: bool,
     allowed: set[str],
@@ -411,9 +432,9 @@ def _check_resumable(
     store.check_compatible(setup.manifest, keys, RESUME_DEFAULTS, hint=_ALLOW_HINT)
     if "exclude_images" not in allowed:
         _check_exclusion(store, old, setup.manifest["exclude_images"])
-    _check_templates(store, by_task, setup.prompt)
+    _check_templates(store, by_task, sets, setup.prompt)
     if isinstance(old.get("task_templates"), dict):  # the run's other tasks keep theirs
-        setup.manifest["task_templates"] = old["task_templates"] | by_task
+        setup.manifest["task_templates"] = old["task_templates"] | sets
 
 
 def _check_exclusion(store: RunStore, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:

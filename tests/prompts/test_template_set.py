@@ -128,3 +128,27 @@ def test_adding_a_task_is_no_change(sample_root: Path, tmp_path: Path) -> None:
     assert set(run.manifest["task_templates"]) == {"detail", "complex"}  # the other task's kept
     with pytest.raises(kpit.ConfigError, match="no such folder"):
         kpit.generate(contexts, "detail", out=out, template_dir=tmp_path / "missing")
+
+
+def test_a_packaged_template_only_some_images_need_is_no_change(
+    sample_root: Path, tmp_path: Path
+) -> None:
+    """A render that reads a file kpit ships for some images only: a session whose first
+    image does not need it resolves a smaller set, and that is no change."""
+    import dataclasses
+
+    templates = tmp_path / "templates"
+    user = (PACKAGE_TEMPLATES / "complex" / "user.j2").read_text()
+    _override(templates, "complex/user.j2",
+              user + '{% if "MARKER" in context %}{% include "detail/instructions.json" %}'
+              "{% endif %}")  # fmt: skip
+    first, second = list(kpit.load_coco(sample_root, limit=2))
+    marked = dataclasses.replace(second, captions=("MARKER on the slope.",))
+    out = tmp_path / "run"
+    run = kpit.generate([first], "complex", out=out, template_dir=templates, progress=False)
+    assert isinstance(run, kpit.Run)
+    assert "detail/instructions.json" not in run.manifest["task_templates"]["complex"]
+    run = kpit.generate([marked, first], "complex", out=out, template_dir=templates,
+                        progress=False)  # fmt: skip
+    assert isinstance(run, kpit.Run) and run.manifest["last_session"]["samples"] == 1
+    assert "detail/instructions.json" in run.manifest["task_templates"]["complex"]
