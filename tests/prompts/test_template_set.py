@@ -6,6 +6,7 @@ overrides by their absolute paths still resume."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,27 @@ def test_a_packaged_template_only_some_images_need_is_no_change(
                         progress=False)  # fmt: skip
     assert isinstance(run, kpit.Run) and run.manifest["last_session"]["samples"] == 1
     assert "detail/instructions.json" in run.manifest["task_templates"]["complex"]
+
+
+def test_an_edited_override_is_what_the_next_call_sends(sample_root: Path, tmp_path: Path) -> None:
+    """In one process (a notebook), a template or an example file edited between two calls
+    is read again: the prompts are made from the files the manifest hashes."""
+    templates = tmp_path / "templates"
+    examples = json.loads((PACKAGE_TEMPLATES / "complex" / "fewshot.json").read_text())
+    contexts = kpit.load_coco(sample_root, limit=1)
+
+    def sent() -> str:
+        plan = kpit.plan_run(contexts, "complex", out=tmp_path / "run", template_dir=templates)
+        return "\n".join(m.content for m in plan.examples[0].messages)
+
+    _override(templates, "complex/fewshot.json", json.dumps(examples))
+    _override(templates, RULES, "Be brief.\n")
+    assert "Be brief." in sent()
+    examples["examples"][0]["answer"] = "An EDITED answer."
+    edited = [_override(templates, "complex/fewshot.json", json.dumps(examples)),
+              _override(templates, RULES, "Be very brief.\n")]  # fmt: skip
+    for path in edited:  # a second later, on a disk that keeps whole seconds only
+        when = path.stat().st_mtime_ns + 10**9
+        os.utime(path, ns=(when, when))
+    text = sent()
+    assert "An EDITED answer." in text and "Be very brief." in text
