@@ -50,7 +50,7 @@ class _RecordingEnvironment(jinja2.Environment):
 
     def _load_template(self, name: Any, globals: Any) -> jinja2.Template:
         template = super()._load_template(name, globals)
-        if template.filename:
+        if template.filename and _READS.get() is not None:  # only inside templates_read()
             record_read(template.filename, key=template_key(str(name), self.shared_folders))
         return template
 
