@@ -154,6 +154,12 @@ __all__ = ["generate"]
     is_flag=True,
     help="Resume a run with images from another dataset than it was made from.",
 )
+@click.option(
+    "--allow-changed",
+    metavar="SETTING[,SETTING]",
+    help="Resume a run with other values of these settings that shape or filter its data: "
+    "filters, quality, exclude-images (each session records its own).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def generate(
     tasks: str,
@@ -179,12 +185,14 @@ def generate(
     reply_retries: int,
     exclude_images: tuple[Path, ...],
     allow_new_source: bool,
+    allow_changed: str | None,
     progress: bool,
     **options: object,
 ) -> None:
     """Generate instruction data for the images of a COCO split into a run folder.
 
-    Rerunning the same command resumes: finished requests are skipped. Ctrl-C (or SIGTERM)
+    Rerunning the same command resumes: finished requests are skipped; a rerun with another
+    --filters or --exclude-images is refused unless --allow-changed names it. Ctrl-C (or SIGTERM)
     stops cleanly; everything finished is already on disk. Exit status: 0 done, 1 an error
     before or during the run, 3 every request failed, 4 stopped early (a spent budget),
     130 interrupted.
@@ -214,6 +222,7 @@ def generate(
         "generator_options": options_for_backend,
         "exclude_images": list(exclude_images) or None,
         "allow_new_source": allow_new_source,
+        "allow_changed": allow_changed,
     }
     if len(recipes) > 1:
         _print_plans(plan_recipes(contexts, recipes, tasks, generator, model, out, **settings))

@@ -168,6 +168,8 @@ class Generator(ABC):
         name: what ``--generator`` selects.
         description: one line for ``kpit plugins``.
         accepts_images: the backend can read images attached to messages.
+        supported_tasks: the tasks the backend can write, by name; ``None`` (a model
+            backend) writes any. A run refuses another task before it sends anything.
         Options: the backend's options, a frozen dataclass whose fields carry defaults and
             help (see :func:`kpit.options.option`); :class:`~kpit.options.NoOptions` if none.
 
@@ -181,6 +183,7 @@ class Generator(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     accepts_images: ClassVar[bool] = False
+    supported_tasks: ClassVar[tuple[str, ...] | None] = None
     Options: ClassVar[type[Any]] = NoOptions
     options: Any
 

@@ -141,6 +141,7 @@ class TemplateGenerator(Generator):
 
     name = "template"
     description = "offline, deterministic data from captions, objects and pose facts"
+    supported_tasks = ("conversation", "detail", "complex")  # it has a writer for each
     Options = TemplateOptions
     options: TemplateOptions
 

@@ -137,7 +137,8 @@ def plan_run(
     options.pop("dry_run", None)
     options.pop("reply_retries", None)
     options.pop("progress", None)
-    setup = set_up(contexts, tasks, generator, model, out, **options)
+    options.pop("writing", None)
+    setup = set_up(contexts, tasks, generator, model, out, writing=False, **options)
     skipped = 0
 
     def count_skip() -> None:

@@ -123,6 +123,7 @@ async def _drive_locked(setup: RunSetup, *, reply_retries: int, progress: bool) 
         session = {
             "started": started_at,
             "source": manifest["source"],
+            **setup.session,  # its filters, quality settings and exclusion
             "samples": counts["sample"], "failures": counts["failure"],
             "skipped": counts["skipped"], "seconds": round(time.monotonic() - started, 2),
             "interrupted": not completed,
@@ -320,15 +321,19 @@ def generate(
             ``reply_retries`` (how
             often to ask again for a reply that is cut off, unparseable or rejected by a
             filter; default 1), ``generator_options`` (passed to the generator),
-            ``progress``.
+            ``exclude_images``, ``allow_new_source``, ``allow_changed`` (the settings that
+            shape or filter the data a resume may change: ``"filters"``, ``"quality"``,
+            ``"exclude_images"``), ``progress``.
 
     Returns:
         The :class:`~kpit.pipeline.store.Run`, or a :class:`DryRun` when ``dry_run``.
 
     Raises:
         ConfigError: unknown task, generator or recipe, an argument of the wrong type or
-            value (``generate("/path")``, ``tasks=5``, ``limit=-1``: the error names it), or a
-            resumed run whose settings (the recipe among them) differ.
+            value (``generate("/path")``, ``tasks=5``, ``limit=-1``: the error names it), an
+            option that can never work (an ``out`` that is a file, a missing
+            ``template_dir``, a task the backend cannot write), or a resumed run whose
+            settings (the recipe, the filters among them) differ.
 
     Ctrl-C stops the run cleanly: everything finished is already on disk, and rerunning
     the same call resumes.

@@ -5,13 +5,17 @@ an existing run folder be resumed.
 the recipe's tasks and prompt options, makes the backend, hashes every template file that
 shapes the prompts (a template that fails to render fails here, before anything is sent),
 writes nothing, and reads what an existing run has done: the requests to skip and the answers
-already stored. A run is resumed only with the settings, the source and the templates it was
-made with (:data:`RESUME_KEYS`, :data:`SAME_RENDER`).
+already stored. Options that can never work (a task the backend cannot write, a missing
+``template_dir``, an ``out`` that cannot be a run folder) are refused here, before anything
+is sent. A run is resumed only with the settings, the source and the templates it was made
+with (:data:`RESUME_KEYS`, :data:`SAME_RENDER`), and with the settings that shape or filter
+its data (:data:`DATA_KEYS`) unless ``allow_changed`` names them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import platform
@@ -32,13 +36,14 @@ from kpit.names import parse_names, split_names
 from kpit.pipeline.quality import QualityConfig, sample_fingerprint
 from kpit.pipeline.store import RunStore
 from kpit.plugins import resolve_recipe
-from kpit.prompts.environment import templates_read
+from kpit.prompts.environment import PACKAGE_TEMPLATES, template_key, templates_read
 from kpit.prompts.recipes import DEFAULT_RECIPE, Recipe
 from kpit.prompts.tasks import PromptOptions, Task, request_key
 from kpit.types import ChatRequest, ImageContext
 
 __all__ = [
     "ALL_TASKS",
+    "DATA_KEYS",
     "RESUME_DEFAULTS",
     "RESUME_KEYS",
     "SAME_RENDER",
@@ -59,8 +64,21 @@ RESUME_KEYS = ("seed", "prompt", "generator_identity", "recipe")
 """Manifest entries a resumed run must share with the run it continues (and the hashes of
 the templates both use)."""
 
-RESUME_DEFAULTS = {"recipe": DEFAULT_RECIPE}
-"""The values of resume keys that manifests written before them lack."""
+DATA_KEYS = ("filters", "quality", "exclude_images")
+"""Manifest entries that shape or filter a run's data (the filter mode, the quality settings,
+the images kept out): a resume with another value is refused unless ``allow_changed`` (the
+CLI's ``--allow-changed``) names the entry; each session records its own values."""
+
+RESUME_DEFAULTS: dict[str, Any] = {
+    "recipe": DEFAULT_RECIPE,
+    "filters": "reject",  # the only behaviour before filters= (and still the kpit recipe's)
+    "quality": dataclasses.asdict(QualityConfig()),  # a rule added later: at its default
+    "exclude_images": {"sources": [], "images": 0},
+}
+"""The values of resume keys (and :data:`DATA_KEYS`) that manifests written before them lack."""
+
+_ALLOW_HINT = ("use a new run folder (out=, -o), or pass allow_changed=['{key}'] "
+               "(--allow-changed {option}) to resume with it anyway")  # fmt: skip
 
 RecipeLike = str | type[Recipe] | Recipe
 
@@ -117,45 +135,93 @@ SAME_RENDER: dict[tuple[str, str], str] = {
 they render the same text as today's: a run made with one in that style resumes."""
 
 
-def _check_templates(store: RunStore, hashes: dict[str, str], style: str) -> None:
-    """A template that both the run and this call use must not have changed (an earlier
-    version listed in :data:`SAME_RENDER` for the run's style counts as the same)."""
-    old = store.read_manifest().get("template_hashes", {})
-    changed = sorted(
-        name
-        for name in set(old) & set(hashes)
-        if old[name] != hashes[name] and SAME_RENDER.get((name, old[name])) != style
-    )
+def _check_templates(
+    store: RunStore,
+    by_task: dict[str, dict[str, str]],
+    sets: dict[str, dict[str, str]],
+    options: PromptOptions,
+) -> None:
+    """The templates that made the run must be the ones this call renders: a template both
+    use must not have changed (an earlier version listed in :data:`SAME_RENDER` for the
+    run's style counts as the same), and a task both rendered must resolve the same set of
+    templates (``sets``: an override added to or removed from ``template_dir``, a file of
+    the user's read in one session only, is a change)."""
+    old = store.read_manifest()
+    before = _by_name(old.get("template_hashes", {}), options)
+    now = _flat(by_task)
+    changed = {name for name in before.keys() & now.keys()
+               if before[name] != now[name]
+               and SAME_RENDER.get((name, before[name])) != options.style}  # fmt: skip
+    old_sets = old.get("task_templates") or {}  # none before kpit recorded each task's set
+    user = Path(options.template_dir).resolve() if options.template_dir is not None else None
+    for task, names in sets.items():
+        earlier = old_sets.get(task)
+        if isinstance(earlier, dict):
+            added, gone = names.keys() - earlier.keys(), earlier.keys() - names.keys()
+            changed |= {f"{name} (new)" for name in added if not _image_dependent(name, user)}
+            changed |= {f"{name} (gone)" for name in gone if not _image_dependent(name, user)}
     if changed:
-        raise ConfigError(f"templates changed since this run began: {', '.join(changed)}; "
+        raise ConfigError(f"templates changed since this run began: {', '.join(sorted(changed))}; "
                           "use a new run folder (out=, -o)", file=store.manifest_path,
                           field="template_hashes")  # fmt: skip
 
 
-def _template_hashes(tasks: Sequence[Task], options: PromptOptions) -> dict[str, str]:
-    return {name: h for task in tasks for name, h in task.template_hashes(options).items()}
+def _image_dependent(name: str, user: Path | None) -> bool:
+    """Whether the template ``name`` is a file kpit or the recipe provides (or a ``--style``
+    file): a render may read it for one image and not for another (the paper recipe's
+    caption template, for an image without captions), so a set that has it and another
+    that has not are no change by themselves (a change of the files that include it is)."""
+    path = Path(name)
+    if not path.is_absolute():
+        return (PACKAGE_TEMPLATES / name).is_file()
+    return path.is_file() and not (user is not None and path.is_relative_to(user))
+
+
+def _by_name(hashes: Mapping[str, str], options: PromptOptions) -> dict[str, str]:
+    """A manifest's template hashes by :func:`~kpit.prompts.environment.template_key`: runs
+    made before kpit named templates so recorded an override in ``template_dir`` under its
+    absolute path."""
+    if options.template_dir is None:
+        return dict(hashes)
+    user = Path(options.template_dir).resolve()
+    shared = [d for d in (options.recipe_dir, PACKAGE_TEMPLATES) if d is not None]
+    named = {}
+    for name, digest in hashes.items():
+        path = Path(name)
+        if path.is_absolute() and path.is_relative_to(user):
+            name = template_key(path.relative_to(user).as_posix(), shared)
+        named[name] = digest
+    return named
+
+
+def _flat(by_task: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    return {name: h for hashes in by_task.values() for name, h in hashes.items()}
 
 
 def _templates_of(
     contexts: Iterable[ImageContext], tasks: Sequence[Task], options: PromptOptions, seed: int
-) -> tuple[Iterable[ImageContext], dict[str, str]]:
-    """The hashes of every file that shapes the prompts, and the contexts to go on with.
+) -> tuple[Iterable[ImageContext], dict[str, dict[str, str]], bool]:
+    """The hashes of every file that shapes each task's prompts, the contexts to go on
+    with, and whether the tasks rendered (not when there is no image: then the hashes are
+    those of the files the tasks name).
 
     Each task builds its request for the first image while :func:`templates_read` watches,
-    so the set holds whatever a render reads (includes, the context style, a ``--style``
-    file, a recipe's files) besides the files a task names itself (its examples and
-    instructions). A template that fails to render fails here, before anything is sent.
+    so its set holds whatever a render reads (includes, the context style, a ``--style``
+    file, a recipe's files), by the name the renderer asked for, besides the files a task
+    names itself (its examples and instructions). A template that fails to render fails
+    here, before anything is sent.
     """
-    hashes = _template_hashes(tasks, options)
+    by_task = {task.name: task.template_hashes(options) for task in tasks}
     pending = iter(contexts)
     first = next(pending, None)
     if first is None:
-        return (), hashes
-    with templates_read() as reads:
-        for task in tasks:
+        return (), by_task, False
+    for task in tasks:
+        with templates_read() as reads:
             task.build(first, key=request_key(task.name, first.image_id), seed=seed,
                        options=options)  # fmt: skip
-    return chain([first], pending), hashes | reads
+        by_task[task.name] |= reads
+    return chain([first], pending), by_task, True
 
 
 def _source(contexts: Iterable[ImageContext]) -> dict[str, Any]:
@@ -184,6 +250,7 @@ class RunSetup:
     skip: set[str] = field(default_factory=set)  # keys already done
     seen: set[str] = field(default_factory=set)  # answer fingerprints of stored samples
     resuming: bool = False
+    session: dict[str, Any] = field(default_factory=dict)  # this session's DATA_KEYS values
 
     def pending(self, on_skip: Callable[[], None]) -> Iterator[Pending]:
         """The requests still to send, built lazily; ``on_skip`` is called per done one."""
@@ -211,15 +278,22 @@ def set_up(
     allow_new_source: bool = False,
     recipe: RecipeLike = DEFAULT_RECIPE,
     filters: str | None = None,
+    allow_changed: str | Sequence[str] | None = None,
+    writing: bool = True,
 ) -> RunSetup:
-    """Check the arguments, make the backend, and read what an existing run has done."""
+    """Check the arguments, make the backend, and read what an existing run has done.
+
+    The run folder is made last, once every check passed; ``writing=False`` (a dry run)
+    makes nothing and does not ask that ``out`` be writable, only that it can be a run
+    folder."""
     contexts = _check_arguments(contexts, tasks, generator, model, out, concurrency=concurrency,
                                 limit=limit, seed=seed, quality=quality,
-                                generator_options=generator_options)  # fmt: skip
+                                generator_options=generator_options,
+                                template_dir=template_dir)  # fmt: skip
+    _check_out(Path(out), writing=writing)
+    allowed = _allowed(allow_changed)
     chosen = resolve_recipe(recipe)
     task_objects = resolve_tasks(tasks, chosen)
-    if concurrency < 1:
-        raise ConfigError("must be at least 1", field="concurrency")
     mode = chosen.filter_mode(filters)
     prompt = chosen.prompt_options(style, pose_notes,
                                    os.fspath(template_dir) if template_dir else None,
@@ -229,20 +303,61 @@ def set_up(
     source = _source(contexts)
     contexts, total = _selected(contexts, limit, excluded, len(task_objects))
     store = RunStore(out)
-    contexts, hashes = _templates_of(contexts, task_objects, prompt, seed)
+    contexts, by_task, rendered = _templates_of(contexts, task_objects, prompt, seed)
+    sets = by_task if rendered else {}  # the set of templates each task resolved
+    _check_tasks_written(backend, task_objects)
     setup = RunSetup(task_objects, prompt, backend, store, {}, contexts, seed, concurrency,
                      quality or QualityConfig(), mode, total)  # fmt: skip
-    exclusion = {"sources": source_paths(exclude_images), "images": len(excluded)}
-    setup.manifest = _manifest(setup, chosen, hashes, source, exclusion)
+    exclusion = {"sources": source_paths(exclude_images), "images": len(excluded),
+                 "ids": _fingerprint(excluded)}  # fmt: skip
+    setup.manifest = _manifest(setup, chosen, by_task, sets, source, exclusion)
+    setup.session = {key: setup.manifest[key] for key in DATA_KEYS}
     if store.orphaned():
         raise ConfigError("the folder holds samples but no manifest.json: it cannot be resumed "
                           "safely (the settings that made it are lost); use a new run folder",
                           file=store.folder)  # fmt: skip
     setup.resuming = store.exists()
     if setup.resuming:
-        _check_resumable(setup, source, hashes, allow_new_source=allow_new_source)
+        _check_resumable(setup, source, by_task, sets, allow_new_source=allow_new_source,
+                         allowed=allowed)  # fmt: skip
         _skip_done(setup, retry_failed=retry_failed)
+    if writing:  # every check passed: the folder is made (a folder that cannot be, named)
+        _make_folder(store.folder)
     return setup
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the run folder: {exc.strerror}", file=folder,
+                          field="out") from None  # fmt: skip
+
+
+def _allowed(allow_changed: str | Sequence[str] | None) -> set[str]:
+    """The :data:`DATA_KEYS` a resume may change (``exclude-images`` as the CLI spells it)."""
+    if allow_changed is None:
+        return set()
+    names = split_names(allow_changed, what="setting", field="allow_changed")
+    names = [name.replace("-", "_") for name in names]
+    return set(parse_names(names, what="setting", field="allow_changed", known=DATA_KEYS))
+
+
+def _check_tasks_written(backend: Generator, tasks: Sequence[Task]) -> None:
+    """Refuse a task that the backend cannot write (:attr:`Generator.supported_tasks`):
+    every one of its requests would fail."""
+    supported = backend.supported_tasks
+    for task in tasks:
+        if supported is not None and task.name not in supported:
+            raise ConfigError(f"the {backend.name!r} generator cannot write {task.name!r} data "
+                              f"(it writes {', '.join(supported)}); use a model backend",
+                              field="tasks")  # fmt: skip
+
+
+def _fingerprint(ids: set[int]) -> str:
+    """A short SHA-256 of a set of image ids."""
+    text = ",".join(map(str, sorted(ids)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _selected(
@@ -265,7 +380,8 @@ def _selected(
 def _manifest(
     setup: RunSetup,
     recipe: Recipe,
-    hashes: dict[str, str],
+    by_task: dict[str, dict[str, str]],
+    sets: dict[str, dict[str, str]],
     source: dict[str, Any],
     exclusion: dict[str, Any],
 ) -> dict[str, Any]:
@@ -278,7 +394,8 @@ def _manifest(
         "generator_identity": backend.identity(),
         "prompt": {"style": prompt.style, "pose_notes": prompt.pose_notes,
                    "template_dir": prompt.template_dir, "fewshot": prompt.fewshot},
-        "template_hashes": hashes,
+        "template_hashes": _flat(by_task),
+        "task_templates": sets,
         "recipe": recipe.name,
         "recipe_version": recipe.version,
         "filters": setup.filters,
@@ -292,18 +409,48 @@ def _manifest(
 
 
 def _check_resumable(
-    setup: RunSetup, source: dict[str, Any], hashes: dict[str, str], *, allow_new_source: bool
+    setup: RunSetup,
+    source: dict[str, Any],
+    by_task: dict[str, dict[str, str]],
+    sets: dict[str, dict[str, str]],
+    *,
+    allow_new_source: bool,
+    allowed: set[str],
 ) -> None:
-    """The existing run was made with this call's settings, source and templates."""
+    """The existing run was made with this call's settings, source and templates, and with
+    the same :data:`DATA_KEYS` but those in ``allowed``."""
     store = setup.store
     store.check_compatible(setup.manifest, RESUME_KEYS, RESUME_DEFAULTS)
-    old_source = store.read_manifest().get("source")
+    old = store.read_manifest()
+    old_source = old.get("source")
     if old_source is not None and old_source != source and not allow_new_source:
         raise ConfigError(f"this run was made from {old_source}, not {source}; pass "
                           "allow_new_source=True (--allow-new-source) to add images from "
                           "another dataset to it", file=store.manifest_path,
                           field="source")  # fmt: skip
-    _check_templates(store, hashes, setup.prompt.style)
+    keys = tuple(key for key in ("filters", "quality") if key not in allowed)
+    store.check_compatible(setup.manifest, keys, RESUME_DEFAULTS, hint=_ALLOW_HINT)
+    if "exclude_images" not in allowed:
+        _check_exclusion(store, old, setup.manifest["exclude_images"])
+    _check_templates(store, by_task, sets, setup.prompt)
+    if isinstance(old.get("task_templates"), dict):  # the run's other tasks keep theirs
+        setup.manifest["task_templates"] = old["task_templates"] | sets
+
+
+def _check_exclusion(store: RunStore, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """The run keeps out the images it kept out (compared by their ids; a manifest made
+    before the ids were recorded, by their number)."""
+    before = old.get("exclude_images") or RESUME_DEFAULTS["exclude_images"]
+    if "ids" in before:
+        same = before["ids"] == new["ids"]
+    else:
+        same = before.get("images", 0) == new["images"]
+    if not same:
+        hint = _ALLOW_HINT.format(key="exclude_images", option="exclude-images")
+        raise ConfigError(f"this run was made with exclude_images={before.get('sources', [])!r} "
+                          f"({before.get('images', 0)} images), not {new['sources']!r} "
+                          f"({new['images']} images); {hint}", file=store.manifest_path,
+                          field="exclude_images")  # fmt: skip
 
 
 def _skip_done(setup: RunSetup, *, retry_failed: bool) -> None:
@@ -328,6 +475,7 @@ def _check_arguments(
     seed: Any,
     quality: Any,
     generator_options: Any,
+    template_dir: Any,
 ) -> Iterable[ImageContext]:
     """The arguments of :func:`~kpit.pipeline.run.generate` checked at the boundary: one
     ConfigError naming the argument, not a traceback from deep inside or a silent empty run."""
@@ -341,7 +489,31 @@ def _check_arguments(
     check_count(seed, "seed", minimum=-(2**63))
     check_type(quality, "quality", (QualityConfig, type(None)), "a kpit.QualityConfig")
     check_type(generator_options, "generator_options", (Mapping, type(None)), "a dict of options")
+    check_path(template_dir, "template_dir", optional=True, what="a folder of templates")
+    if template_dir is not None and not Path(template_dir).is_dir():
+        what = "not a folder" if Path(template_dir).exists() else "no such folder"
+        raise ConfigError(f"{what}: template_dir must be a folder of templates",
+                          file=template_dir, field="template_dir")  # fmt: skip
     return checked
+
+
+def _check_out(out: Path, *, writing: bool) -> None:
+    """``out`` can be a run folder: a folder (or none yet), not under a file, and when
+    ``writing``, on a writable disk; checked without writing, before anything is sent."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError("a file, not a folder: a run folder is a folder (its manifest, "
+                          "samples and failures)", file=out, field="out")  # fmt: skip
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"cannot make the run folder here: {existing} is a file",
+                          file=out, field="out")  # fmt: skip
+    if not writing:
+        return
+    read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+    if read_only or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write here: {existing} is "
+                          f"{'on a read-only disk' if read_only else 'not writable'}",
+                          file=out, field="out")  # fmt: skip
 
 
 def _without(contexts: Iterable[ImageContext], excluded: set[int]) -> Iterator[ImageContext]:

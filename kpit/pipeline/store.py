@@ -281,21 +281,28 @@ class RunStore:
         manifest: Mapping[str, Any],
         keys: tuple[str, ...],
         defaults: Mapping[str, Any] | None = None,
+        *,
+        hint: str = "use a new run folder (out=, -o) to change it",
     ) -> None:
         """Refuse to resume a run whose ``keys`` settings differ from ``manifest``'s.
 
-        ``defaults`` gives the value of a key that manifests written before it existed lack.
+        ``defaults`` gives the value of a key that manifests written before it existed lack
+        (for a dict, of each entry they lack). The error names the first setting that
+        differs (``prompt.style`` within a dict), its old and its new value, and ends with
+        ``hint`` (``{key}`` and ``{option}``, the key as a CLI option spells it, filled in).
         """
         old = self.read_manifest()
         for key in keys:
-            before = old.get(key, (defaults or {}).get(key))
-            if before != manifest.get(key):
-                raise ConfigError(
-                    f"this run was made with {key}={before!r}, not {manifest.get(key)!r}; "
-                    "use a new run folder (out=, -o) to change it",
-                    file=self.manifest_path,
-                    field=key,
-                )
+            default = (defaults or {}).get(key)
+            before = old.get(key, default)
+            if isinstance(before, dict) and isinstance(default, Mapping):
+                before = {**default, **before}
+            found = _difference(key, _plain(before), _plain(manifest.get(key)))
+            if found is not None:
+                name, was, now = found
+                advice = hint.format(key=key, option=key.replace("_", "-"))
+                raise ConfigError(f"this run was made with {name}={was!r}, not {now!r}; {advice}",
+                                  file=self.manifest_path, field=key)  # fmt: skip
 
     def samples(self) -> Iterator[Sample]:
         """The stored samples."""
@@ -337,6 +344,26 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON reads it back: tuples as lists, mappings as dicts."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _difference(name: str, before: Any, after: Any) -> tuple[str, Any, Any] | None:
+    """The first setting that differs, as ``(dotted name, before, after)``, or ``None``."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(before.keys() | after.keys()):
+            found = _difference(f"{name}.{key}", before.get(key), after.get(key))
+            if found is not None:
+                return found
+        return None
+    return None if before == after else (name, before, after)
 
 
 class Run:

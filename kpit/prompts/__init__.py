@@ -5,6 +5,7 @@ from kpit.prompts.environment import (
     PACKAGE_TEMPLATES,
     record_read,
     template_environment,
+    template_key,
     templates_read,
 )
 
@@ -12,5 +13,6 @@ __all__ = [
     "PACKAGE_TEMPLATES",
     "record_read",
     "template_environment",
+    "template_key",
     "templates_read",
 ]

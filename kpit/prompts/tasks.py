@@ -135,8 +135,15 @@ _LEADING_LABEL = re.compile(r"^\s*\**\s*(?:answer|description|response)\s*\**\s*
 # --- prompt-based tasks --------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
 def _read_json(path: str) -> Any:
+    """A JSON file of a task (examples, instructions), read again once it changed (the run
+    manifest hashes what is on disk: the prompts must be made from the same)."""
+    info = os.stat(path)
+    return _read_json_as(path, info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_json_as(path: str, mtime_ns: int, size: int) -> Any:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
