@@ -104,7 +104,7 @@ def test_people_are_rendered_with_their_keypoints() -> None:
         ("Assistant 1: 7, Assistant 2: 8\nThe second is better.", (7, 8)),
         ("**Assistant 1:** 6/10\n**Assistant 2:** 9/10\nReasons...", (6, 9)),
         ("Scores:\nAssistant 1 score: 4\nAssistant 2 score - 10", (4, 10)),
-        ("Assistant 1 receives 8/10 and Assistant 2 receives 7/10.", None),
+        ("Assistant 1 receives 8/10 and Assistant 2 receives 7/10.", (8, 7)),
         ("My ratings: 8/10 and 6/10\nbecause...", (8, 6)),
         ("The answers are both good.", None),
         ("11 3\n", None),

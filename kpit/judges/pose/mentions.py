@@ -26,6 +26,7 @@ from kpit.judges.pose.vocabulary import (
     PLURAL_NOUNS,
     PRONOUNS,
 )
+from kpit.judges.pose.vocabulary import number as count_of
 
 __all__ = ["find_mentions", "resolve_sentence", "subject_for"]
 
@@ -153,7 +154,7 @@ def _noun_mention(
             break
     digits = [w for w in words if w.isdigit()]
     if number is None and digits:
-        number = int(digits[0])
+        number = count_of(digits[0])  # None where the digits are no count
     if "both" in words:
         number = 2
     if singular in ("someone", "somebody"):

@@ -16,6 +16,7 @@ __all__ = [
     "DETERMINERS",
     "EVERYONE_PHRASES",
     "FUNCTION_WORDS",
+    "MAX_COUNT_DIGITS",
     "MOUNT_WORDS",
     "NOBODY_PHRASES",
     "NOT_ADJECTIVE",
@@ -173,8 +174,17 @@ FUNCTION_WORDS = frozenset(
 )
 
 
+MAX_COUNT_DIGITS = 6
+"""A count has at most this many digits: a longer number (``"9" * 5000``) counts nobody."""
+
+
 def number(word: str) -> int | None:
-    """A count written as digits or words (``"no"`` is 0); ``None`` if it is none."""
+    """A count written as digits or words (``"no"`` is 0); ``None`` if it is none.
+
+    Digits longer than :data:`MAX_COUNT_DIGITS` are not a count (no picture holds a million
+    people, and Python refuses to convert over 4,300 digits); nor are digits ``int`` cannot
+    read (``"²"``).
+    """
     if word.isdigit():
-        return int(word)
+        return int(word) if word.isdecimal() and len(word) <= MAX_COUNT_DIGITS else None
     return 0 if word == "no" else NUMBER_WORDS.get(word)
