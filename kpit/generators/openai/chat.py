@@ -431,11 +431,19 @@ class OpenAIGenerator(Generator):
 
     async def _paid_send(self, request: ChatRequest, body: dict[str, Any], estimate: int,
                          most: _Most) -> Reply:  # fmt: skip
-        """Send one attempt and read its reply, with the spend ledger's lines around it."""
+        """Send one attempt and read its reply, with the spend ledger's lines around it.
+
+        :meth:`_reply` charges the reply's usage without awaiting anything, so what the
+        session's figures gain across it is this reply's cost alone."""
         ticket = self._log_send(request.key, most)
+        try:
+            sent = await self._send(body)
+        except BaseException as exc:
+            self._settle_failed(ticket, self._charged(), most, exc)
+            raise
         before = self._charged()
         try:
-            reply = self._reply(request, await self._send(body), estimate)
+            reply = self._reply(request, sent, estimate)
         except BaseException as exc:
             self._settle_failed(ticket, before, most, exc)
             raise
@@ -444,8 +452,9 @@ class OpenAIGenerator(Generator):
 
     def _settle_failed(self, ticket: int, before: _Charged, most: _Most,
                        exc: BaseException) -> None:  # fmt: skip
-        """Charge a failed attempt: what its reply was charged, else nothing where the
-        server refused it or it never reached the server, else (its cost unknown) its reserve."""
+        """Charge a failed attempt: what its reply was charged since ``before``, else nothing
+        where the server refused it or it never reached the server, else (its cost unknown)
+        the most it could cost."""
         if self._charged() == before and _maybe_paid(exc):
             self.reserve_charged += 1
             if most[2] is not None:
