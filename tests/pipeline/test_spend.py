@@ -308,3 +308,20 @@ def test_a_ledger_the_manifest_does_not_know_is_counted(sample_root: Path,
     assert lost["prompt_tokens"] == 4
     assert run.manifest["totals"]["cost_usd"] == 3.75
     assert not (tmp_path / "run" / "spend.jsonl").exists()
+
+
+def test_a_spend_ledger_that_cannot_be_written_stops_the_run_before_it_pays(
+    sample_root: Path, server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kpit.pipeline.store import SpendLedger
+
+    def full(self: SpendLedger, record: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(SpendLedger, "_put", full)
+    result = CliRunner(env={"OPENAI_API_KEY": KEY}).invoke(
+        cli, command(sample_root, server, tmp_path / "run", "--max-cost", "100")
+    )
+    assert result.exit_code == 1 and "cannot record the spending" in result.output
+    assert "spend.jsonl" in result.output and "Traceback" not in result.output
+    assert server.counts["chat"] == 0
