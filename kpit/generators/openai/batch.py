@@ -313,7 +313,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
 
 
 def _output_records(text: str, file_id: str = "the batch output") -> list[dict[str, Any]]:
-    """The records of a batch output file: a JSON object a line, the lines split on ``\n``
+    """The records of a batch output file: a JSON object a line, the lines split on ``\\n``
     only (a reply's text may hold U+2028 or other characters that ``str.splitlines`` also
     splits on). A line that is not a JSON object is left out, with a warning: its request
     counts as unanswered and is resubmitted."""
