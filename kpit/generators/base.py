@@ -186,6 +186,10 @@ class Generator(ABC):
     supported_tasks: ClassVar[tuple[str, ...] | None] = None
     Options: ClassVar[type[Any]] = NoOptions
     options: Any
+    spend_log: Callable[[dict[str, Any]], None] | None = None
+    """Set by the pipeline for a run: where a backend that pays per request writes, before a
+    request leaves, what it may cost, and then what it did cost (the run's spend ledger,
+    :class:`kpit.pipeline.store.SpendLedger`), so that a killed run's spending is known."""
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         self.model = model

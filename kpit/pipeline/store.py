@@ -6,13 +6,18 @@
     RUN/samples.jsonl     one Sample per line, its to_dict()
                           (id = the request key, image, task, turns, meta)
     RUN/failures.jsonl    one per failed request (key, task, image_id, reason, detail...)
+    RUN/spend.jsonl       while a session runs: what it sent and paid, written before each
+                          request leaves (:class:`SpendLedger`); gone once the manifest
+                          holds the session's record
 
 Samples written by kpit 0.1.0 before commit f9b1b12 (flat records keyed by ``key``) still
 read, as the same :class:`~kpit.types.Sample`.
 
 Each record is written as one line and flushed, so a crash or a kill loses at most the
 requests in flight. Reopening a run reads what is done; a torn last line (from a kill in
-the middle of a write) is cut off before anything is appended.
+the middle of a write) is cut off before anything is appended. What a killed session spent
+is read back from its spend ledger (the requests in flight at the kill at what they could
+cost at most), or, where it left none, from the usage stored with its samples and failures.
 """
 
 from __future__ import annotations
@@ -40,11 +45,14 @@ __all__ = [
     "MANIFEST",
     "RUN_FILES",
     "SAMPLES",
+    "SPEND",
     "Run",
     "RunLock",
     "RunStore",
+    "SpendLedger",
     "read_records",
     "read_samples",
+    "stored_usage",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +65,8 @@ FAILURES = "failures.jsonl"
 """The run's failed requests, one JSON object per line."""
 LOCK = ".lock"
 """The lock file that keeps a run folder to one writer at a time."""
+SPEND = "spend.jsonl"
+"""The spend ledger of the session writing the run (:class:`SpendLedger`)."""
 RUN_FILES = (MANIFEST, SAMPLES, FAILURES)
 """The files that make a folder a run folder."""
 
@@ -208,6 +218,203 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_TOKENS = ("prompt_tokens", "completion_tokens", "cached_tokens")
+UNPRICED = tuple(f"unpriced_{name}" for name in _TOKENS)
+"""Session and run totals: tokens counted while no price was known (priced, and charged to
+the budget, by the first session that knows one)."""
+
+
+class SpendLedger:
+    """``RUN/spend.jsonl``: what the session writing a run sent and paid, written ahead.
+
+    A backend that pays per request writes a line just before a request leaves, with the
+    most the request can cost (its reserve), and one when it knows what it did cost. Each
+    line goes to the operating system at once, so a ``kill -9`` loses none; a full disk
+    stops the run before the request is sent. Once a session's record is in the manifest
+    its ledger is removed; a ledger left behind belongs to a session that ended without
+    writing its record (a kill, a full disk), and :meth:`read` sums what it spent, each
+    request sent and never settled at its reserve.
+
+    Lines, one JSON object each:
+
+    - ``{"session": ID, "started": TIME, "price": {...} or null}``, the first;
+    - ``{"send": N, "key": KEY, "prompt_tokens": P, "completion_tokens": C, "usd": U}``: the
+      N-th request is about to leave, and ``P``, ``C``, ``U`` (``null`` without a price) are
+      the most it can cost;
+    - ``{"paid": N, "prompt_tokens": P, "completion_tokens": C, "cached_tokens": K,
+      "usd": U}``: what it cost (zero: refused, not billed); with ``"estimated": true`` its
+      cost is unknown (a timeout, a dropped connection, in flight when the run stopped) and
+      the reserve is charged; ``"paid": null``: a charge without a send of its own (a
+      Batch API result).
+
+    Args:
+        folder: the run folder.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.path = Path(folder) / SPEND
+        self._fd: int | None = None
+        self._header: dict[str, Any] = {}
+        self._broken = False
+
+    def begin(self, session: str, started: str, price: Mapping[str, Any] | None) -> None:
+        """Start the ledger of a new session (the file is made with its first record): the
+        old ledger goes, its session being in the manifest by now."""
+        self.clear()
+        self._header = {"session": session, "started": started,
+                        "price": dict(price) if price is not None else None}  # fmt: skip
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one line, through to the operating system.
+
+        Raises:
+            DataError: the line could not be written whole (and no later line will be).
+        """
+        try:
+            if self._broken:
+                raise OSError(errno.EIO, "an earlier line could not be written")
+            if self._fd is None:
+                self._fd = self._open()
+                self._put(self._header)
+            self._put(record)
+        except OSError as exc:
+            self._broken = True
+            raise DataError(f"cannot record the spending: {exc.strerror}",
+                            file=self.path) from None  # fmt: skip
+
+    def _open(self) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(exc.errno, "it is a symbolic link; refusing to write through "
+                              "it (remove it)") from None  # fmt: skip
+            raise
+
+    def _put(self, record: Mapping[str, Any]) -> None:
+        assert self._fd is not None
+        data = orjson.dumps(record) + b"\n"
+        if os.write(self._fd, data) != len(data):  # only a full disk writes a part
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def close(self) -> None:
+        """Close the file (it stays, for :meth:`read`)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def clear(self) -> None:
+        """Close and remove the ledger: the manifest holds its session's record now."""
+        self.close()
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:  # a later session knows its record is in the manifest
+            log.warning("%s: cannot remove the spend ledger: %s", self.path, exc.strerror)
+
+    def read(self) -> dict[str, Any] | None:
+        """The spending of the session that left the ledger, as a manifest's session record
+        (``status`` ``"recovered"``); ``None`` without a ledger."""
+        header: dict[str, Any] | None = None
+        sends: dict[Any, dict[str, Any]] = {}
+        settled: list[dict[str, Any]] = []
+        for _, record in read_jsonl(self.path, missing_ok=True, torn_tail_ok=True):
+            if "session" in record and header is None:
+                header = record
+            elif "send" in record:
+                sends[record["send"]] = record
+            elif "paid" in record:
+                settled.append(record)
+        if header is None:
+            return None
+        sent = len(sends)
+        for record in settled:
+            sends.pop(record["paid"], None)
+        priced = header.get("price") is not None
+        return {"id": header["session"], "started": header.get("started"),
+                "status": "recovered", "recovered_from": "spend ledger", "interrupted": True,
+                "requests_sent": sent,
+                **_ledger_sums(settled, list(sends.values()), priced)}  # fmt: skip
+
+
+def _ledger_sums(
+    settled: list[dict[str, Any]], unsettled: list[dict[str, Any]], priced: bool
+) -> dict[str, Any]:
+    """A ledger's figures, named as a backend's session totals."""
+    tokens = dict.fromkeys(_TOKENS, 0)
+    unpriced = dict.fromkeys(_TOKENS, 0)
+    cost = estimated = 0.0
+    charged = len(unsettled)
+    for record in settled:
+        usd = _number(record.get("usd"))
+        cost += usd
+        if record.get("estimated"):
+            charged += 1
+            estimated += usd
+        else:
+            for name in _TOKENS:
+                tokens[name] += int(_number(record.get(name)))
+        for name in _TOKENS:
+            unpriced[name] += int(_number(record.get(name)))
+    for record in unsettled:
+        usd = _number(record.get("usd"))
+        cost, estimated = cost + usd, estimated + usd
+        for name in ("prompt_tokens", "completion_tokens"):
+            unpriced[name] += int(_number(record.get(name)))
+    sums: dict[str, Any] = {
+        **tokens,
+        "cost_usd": round(cost, 6) if priced else None,
+        "cost_estimated_usd": round(estimated, 6) if priced else None,
+        "reserve_charged": charged,
+    }  # fmt: skip
+    for name, key in zip(_TOKENS, UNPRICED, strict=True):
+        sums[key] = 0 if priced else unpriced[name]
+    return sums
+
+
+def _number(value: Any) -> float:
+    """A count or an amount read back from a file: 0 unless a number of 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        return 0.0
+    return float(value)
+
+
+def stored_usage(path: Path, skip: int) -> tuple[int, dict[str, int]]:
+    """The records of a run's JSONL file after its first ``skip`` lines: how many, and the
+    tokens that their stored usage says they cost (a sample's ``meta.usage``, or the
+    estimate ``meta.extra.usage_estimate`` kept for an unreadable one; a failure's
+    ``usage``). A torn last line is left out."""
+    tokens = dict.fromkeys(_TOKENS, 0)
+    count = 0
+    try:
+        lines = path.open("rb")
+    except FileNotFoundError:
+        return 0, tokens
+    with lines:
+        for n, line in enumerate(lines):
+            if n < skip or not line.endswith(b"\n"):
+                continue
+            count += 1
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            usage = _usage_of(record) if isinstance(record, dict) else {}
+            for name in _TOKENS:
+                tokens[name] += int(_number(usage.get(name)))
+    return count, tokens
+
+
+def _usage_of(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = record.get("meta")
+    where = meta if isinstance(meta, Mapping) else record  # a failure, or an early flat sample
+    usage = where.get("usage")
+    if not isinstance(usage, Mapping):
+        extra = where.get("extra")
+        usage = extra.get("usage_estimate") if isinstance(extra, Mapping) else None
+    return usage if isinstance(usage, Mapping) else {}
 
 
 class RunStore:

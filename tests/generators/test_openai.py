@@ -172,18 +172,20 @@ def test_requests_per_minute_are_paced(contexts, server: FakeOpenAI, tmp_path: P
 
 
 def test_the_budget_stops_the_run_cleanly(contexts, server: FakeOpenAI, tmp_path: Path) -> None:
-    prices = {"gpt-4o": [1000.0, 1000.0]}  # dollars per million: about $4 a request
-    result = run(contexts, server, tmp_path / "run", concurrency=1, max_cost=10.0, prices=prices)
+    # dollars per million: about $2 a request, at most about $6.5 (its bytes and max_tokens)
+    prices = {"gpt-4o": [1000.0, 1000.0]}
+    options: dict[str, Any] = {"concurrency": 1, "prices": prices, "max_tokens": 100}
+    result = run(contexts, server, tmp_path / "run", max_cost=10.0, **options)
     session = result.manifest["last_session"]
-    assert session["stopped"].startswith("the budget of $10.00 is spent ($1")
-    assert 10.0 <= session["cost_usd"] < 15.0
+    assert session["stopped"].startswith("the budget of $10.00 is spent ($")
+    assert 0 < session["cost_usd"] <= 10.0  # never past it
     stored = len(list(result.samples()))
     assert stored == server.counts["chat"] < 12
     # The budget counts per run, not per session: the same budget again sends nothing.
-    result = run(contexts, server, tmp_path / "run", concurrency=1, max_cost=10.0, prices=prices)
+    result = run(contexts, server, tmp_path / "run", max_cost=10.0, **options)
     assert server.counts["chat"] == stored and len(list(result.samples())) == stored
     assert "in earlier sessions of this run" in result.manifest["last_session"]["stopped"]
-    result = run(contexts, server, tmp_path / "run", concurrency=1, max_cost=1e9, prices=prices)
+    result = run(contexts, server, tmp_path / "run", max_cost=1e9, **options)
     assert len(list(result.samples())) == 12  # resumed with a bigger budget
     totals, sessions = result.manifest["totals"], result.manifest["sessions"]
     assert len(sessions) == 3 and totals["requests_sent"] == 12  # every session's spend

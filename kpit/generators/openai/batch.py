@@ -7,6 +7,11 @@ which keys each batch holds) lives in ``RUN/openai-batch/state.json``, written a
 step, so a process that dies between steps resumes where it was: nothing is submitted
 twice, and nothing finished is paid for again. Lines that fail or expire are resubmitted,
 never dropped. With ``wait=false`` a run submits and returns; rerun it to collect.
+
+With a budget (``max_cost``), a batch holds only the requests whose most possible cost, at
+batch prices, fits beside what the run spent and what its batches not yet collected may
+cost (:func:`~kpit.generators.openai.pricing.most_tokens`); the others wait for the next
+session, and the run says so (it stops early, as a spent budget stops the chat backend).
 """
 
 from __future__ import annotations
@@ -144,9 +149,11 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         submissions: Counter[str] = Counter(state["submissions"])
         waiting = {k for b in state["batches"] if b["status"] not in ("consumed",)
                    for k in b["keys"]}  # fmt: skip
-        await self._submit([r for k, r in wanted.items() if k not in waiting], state, submissions)
+        await self._submit([r for k, r in wanted.items() if k not in waiting], state, submissions,
+                           wanted)  # fmt: skip
         if not self.wait:
-            self.stop_reason = "batches submitted; rerun the same command to collect them"
+            submitted = "batches submitted; rerun the same command to collect them"
+            self.stop_reason = submitted + (f"; {self.stop_reason}" if self.stop_reason else "")
             return
         while True:
             live = [b for b in state["batches"] if b["status"] != "consumed"]
@@ -158,12 +165,14 @@ class OpenAIBatchGenerator(OpenAIGenerator):
                                                  validate, reply_retries):  # fmt: skip
                     yield reply
             if resubmit:
-                await self._submit(resubmit, state, submissions)
+                await self._submit(resubmit, state, submissions, wanted)
             elif any(b["status"] != "consumed" for b in state["batches"]):
                 await asyncio.sleep(self.poll_interval)
 
     async def _submit(self, requests: list[ChatRequest], state: dict[str, Any],
-                      submissions: Counter[str]) -> None:  # fmt: skip
+                      submissions: Counter[str],
+                      wanted: Mapping[str, ChatRequest]) -> None:  # fmt: skip
+        requests = self._affordable(requests, state, wanted)
         for start in range(0, len(requests), self.max_batch_requests):
             chunk = requests[start : start + self.max_batch_requests]
             n = len(state["batches"])
@@ -181,6 +190,36 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         for entry in state["batches"]:  # a previous process may have died between steps
             if entry["status"] in ("written", "uploaded"):
                 await self._start(entry, state)
+
+    def _affordable(self, requests: list[ChatRequest], state: Mapping[str, Any],
+                    wanted: Mapping[str, ChatRequest]) -> list[ChatRequest]:  # fmt: skip
+        """The first of ``requests`` that the budget has room for, each at the most it can
+        cost at batch prices, beside what the run spent and what the batches not collected
+        yet may cost; the others wait for the next session (:attr:`stop_reason` says so)."""
+        if self.max_cost is None or not requests:
+            return requests
+        live = sum(self._most(wanted[key])[2] or 0.0
+                   for entry in state["batches"] if entry["status"] != "consumed"
+                   for key in entry["keys"] if key in wanted)  # fmt: skip
+        spent = self.cost_before + self.cost
+        room = self.max_cost - spent - live
+        chosen: list[ChatRequest] = []
+        for request in requests:
+            most = self._most(request)[2] or 0.0
+            if most > room:
+                break
+            room -= most
+            chosen.append(request)
+        if len(chosen) < len(requests):
+            left = len(requests) - len(chosen)
+            self.stop_reason = (
+                f"the budget of ${self.max_cost:,.2f} has room for {len(chosen)} of "
+                f"{len(requests)} requests (${spent:,.2f} spent, ${live:,.2f} reserved for "
+                f"batches not collected yet, up to ${most:,.2f} a request at batch prices); "
+                f"the other {left} wait for the next session"
+            )
+            log.warning("%s", self.stop_reason)
+        return chosen
 
     async def _start(self, entry: dict[str, Any], state: dict[str, Any]) -> None:
         """Upload a written input file and create its batch, saving after each step."""
@@ -224,7 +263,12 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         answered: dict[str, Reply] = {}
         if batch.output_file_id:
             for line in await self._lines(batch.output_file_id):
+                if str(line.get("custom_id")) not in wanted:
+                    continue  # stored, and charged, by an earlier session
+                before = self._charged()
                 reply = self._reply_of(line, wanted)
+                if self._charged() != before:
+                    self._log_paid(None, before)
                 if reply is not None:
                     answered[reply.key] = reply
         for key in entry["keys"]:
@@ -251,7 +295,7 @@ class OpenAIBatchGenerator(OpenAIGenerator):
     async def _lines(self, file_id: str) -> list[dict[str, Any]]:
         content = await self._api(lambda: self.client.files.content(file_id), "downloading")
         text = content.text if hasattr(content, "text") else content.read().decode()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return _output_records(text, file_id)
 
     def _reply_of(self, line: dict[str, Any], wanted: Mapping[str, ChatRequest]) -> Reply | None:
         """A reply from one output line, or ``None`` for a line that failed."""
@@ -266,3 +310,24 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         return Reply(str(line["custom_id"]), text=text, usage=usage,
                      finish_reason=choice.get("finish_reason"), model=body.get("model"),
                      extra=extra)  # fmt: skip
+
+
+def _output_records(text: str, file_id: str = "the batch output") -> list[dict[str, Any]]:
+    """The records of a batch output file: a JSON object a line, the lines split on ``\\n``
+    only (a reply's text may hold U+2028 or other characters that ``str.splitlines`` also
+    splits on). A line that is not a JSON object is left out, with a warning: its request
+    counts as unanswered and is resubmitted."""
+    records = []
+    for n, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            log.warning("%s, line %d: not JSON (%s); its request is sent again", file_id, n, exc)
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            log.warning("%s, line %d: not a JSON object; its request is sent again", file_id, n)
+    return records

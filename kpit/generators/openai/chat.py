@@ -16,7 +16,10 @@ requests needs:
 - no retry for 4xx errors that cannot succeed (bad request, bad key): the run stops at
   once with one clear message instead of burning through the dataset;
 - usage and cost: tokens per request, the running cost, and a budget (``max_cost``) that
-  stops the run cleanly.
+  stops the run cleanly, never past it: before a request leaves, the most it can cost is
+  reserved (:func:`~kpit.generators.openai.pricing.most_tokens`), and it is sent only if
+  that fits beside what is spent and what the requests in flight may cost; the run's spend
+  ledger (``spend_log``) has a line for it first, so that a killed run knows what it paid.
 
 The API key comes from the environment (``OPENAI_API_KEY``) or the ``api_key`` option,
 without the white space around it; it is never stored, logged, or shown in an error, and
@@ -37,12 +40,13 @@ import asyncio
 import logging
 import os
 import random
+import sys
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kpit.errors import ConfigError
+from kpit.errors import ConfigError, KpitError
 from kpit.generators.base import (
     FatalGeneratorError,
     Generator,
@@ -69,7 +73,7 @@ from kpit.generators.openai.credentials import (
     redact,
     split_url,
 )
-from kpit.generators.openai.pricing import price_for
+from kpit.generators.openai.pricing import UNPRICED, most_tokens, price_for
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter
 from kpit.prompts.tokens import (
     CHARS_PER_TOKEN,
@@ -89,6 +93,14 @@ log = logging.getLogger(__name__)
 
 WAITING_FACTOR = 4
 """Requests worked on per call in flight: the others wait out backoffs or rate limits."""
+
+_Most = tuple[int, int, float | None]
+"""The most one attempt can cost: prompt and completion tokens, and dollars (without a price,
+``None``)."""
+_Charged = tuple[float, int, int, int, int, int]
+"""What a session has charged: dollars, prompt, completion and cached tokens, and the prompt
+and completion tokens without a price."""
+
 
 _DEPARTURES = ("connect_tcp.started", "connect_unix_socket.started",
                "send_request_headers.started")  # fmt: skip
@@ -158,6 +170,15 @@ class OpenAIGenerator(Generator):
         self._halted: str | None = None
         self._client: Any = None
         self._traced: bool | None = None  # whether the HTTP core reports departures
+        # The budget beyond the replies' usage (see _reserve and _settle_failed):
+        self.reserved = 0.0  # dollars that the requests in flight may cost at most
+        self._reserves = 0  # requests in flight holding a reserve
+        self._budget_waiters: list[asyncio.Future[None]] = []
+        self.cost_estimated = 0.0  # dollars charged at a reserve: what requests cost unknown
+        self.reserve_charged = 0  # such requests
+        self.earlier_priced = 0.0  # the earlier sessions' unpriced tokens, at this price
+        self.unpriced = dict.fromkeys(UNPRICED, 0)  # tokens used without a price
+        self._sends = 0  # requests written to the spend ledger
 
     def _resolve_price(self, prices: Any) -> Price | None:
         try:
@@ -245,24 +266,43 @@ class OpenAIGenerator(Generator):
                 "extra_body": self.extra_body}  # fmt: skip
 
     def resume(self, earlier: Mapping[str, Any]) -> None:
-        """Count what the run's earlier sessions spent against the budget."""
-        cost = earlier.get("cost_usd")
-        self.cost_before = float(cost) if isinstance(cost, (int, float)) else 0.0
+        """Count what the run's earlier sessions spent against the budget: their cost, and
+        the tokens they used without a price (``unpriced_*``) at this model's list price."""
+        self.cost_before = _amount(earlier.get("cost_usd"))
+        unpriced = [int(_amount(earlier.get(key))) for key in UNPRICED]
+        price = self._list_price()
+        if price is not None and any(unpriced):
+            self.earlier_priced = price.cost(*unpriced)
+            log.info("the run's earlier sessions used %s tokens without a price: $%.2f at "
+                     "this one, counted as spent", f"{sum(unpriced[:2]):,}",
+                     self.earlier_priced)  # fmt: skip
+        self.cost_before += self.earlier_priced
         if self.max_cost is not None and self.cost_before >= self.max_cost:
-            self.stop_reason = (
-                f"the budget of ${self.max_cost:,.2f} is spent (${self.cost_before:,.2f} "
-                "in earlier sessions of this run)"
-            )
+            self._budget_spent()
+
+    def _list_price(self) -> Price | None:
+        """The model's list price (not a batch discount): what earlier sessions may have paid."""
+        try:
+            return price_for(self.model, price_overrides(self.options.prices))
+        except (ValueError, TypeError, IndexError):
+            return None
 
     def progress(self) -> dict[str, str]:
-        """The running cost, or the tokens used when the price is unknown."""
+        """The running cost (of the run, against its budget), or the tokens used when the
+        price is unknown."""
         if self._price is None:
             return {"tokens": f"{self.prompt_tokens + self.completion_tokens:,}"}
+        if self.max_cost is not None:
+            return {"cost": f"${self.cost_before + self.cost:,.2f} of ${self.max_cost:,.2f}"}
         return {"cost": f"${self.cost:,.2f}"}
 
     def totals(self) -> dict[str, Any]:
         """Requests sent, tokens, cost, throttling and budget pauses, replies without usage,
-        the limits the server announced and the lowest concurrency reached."""
+        the limits the server announced and the lowest concurrency reached; what the budget
+        charged at a reserve (``cost_estimated_usd``, ``reserve_charged``), the tokens used
+        without a price (``unpriced_*``) and what this session priced of the earlier ones
+        (``earlier_priced_usd``)."""
+        priced = self._price is not None
         return {
             "requests_sent": self.requests_sent,
             "prompt_tokens": self.prompt_tokens,
@@ -274,7 +314,12 @@ class OpenAIGenerator(Generator):
             "throttled": self.limiter.throttled,
             "budget_pauses": self.limiter.pauses,
             "usage_unknown": self.usage_unknown,
+            "usage_estimated": self.usage_estimated,  # replies charged with counted tokens
             "cached_unknown": self.cached_unknown,
+            "cost_estimated_usd": round(self.cost_estimated, 6) if priced else None,
+            "reserve_charged": self.reserve_charged,
+            "earlier_priced_usd": round(self.earlier_priced, 6) if priced else None,
+            **self.unpriced,
             "learned_limits": self.learned_limits(),
             "concurrency_lowest": None if self._slots is None else self._slots.lowest,
         }
@@ -292,10 +337,155 @@ class OpenAIGenerator(Generator):
             self.cost += self._price.cost(usage.prompt_tokens, usage.completion_tokens,
                                           usage.cached_tokens)  # fmt: skip
             self.cache_saved += self._price.saving(usage.cached_tokens)
+        else:  # priced, and charged to a budget, by the first session that knows the price
+            for key, tokens in zip(UNPRICED, (usage.prompt_tokens, usage.completion_tokens,
+                                              usage.cached_tokens), strict=True):  # fmt: skip
+                self.unpriced[key] += tokens
+        self._check_budget()
+
+    def _check_budget(self) -> None:
         spent = self.cost_before + self.cost
         if self.max_cost is not None and spent >= self.max_cost and self.stop_reason is None:
-            self.stop_reason = f"the budget of ${self.max_cost:,.2f} is spent (${spent:,.2f})"
-            log.warning("%s; no new requests are sent", self.stop_reason)
+            self._budget_spent()
+
+    def _budget_spent(self, next_cost: float | None = None) -> None:
+        """Stop: the budget is spent, or has no room for the next request (``next_cost``)."""
+        assert self.max_cost is not None
+        figures = [f"${self.cost_before + self.cost:,.2f}"]
+        if self.cost_before:
+            figures.append(f"${self.cost_before:,.2f} of it in earlier sessions of this run")
+        if next_cost is not None:
+            figures.append(f"the next request may cost up to ${next_cost:,.2f}")
+        self.stop_reason = f"the budget of ${self.max_cost:,.2f} is spent ({'; '.join(figures)})"
+        log.warning("%s; no new requests are sent", self.stop_reason)
+        self._wake_budget_waiters()
+
+    # --- the budget's reserves and the spend ledger --------------------------------------
+
+    def _most(self, request: ChatRequest) -> _Most:
+        """The most one attempt at ``request`` can cost: prompt and completion tokens, and
+        dollars (``None`` without a price)."""
+        choices = (self.extra_body or {}).get("n", 1)
+        prompt, completion = most_tokens(request.messages, self.params.get("max_tokens"),
+                                         choices if isinstance(choices, int) else 1)  # fmt: skip
+        usd = None if self._price is None else self._price.cost(prompt, completion)
+        return prompt, completion, usd
+
+    async def _reserve(self, most: _Most, key: str) -> float:
+        """Reserve what an attempt may cost before it is sent; while the budget has no room
+        for it, wait for the requests in flight to settle, and stop when none is left.
+
+        Returns the dollars reserved (0 without a budget)."""
+        usd = most[2]
+        if self.max_cost is None or usd is None:
+            return 0.0
+        while True:
+            if self.stop_reason is not None:
+                raise StopGeneration(self.stop_reason, record=key)
+            if self.cost_before + self.cost + self.reserved + usd <= self.max_cost:
+                self.reserved += usd
+                self._reserves += 1
+                return usd
+            if not self._reserves:  # nothing in flight can leave room for it
+                self._budget_spent(usd)
+                continue
+            waiter = asyncio.get_running_loop().create_future()
+            self._budget_waiters.append(waiter)
+            await waiter
+
+    def _release(self, usd: float) -> None:
+        """The attempt that reserved ``usd`` has settled (its cost is charged)."""
+        if usd:
+            self._reserves -= 1
+            self.reserved = self.reserved - usd if self._reserves else 0.0
+            self._wake_budget_waiters()
+
+    def _wake_budget_waiters(self) -> None:
+        waiters, self._budget_waiters = self._budget_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _charged(self) -> _Charged:
+        """What this session has charged so far (to see what one reply added)."""
+        unpriced = self.unpriced
+        return (self.cost, self.prompt_tokens, self.completion_tokens, self.cached_tokens,
+                unpriced[UNPRICED[0]], unpriced[UNPRICED[1]])  # fmt: skip
+
+    def _log(self, record: dict[str, Any]) -> None:
+        """One line of the run's spend ledger (none outside a run)."""
+        if self.spend_log is not None:
+            self.spend_log(record)
+
+    def _log_send(self, key: str, most: _Most) -> int:
+        """The ledger's line for an attempt about to leave; a ledger that cannot be written
+        stops the run before the request is sent."""
+        self._sends += 1
+        try:
+            self._log({"send": self._sends, "key": key, "prompt_tokens": most[0],
+                       "completion_tokens": most[1], "usd": most[2]})  # fmt: skip
+        except KpitError as exc:
+            self._halted = "stopped: the spending cannot be recorded"
+            raise FatalGeneratorError(exc.message, file=exc.file) from None
+        return self._sends
+
+    def _log_paid(self, ticket: int | None, before: _Charged, *,
+                  estimated: bool = False) -> None:  # fmt: skip
+        """The ledger's line for what an attempt cost: what was charged since ``before``."""
+        now = self._charged()
+        cost, prompt, completion, cached = (now[i] - before[i] for i in range(4))
+        if self._price is None:  # the tokens counted without a price, estimates included
+            prompt, completion = now[4] - before[4], now[5] - before[5]
+        usd = round(cost, 8) if self._price is not None else None
+        record: dict[str, Any] = {"paid": ticket, "usd": usd, "prompt_tokens": prompt,
+                                  "completion_tokens": completion,
+                                  "cached_tokens": cached}  # fmt: skip
+        if estimated:
+            record["estimated"] = True
+        try:
+            self._log(record)
+        except KpitError as exc:  # the request is paid and its reply kept; nothing more goes
+            self._halted = f"stopped: the spending cannot be recorded ({exc.message})"
+            log.error("%s: %s", exc.file, exc.message)
+
+    async def _paid_send(self, request: ChatRequest, body: dict[str, Any], estimate: int,
+                         most: _Most) -> Reply:  # fmt: skip
+        """Send one attempt and read its reply, with the spend ledger's lines around it.
+
+        :meth:`_reply` charges the reply's usage without awaiting anything, so what the
+        session's figures gain across it is this reply's cost alone."""
+        ticket = self._log_send(request.key, most)
+        try:
+            sent = await self._send(body)
+        except BaseException as exc:
+            self._settle_failed(ticket, self._charged(), most, exc)
+            raise
+        before = self._charged()
+        try:
+            reply = self._reply(request, sent, estimate)
+        except BaseException as exc:
+            self._settle_failed(ticket, before, most, exc)
+            raise
+        self._log_paid(ticket, before)
+        return reply
+
+    def _settle_failed(self, ticket: int, before: _Charged, most: _Most,
+                       exc: BaseException) -> None:  # fmt: skip
+        """Charge a failed attempt: what its reply was charged since ``before``, else nothing
+        where the server refused it or it never reached the server, else (its cost unknown)
+        the most it could cost."""
+        if self._charged() == before and _maybe_paid(exc):
+            self.reserve_charged += 1
+            if most[2] is not None:
+                self.cost += most[2]
+                self.cost_estimated += most[2]
+            else:
+                self.unpriced[UNPRICED[0]] += most[0]
+                self.unpriced[UNPRICED[1]] += most[1]
+            self._log_paid(ticket, before, estimated=True)
+            self._check_budget()
+            return
+        self._log_paid(ticket, before)
 
     # --- one request ----------------------------------------------------------------------
 
@@ -346,6 +536,7 @@ class OpenAIGenerator(Generator):
         slots = self._slots
         estimate = self._estimate(request)
         body = self.body(request)
+        most = self._most(request)
         last_code, last_detail = "error", ""
         wait = 0.0
         backoffs = 0  # failed attempts that waited out a backoff (not a server's own wait)
@@ -355,13 +546,16 @@ class OpenAIGenerator(Generator):
             if attempt:
                 await asyncio.sleep(wait)  # no slot held here
             taken = started = await slots.acquire()
+            reserved = 0.0
             try:
+                # Within the budget, with what the requests in flight may cost reserved:
+                reserved = await self._reserve(most, request.key)
                 # Paced after taking a slot, so that each request goes out at its turn.
                 started = await self.limiter.acquire(estimate)
                 halted = self._halted or self.stop_reason
                 if halted is not None:
                     raise StopGeneration(halted, record=request.key)
-                reply = self._reply(request, await self._send(body), estimate)
+                reply = await self._paid_send(request, body, estimate, most)
             except Retry as retry:
                 last_code, last_detail = retry.code, retry.detail
                 told = self._wait_after(retry, taken, started)
@@ -372,6 +566,7 @@ class OpenAIGenerator(Generator):
                          attempt + 1, wait)  # fmt: skip
                 continue
             finally:
+                self._release(reserved)
                 self.limiter.release()  # the request failed before leaving, or went untraced
                 slots.release()
                 self.limiter.settle()
@@ -496,3 +691,32 @@ def estimated_usage(request: ChatRequest | None, text: str) -> Usage:
     """The tokens of ``request`` and a reply's ``text`` as counted here, marked estimated."""
     prompt = count_message_tokens(request.messages) if request is not None else 0
     return Usage(prompt, estimate_tokens(text), estimated=True)
+
+
+def _amount(value: Any) -> float:
+    """A count or an amount read from a manifest: 0 unless a number of 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        return 0.0
+    return float(value)
+
+
+def _maybe_paid(exc: BaseException) -> bool:
+    """Whether a failed attempt may have been billed: not when the server refused it (an
+    error status) or it never reached the server (no connection was made); otherwise (a
+    timeout, a dropped connection, an unreadable reply, in flight when the run stopped) it
+    may have been."""
+    if isinstance(exc, FatalGeneratorError):  # a 4xx refusal
+        return False
+    if isinstance(exc, Retry) and exc.code in ("rate_limit", "server_error"):
+        return False
+    http = sys.modules.get(response_class().__module__.split(".")[0])
+    unconnected = tuple(getattr(http, name) for name in ("ConnectError", "ConnectTimeout")
+                        if isinstance(getattr(http, name, None), type))  # fmt: skip
+    cause: BaseException | None = exc
+    for _ in range(4):  # Retry <- the openai client's error <- the HTTP library's
+        if cause is None:
+            break
+        if unconnected and isinstance(cause, unconnected):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True

@@ -20,24 +20,35 @@ both discounts apply.
 OpenAI caches a prompt's prefix from 1,024 tokens on, in steps of 128 tokens
 (:func:`cacheable_tokens`; every :class:`Price` carries this rule unless told otherwise):
 the dry run's estimate of caching follows the backend's price.
+
+A budget reserves, before a request leaves, the most the request can cost
+(:func:`most_tokens`): a token per byte of its text, which no byte-pair tokenizer exceeds,
+at the full input rate, and ``max_tokens`` of reply (:data:`COMPLETION_RESERVE` when the
+request sets none). A request whose cost stays unknown (a timeout, a dropped connection, in
+flight when a run was killed) is charged that much.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from kpit.generators.base import Price
+from kpit.prompts.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD
+from kpit.types import Message
 
 __all__ = [
     "BATCH_CACHING",
     "BATCH_DISCOUNT",
     "CACHE_INCREMENT",
     "CACHE_MIN_TOKENS",
+    "COMPLETION_RESERVE",
     "PRICES",
+    "UNPRICED",
     "Price",
     "batch_price",
     "cacheable_tokens",
+    "most_tokens",
     "parse_price",
     "price_for",
     "price_of",
@@ -80,6 +91,33 @@ def cacheable_tokens(prefix_tokens: int) -> int:
     from its cache: none below :data:`CACHE_MIN_TOKENS`, else whole steps of
     :data:`CACHE_INCREMENT` (:meth:`Price.cacheable_tokens` with OpenAI's rule)."""
     return _OPENAI_CACHING.cacheable_tokens(prefix_tokens)
+
+
+COMPLETION_RESERVE = 4096
+"""The reply tokens a request that sets no ``max_tokens`` is reserved for (kpit's replies
+run to a few hundred; set ``max_tokens`` to make the budget's bound exact)."""
+
+UNPRICED = ("unpriced_prompt_tokens", "unpriced_completion_tokens", "unpriced_cached_tokens")
+"""Session totals: tokens used while no price was known, which the first session that
+knows one prices and charges to its budget."""
+
+_PRIMING = 3
+"""Tokens that prime a chat reply, beyond the messages."""
+
+
+def most_tokens(
+    messages: Iterable[Message], max_tokens: int | None = None, choices: int = 1
+) -> tuple[int, int]:
+    """The most prompt and completion tokens a chat request can cost: a token per UTF-8 byte
+    of its messages (a byte-pair tokenizer never makes more), each message's overhead and
+    :data:`~kpit.prompts.tokens.IMAGE_TOKENS` per image; ``max_tokens`` (or
+    :data:`COMPLETION_RESERVE`) for each of ``choices`` replies."""
+    prompt = _PRIMING + sum(
+        len(m.content.encode("utf-8", "surrogatepass")) + MESSAGE_OVERHEAD
+        + IMAGE_TOKENS * len(m.images)
+        for m in messages
+    )  # fmt: skip
+    return prompt, (max_tokens or COMPLETION_RESERVE) * max(choices, 1)
 
 
 def price_for(model: str | None, overrides: Mapping[str, Price] | None = None) -> Price | None:
