@@ -153,6 +153,22 @@ def test_every_shape_of_reply_is_a_sample_or_a_failure_of_its_own(
     assert "content filter" in detail["content_filter"]
 
 
+def test_every_shape_of_batch_reply_is_a_sample_or_a_failure_of_its_own(
+    shaped: ShapedServer, sample_root: Path, tmp_path: Path
+) -> None:
+    """Before: a batch line whose content was a list of parts reached the parser as a list,
+    and the batch's other results were lost with a traceback."""
+    out = tmp_path / "run"
+    result = generate(shaped, sample_root, out, "--reply-retries", "0", "--generator",
+                      "openai-batch", "-O", "poll_interval=0.01")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(shaped.shape_of.values()) == sorted(SHAPES)
+    samples, failures = lines(out / "samples.jsonl"), lines(out / "failures.jsonl")
+    expected = Counter(reason for _, reason in SHAPES.values() if reason is not None)
+    assert Counter(f["reason"] for f in failures) == expected
+    assert len(samples) == 3 and not any("type" in json.dumps(s["turns"]) for s in samples)
+
+
 def test_a_run_of_only_unusable_shapes_fails_each_request_and_exits_3(
     server: FakeOpenAI, sample_root: Path, tmp_path: Path
 ) -> None:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from kpit.errors import ConfigError
 from kpit.generators.base import FatalGeneratorError, Price, Reply, Validator
 from kpit.generators.openai._client import openai_module
+from kpit.generators.openai._wire import read_answer
 from kpit.generators.openai.chat import OpenAIGenerator, OpenAIOptions
 from kpit.generators.openai.pricing import batch_price
 from kpit.jsonl import write_json, write_jsonl
@@ -277,8 +278,8 @@ class OpenAIBatchGenerator(OpenAIGenerator):
                 continue  # stored by an earlier run
             reply = answered.get(key)
             usable = reply is not None and (
-                validate is None or validate(request, reply) is None
-                or submissions[key] > reply_retries
+                not reply.ok or validate is None or submissions[key] > reply_retries
+                or _checked(validate, request, reply)
             )  # fmt: skip
             if reply is not None and usable:
                 yield reply
@@ -298,18 +299,35 @@ class OpenAIBatchGenerator(OpenAIGenerator):
         return _output_records(text, file_id)
 
     def _reply_of(self, line: dict[str, Any], wanted: Mapping[str, ChatRequest]) -> Reply | None:
-        """A reply from one output line, or ``None`` for a line that failed."""
-        response = line.get("response") or {}
-        body = response.get("body") or {}
-        if line.get("error") or response.get("status_code") != 200 or not body.get("choices"):
+        """A reply from one output line (read as a chat reply is, so a reply of another
+        shape is a failure of its own request), or ``None`` for a line that failed."""
+        response = line.get("response")
+        body = response.get("body") if isinstance(response, Mapping) else None
+        if line.get("error") or not isinstance(body, Mapping):
             return None
-        choice = body["choices"][0]
-        text = choice["message"].get("content") or ""
-        usage, extra = self._account(wanted.get(str(line.get("custom_id"))), body.get("usage"),
-                                     text)  # fmt: skip
-        return Reply(str(line["custom_id"]), text=text, usage=usage,
-                     finish_reason=choice.get("finish_reason"), model=body.get("model"),
-                     extra=extra)  # fmt: skip
+        if response.get("status_code") != 200:  # type: ignore[union-attr]
+            return None
+        key = str(line.get("custom_id"))
+        answer = read_answer(body)
+        usage, extra = self._account(wanted.get(key), body.get("usage"), answer.text or "")
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        if answer.text is None:
+            return Reply(key, error=answer.error, detail=answer.detail, usage=usage,
+                         finish_reason=answer.finish_reason, model=model,
+                         extra=extra)  # fmt: skip
+        return Reply(key, text=answer.text, usage=usage, finish_reason=answer.finish_reason,
+                     model=model, extra=extra)  # fmt: skip
+
+
+def _checked(validate: Validator, request: ChatRequest, reply: Reply) -> bool:
+    """Whether ``validate`` finds nothing to ask again for; a check that raises counts as
+    nothing found (the reply goes on to the pipeline, which stores it or its failure)."""
+    try:
+        return validate(request, reply) is None
+    except Exception as exc:  # a check's bug must not lose a paid batch's results
+        log.warning("%s: the reply could not be checked (%s: %s)", request.key,
+                    type(exc).__name__, exc)  # fmt: skip
+        return True
 
 
 def _output_records(text: str, file_id: str = "the batch output") -> list[dict[str, Any]]:
