@@ -49,6 +49,7 @@ class BillingServer(FakeOpenAI):
 
     def __init__(self, latency: float) -> None:
         super().__init__(latency=latency)
+        self.behaviour.o200k = True  # tokens counted as OpenAI counts GPT-4o's
         self.billed: list[tuple[int, int]] = []
 
     def completion(self, body: dict[str, Any], content: str, finish: str = "stop") -> dict:
@@ -66,7 +67,8 @@ class BillingServer(FakeOpenAI):
 
 def make_split(folder: Path, images: int) -> Path:
     """A COCO split of ``images`` images: the sample's four, again and again under new ids
-    (their files linked), with their real annotations."""
+    (their files linked), with their real annotations (each caption marked with its copy,
+    so that no two requests, and no two answers, are the same)."""
     annotations = SAMPLE / "annotations"
     out = folder / "split"
     (out / "annotations").mkdir(parents=True)
@@ -82,7 +84,10 @@ def make_split(folder: Path, images: int) -> Path:
             image["id"], image["file_name"] = new_id, f"{new_id:012d}.jpg"
             data["images"].append(image)
             for k, ann in enumerate(a for a in base_annotations if a["image_id"] == old_id):
-                data["annotations"].append(ann | {"image_id": new_id, "id": new_id * 100 + k})
+                ann = ann | {"image_id": new_id, "id": new_id * 100 + k}
+                if "caption" in ann:  # each copy's context differs: no answer repeats
+                    ann["caption"] = f"{ann['caption'].rstrip('.')} (copy {n})."
+                data["annotations"].append(ann)
             link = out / "val2017" / image["file_name"]
             if not link.exists():
                 link.symlink_to(SAMPLE / "val2017" / base_images[n % len(base_images)]["file_name"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from kpit.options import NoOptions, parse_options, public_options
 from kpit.types import ChatRequest
 
 __all__ = [
+    "CostBound",
     "FatalGeneratorError",
     "Generator",
     "GeneratorError",
@@ -91,6 +93,68 @@ class Price:
         cached = data.get("cached_input")
         return cls(float(data["input"]), float(data["output"]),
                    None if cached is None else float(cached))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CostBound:
+    """The most that a run's replies have cost so far, for the requests whose cost is unknown.
+
+    A request's *reserve* (the most it can cost: every byte of its prompt a token, and its
+    whole completion limit) is far above what replies cost (about ten times, for GPT-4o at
+    the default limit). Once a reply with a reported usage is in, a request whose cost is
+    unknown (in flight when the run was killed, timed out, dropped) is charged, and the
+    budget reserves for each request in flight, the most the run's replies have cost: its
+    prompt tokens as counted here times the highest ratio of billed to counted prompt tokens
+    seen, and the longest completion seen, each at most the reserve. A reply longer than
+    every earlier one can then go past the budget by that difference alone (at the end of a
+    budget, the bound has learned from many replies).
+    """
+
+    LEARNED_AFTER: ClassVar[int] = 1
+    """Replies with a reported usage before the bound replaces the reserve."""
+
+    prompt_ratio: float = 0.0
+    completion_tokens: int = 0
+    replies: int = 0
+
+    def learn(self, counted_prompt: int, prompt: int, completion: int) -> CostBound:
+        """The bound with one reply's reported usage (its prompt counted ``counted_prompt``
+        tokens here, and was billed ``prompt``)."""
+        ratio = prompt / counted_prompt if counted_prompt > 0 else 1.0
+        return CostBound(max(self.prompt_ratio, ratio),
+                         max(self.completion_tokens, completion), self.replies + 1)  # fmt: skip
+
+    def merge(self, other: CostBound) -> CostBound:
+        """What two bounds learned, together."""
+        return CostBound(max(self.prompt_ratio, other.prompt_ratio),
+                         max(self.completion_tokens, other.completion_tokens),
+                         self.replies + other.replies)  # fmt: skip
+
+    def likely(
+        self, counted_prompt: int, prompt_reserve: int, completion_reserve: int
+    ) -> tuple[int, int]:
+        """The prompt and completion tokens to charge for a request whose prompt counts
+        ``counted_prompt`` tokens here, and whose reserve is the other two."""
+        if self.replies < self.LEARNED_AFTER:
+            return prompt_reserve, completion_reserve
+        prompt = min(prompt_reserve, math.ceil(counted_prompt * self.prompt_ratio))
+        return prompt, min(completion_reserve, self.completion_tokens)
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Return a JSON-ready dict."""
+        return {"prompt_ratio": self.prompt_ratio,
+                "completion_tokens": self.completion_tokens, "replies": self.replies}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CostBound:
+        """A bound read back from a manifest; anything unreadable is no bound."""
+        if not isinstance(data, Mapping):
+            return cls()
+        values = [data.get(k) for k in ("prompt_ratio", "completion_tokens", "replies")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                   for v in values):  # fmt: skip
+            return cls()
+        return cls(float(values[0]), int(values[1]), int(values[2]))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

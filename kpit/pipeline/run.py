@@ -34,7 +34,7 @@ from tqdm import tqdm
 from kpit._checks import check_count
 from kpit._sync import run_sync
 from kpit.errors import ParseError
-from kpit.generators.base import Generator, Reply, cached_share
+from kpit.generators.base import CostBound, Generator, Reply, cached_share
 from kpit.pipeline.plan import DryRun, plan_run
 from kpit.pipeline.quality import QualityFilter, Rejection
 from kpit.pipeline.setup import ALL_TASKS, Pending, RunSetup, set_up
@@ -226,6 +226,9 @@ def _add_totals(earlier: Mapping[str, Any], session: Mapping[str, Any]) -> dict[
     for key in _LATEST:
         if session.get(key) is not None:
             out[key] = session[key]
+    if "cost_bound" in session:  # what the run's replies cost at most, learned so far
+        bound = CostBound.from_dict(out.get("cost_bound"))
+        out["cost_bound"] = bound.merge(CostBound.from_dict(session["cost_bound"])).to_dict()
     if "cached_tokens" in out:  # the share of the run's prompt tokens, not a sum of shares
         out["cached_share"] = cached_share(int(out["cached_tokens"]),
                                            int(out.get("prompt_tokens") or 0))  # fmt: skip
@@ -246,7 +249,8 @@ def _recover(
     sessions = [dict(s) for s in previous.get("sessions") or () if isinstance(s, Mapping)]
     if "sessions" not in previous and previous.get("last_session"):
         sessions = [dict(previous["last_session"])]  # a manifest before commit b624a2a
-    rebuilt = _ledger_session(sessions, ledger.read())
+    bound = CostBound.from_dict(_earlier_totals(previous).get("cost_bound"))
+    rebuilt = _ledger_session(sessions, ledger.read(bound))
     fresh = [] if rebuilt is None else [rebuilt]
     samples, s_usage = stored_usage(
         store.folder / SAMPLES, sum(_count(s, "samples") for s in sessions)

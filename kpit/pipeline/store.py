@@ -36,6 +36,7 @@ from typing import IO, Any
 import orjson
 
 from kpit.errors import ConfigError, DataError
+from kpit.generators.base import CostBound, Price
 from kpit.jsonl import read_jsonl, write_json
 from kpit.types import Sample
 
@@ -314,9 +315,13 @@ class SpendLedger:
         except OSError as exc:  # a later session knows its record is in the manifest
             log.warning("%s: cannot remove the spend ledger: %s", self.path, exc.strerror)
 
-    def read(self) -> dict[str, Any] | None:
+    def read(self, bound: CostBound | None = None) -> dict[str, Any] | None:
         """The spending of the session that left the ledger, as a manifest's session record
-        (``status`` ``"recovered"``); ``None`` without a ledger."""
+        (``status`` ``"recovered"``); ``None`` without a ledger.
+
+        A request sent and never settled is charged the most the run's replies have cost
+        (``bound``, what earlier sessions learned, with what the ledger's own settled
+        replies teach), or its reserve before any reply is known."""
         header: dict[str, Any] | None = None
         sends: dict[Any, dict[str, Any]] = {}
         settled: list[dict[str, Any]] = []
@@ -330,13 +335,22 @@ class SpendLedger:
         if header is None:
             return None
         sent = len(sends)
+        learned = CostBound()
         for record in settled:
-            sends.pop(record["paid"], None)
+            send = sends.pop(record["paid"], None)
+            prompt = int(_number(record.get("prompt_tokens")))
+            if send is not None and prompt and not record.get("estimated"):  # a reported usage
+                learned = learned.learn(_counted(send), prompt,
+                                        int(_number(record.get("completion_tokens"))))  # fmt: skip
         priced = header.get("price") is not None
+        price = Price.from_dict(header["price"]) if priced else None
+        likely = (bound or CostBound()).merge(learned)
+        unsettled = [_likely_cost(send, likely, price) for send in sends.values()]
         return {"id": header["session"], "started": header.get("started"),
                 "status": "recovered", "recovered_from": "spend ledger", "interrupted": True,
                 "requests_sent": sent,
-                **_ledger_sums(settled, list(sends.values()), priced)}  # fmt: skip
+                **_ledger_sums(settled, unsettled, priced),
+                "cost_bound": learned.to_dict()}  # fmt: skip
 
 
 def _ledger_sums(
@@ -372,6 +386,19 @@ def _ledger_sums(
     for name, key in zip(_TOKENS, UNPRICED, strict=True):
         sums[key] = 0 if priced else unpriced[name]
     return sums
+
+
+def _likely_cost(send: Mapping[str, Any], bound: CostBound, price: Price | None) -> dict[str, Any]:
+    """A request sent and never settled, as the tokens and dollars it is charged."""
+    prompt, completion = bound.likely(_counted(send), int(_number(send.get("prompt_tokens"))),
+                                      int(_number(send.get("completion_tokens"))))  # fmt: skip
+    usd = price.cost(prompt, completion) if price is not None else None
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "usd": usd}
+
+
+def _counted(send: Mapping[str, Any]) -> int:
+    """A ``send`` line's prompt tokens as counted by the backend (its reserve, if it has none)."""
+    return int(_number(send.get("counted_prompt_tokens", send.get("prompt_tokens"))))
 
 
 def _number(value: Any) -> float:

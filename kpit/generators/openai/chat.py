@@ -48,6 +48,7 @@ import orjson
 
 from kpit.errors import ConfigError, KpitError
 from kpit.generators.base import (
+    CostBound,
     FatalGeneratorError,
     Generator,
     GeneratorError,
@@ -94,7 +95,9 @@ log = logging.getLogger(__name__)
 WAITING_FACTOR = 4
 """Requests worked on per call in flight: the others wait out backoffs or rate limits."""
 
-_Most = tuple[int, int, float | None]
+_Most = tuple[int, int, float | None, int]
+"""A request's reserve (prompt tokens, completion tokens, dollars or ``None`` without a
+price) and its prompt tokens as counted here."""
 """The most one attempt can cost: prompt and completion tokens, and dollars (without a price,
 ``None``)."""
 _Charged = tuple[float, int, int, int, int, int]
@@ -165,6 +168,8 @@ class OpenAIGenerator(Generator):
         self.cost_before = 0.0  # spent by the run's earlier sessions
         self.usage_unknown = 0  # replies whose usage could not be read (malformed)
         self.usage_estimated = 0  # replies charged with tokens counted here (no usage read)
+        self.bound_before = CostBound()  # what earlier sessions' replies cost at most
+        self.bound = CostBound()  # what this session's replies cost at most
         self.cached_unknown = 0  # replies whose cached token count could not be read
         self._slots: AdaptiveConcurrency | None = None  # made by generate (or the first call)
         self._halted: str | None = None
@@ -269,6 +274,7 @@ class OpenAIGenerator(Generator):
         """Count what the run's earlier sessions spent against the budget: their cost, and
         the tokens they used without a price (``unpriced_*``) at this model's list price."""
         self.cost_before = _amount(earlier.get("cost_usd"))
+        self.bound_before = CostBound.from_dict(earlier.get("cost_bound"))
         unpriced = [int(_amount(earlier.get(key))) for key in UNPRICED]
         price = self._list_price()
         if price is not None and any(unpriced):
@@ -320,6 +326,7 @@ class OpenAIGenerator(Generator):
             "reserve_charged": self.reserve_charged,
             "earlier_priced_usd": round(self.earlier_priced, 6) if priced else None,
             **self.unpriced,
+            "cost_bound": self.bound.to_dict(),
             "learned_limits": self.learned_limits(),
             "concurrency_lowest": None if self._slots is None else self._slots.lowest,
         }
@@ -364,12 +371,20 @@ class OpenAIGenerator(Generator):
 
     def _most(self, request: ChatRequest) -> _Most:
         """The most one attempt at ``request`` can cost: prompt and completion tokens, and
-        dollars (``None`` without a price)."""
+        dollars (``None`` without a price); and its prompt tokens as counted here."""
         choices = (self.extra_body or {}).get("n", 1)
         prompt, completion = most_tokens(request.messages, self.params.get("max_tokens"),
                                          choices if isinstance(choices, int) else 1)  # fmt: skip
         usd = None if self._price is None else self._price.cost(prompt, completion)
-        return prompt, completion, usd
+        return prompt, completion, usd, count_message_tokens(request.messages)
+
+    def _likely(self, most: _Most) -> _Most:
+        """The most an attempt of reserve ``most`` is likely to cost: the reserve until the
+        run has learned what its replies cost (:class:`~kpit.generators.base.CostBound`)."""
+        bound = self.bound_before.merge(self.bound)
+        prompt, completion = bound.likely(most[3], most[0], most[1])
+        usd = None if self._price is None else self._price.cost(prompt, completion)
+        return prompt, completion, usd, most[3]
 
     async def _reserve(self, most: _Most, key: str) -> float:
         """Reserve what an attempt may cost before it is sent; while the budget has no room
@@ -423,7 +438,8 @@ class OpenAIGenerator(Generator):
         self._sends += 1
         try:
             self._log({"send": self._sends, "key": key, "prompt_tokens": most[0],
-                       "completion_tokens": most[1], "usd": most[2]})  # fmt: skip
+                       "completion_tokens": most[1], "usd": most[2],
+                       "counted_prompt_tokens": most[3]})  # fmt: skip
         except KpitError as exc:
             self._halted = "stopped: the spending cannot be recorded"
             raise FatalGeneratorError(exc.message, file=exc.file) from None
@@ -467,6 +483,9 @@ class OpenAIGenerator(Generator):
             self._settle_failed(ticket, before, most, exc)
             raise
         self._log_paid(ticket, before)
+        usage = reply.usage
+        if usage is not None and not usage.estimated and usage.prompt_tokens > 0:
+            self.bound = self.bound.learn(most[3], usage.prompt_tokens, usage.completion_tokens)
         return reply
 
     def _settle_failed(self, ticket: int, before: _Charged, most: _Most,
@@ -475,6 +494,7 @@ class OpenAIGenerator(Generator):
         where the server refused it or it never reached the server, else (its cost unknown)
         the most it could cost."""
         if self._charged() == before and _maybe_paid(exc):
+            most = self._likely(most)
             self.reserve_charged += 1
             if most[2] is not None:
                 self.cost += most[2]
@@ -549,7 +569,7 @@ class OpenAIGenerator(Generator):
             reserved = 0.0
             try:
                 # Within the budget, with what the requests in flight may cost reserved:
-                reserved = await self._reserve(most, request.key)
+                reserved = await self._reserve(self._likely(most), request.key)
                 # Paced after taking a slot, so that each request goes out at its turn.
                 started = await self.limiter.acquire(estimate)
                 halted = self._halted or self.stop_reason
