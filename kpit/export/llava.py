@@ -30,7 +30,7 @@ from kpit.jsonl import write_json
 from kpit.llava_format import check_markers, with_image_token
 from kpit.names import parse_names, split_names
 from kpit.paths import check_output, safe_join
-from kpit.pipeline.store import LOCK, RUN_FILES, Run
+from kpit.pipeline.store import LOCK, RUN_FILES, SPEND, Run
 from kpit.types import Sample, Turn
 
 __all__ = ["LeftOut", "export_hf", "export_llava", "llava_records"]
@@ -122,7 +122,7 @@ def _check_output(run: Run, path: PathLike, inputs: Sequence[PathLike], *,
 def _overwrites(out: Path, run: Run) -> bool:
     """Whether ``out`` is one of the run's files under any name (a link, a hard link)."""
     try:
-        check_output(out, [run.folder / name for name in (*RUN_FILES, LOCK)])
+        check_output(out, [run.folder / name for name in (*RUN_FILES, LOCK, SPEND)])
     except ConfigError:
         return True
     return False

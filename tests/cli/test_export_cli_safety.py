@@ -162,7 +162,9 @@ def test_a_read_only_folder_is_one_clear_line(template_run: Path, tmp_path: Path
     assert str(folder / "x") in line and "Permission denied" in line
 
 
-@pytest.mark.parametrize("name", ["samples.jsonl", "manifest.json", "failures.jsonl", ".lock"])
+@pytest.mark.parametrize(
+    "name", ["samples.jsonl", "manifest.json", "failures.jsonl", ".lock", "spend.jsonl"]
+)
 def test_an_output_in_place_of_a_file_of_the_run_is_refused(
     template_run: Path, tmp_path: Path, name: str
 ) -> None:
