@@ -193,6 +193,7 @@ def hpaub(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     "given",
     [["--model", "gpt-4o"], ["--rubric", "llava"], ["--concurrency", "2"], ["--swap"],
      ["--runs", "2"], ["--base-url", "http://127.0.0.1:9/v1"], ["--versus", "ANSWERS"]],
+    ids=lambda given: given[0],
 )  # fmt: skip
 def test_the_pose_judge_refuses_options_it_cannot_use(
     given: list[str], hpaub: tuple[Path, Path], tmp_path: Path
