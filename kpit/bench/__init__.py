@@ -9,7 +9,7 @@ scores pairs of answers, the ``pose`` judge checks each answer's claims against 
 keypoints (its reviews have their own table, :func:`pose_table`).
 """
 
-from kpit.bench.answer import aanswer_bench, answer_bench
+from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
 from kpit.bench.report import (
@@ -31,6 +31,7 @@ from kpit.bench.review import ajudge_answers, judge_answers
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 
 __all__ = [
+    "NOT_ASKED",
     "Answer",
     "Bench",
     "BenchContext",

@@ -6,34 +6,47 @@ failure is retried by the backend, then reported and left unanswered, never writ
 answer to be judged. An image that is missing, does not decode, or is named outside the
 image folder (an absolute name, a ``..`` part: :func:`kpit.paths.safe_join`) fails its
 question, reported with the file, and is never read or sent; when not one question's image
-is there, the folder is wrong and the run stops before any request. Answers are cached in
-the output file by backend, model, question and settings: a rerun asks only for what is
-missing.
+is there, the folder is wrong and the run stops before any request.
+
+The output is checked before the first request: it must not be one of the inputs (the
+benchmark's files, the questions' images) under any name, and its folder must be writable; one
+process writes it at a time (``.OUT.lock`` beside it). Each answer is appended to it as it
+arrives, one flushed line, so a kill loses at most the requests in flight; at the end (or on
+Ctrl-C or SIGTERM, which stop the run cleanly) the file is rewritten in question order.
+Answers are cached in the output file by backend, model, question and settings: a rerun asks
+only for what is missing. A budget (the backend's ``max_cost``) counts what the output's
+answers already cost (their stored usage at the backend's price); once spent, the questions
+left are returned as unanswered, their reason starting with :data:`NOT_ASKED`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from signal import SIGTERM
 from typing import Any
 
 from PIL import Image
 
 from kpit import plugins
 from kpit._sync import run_sync
+from kpit.bench._output import NOT_ASKED, Appender, claim_outputs
 from kpit.bench.files import Answer, Bench, Question
 from kpit.errors import ConfigError, DataError
 from kpit.generators.base import Generator, Usage
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.options import option_names
 from kpit.paths import safe_join
+from kpit.pipeline.run import _Stop
+from kpit.pipeline.store import RunLock
 from kpit.types import ChatRequest, Message
 
-__all__ = ["answer_bench"]
+__all__ = ["NOT_ASKED", "answer_bench"]
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +73,82 @@ async def aanswer_bench(
     generator_options: Mapping[str, Any] | None = None,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """:func:`answer_bench` for code that already runs an event loop."""
+    out_path = Path(out)
+    pictures = [Path(images) / q.image for q in bench.questions]  # the images read, by name
+    claim_outputs([out_path], [*bench.files.values(), *pictures])
     backend = _backend(generator, model, generator_options)
     if not backend.accepts_images:
         raise ConfigError(f"the {backend.name!r} backend cannot read images", field="generator")
+    with RunLock.for_file(out_path):
+        return await _answer_all(bench, out_path, Path(images), backend, concurrency)
+
+
+async def _answer_all(
+    bench: Bench, out_path: Path, image_dir: Path, backend: Generator, concurrency: int
+) -> tuple[dict[int, Answer], dict[int, str]]:
+    """Answer what ``out_path`` lacks, appending each answer as it comes (the lock held)."""
     settings = backend.identity()
-    out_path = Path(out)
     cached = _cached_answers(bench, out_path, settings)
     unchecked = [q for q in bench.questions if q.question_id not in cached]
-    requests, failures = _requests(bench, unchecked, Path(images))
+    requests, failures = _requests(bench, unchecked, image_dir)
     for qid, why in failures.items():
         log.warning("question %s: %s", qid, why)
     question_of = {r.key: int(r.meta["question_id"]) for r in requests}
     answers = dict(cached)
+    _write_in_order(bench, out_path, answers)  # only this backend's answers, no torn line
+    backend.resume({"cost_usd": _spent(backend, cached.values())})
+    terminated = _Stop().install()
     try:
-        async for reply in backend.generate(requests, concurrency=concurrency):
-            qid = question_of[reply.key]
-            if reply.text is None:
-                failures[qid] = f"{reply.error}: {reply.detail}"
-                continue
-            answers[qid] = _answer(backend, settings, bench.question(qid), reply.text, reply.usage)
+        with Appender(out_path) as appended:
+            async for reply in backend.generate(requests, concurrency=concurrency):
+                qid = question_of.pop(reply.key)
+                if reply.text is None:
+                    failures[qid] = f"{reply.error}: {reply.detail}"
+                    continue
+                answers[qid] = _answer(backend, settings, bench.question(qid), reply.text,
+                                       reply.usage)  # fmt: skip
+                appended.write(answers[qid].to_dict())
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise
     finally:
+        terminated.restore()
         await backend.aclose()
-        ordered = [
-            answers[q.question_id].to_dict() for q in bench.questions if q.question_id in answers
-        ]
-        write_jsonl(out_path, ordered)
+        _write_in_order(bench, out_path, answers)
+    if terminated.signal is not None:
+        raise KeyboardInterrupt("terminated (SIGTERM)" if terminated.signal == SIGTERM else "")
+    if backend.stop_reason is not None:
+        for qid in question_of.values():
+            failures[qid] = f"{NOT_ASKED}: {backend.stop_reason}"
     return answers, failures
+
+
+def _write_in_order(bench: Bench, out_path: Path, answers: Mapping[int, Answer]) -> None:
+    """Write ``answers`` to ``out_path`` in question order, as LLaVA's scripts read them."""
+    if not answers and not out_path.exists():
+        return
+    try:
+        write_jsonl(out_path, (answers[q.question_id].to_dict() for q in bench.questions
+                               if q.question_id in answers))  # fmt: skip
+    except OSError as exc:  # a full disk: the answers appended so far are still there
+        raise DataError(f"cannot write: {exc.strerror}", file=out_path) from None
+
+
+def _spent(backend: Generator, answers: Iterable[Answer]) -> float:
+    """What ``answers`` cost at the backend's price (their stored usage): what earlier
+    sessions spent on this output, counted against the budget."""
+    price = backend.price()
+    if price is None:
+        return 0.0
+    total = 0.0
+    for answer in answers:
+        usage = answer.metadata.get("usage")
+        if not isinstance(usage, Mapping):
+            continue
+        tokens = [usage.get(k, 0) for k in ("prompt_tokens", "completion_tokens", "cached_tokens")]
+        if all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
+            total += price.cost(*tokens)
+    return total
 
 
 def _backend(
@@ -110,7 +173,7 @@ def _cached_answers(bench: Bench, out_path: Path, settings: Mapping[str, Any]) -
     if not out_path.exists():
         return cached
     by_id = {q.question_id: q for q in bench.questions}
-    for _, record in read_jsonl(out_path):
+    for _, record in read_jsonl(out_path, torn_tail_ok=True):
         question = by_id.get(record.get("question_id"))  # type: ignore[arg-type]
         if question is None:
             continue
@@ -192,9 +255,12 @@ def answer_bench(
     """Answer every question of ``bench`` with its image from ``images``; write ``out``.
 
     Returns the answers by ``question_id`` and the questions left unanswered with why (a
-    backend failure, or an image that is missing, does not decode or is named outside
-    ``images``: that question only). Raises :class:`~kpit.errors.DataError` when not one
-    image is in ``images``.
+    backend failure, an image that is missing, does not decode or is named outside
+    ``images``: that question only; or a spent budget: :data:`NOT_ASKED`). Raises
+    :class:`~kpit.errors.DataError` when not one image is in ``images``,
+    :class:`~kpit.errors.ConfigError` when ``out`` is one of the inputs or is being written
+    by another process, and ``KeyboardInterrupt`` after Ctrl-C or SIGTERM (the answers
+    finished are saved).
     Options: ``generator`` (default ``openai``) and ``model``, ``concurrency``,
     ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...).
     """

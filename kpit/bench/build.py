@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from kpit._sync import run_sync
+from kpit.bench._output import claim_outputs
 from kpit.bench.files import Answer, Bench, BenchContext, Question
+from kpit.coco import CocoContexts
 from kpit.errors import ConfigError
 from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
 from kpit.jsonl import write_json
@@ -32,6 +34,8 @@ __all__ = ["bench_context", "build_bench"]
 _DEFAULT_NUM_IMAGES = 30
 TASK_CATEGORY = {"conversation": "conv", "detail": "detail", "complex": "complex"}
 PathLike = str | os.PathLike[str]
+BENCH_FILES = ("questions.jsonl", "context.jsonl", "references.jsonl", "manifest.json")
+"""The files :func:`build_bench` writes into its folder (beside the run folder ``run/``)."""
 _Chosen = tuple[ImageContext, dict[str, Sample]]
 """An image of the benchmark and its sample of each task."""
 
@@ -65,8 +69,12 @@ async def abuild_bench(
     """:func:`build_bench` for code that already runs an event loop."""
     if "images" in generate_options:
         num_images = _old_images_keyword(generate_options.pop("images"), num_images)
-    order = _drawing_order(contexts, read_image_ids(disjoint_from), num_images, seed)
     folder = Path(out)
+    read = contexts.files if isinstance(contexts, CocoContexts) else None
+    annotations = [read.captions, read.instances, read.keypoints] if read else []
+    claim_outputs([folder / name for name in BENCH_FILES],
+                  [*annotations, *source_paths(disjoint_from)])  # fmt: skip
+    order = _drawing_order(contexts, read_image_ids(disjoint_from), num_images, seed)
     chosen: list[_Chosen] = []
     start = 0
     while len(chosen) < num_images and start < len(order):
@@ -180,7 +188,10 @@ def build_bench(contexts: Sequence[ImageContext], out: PathLike, **options: Any)
     Args:
         contexts: image contexts (e.g. ``kpit.load_coco(root, "val2014")``).
         out: the benchmark folder: ``questions.jsonl``, ``context.jsonl``,
-            ``references.jsonl``, ``manifest.json``, and the generation run in ``run/``.
+            ``references.jsonl``, ``manifest.json``, and the generation run in ``run/``;
+            refused before any request where one of these files would write over an input
+            (the annotation files read, a ``disjoint_from`` source) or the folder cannot be
+            written.
         **options: ``num_images`` (``images``, its old name, still works but is
             deprecated), ``seed`` (which images, reproducibly), ``generator`` and
             ``model`` (who writes the questions and references), ``generator_options``,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from kpit.bench._output import write_bytes
 from kpit.bench.report import Score
 from kpit.errors import ConfigError
 
@@ -75,9 +77,14 @@ def plot_scores(results: Mapping[str, Mapping[str, Score]], path: str | os.PathL
         font=font,
     )
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    image_format = Image.registered_extensions().get(out.suffix.lower())
+    if image_format is None:
+        raise ConfigError(f"cannot save the picture: no image format ends in {out.suffix!r} "
+                          "(use .png)", file=out)  # fmt: skip
+    encoded = io.BytesIO()
     try:
-        picture.save(out)
+        picture.save(encoded, format=image_format)
     except (ValueError, OSError) as exc:
         raise ConfigError(f"cannot save the picture: {exc}", file=out) from None
+    write_bytes(out, encoded.getvalue())  # whole or not at all
     return out

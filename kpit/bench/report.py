@@ -190,6 +190,7 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
             _check_pose(record, source, n)
             reviews.append(record)
             continue
+        _check_category(record, source, n)
         pair = record.get("tuple")
         if pair == [-1, -1] or (pair is None and "error" in record):
             failed.append({k: v for k, v in record.items() if k != "tuple"})
@@ -207,11 +208,32 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
         raise DataError(f"the file mixes {mixed} reviews", file=source, field="kind")
     beside = failures_path(source)
     if beside.is_file():
-        failed += [record for _, record in read_jsonl(beside)]
+        for n, record in read_jsonl(beside):
+            if "pose" not in kinds:
+                _check_category(record, beside, n)
+            failed.append(record)
     if repeated:
         log.warning("%s: %d repeated reviews counted once (lines %s)", source, len(repeated),
                     _lines(repeated))  # fmt: skip
     return ReviewFile(source, kinds.pop() if kinds else "reference", reviews, failed, repeated)
+
+
+def _check_category(record: Mapping[str, Any], source: Path, line: int) -> None:
+    """A scored review names its category: it is counted in that row and once in All."""
+    problem = _category_problem(record)
+    if problem is not None:
+        raise DataError(problem, file=source, record=f"line {line}", field="category")
+
+
+def _category_problem(review: Mapping[str, Any]) -> str | None:
+    """Why a review's ``category`` places it in no row of the report, or ``None``."""
+    category = review.get("category")
+    if category == "all":
+        return "'all' is the pool of every category, not a category of its own"
+    if not isinstance(category, str) or not category.strip():
+        return (f"a review without a category ({', '.join(CATEGORIES)}): it belongs to no "
+                "row of the report")  # fmt: skip
+    return None
 
 
 def _identity(review: Mapping[str, Any]) -> tuple[str, ...]:
@@ -264,11 +286,19 @@ def _score(
 def report_reviews(
     reviews: Iterable[Mapping[str, Any]], *, resamples: int = 2000, seed: int = 0
 ) -> dict[str, Score]:
-    """Scores per category (``conv``, ``detail``, ``complex``, and any other) and ``all``."""
+    """Scores per category (``conv``, ``detail``, ``complex``, and any other) and ``all``,
+    where each review counts once.
+
+    Raises:
+        DataError: a review names no category (``review N``, counted from 1).
+    """
     pairs: dict[str, list[tuple[float, float]]] = {}
     excluded: dict[str, int] = {}
-    for review in reviews:
-        category = str(review.get("category", "all"))
+    for n, review in enumerate(reviews, start=1):
+        problem = _category_problem(review)
+        if problem is not None:
+            raise DataError(problem, record=f"review {n}", field="category")
+        category = str(review["category"])
         pair = _valid_tuple(review)
         for key in (category, "all"):
             pairs.setdefault(key, [])

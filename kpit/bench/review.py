@@ -15,6 +15,15 @@ LLaVA's ``summarize_gpt_review.py`` would average in); ``swap`` judges both orde
 position bias (the flip rate); ``runs`` repeats everything to measure the spread; reviews
 are cached (a rerun pays only for what is missing) and written in question order.
 
+Nothing paid for is lost or paid twice: the outputs (the reviews, their failures file and
+the cache) are refused before the first request when one is an input of the benchmark under
+any name or their folder cannot be written; one process writes them at a time
+(``.reviews.jsonl.lock`` beside them); each review is appended to the cache as it arrives
+(one flushed line; a line torn by a kill is cut on the next run); Ctrl-C or SIGTERM stops
+the reviews cleanly, writes what is done and raises ``KeyboardInterrupt``; and a judge whose
+budget is spent (``StopGeneration``) leaves the reviews not yet asked out of every file,
+marked ``stopped`` in what :func:`judge_answers` returns.
+
 Every review's ``tuple`` is LLaVA's ``[other, model]``: the reference's (or the ``versus``
 model's) score first, then the score of ``model_id``'s answer, whichever was Assistant 1
 (``assistant1`` names it). Pairwise reviews also name ``versus_id`` and carry ``scores``
@@ -37,15 +46,25 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from signal import SIGTERM
 from typing import Any
 
 from kpit import plugins
 from kpit._sync import run_sync
+from kpit.bench._output import NOT_ASKED, Appender, claim_outputs
 from kpit.bench.files import Answer, Bench
-from kpit.errors import ConfigError, DataError, FatalGeneratorError, GeneratorError
+from kpit.errors import (
+    ConfigError,
+    DataError,
+    FatalGeneratorError,
+    GeneratorError,
+    StopGeneration,
+)
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.judges.base import Judge
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
+from kpit.pipeline.run import _Stop
+from kpit.pipeline.store import RunLock
 from kpit.types import Message
 
 __all__ = [
@@ -54,6 +73,7 @@ __all__ = [
     "ajudge_answers",
     "failures_path",
     "judge_answers",
+    "review_files",
 ]
 
 ORDERS = ("reference-first", "answer-first")
@@ -192,6 +212,9 @@ class _Reviewing:
                 content = await self.judge.review(messages, f"{job.key}/{attempt}")
             except FatalGeneratorError:
                 raise
+            except StopGeneration as exc:  # a budget spent: no request sent
+                record["stopped"] = exc.message or "stopped"
+                break
             except GeneratorError as exc:
                 record["error"] = f"{exc.code}: {exc.message}"
                 break
@@ -229,10 +252,13 @@ async def ajudge_answers(
     judge_options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`judge_answers` as a coroutine."""
+    out_path = Path(out)
+    claim_outputs(review_files(out_path), bench.files.values())
     judge_class = type(judge) if isinstance(judge, Judge) else plugins.get_judge(judge)
     if judge_class.single_answer:
-        return await _judge_single(bench, answers, out, versus=versus, judge=judge, model=model,
-                             swap=swap, runs=runs, judge_options=judge_options)  # fmt: skip
+        return await _judge_single(bench, answers, out_path, versus=versus, judge=judge,
+                                   model=model, swap=swap, runs=runs,
+                                   judge_options=judge_options)  # fmt: skip
     _check_answers(bench, answers, versus)
     if runs < 1 or attempts < 1 or concurrency < 1:
         raise ConfigError("runs, attempts and concurrency must be at least 1", field="runs")
@@ -244,49 +270,91 @@ async def ajudge_answers(
     rules = rubrics(rubric)
     rubric_hash = _hash(json.dumps(rules, sort_keys=True))
     jobs = _jobs(bench, answers, versus, judge_object, rubric_hash, swap, runs)
-    out_path = Path(out)
-    cache_path = out_path.with_name(out_path.name + ".cache.jsonl")
-    cached: dict[str, dict[str, Any]] = {}
-    if cache_path.exists():
-        for _, record in read_jsonl(cache_path):
-            if "error" not in record:
-                cached[record["key"]] = record
     reviewing = _Reviewing(bench, judge_object, rules, rubric, rubric_hash,
                            "pairwise" if versus is not None else "reference",
                            judge_object.settings(), attempts)  # fmt: skip
-    slots = asyncio.Semaphore(concurrency)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_path.open("a", encoding="utf-8")
+    with RunLock.for_file(out_path):
+        return await _review_all(reviewing, jobs, out_path, concurrency)
 
-    async def one(job: _Job) -> dict[str, Any]:
+
+def review_files(reviews: PathLike) -> tuple[Path, Path, Path]:
+    """The files a judge writes for ``reviews``: the reviews, their failures file and the
+    cache of every review had (``reviews.jsonl.cache.jsonl``)."""
+    path = Path(reviews)
+    return path, failures_path(path), path.with_name(path.name + ".cache.jsonl")
+
+
+async def _review_all(
+    reviewing: _Reviewing, jobs: list[_Job], out_path: Path, concurrency: int
+) -> list[dict[str, Any]]:
+    """Every job's review: from the cache, or asked for and appended to the cache as it
+    comes (the output's lock held); then the reviews and failures files in job order."""
+    cache_path = review_files(out_path)[2]
+    cached: dict[str, dict[str, Any]] = {}
+    for _, record in read_jsonl(cache_path, missing_ok=True, torn_tail_ok=True):
+        if "error" not in record and isinstance(record.get("key"), str):
+            cached[record["key"]] = record
+    done: dict[str, dict[str, Any]] = {}
+    stops: list[str] = []
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(job: _Job, cache: Appender) -> None:
         if job.key in cached:
-            return cached[job.key]
+            done[job.key] = cached[job.key]
+            return
         record, messages = reviewing.prepare(job)
         async with slots:
             await reviewing.ask(job, record, messages)
-        cache_file.write(json.dumps(record) + "\n")
-        cache_file.flush()
-        return record
+        if record.get("stopped"):  # not asked: the budget was spent first
+            stops.append(str(record["stopped"]))
+            return
+        cache.write(record)
+        done[job.key] = record
 
+    terminated = _Stop().install()
     try:
-        records = await asyncio.gather(*(one(job) for job in jobs))
+        with Appender(cache_path) as cache:
+            tasks = [asyncio.ensure_future(one(job, cache)) for job in jobs]
+            try:
+                await asyncio.gather(*tasks)
+            finally:  # a fatal error or a signal: no review goes on unwatched
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    except asyncio.CancelledError:
+        if not terminated.is_set():
+            raise
     finally:
-        cache_file.close()
-        await judge_object.aclose()
-    # Question order, whatever the completion order; unreadable reviews apart, so that no
-    # script averages a placeholder score in.
+        terminated.restore()
+        await reviewing.judge.aclose()
+    # Finished, stopped by a budget or by a signal: what is done (a fatal error leaves the
+    # files as they were; the cache keeps every review had).
+    _write_reviews(out_path, [done[job.key] for job in jobs if job.key in done])
+    if terminated.signal is not None:
+        raise KeyboardInterrupt("terminated (SIGTERM)" if terminated.signal == SIGTERM else "")
+    why = f"{NOT_ASKED}: {stops[0] if stops else 'stopped'}"
+    return [done.get(job.key) or _unasked(reviewing, job, why) for job in jobs]
+
+
+def _unasked(reviewing: _Reviewing, job: _Job, why: str) -> dict[str, Any]:
+    """The record of a review left unasked (a budget was spent first): never written."""
+    return reviewing.prepare(job)[0] | {"error": why, "stopped": True}
+
+
+def _write_reviews(out_path: Path, records: list[dict[str, Any]]) -> None:
+    """The reviews with scores to ``out_path``, those without to the failures file beside
+    it, apart, so that no script averages a placeholder score in."""
     write_jsonl(out_path, (r for r in records if "error" not in r))
     failures = [r for r in records if "error" in r]
     failed = failures_path(out_path)
     if failures or failed.exists():
         write_jsonl(failed, failures)
-    return list(records)
 
 
 async def _judge_single(
     bench: Bench,
     answers: Mapping[int, Answer],
-    out: PathLike,
+    out_path: Path,
     *,
     versus: Mapping[int, Answer] | None,
     judge: str | Judge,
@@ -297,8 +365,10 @@ async def _judge_single(
 ) -> list[dict[str, Any]]:
     """Each answer checked on its own against the context by a single-answer judge."""
     name = judge.name if isinstance(judge, Judge) else judge
-    for given, field in ((versus is not None, "versus"), (swap, "swap"), (runs != 1, "runs")):
-        if given:
+    given = ((versus is not None, "versus"), (swap, "swap"), (runs != 1, "runs"),
+             (model is not None and not isinstance(judge, Judge), "model"))  # fmt: skip
+    for is_given, field in given:
+        if is_given:
             raise ConfigError(f"judge {name!r} checks each answer on its own against the "
                               f"context; {field} does not apply", field=field)  # fmt: skip
     missing = [q.question_id for q in bench.questions if q.question_id not in answers]
@@ -312,32 +382,28 @@ async def _judge_single(
     )
     context_file = bench.files.get("context")
     records: list[dict[str, Any]] = []
-    try:
-        for question in bench.questions:
-            answer = answers[question.question_id]
-            try:
-                review = judge_object.assess(question, bench.context(question), answer)
-            except FatalGeneratorError:
-                raise
-            except GeneratorError as exc:
-                records.append({"kind": "error", "question_id": question.question_id,
-                                "category": question.category, "model_id": answer.model_id,
-                                "error": f"{exc.code}: {exc.message}"})  # fmt: skip
-                continue
-            except DataError as exc:
-                if exc.file is not None or context_file is None:
+    with RunLock.for_file(out_path):
+        try:
+            for question in bench.questions:
+                answer = answers[question.question_id]
+                try:
+                    review = judge_object.assess(question, bench.context(question), answer)
+                except FatalGeneratorError:
                     raise
-                raise DataError(exc.message, file=context_file, record=exc.record,
-                                field=exc.field) from None  # fmt: skip
-            records.append(review.to_dict())
-    finally:
-        await judge_object.aclose()
-    out_path = Path(out)
-    write_jsonl(out_path, (r for r in records if "error" not in r))
-    failures = [r for r in records if "error" in r]
-    failed = failures_path(out_path)
-    if failures or failed.exists():
-        write_jsonl(failed, failures)
+                except GeneratorError as exc:
+                    records.append({"kind": "error", "question_id": question.question_id,
+                                    "category": question.category, "model_id": answer.model_id,
+                                    "error": f"{exc.code}: {exc.message}"})  # fmt: skip
+                    continue
+                except DataError as exc:
+                    if exc.file is not None or context_file is None:
+                        raise
+                    raise DataError(exc.message, file=context_file, record=exc.record,
+                                    field=exc.field) from None  # fmt: skip
+                records.append(review.to_dict())
+        finally:
+            await judge_object.aclose()
+        _write_reviews(out_path, records)
     return records
 
 
@@ -363,6 +429,12 @@ def judge_answers(
             ``judge_options`` (e.g. ``base_url``).
 
     Returns:
-        Every review in question order, those without scores marked with an ``error``.
+        Every review in question order, those without scores marked with an ``error``;
+        those not asked because the judge's budget was spent also carry ``stopped``.
+
+    Raises:
+        ConfigError: ``out`` (or a file beside it) is one of the benchmark's files, or
+            another process is writing it; ``model`` given to a single-answer judge.
+        KeyboardInterrupt: Ctrl-C or SIGTERM (the reviews finished are saved).
     """
     return run_sync(lambda: ajudge_answers(bench, answers, out, **options))

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
-from kpit.bench.answer import answer_bench
-from kpit.bench.build import build_bench
+from kpit.bench._output import claim_outputs
+from kpit.bench.answer import NOT_ASKED, answer_bench
+from kpit.bench.build import BENCH_FILES, build_bench
 from kpit.bench.files import Bench, load_bench, read_answers
 from kpit.bench.plot import plot_scores
 from kpit.bench.report import (
@@ -26,7 +27,8 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
-from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers
+from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers, review_files
+from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -34,6 +36,7 @@ from kpit.cli.options import (
     load_from_options,
 )
 from kpit.errors import ConfigError, DataError
+from kpit.jsonl import atomic_writer
 from kpit.plugins import get_judge
 
 __all__ = ["bench", "bench_files", "load_bench_files", "mark_claims"]
@@ -131,16 +134,23 @@ def judge(
     against the answers of another model (--versus).
 
     Reviews without readable scores go to OUTPUT's failures file
-    (reviews.failures.jsonl beside reviews.jsonl), never into the reviews. With --judge pose
-    each answer is checked on its own against the people's pose facts (-O images=DIR reads
-    image sizes that an older context file lacks); see `kpit bench show`."""
+    (reviews.failures.jsonl beside reviews.jsonl), never into the reviews. Each review is
+    kept as it comes (in reviews.jsonl.cache.jsonl): rerunning the same command asks only
+    for what is missing, and Ctrl-C or SIGTERM stops with everything finished saved. With
+    --judge pose each answer is checked on its own against the people's pose facts (-O
+    images=DIR reads image sizes that an older context file lacks); see `kpit bench show`.
+    Exit status: 0 done, 1 an error, 4 stopped early (a spent budget), 130 interrupted."""
     single = get_judge(judge_name).single_answer
-    loaded = load_bench_files(files, require_references=versus is None and not single)
-    options = backend_options(judge_options, base_url)
     if single:
-        reviews = judge_answers(loaded, read_answers(answers, default_model=answers.stem), output,
-                                versus=read_answers(versus) if versus is not None else None,
-                                judge=judge_name, model=model, swap=swap, runs=runs,
+        _refuse_unused(click.get_current_context(), judge_name)
+    options = backend_options(judge_options, base_url)
+    loaded = load_bench_files(files, require_references=versus is None and not single)
+    folder = options.get("images") if single else None  # the pose judge reads image sizes
+    pictures = [Path(folder) / name for name in loaded.contexts] if folder else []
+    claim_outputs(review_files(output), [answers, versus, *pictures])
+    mine = read_answers(answers, default_model=answers.stem)
+    if single:
+        reviews = judge_answers(loaded, mine, output, judge=judge_name,
                                 judge_options=options)  # fmt: skip
         failed = sum(1 for r in reviews if "error" in r)
         claims = [c for r in reviews for c in r.get("claims", [])]
@@ -149,22 +159,51 @@ def judge(
         click.echo(f"{output}: {len(reviews) - failed} answers, {len(claims)} claims: "
                    + ", ".join(f"{n} {s}" for s, n in tally.items()))  # fmt: skip
         return
-    reviews = judge_answers(
-        loaded,
-        read_answers(answers, default_model=answers.stem),
-        output,
-        versus=read_answers(versus, default_model=versus.stem) if versus is not None else None,
-        judge=judge_name,
-        model=model or "gpt-4o",
-        rubric=rubric,
-        swap=swap,
-        runs=runs,
-        concurrency=concurrency,
-        judge_options=options,
-    )
-    failed = sum(1 for r in reviews if "error" in r)
+    try:
+        reviews = judge_answers(
+            loaded,
+            mine,
+            output,
+            versus=read_answers(versus, default_model=versus.stem) if versus is not None else None,
+            judge=judge_name,
+            model=model or "gpt-4o",
+            rubric=rubric,
+            swap=swap,
+            runs=runs,
+            concurrency=concurrency,
+            judge_options=options,
+        )
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
+        click.echo(f"\ninterrupted: every review finished is saved (in {review_files(output)[2]}"
+                   "); run the same command again to finish", err=True)  # fmt: skip
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    unasked = [r for r in reviews if r.get("stopped")]
+    failed = sum(1 for r in reviews if "error" in r) - len(unasked)
     note = f" (in {failures_path(output)})" if failed else ""
-    click.echo(f"{output}: {len(reviews) - failed} reviews, {failed} without scores{note}")
+    scored = len(reviews) - failed - len(unasked)
+    click.echo(f"{output}: {scored} reviews, {failed} without scores{note}")
+    if unasked:
+        click.echo(f"stopped early: {unasked[0]['error'].removeprefix(NOT_ASKED + ': ')}; "
+                   f"{len(unasked)} reviews not asked; run again to go on", err=True)  # fmt: skip
+        raise SystemExit(EXIT_STOPPED)
+
+
+_PAIR_ONLY = ("versus", "model", "rubric", "swap", "runs", "concurrency", "base_url")
+"""The options of ``bench judge`` that a single-answer judge (``pose``) has no use for."""
+
+
+def _refuse_unused(ctx: click.Context, judge_name: str) -> None:
+    """A one-line error for an option given that the single-answer judge would ignore."""
+    for param in ctx.command.params:
+        if param.name not in _PAIR_ONLY:
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source in (None, click.core.ParameterSource.DEFAULT):
+            continue
+        flag = max(param.opts, key=len)
+        raise ConfigError(f"--judge {judge_name} checks each answer on its own against the "
+                          f"keypoints, offline; {flag} does not apply to it (leave it out)",
+                          field=flag)  # fmt: skip
 
 
 @bench.command()
@@ -204,6 +243,11 @@ def report(
     Pose judge reviews get a table of their own below (grounding precision, contradictions
     per answer, coverage, count accuracy), never pooled with a GPT judge's scores.
     """
+    read = [*reviews, *(failures_path(path) for path in reviews)]
+    if output is not None:
+        claim_outputs([output], read)
+    if plot is not None:
+        claim_outputs([plot], [*read, output], option="--plot")
     named: dict[Path, Path] = {}
     for path in reviews:
         first = named.setdefault(path.resolve(), path)
@@ -228,13 +272,21 @@ def report(
     text = "\n".join(parts)
     click.echo(text)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
+        _write_text(output, text)
     if plot is not None:
         if not results:
             raise click.UsageError("--plot draws the GPT judge's scores; these files hold "
                                    "only pose reviews")  # fmt: skip
         plot_scores(results, plot)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all; a one-line error naming it when that fails."""
+    try:
+        with atomic_writer(path) as f:
+            f.write(text)
+    except OSError as exc:
+        raise DataError(f"cannot write: {exc.strerror}", file=path) from None
 
 
 def _pose_report(files: list[ReviewFile], heading: bool) -> str:
@@ -377,20 +429,20 @@ def build(
 ) -> None:
     """Build a benchmark from a COCO split: images with people, one question per category
     with a reference answer, in LLaVA-Bench's fields."""
+    given = [options[name] for name in ("captions", "instances", "keypoints")]
+    claim_outputs([output / name for name in BENCH_FILES],
+                  [*(p for p in given if isinstance(p, Path)), *disjoint_from])  # fmt: skip
     contexts = load_from_options(options)
     backend = backend_options(generator_options, base_url)
-    built = build_bench(
-        list(contexts),
-        output,
-        num_images=num_images,
-        seed=seed,
-        generator=generator,
-        model=model,
-        generator_options=backend,
-        pose_notes=pose_notes,
-        recipe=recipe,
-        disjoint_from=list(disjoint_from) or None,
-    )
+    try:
+        built = build_bench(contexts, output, num_images=num_images, seed=seed,
+                            generator=generator, model=model, generator_options=backend,
+                            pose_notes=pose_notes, recipe=recipe,
+                            disjoint_from=list(disjoint_from) or None)  # fmt: skip
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
+        click.echo(f"\ninterrupted: every sample finished is saved in {output / 'run'}; run "
+                   "the same command again to go on", err=True)  # fmt: skip
+        raise SystemExit(EXIT_INTERRUPTED) from None
     click.echo(f"{output}: {len(built.questions)} questions on {len(built.contexts)} images")
 
 
@@ -412,6 +464,20 @@ def build(
 @click.option("--model", required=True, help="The model under test.")
 @click.option("--base-url", help="An OpenAI-compatible server (vLLM, ...).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    help="Stop sending requests once this many dollars are spent on OUTPUT (what the answers "
+    "already in it cost counts too).",
+)
+@click.option(
+    "--price",
+    "prices",
+    multiple=True,
+    metavar="MODEL=INPUT,OUTPUT[,CACHED]",
+    help="Dollars per million input, output and (optionally) cached input tokens, over the "
+    "built-in table (repeatable).",
+)
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def answer(
@@ -420,25 +486,40 @@ def answer(
     model: str,
     base_url: str | None,
     concurrency: int,
+    max_cost: float | None,
+    prices: tuple[str, ...],
     generator_options: tuple[str, ...],
     output: Path,
     **files: Path | None,
 ) -> None:
-    """Answer every question of a benchmark with the model under test, image included."""
+    """Answer every question of a benchmark with the model under test, image included.
+
+    Each answer is appended to OUTPUT as it comes: rerunning the same command asks only for
+    the questions still unanswered, and Ctrl-C or SIGTERM stops with every answer finished
+    saved. Exit status: 0 done, 1 an error or questions left unanswered, 4 stopped early (a
+    spent --max-cost), 130 interrupted.
+    """
     loaded = load_bench_files(files)
-    backend = backend_options(generator_options, base_url)
-    answers, failures = answer_bench(
-        loaded,
-        output,
-        image_dir,
-        generator=generator,
-        model=model,
-        concurrency=concurrency,
-        generator_options=backend,
-    )
+    backend = backend_options(generator_options, base_url, max_cost=max_cost,
+                              prices=";".join(prices) or None)  # fmt: skip
+    try:
+        answers, failures = answer_bench(loaded, output, image_dir, generator=generator,
+                                         model=model, concurrency=concurrency,
+                                         generator_options=backend)  # fmt: skip
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
+        click.echo(f"\ninterrupted: every answer finished is saved in {output}; run the same "
+                   "command again to answer the rest", err=True)  # fmt: skip
+        raise SystemExit(EXIT_INTERRUPTED) from None
     click.echo(f"{output}: {len(answers)} answers, {len(failures)} unanswered")
+    unasked = {qid: why for qid, why in failures.items() if why.startswith(NOT_ASKED)}
     for qid, why in sorted(failures.items()):
-        click.echo(f"question {qid}: {why}", err=True)
+        if qid not in unasked:
+            click.echo(f"question {qid}: {why}", err=True)
+    if unasked:
+        reason = next(iter(unasked.values())).removeprefix(NOT_ASKED + ": ")
+        click.echo(f"stopped early: {reason}; {len(unasked)} questions not asked; run again "
+                   "with a larger --max-cost to go on", err=True)  # fmt: skip
+        raise SystemExit(EXIT_STOPPED)
     if failures:
         raise click.exceptions.Exit(1)
 
