@@ -42,7 +42,7 @@ from kpit.generators.base import Generator, Usage
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.options import option_names
 from kpit.paths import safe_join
-from kpit.pipeline.run import _Stop
+from kpit.pipeline.run import SignalStop
 from kpit.pipeline.store import RunLock
 from kpit.types import ChatRequest, Message
 
@@ -97,7 +97,7 @@ async def _answer_all(
     answers = dict(cached)
     _write_in_order(bench, out_path, answers)  # only this backend's answers, no torn line
     backend.resume({"cost_usd": _spent(backend, cached.values())})
-    terminated = _Stop().install()
+    terminated = SignalStop().install()
     try:
         with Appender(out_path) as appended:
             async for reply in backend.generate(requests, concurrency=concurrency):
@@ -168,23 +168,36 @@ def _backend(
 
 
 def _cached_answers(bench: Bench, out_path: Path, settings: Mapping[str, Any]) -> dict[int, Answer]:
-    """The answers in ``out_path`` given by these settings to the questions as they read now."""
+    """The answers in ``out_path`` given by these settings to the questions as they read now.
+
+    Raises:
+        ConfigError: ``out_path`` holds an answer given otherwise (another model or setting,
+            or a question that reads differently now): rewriting the file would lose it.
+    """
     cached: dict[int, Answer] = {}
     if not out_path.exists():
         return cached
     by_id = {q.question_id: q for q in bench.questions}
-    for _, record in read_jsonl(out_path, torn_tail_ok=True):
+    for n, record in read_jsonl(out_path, torn_tail_ok=True):
         question = by_id.get(record.get("question_id"))  # type: ignore[arg-type]
-        if question is None:
-            continue
-        if record.get("answer_id") == _answer_id(settings, question.question_id, question.text):
-            cached[question.question_id] = Answer(
-                question.question_id,
-                str(record["text"]),
-                str(record.get("model_id", "")),
-                str(record["answer_id"]),
-                record.get("metadata") or {},
+        if question is None or record.get("answer_id") != _answer_id(
+            settings, question.question_id, question.text
+        ):
+            raise ConfigError(
+                f"holds an answer of {record.get('model_id')!r} given with other settings or "
+                "to another question (a paid answer that rewriting would lose); answer into "
+                "another file",
+                file=out_path,
+                record=f"line {n}",
+                field="answer_id",
             )
+        cached[question.question_id] = Answer(
+            question.question_id,
+            str(record["text"]),
+            str(record.get("model_id", "")),
+            str(record["answer_id"]),
+            record.get("metadata") or {},
+        )
     return cached
 
 

@@ -63,7 +63,7 @@ from kpit.errors import (
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.judges.base import Judge
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
-from kpit.pipeline.run import _Stop
+from kpit.pipeline.run import SignalStop
 from kpit.pipeline.store import RunLock
 from kpit.types import Message
 
@@ -311,7 +311,7 @@ async def _review_all(
         cache.write(record)
         done[job.key] = record
 
-    terminated = _Stop().install()
+    terminated = SignalStop().install()
     try:
         with Appender(cache_path) as cache:
             tasks = [asyncio.ensure_future(one(job, cache)) for job in jobs]

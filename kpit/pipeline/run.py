@@ -50,7 +50,7 @@ from kpit.pipeline.store import (
 )
 from kpit.types import ChatRequest, ImageContext, Sample, Turn
 
-__all__ = ["agenerate", "generate"]
+__all__ = ["SignalStop", "agenerate", "generate"]
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ async def _drive_locked(setup: RunSetup, *, reply_retries: int, progress: bool) 
 
     started = time.monotonic()
     completed = False
-    terminated = _Stop().install()
+    terminated = SignalStop().install()
     backend.spend_log = ledger.write
     try:
         with store:
@@ -312,7 +312,7 @@ def _charge_stored(
     record["cost_usd"] = None
 
 
-class _Stop:
+class SignalStop:
     """Ctrl-C (SIGINT) and SIGTERM handled in the event loop: the running task is cancelled,
     the manifest written, then ``KeyboardInterrupt`` goes on up.
 
@@ -327,7 +327,7 @@ class _Stop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handled: list[int] = []
 
-    def install(self) -> _Stop:
+    def install(self) -> SignalStop:
         """Handle the signals for the running task (where this thread can: the main one)."""
         task = asyncio.current_task()
         if task is None:

@@ -54,6 +54,12 @@ def _server_options(server: FakeOpenAI) -> list[str]:
     return ["--base-url", server.base_url, "-O", f"api_key={KEY}", "-O", "backoff=0.01"]
 
 
+BUDGET = "0.005"
+JUDGE_BUDGET = "0.01"
+"""Dollars at $1 a million tokens: room for a few requests, not for all (a judge's
+requests are larger)."""
+
+
 def _answer_args(hpaub: Path, out: Path, server: FakeOpenAI, *more: str) -> list[str]:
     return ["bench", "answer", str(hpaub), "--images", str(SAMPLE / "val2017"), "--model",
             "gpt-4o", "-o", str(out), *_server_options(server), *more]  # fmt: skip
@@ -153,20 +159,37 @@ def test_a_spent_budget_stops_answering_says_so_and_exits_4(
     hpaub: Path, server: FakeOpenAI, tmp_path: Path
 ) -> None:
     out = tmp_path / "answers.jsonl"
-    budget = ["--price", "gpt-4o=1,1", "--concurrency", "1"]
-    result = _invoke(_answer_args(hpaub, out, server, *budget, "--max-cost", "0.000001"))
+    budget = ["--price", "gpt-4o=1,1", "--concurrency", "1", "--max-cost", BUDGET]
+    result = _invoke(_answer_args(hpaub, out, server, *budget))
     assert result.exit_code == EXIT_STOPPED, result.output
-    assert server.counts["chat"] == 1 and count_lines(out) == 1
-    assert f"1 answers, {QUESTIONS - 1} unanswered" in result.stdout
-    assert "stopped early: the budget of $0.00 is spent" in result.stderr
-    assert f"{QUESTIONS - 1} questions not asked" in result.stderr
-    # The answer already in the output counts against the same budget: nothing more is sent.
-    result = _invoke(_answer_args(hpaub, out, server, *budget, "--max-cost", "0.000001"))
+    sent = server.counts["chat"]
+    assert 1 <= sent < QUESTIONS and count_lines(out) == sent
+    assert f"{sent} answers, {QUESTIONS - sent} unanswered" in result.stdout
+    assert "stopped early: the budget of $" in result.stderr
+    assert f"{QUESTIONS - sent} questions not asked" in result.stderr
+    # The answers already in the output count against the same budget: nothing more is sent.
+    result = _invoke(_answer_args(hpaub, out, server, *budget))
     assert result.exit_code == EXIT_STOPPED, result.output
-    assert server.counts["chat"] == 1
-    result = _invoke(_answer_args(hpaub, out, server, *budget, "--max-cost", "100"))
+    assert server.counts["chat"] == sent
+    result = _invoke(_answer_args(hpaub, out, server, "--max-cost", "100"))
     assert result.exit_code == 0, result.output
     assert server.counts["chat"] == QUESTIONS and count_lines(out) == QUESTIONS
+
+
+def test_answers_of_another_model_in_the_output_are_never_dropped(
+    hpaub: Path, server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Before: rerunning with another ``--model`` into the same ``-o`` rewrote the file with
+    the new model's answers only, losing every paid answer of the first."""
+    out = tmp_path / "answers.jsonl"
+    assert _invoke(_answer_args(hpaub, out, server)).exit_code == 0
+    before, sent = out.read_bytes(), server.counts["chat"]
+    args = _answer_args(hpaub, out, server)
+    args[args.index("gpt-4o")] = "gpt-4o-mini"
+    result = _invoke(args)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert "holds an answer of 'gpt-4o'" in result.stderr and "line 1" in result.stderr
+    assert out.read_bytes() == before and server.counts["chat"] == sent
 
 
 @pytest.mark.parametrize("command", ["answer", "judge"])
@@ -274,12 +297,13 @@ def test_a_spent_judge_budget_leaves_the_rest_unasked_not_failed(
     _judge_replies(server)
     answers = _write_answers(hpaub, tmp_path / "answers.jsonl")
     out = tmp_path / "reviews.jsonl"
-    budget = ["--concurrency", "1", "-O", "prices=gpt-4o=1,1", "-O", "max_cost=0.000001"]
+    budget = ["--concurrency", "1", "-O", "prices=gpt-4o=1,1", "-O", f"max_cost={JUDGE_BUDGET}"]
     result = _invoke(_judge_args(hpaub, answers, out, server, *budget))
     assert result.exit_code == EXIT_STOPPED, result.output
-    assert "1 reviews, 0 without scores" in result.stdout
-    assert f"{QUESTIONS - 1} reviews not asked" in result.stderr
-    assert server.counts["chat"] == 1
+    sent = server.counts["chat"]
+    assert 1 <= sent < QUESTIONS
+    assert f"{sent} reviews, 0 without scores" in result.stdout
+    assert f"{QUESTIONS - sent} reviews not asked" in result.stderr
     assert not (tmp_path / "reviews.failures.jsonl").exists()  # unasked is not unreadable
     result = _invoke(_judge_args(hpaub, answers, out, server))
     assert result.exit_code == 0, result.output
