@@ -208,16 +208,19 @@ class _Reviewing:
         """Ask the judge until its scores read, at most ``attempts`` times; fill ``record``."""
         for attempt in range(1, self.attempts + 1):
             record["attempts"] = attempt
+            key = f"{job.key}/{attempt}"
             try:
-                content = await self.judge.review(messages, f"{job.key}/{attempt}")
+                content = await self.judge.review(messages, key)
             except FatalGeneratorError:
                 raise
             except StopGeneration as exc:  # a budget spent: no request sent
                 record["stopped"] = exc.message or "stopped"
                 break
             except GeneratorError as exc:
+                _add_usage(record, self.judge.usage_of(key))
                 record["error"] = f"{exc.code}: {exc.message}"
                 break
+            _add_usage(record, self.judge.usage_of(key))
             record["content"] = content
             scores = parse_scores(content)
             if scores is not None:
@@ -229,6 +232,17 @@ class _Reviewing:
                 record.pop("error", None)
                 break
             record["error"] = "unparseable scores"
+
+
+def _add_usage(record: dict[str, Any], usage: Mapping[str, Any] | None) -> None:
+    """Add one attempt's tokens to the review record's ``usage`` (every attempt is paid)."""
+    if usage is None:
+        return
+    total = record.setdefault("usage", {})
+    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+        value = usage.get(name, 0)
+        if isinstance(value, int) and not isinstance(value, bool):
+            total[name] = total.get(name, 0) + value
 
 
 def _other_first(job: _Job) -> bool:
@@ -291,9 +305,13 @@ async def _review_all(
     comes (the output's lock held); then the reviews and failures files in job order."""
     cache_path = review_files(out_path)[2]
     cached: dict[str, dict[str, Any]] = {}
+    paid: list[Mapping[str, Any]] = []  # every review had, failed ones too: all were paid
     for _, record in read_jsonl(cache_path, missing_ok=True, torn_tail_ok=True):
+        if isinstance(record.get("usage"), Mapping):
+            paid.append(record["usage"])
         if "error" not in record and isinstance(record.get("key"), str):
             cached[record["key"]] = record
+    reviewing.judge.resume(paid)
     done: dict[str, dict[str, Any]] = {}
     stops: list[str] = []
     slots = asyncio.Semaphore(concurrency)

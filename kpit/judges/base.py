@@ -15,7 +15,7 @@ Two kinds:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from kpit.errors import ConfigError
@@ -77,6 +77,15 @@ class Judge(ABC):
     def settings(self) -> dict[str, Any]:
         """What the review files record about the judge; never secrets."""
         return {"name": self.name, "model": self.model}
+
+    def usage_of(self, key: str) -> dict[str, Any] | None:
+        """What the review asked for under ``key`` used (tokens), for the review file; ``None``
+        for a judge that pays nothing or does not know."""
+        return None
+
+    def resume(self, usages: Iterable[Mapping[str, Any]]) -> None:  # noqa: B027 - optional hook
+        """Count what earlier sessions' reviews used (their stored usage) against the
+        judge's budget, before any new review is asked."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -39,14 +39,33 @@ class GPTJudge(Judge):
         super().__init__(model or "gpt-4o", **options)
         given = {f.name: getattr(self.options, f.name) for f in fields(self.options)}
         self.backend = OpenAIGenerator(self.model, **given)
+        self._usage: dict[str, dict[str, Any]] = {}
 
     async def review(self, messages: Sequence[Message], key: str) -> str:
         """The chat model's review; a failed request is a :class:`GeneratorError`."""
         request = ChatRequest(key, tuple(messages))
         reply = await self.backend.complete(request)
+        if reply.usage is not None:
+            self._usage[key] = reply.usage.to_dict()
         if reply.text is None:
             raise GeneratorError(reply.detail or "no review", code=reply.error, record=key)
         return reply.text
+
+    def usage_of(self, key: str) -> dict[str, Any] | None:
+        """The tokens the review asked for under ``key`` used (``None`` if none came back)."""
+        return self._usage.pop(key, None)
+
+    def resume(self, usages: Iterable[Mapping[str, Any]]) -> None:
+        """Count the earlier reviews' stored usage, at the judge's price, against its
+        budget (``max_cost``): a rerun into the same output never starts from $0."""
+        price = self.backend.price()
+        spent = 0.0
+        for usage in usages if price is not None else ():
+            tokens = [usage.get(k, 0) for k in ("prompt_tokens", "completion_tokens",
+                                                 "cached_tokens")]  # fmt: skip
+            if all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
+                spent += price.cost(*tokens)  # type: ignore[union-attr]
+        self.backend.resume({"cost_usd": spent})
 
     def settings(self) -> dict[str, Any]:
         """Name, model, server (without credentials) and sampling parameters."""

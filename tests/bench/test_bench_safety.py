@@ -305,6 +305,10 @@ def test_a_spent_judge_budget_leaves_the_rest_unasked_not_failed(
     assert f"{sent} reviews, 0 without scores" in result.stdout
     assert f"{QUESTIONS - sent} reviews not asked" in result.stderr
     assert not (tmp_path / "reviews.failures.jsonl").exists()  # unasked is not unreadable
+    # The reviews already had count against the same budget: nothing more is sent.
+    result = _invoke(_judge_args(hpaub, answers, out, server, *budget))
+    assert result.exit_code == EXIT_STOPPED, result.output
+    assert server.counts["chat"] == sent
     result = _invoke(_judge_args(hpaub, answers, out, server))
     assert result.exit_code == 0, result.output
     assert server.counts["chat"] == QUESTIONS
