@@ -131,7 +131,7 @@ def check_markers(turns: Sequence[Mapping[str, str]], eos: str = EOS) -> None:
 
     Raises:
         SampleError: the first misplaced marker (field ``conversations``; its message starts
-            with :data:`MARKER_ERROR`; the caller adds the file and the record).
+            with ``MARKER_ERROR``; the caller adds the file and the record).
     """
     for n, turn in enumerate(turns):
         _check_markers(n, turn.get("from"), str(turn.get("value", "")), eos)

@@ -79,7 +79,7 @@ def check_output(
     """``output`` as a path, refused where writing it would write over one of ``inputs``.
 
     The same file under another name counts as the same: a hard link, a symbolic link to an
-    input, or a path through a linked folder (compared with :func:`os.path.samefile` where
+    input, or a path through a linked folder (compared with ``os.path.samefile`` where
     both exist, and by resolved path otherwise). A folder among ``inputs`` covers the files in
     it (a benchmark folder's ``questions.jsonl``).
 

@@ -13,7 +13,7 @@ and errors; none of that may show a secret, at any verbosity. So:
   become the basic authentication header they stood for, and the query parameters go to
   the client as default query parameters. The whole query is secret, whatever its names
   (``?subscription-key=``, ``?code=``, ``?sig=`` all carry credentials somewhere): a URL is
-  shown (:attr:`ServerURL.public`) with every query value as ``***``;
+  shown (``ServerURL.public``) with every query value as ``***``;
 - :func:`protect_logs` registers the secrets and the names of the server URL's query
   parameters and, once per process, wraps the logging record factory so that every log
   record (its message and its traceback) has them, and any credential-like query parameter

@@ -110,7 +110,7 @@ def most_tokens(
 ) -> tuple[int, int]:
     """The most prompt and completion tokens a chat request can cost: a token per UTF-8 byte
     of its messages (a byte-pair tokenizer never makes more), each message's overhead and
-    :data:`~kpit.prompts.tokens.IMAGE_TOKENS` per image; ``max_tokens`` (or
+    ``IMAGE_TOKENS`` (:mod:`kpit.prompts.tokens`) per image; ``max_tokens`` (or
     :data:`COMPLETION_RESERVE`) for each of ``choices`` replies."""
     prompt = _PRIMING + sum(
         len(m.content.encode("utf-8", "surrogatepass")) + MESSAGE_OVERHEAD

@@ -20,7 +20,7 @@ in ``x-ratelimit-limit-requests`` and ``x-ratelimit-limit-tokens`` (per minute, 
 sends them), the lower of the two where both are known. Before anything is known (no limit
 given, learning on), the first request goes alone: its reply says whether the server
 announces limits, and the others follow at the pace it announces. An announced limit that
-would hold a request longer than :data:`MAX_LEARNED_WAIT` (``x-ratelimit-limit-tokens: 1``:
+would hold a request longer than ``MAX_LEARNED_WAIT`` (``x-ratelimit-limit-tokens: 1``:
 about a day a request) is not believed that far: the wait is cut to it, with a warning
 naming the header, once.
 
@@ -192,7 +192,7 @@ class RateLimiter:
         return 0.0 if tpm is None else self._bounded("tokens", tokens * 60.0 / (tpm * self.factor))
 
     def _bounded(self, kind: str, seconds: float) -> float:
-        """``seconds`` of waiting for a limit of ``kind``; at most :data:`MAX_LEARNED_WAIT`
+        """``seconds`` of waiting for a limit of ``kind``; at most ``MAX_LEARNED_WAIT``
         when the limit paced to is the one the server announced (warned about once)."""
         if seconds <= MAX_LEARNED_WAIT:
             return seconds
