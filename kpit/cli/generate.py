@@ -18,7 +18,7 @@ from kpit.pipeline.store import Run
 from kpit.prompts.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes
 from kpit.prompts.render import CONTEXT_STYLES, context_template
 
-__all__ = ["generate"]
+__all__ = ["generate", "parse_shard"]
 
 
 @click.command()
@@ -165,7 +165,7 @@ __all__ = ["generate"]
 @click.option(
     "--shard",
     metavar="I/N",
-    callback=lambda ctx, param, value: _shard(value),
+    callback=lambda ctx, param, value: parse_shard(value),
     help="Take only the I-th of N disjoint shares of the requests (1/3, 2/3, 3/3), chosen "
     "by each request's key: the same share on every machine and rerun. Run each share "
     "into its own folder and join them with `kpit merge`. A run is resumed with its own "
@@ -254,7 +254,7 @@ def generate(
     _report_session(result)
 
 
-def _shard(value: str | None) -> Shard | None:
+def parse_shard(value: str | None) -> Shard | None:
     """``--shard I/N`` parsed; a bad value is a usage error naming the option."""
     if value is None:
         return None

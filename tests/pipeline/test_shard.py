@@ -20,6 +20,8 @@ from kpit.errors import ConfigError
 from kpit.pipeline import Shard, shard_of
 from kpit.prompts.tasks import request_key
 
+from ..helpers.openai_server import FakeOpenAI
+
 KEYS = st.text(min_size=1, max_size=40)
 
 
@@ -155,3 +157,44 @@ def test_the_python_api_takes_shard_and_a_dry_run_counts_the_share(
     with pytest.raises(ConfigError, match="expected a shard"):
         kpit.generate(contexts, out=tmp_path / "bad", shard=2)
     assert not (tmp_path / "bad").exists()
+
+
+def test_bench_answer_shards_the_questions_and_the_shares_join(
+    sample_root: Path, server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """``kpit bench answer --shard I/N``: each share answers its questions only (by the
+    request key ``bench/QUESTION_ID``); the shares' files concatenated and answered without
+    --shard ask nothing and hold every answer, in question order."""
+    bench = tmp_path / "bench"
+    built = CliRunner().invoke(cli, ["bench", "build", str(sample_root), "--split", "val2017",
+                                     "--num-images", "4", "-o", str(bench)])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    questions = [json.loads(line)["question_id"]
+                 for line in (bench / "questions.jsonl").read_text().splitlines()]  # fmt: skip
+
+    def answer(out: Path, *args: str) -> Result:
+        return CliRunner().invoke(cli, ["bench", "answer", str(bench), "--images",
+                                        str(sample_root / "val2017"), "--model", "gpt-4o",
+                                        "--base-url", server.base_url, "-O", "api_key=sk-x",
+                                        "-o", str(out), *args])  # fmt: skip
+
+    shares = []
+    for index in (1, 2, 3):
+        out = tmp_path / f"answers{index}.jsonl"
+        result = answer(out, "--shard", f"{index}/3")
+        assert result.exit_code == 0, result.output
+        ids = [json.loads(line)["question_id"] for line in out.read_text().splitlines()]
+        assert all(shard_of(f"bench/{qid}", 3) == index for qid in ids)
+        shares.append(ids)
+    assert sorted(qid for ids in shares for qid in ids) == sorted(questions)
+    assert server.counts["chat"] == len(questions)  # each question asked once
+    joined = tmp_path / "answers.jsonl"
+    joined.write_text("".join((tmp_path / f"answers{i}.jsonl").read_text() for i in (1, 2, 3)))
+    result = answer(joined)
+    assert result.exit_code == 0, result.output
+    assert server.counts["chat"] == len(questions)  # nothing asked again
+    assert [
+        json.loads(line)["question_id"] for line in joined.read_text().splitlines()
+    ] == questions
+    bad = answer(tmp_path / "x.jsonl", "--shard", "4/3")
+    assert bad.exit_code == 2 and "--shard" in bad.output
