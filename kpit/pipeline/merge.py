@@ -32,9 +32,10 @@ import copy
 import errno
 import os
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,13 @@ def _check_idle(run: Run) -> None:
 def _check_out(out: Path, runs: Sequence[Run]) -> None:
     """The output is no input (under any name), and a new or empty folder."""
     check_output(out, [run.folder for run in runs])
-    if out.exists() or out.is_symlink():
-        if not out.is_dir() or out.is_symlink():
-            raise ConfigError("is not a folder; the merged run is a new folder", file=out,
-                              field="output")  # fmt: skip
+    if out.is_symlink():
+        raise ConfigError("is a symbolic link; the merged run goes to a new or empty folder "
+                          "(never through a link)", file=out, field="output")  # fmt: skip
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError("is a file; the merged run goes to a new or empty folder",
+                              file=out, field="output")  # fmt: skip
         if any(out.iterdir()):
             what = "a run" if (out / MANIFEST).exists() else "files"
             raise ConfigError(f"already holds {what}; the merged run goes to a new or empty "
@@ -257,16 +261,17 @@ def merge_runs(
     check_same_identity(checked, allow_new_source=allow_new_source)
     manifests = [run.manifest for run in checked]
     result = MergeResult(target)
-    keys: dict[str, Path] = {}
-    samples = list(_unique_samples(checked, keys, result))
-    failures = list(_open_failures(checked, keys, result))
-    manifest = _merged_manifest(checked, manifests, result)
+    keys: set[str] = set()
+    with _staging(target) as staging:  # streamed: only the keys are held in memory
+        write_jsonl(staging / SAMPLES, _unique_samples(checked, keys, result))
+        write_jsonl(staging / FAILURES, _open_failures(checked, keys, result))
+        manifest = _merged_manifest(checked, manifests, result)
+        write_json(staging / MANIFEST, manifest, indent=2, sort_keys=True)
     result.shard = manifest["shard"]
-    _write(target, samples, failures, manifest)
     return result
 
 
-def _unique_samples(runs: Sequence[Run], keys: dict[str, Path],
+def _unique_samples(runs: Sequence[Run], keys: set[str],
                     result: MergeResult) -> Iterator[dict[str, Any]]:  # fmt: skip
     for run in runs:
         kept = duplicates = 0
@@ -274,7 +279,7 @@ def _unique_samples(runs: Sequence[Run], keys: dict[str, Path],
             if sample.id in keys:
                 duplicates += 1
                 continue
-            keys[sample.id] = run.folder
+            keys.add(sample.id)
             kept += 1
             yield sample.to_dict()
         result.samples += kept
@@ -283,7 +288,7 @@ def _unique_samples(runs: Sequence[Run], keys: dict[str, Path],
                                "duplicates": duplicates})  # fmt: skip
 
 
-def _open_failures(runs: Sequence[Run], keys: Mapping[str, Path],
+def _open_failures(runs: Sequence[Run], keys: set[str],
                    result: MergeResult) -> Iterator[dict[str, Any]]:  # fmt: skip
     for run, counts in zip(runs, result.per_run, strict=True):
         kept = dropped = 0
@@ -307,7 +312,8 @@ def _merged_manifest(runs: Sequence[Run], manifests: Sequence[dict[str, Any]],
     totals: dict[str, Any] = {}
     for run, old, counts in zip(runs, manifests, result.per_run, strict=True):
         recovered, spent = _recover(run.store, old, SpendLedger(run.folder))
-        sessions += [{**session, "run": counts["run"]} for session in recovered]
+        sessions += [{"run": counts["run"], **session} for session in recovered]  # a merged
+        # run's sessions keep the run they came from
         totals = _add_totals(totals, spent)
         counts.update(shard=old.get("shard"), source=old.get("source"),
                       sessions=[s.get("id") for s in recovered], totals=spent)  # fmt: skip
@@ -339,21 +345,20 @@ def _union(dicts: Iterator[Any]) -> dict[str, Any]:
     return out
 
 
-def _write(out: Path, samples: list[dict[str, Any]], failures: list[dict[str, Any]],
-           manifest: dict[str, Any]) -> None:  # fmt: skip
-    """Write the run beside ``out`` and rename it into place (``out`` new or empty)."""
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A new folder beside ``out`` to write the run in, renamed to ``out`` (new or empty)
+    when the block ends well, removed otherwise."""
     parent = out.absolute().parent
+    staging = parent / f".{out.name}.merging-{uuid.uuid4().hex[:12]}"
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.merging-", dir=parent))
+        staging.mkdir()
     except OSError as exc:
         raise ConfigError(f"cannot write here: {exc.strerror}", file=out,
                           field="output") from None  # fmt: skip
     try:
-        write_jsonl(staging / SAMPLES, samples)
-        write_jsonl(staging / FAILURES, failures)
-        write_json(staging / MANIFEST, manifest, indent=2, sort_keys=True)
-        os.chmod(staging, 0o777 & ~_umask())  # as mkdir makes a folder, not mkdtemp's 0o700
+        yield staging
         os.replace(staging, out)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -366,9 +371,3 @@ def _write(out: Path, samples: list[dict[str, Any]], failures: list[dict[str, An
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

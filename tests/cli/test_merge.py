@@ -318,3 +318,29 @@ def test_export_hf_takes_several_runs_each_with_its_own_images(
     third = {s.id.replace("/", "_") for s in kpit.Run(other).samples()}
     assert third and all(by_id[i].startswith(str(copy.resolve())) for i in third)
     assert all(str(copy) not in path for i, path in by_id.items() if i not in third)
+
+
+def test_an_unreadable_input_leaves_no_half_run(tmp_path: Path, shares: list[Path]) -> None:
+    samples = shares[2] / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text(lines[0] + "{not json\n" + "".join(lines[1:]))  # a bad line, not a torn tail
+    out = tmp_path / "merged"
+    line = _refusal(_invoke("merge", *map(str, shares), "-o", str(out)))
+    assert "samples.jsonl" in line and "line 2" in line, line
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_output_that_is_a_file_or_a_link_is_refused(tmp_path: Path, shares: list[Path]) -> None:
+    file = tmp_path / "file"
+    file.write_text("mine")
+    usage = _invoke("merge", str(shares[0]), "-o", str(file))
+    assert usage.exit_code == 2 and "is a file" in usage.output
+    with pytest.raises(ConfigError, match="is a file"):
+        merge_runs([shares[0]], file)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(empty)
+    assert "symbolic link" in _refusal(_invoke("merge", str(shares[0]), "-o", str(link)))
+    assert file.read_text() == "mine" and link.is_symlink() and not any(empty.iterdir())
