@@ -89,10 +89,10 @@ def export(
     exclude_images: tuple[Path, ...],
     include_flagged: bool,
 ) -> None:
-    """Export the samples of RUN (or of several runs of one identity, such as the shares of
-    a run made with --shard, as one) for training.
+    """Export the samples of one or more runs for training.
 
-    A sample found in several runs is exported once, the first run's, and the count line
+    Several runs of one identity (the shares of a run made with --shard) export as one: a
+    sample found in several runs is exported once, the first run's, and the count line
     says how many were left out; runs made with different settings are refused (export
     each on its own).
 
@@ -158,15 +158,16 @@ def stats(run: Path) -> None:
     help="Join runs made from the same images in different places (each machine's copy).",
 )
 def merge(runs: tuple[Path, ...], output: Path, allow_new_source: bool) -> None:
-    """Join run folders of one identity into one run, such as the shares of a run that
-    several machines made with `kpit generate --shard I/N`.
+    """Join the run folders of one run's shares (--shard) into one.
 
-    Runs made with different settings (seed, prompt, backend, recipe, filters, quality,
-    excluded images, templates) are refused. A sample found in several runs is kept once,
-    the first run's; failures are kept only for requests no run holds a sample of. The
-    manifest adds up every run's sessions and spending. The inputs are only read; OUTPUT
-    must be a new or empty folder. Resume the merged run with `kpit generate -o OUTPUT`
-    and the same settings (no --shard once it holds every share).
+    The run folders (RUN..., such as those that several machines made with `kpit generate
+    --shard I/N`) must have one identity: runs made with different settings (seed, prompt,
+    backend, recipe, filters, quality, excluded images, templates) are refused. A sample
+    found in several runs is kept once, the first run's; failures are kept only for
+    requests no run holds a sample of. The manifest adds up every run's sessions and
+    spending. The inputs are only read; OUTPUT must be a new or empty folder. Resume the
+    merged run with `kpit generate -o OUTPUT` and the same settings (no --shard once it
+    holds every share).
     """
     result = merge_runs(list(runs), output, allow_new_source=allow_new_source)
     click.echo(result.to_text())
