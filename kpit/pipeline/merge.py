@@ -9,7 +9,8 @@ RUN``) joins such folders into one run folder, as if one machine had made it:
   (filters, quality, excluded images), the same version of every template both used, and
   the same source (unless ``allow_new_source``). The shard is not part of it: shares of
   one run are what is merged. A difference is refused in one line naming the setting and
-  the two runs;
+  the two runs; so is a run given twice (or a merged run with one of its sources), whose
+  sessions would be counted twice;
 - a sample stored in two runs (the same request key) is kept once, the first run's, and
   the duplicates are counted; a failure is kept only for a key that no run holds a sample
   of (every recorded attempt of it, in order);
@@ -260,6 +261,7 @@ def merge_runs(
         _check_idle(run)
     check_same_identity(checked, allow_new_source=allow_new_source)
     manifests = [run.manifest for run in checked]
+    _check_distinct(checked, manifests)
     result = MergeResult(target)
     keys: set[str] = set()
     with _staging(target) as staging:  # streamed: only the keys are held in memory
@@ -269,6 +271,25 @@ def merge_runs(
         write_json(staging / MANIFEST, manifest, indent=2, sort_keys=True)
     result.shard = manifest["shard"]
     return result
+
+
+def _session_ids(manifest: Mapping[str, Any]) -> set[str]:
+    sessions = manifest.get("sessions") or [manifest.get("last_session") or {}]
+    return {str(s["id"]) for s in sessions if isinstance(s, Mapping) and s.get("id")}
+
+
+def _check_distinct(runs: Sequence[Run], manifests: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a run given twice, or a merged run with one of its own sources: their
+    sessions (and what they spent) would be counted twice."""
+    owner: dict[str, Path] = {}
+    for run, manifest in zip(runs, manifests, strict=True):
+        for session in sorted(_session_ids(manifest)):
+            if session in owner:
+                raise ConfigError(f"{owner[session]} and {run.folder} hold the same session "
+                                  f"{session} (one run given twice, or a merged run with one "
+                                  "of its sources): its spending would count twice; give "
+                                  "each run once", field="runs")  # fmt: skip
+            owner[session] = run.folder
 
 
 def _unique_samples(runs: Sequence[Run], keys: set[str],

@@ -344,3 +344,14 @@ def test_an_output_that_is_a_file_or_a_link_is_refused(tmp_path: Path, shares: l
     link.symlink_to(empty)
     assert "symbolic link" in _refusal(_invoke("merge", str(shares[0]), "-o", str(link)))
     assert file.read_text() == "mine" and link.is_symlink() and not any(empty.iterdir())
+
+
+def test_a_run_given_twice_or_with_its_merge_is_refused(tmp_path: Path, shares: list[Path]) -> None:
+    """Their sessions, and what those spent, would count twice."""
+    line = _refusal(_invoke("merge", str(shares[0]), str(shares[0]), "-o", str(tmp_path / "m")))
+    assert "hold the same session" in line and "given twice" in line
+    partial = tmp_path / "partial"
+    assert _invoke("merge", str(shares[0]), str(shares[1]), "-o", str(partial)).exit_code == 0
+    line = _refusal(_invoke("merge", str(partial), str(shares[1]), "-o", str(tmp_path / "m")))
+    assert str(partial) in line and str(shares[1]) in line and "count twice" in line
+    assert not (tmp_path / "m").exists()
