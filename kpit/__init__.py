@@ -23,7 +23,7 @@ from kpit.generators.base import Generator, Price, Reply, Usage
 from kpit.hookspecs import hookimpl
 from kpit.judges.base import AnswerJudge, Judge
 from kpit.layouts import COCO_17, COCO_WHOLEBODY, KeypointLayout
-from kpit.pipeline import DryRun, agenerate, generate, plan_recipes, plan_run
+from kpit.pipeline import DryRun, agenerate, generate, merge_runs, plan_recipes, plan_run
 from kpit.pipeline.quality import QualityConfig
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
@@ -90,6 +90,7 @@ __all__ = [
     "generate",
     "hookimpl",
     "load_coco",
+    "merge_runs",
     "plan_recipes",
     "plan_run",
     "pose_facts",

@@ -17,6 +17,12 @@ Answers are cached in the output file by backend, model, question and settings: 
 only for what is missing. A budget (the backend's ``max_cost``) counts what the output's
 answers already cost (their stored usage at the backend's price); once spent, the questions
 left are returned as unanswered, their reason starting with :data:`NOT_ASKED`.
+
+``shard="I/N"`` asks only the I-th of N disjoint shares of the questions, chosen by each
+request's key (``bench/QUESTION_ID``, :class:`kpit.pipeline.Shard`), the same on every
+machine: N machines each answer one share into their own file, and the files together
+hold every answer (joined by answering into their concatenation without a shard, which
+asks nothing and writes them in question order).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.options import option_names
 from kpit.paths import safe_join
 from kpit.pipeline.run import SignalStop
+from kpit.pipeline.setup import Shard
 from kpit.pipeline.store import RunLock
 from kpit.types import ChatRequest, Message
 
@@ -71,8 +78,10 @@ async def aanswer_bench(
     model: str | None = None,
     concurrency: int = 8,
     generator_options: Mapping[str, Any] | None = None,
+    shard: str | Shard | None = None,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """:func:`answer_bench` for code that already runs an event loop."""
+    share = None if shard is None else Shard.parse(shard)
     out_path = Path(out)
     pictures = [Path(images) / q.image for q in bench.questions]  # the images read, by name
     claim_outputs([out_path], [*bench.files.values(), *pictures])
@@ -80,16 +89,28 @@ async def aanswer_bench(
     if not backend.accepts_images:
         raise ConfigError(f"the {backend.name!r} backend cannot read images", field="generator")
     with RunLock.for_file(out_path):
-        return await _answer_all(bench, out_path, Path(images), backend, concurrency)
+        return await _answer_all(bench, out_path, Path(images), backend, concurrency, share)
+
+
+def request_key(question_id: int) -> str:
+    """The key of a question's request (``bench/QUESTION_ID``), which ``shard`` goes by."""
+    return f"bench/{question_id}"
 
 
 async def _answer_all(
-    bench: Bench, out_path: Path, image_dir: Path, backend: Generator, concurrency: int
+    bench: Bench,
+    out_path: Path,
+    image_dir: Path,
+    backend: Generator,
+    concurrency: int,
+    shard: Shard | None = None,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
-    """Answer what ``out_path`` lacks, appending each answer as it comes (the lock held)."""
+    """Answer what ``out_path`` lacks (of ``shard``'s questions), appending each answer as it
+    comes (the lock held)."""
     settings = backend.identity()
     cached = _cached_answers(bench, out_path, settings)
-    unchecked = [q for q in bench.questions if q.question_id not in cached]
+    unchecked = [q for q in bench.questions if q.question_id not in cached
+                 and (shard is None or shard.holds(request_key(q.question_id)))]  # fmt: skip
     requests, failures = _requests(bench, unchecked, image_dir)
     for qid, why in failures.items():
         log.warning("question %s: %s", qid, why)
@@ -224,7 +245,7 @@ def _requests(
             continue
         message = Message("user", q.text, (str(path),))
         meta = {"question_id": q.question_id, "category": q.category, "image": q.image}
-        requests.append(ChatRequest(f"bench/{q.question_id}", (message,), meta))
+        requests.append(ChatRequest(request_key(q.question_id), (message,), meta))
     if questions and not requests and all(why.endswith(_MISSING) for why in failures.values()):
         first = questions[0]
         raise DataError(f"{_MISSING} (none of the {len(questions)} questions' images is in "
@@ -275,6 +296,8 @@ def answer_bench(
     by another process, and ``KeyboardInterrupt`` after Ctrl-C or SIGTERM (the answers
     finished are saved).
     Options: ``generator`` (default ``openai``) and ``model``, ``concurrency``,
-    ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...).
+    ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...), ``shard``
+    (``"I/N"``: only the I-th of N shares of the questions, by their request key; answers
+    of other shares already in ``out`` are kept and returned).
     """
     return run_sync(lambda: aanswer_bench(bench, out, images, **options))

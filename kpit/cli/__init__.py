@@ -38,11 +38,11 @@ def _register_commands() -> None:
     from kpit.cli.generate import generate
     from kpit.cli.plugins import plugins
     from kpit.cli.prompts import prompts
-    from kpit.cli.runs import export, stats
+    from kpit.cli.runs import export, merge, stats
     from kpit.cli.show import show
     from kpit.cli.train import train
 
-    for command in (contexts, generate, export, stats, show, prompts, plugins, bench, train):
+    for command in (contexts, generate, export, merge, stats, show, prompts, plugins, bench, train):
         cli.add_command(command)
 
 

@@ -28,7 +28,7 @@ from kpit.bench.report import (
     run_spread,
 )
 from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers, review_files
-from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED
+from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED, parse_shard
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -37,6 +37,7 @@ from kpit.cli.options import (
 )
 from kpit.errors import ConfigError, DataError
 from kpit.jsonl import atomic_writer
+from kpit.pipeline.setup import Shard
 from kpit.plugins import get_judge
 
 __all__ = ["bench", "bench_files", "load_bench_files", "mark_claims"]
@@ -480,6 +481,14 @@ def build(
 )
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    callback=lambda ctx, param, value: parse_shard(value),
+    help="Answer only the I-th of N disjoint shares of the questions (by each question's "
+    "request key, the same on every machine), into this OUTPUT; join the shares' files by "
+    "answering into their concatenation without --shard, which asks nothing.",
+)
 def answer(
     image_dir: Path,
     generator: str,
@@ -490,6 +499,7 @@ def answer(
     prices: tuple[str, ...],
     generator_options: tuple[str, ...],
     output: Path,
+    shard: Shard | None,
     **files: Path | None,
 ) -> None:
     """Answer every question of a benchmark with the model under test, image included.
@@ -505,7 +515,7 @@ def answer(
     try:
         answers, failures = answer_bench(loaded, output, image_dir, generator=generator,
                                          model=model, concurrency=concurrency,
-                                         generator_options=backend)  # fmt: skip
+                                         generator_options=backend, shard=shard)  # fmt: skip
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
         click.echo(f"\ninterrupted: every answer finished is saved in {output}; run the same "
                    "command again to answer the rest", err=True)  # fmt: skip

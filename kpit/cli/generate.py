@@ -8,15 +8,17 @@ from typing import Any
 import click
 
 from kpit.cli.options import AliasedOption, backend_options, coco_options, load_from_options
+from kpit.errors import ConfigError
 from kpit.generators.base import Price
 from kpit.pipeline import DryRun, plan_recipes
 from kpit.pipeline import generate as run_generate
+from kpit.pipeline.setup import Shard
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 from kpit.prompts.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes
 from kpit.prompts.render import CONTEXT_STYLES, context_template
 
-__all__ = ["generate"]
+__all__ = ["generate", "parse_shard"]
 
 
 @click.command()
@@ -160,6 +162,15 @@ __all__ = ["generate"]
     help="Resume a run with other values of these settings that shape or filter its data: "
     "filters, quality, exclude-images (each session records its own).",
 )
+@click.option(
+    "--shard",
+    metavar="I/N",
+    callback=lambda ctx, param, value: parse_shard(value),
+    help="Take only the I-th of N disjoint shares of the requests (1/3, 2/3, 3/3), chosen "
+    "by each request's key: the same share on every machine and rerun. Run each share "
+    "into its own folder and join them with `kpit merge`. A run is resumed with its own "
+    "shard.",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def generate(
     tasks: str,
@@ -186,6 +197,7 @@ def generate(
     exclude_images: tuple[Path, ...],
     allow_new_source: bool,
     allow_changed: str | None,
+    shard: Shard | None,
     progress: bool,
     **options: object,
 ) -> None:
@@ -223,6 +235,7 @@ def generate(
         "exclude_images": list(exclude_images) or None,
         "allow_new_source": allow_new_source,
         "allow_changed": allow_changed,
+        "shard": shard,
     }
     if len(recipes) > 1:
         _print_plans(plan_recipes(contexts, recipes, tasks, generator, model, out, **settings))
@@ -239,6 +252,16 @@ def generate(
         _print_plan(result)
         return
     _report_session(result)
+
+
+def parse_shard(value: str | None) -> Shard | None:
+    """``--shard I/N`` parsed; a bad value is a usage error naming the option."""
+    if value is None:
+        return None
+    try:
+        return Shard.parse(value)
+    except ConfigError as exc:
+        raise click.BadParameter(exc.message, param_hint="--shard") from None
 
 
 EXIT_ALL_FAILED = 3

@@ -1,4 +1,4 @@
-"""``kpit export`` and ``kpit stats``: read a run folder."""
+"""``kpit export``, ``kpit stats`` and ``kpit merge``: read run folders, join them."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from click.core import ParameterSource
 from kpit.export.llava import LeftOut, export_hf, export_llava
 from kpit.llava_format import SYSTEM
 from kpit.names import split_names
+from kpit.pipeline.merge import merge_runs
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 
-__all__ = ["export", "stats"]
+__all__ = ["export", "merge", "stats"]
 
 _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 @click.command()
-@click.argument("run", type=_RUN)
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=_RUN)
 @click.option(
     "--format",
     "fmt",
@@ -76,7 +77,7 @@ _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.pass_context
 def export(
     ctx: click.Context,
-    run: Path,
+    runs: tuple[Path, ...],
     fmt: str,
     output: Path,
     image_prefix: str,
@@ -88,7 +89,12 @@ def export(
     exclude_images: tuple[Path, ...],
     include_flagged: bool,
 ) -> None:
-    """Export the samples of RUN for training.
+    """Export the samples of one or more runs for training.
+
+    Several runs of one identity (the shares of a run made with --shard) export as one: a
+    sample found in several runs is exported once, the first run's, and the count line
+    says how many were left out; runs made with different settings are refused (export
+    each on its own).
 
     --format hf writes a Hugging Face dataset folder in the messages + images shape of TRL's
     vision SFT and the llava-hf processors. With --exclude-images, a sample on a benchmark
@@ -99,12 +105,13 @@ def export(
     selected = split_names(tasks, what="task", field="tasks") if tasks else None
     excluded = list(exclude_images) or None
     left_out = LeftOut()
+    run = [Run(folder) for folder in runs]
     if fmt == "llava":
-        count = export_llava(Run(run), output, image_prefix=image_prefix, per_pair=per_pair,
+        count = export_llava(run, output, image_prefix=image_prefix, per_pair=per_pair,
                              tasks=selected, exclude_images=excluded,
                              include_flagged=include_flagged, left_out=left_out)  # fmt: skip
     else:
-        count = export_hf(Run(run), output, image_root=image_root, embed_images=embed_images,
+        count = export_hf(run, output, image_root=image_root, embed_images=embed_images,
                           per_pair=per_pair, tasks=selected, exclude_images=excluded,
                           system=SYSTEM if llava_system else None,
                           include_flagged=include_flagged, left_out=left_out)  # fmt: skip
@@ -134,3 +141,33 @@ def _check_format_options(ctx: click.Context, fmt: str) -> None:
 def stats(run: Path) -> None:
     """Counts of RUN: samples, pairs, lengths and tokens per task, and open failures."""
     click.echo(run_stats(Run(run)).to_text())
+
+
+@click.command()
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=_RUN)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The merged run's folder: a new or empty folder.",
+)
+@click.option(
+    "--allow-new-source",
+    is_flag=True,
+    help="Join runs made from the same images in different places (each machine's copy).",
+)
+def merge(runs: tuple[Path, ...], output: Path, allow_new_source: bool) -> None:
+    """Join the run folders of one run's shares (--shard) into one.
+
+    The run folders (RUN..., such as those that several machines made with `kpit generate
+    --shard I/N`) must have one identity: runs made with different settings (seed, prompt,
+    backend, recipe, filters, quality, excluded images, templates) are refused. A sample
+    found in several runs is kept once, the first run's; failures are kept only for
+    requests no run holds a sample of. The manifest adds up every run's sessions and
+    spending. The inputs are only read; OUTPUT must be a new or empty folder. Resume the
+    merged run with `kpit generate -o OUTPUT` and the same settings (no --shard once it
+    holds every share).
+    """
+    result = merge_runs(list(runs), output, allow_new_source=allow_new_source)
+    click.echo(result.to_text())

@@ -8,6 +8,12 @@ pair (200,328 = 112,980 conversation pairs + 45,174 detailed + 42,174 complex);
 
 :func:`export_hf` writes the same records as a Hugging Face dataset in the ``messages`` +
 ``images`` shape of TRL's vision SFT and the llava-hf processors (:mod:`kpit.export.hf_dataset`).
+
+Each takes one run or several: the shares of one run made on several machines
+(``kpit generate --shard``) export together as one, without merging them first. Runs of
+different identities are refused as :func:`kpit.pipeline.merge_runs` refuses them (runs made
+with other settings are exported each on its own), and a sample stored in several runs is
+exported once, the first run's (the others are counted in :class:`LeftOut`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from kpit.jsonl import write_json
 from kpit.llava_format import check_markers, with_image_token
 from kpit.names import parse_names, split_names
 from kpit.paths import check_output, safe_join
+from kpit.pipeline.merge import check_same_identity
 from kpit.pipeline.store import LOCK, RUN_FILES, SPEND, Run
 from kpit.types import Sample, Turn
 
@@ -38,10 +45,20 @@ __all__ = ["LeftOut", "export_hf", "export_llava", "llava_records"]
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
+RunsLike = Run | PathLike | Sequence[Run | PathLike]
+"""A run, its folder, or several of either (of one identity)."""
 
 
-def _run(run: Run | PathLike) -> Run:
-    return run if isinstance(run, Run) else Run(run)
+def _runs(runs: RunsLike) -> list[Run]:
+    """The runs to export: one, or several of one identity (refused otherwise)."""
+    if isinstance(runs, (Run, str, os.PathLike)):
+        return [runs if isinstance(runs, Run) else Run(runs)]
+    out = [run if isinstance(run, Run) else Run(run) for run in runs]
+    if not out:
+        raise ConfigError("no run to export", field="run")
+    if len(out) > 1:
+        check_same_identity(out, allow_new_source=True)  # each names its own images
+    return out
 
 
 @dataclass(slots=True)
@@ -55,13 +72,16 @@ class LeftOut:
             always left out, whatever ``include_flagged`` says.
         flagged: records of samples that report-only filters flagged (``meta["flags"]``;
             why: the flags), left out with ``include_flagged=False``.
+        duplicates: samples stored in an earlier run of those exported together (why: the
+            run whose sample was exported), left out with their records.
     """
 
     forged: list[tuple[str, str]] = field(default_factory=list)
     flagged: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.forged) + len(self.flagged)
+        return len(self.forged) + len(self.flagged) + len(self.duplicates)
 
     def to_text(self) -> str:
         """One line: how many were left out and why, with the first few ids (empty when
@@ -73,6 +93,10 @@ class LeftOut:
         if self.flagged:
             parts.append(f"{len(self.flagged)} flagged by the quality filters "
                          f"({_ids(self.flagged)})")  # fmt: skip
+        if self.duplicates:
+            first = self.duplicates[0][1]
+            parts.append(f"{len(self.duplicates)} duplicate sample(s) of an earlier run "
+                         f"({_ids(self.duplicates)}; kept from {first})")  # fmt: skip
         return f"left out {len(self)} record(s): " + ", ".join(parts) if parts else ""
 
 
@@ -82,16 +106,17 @@ def _ids(items: Sequence[tuple[str, str]], shown: int = 3) -> str:
     return ", ".join(i for i, _ in items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
-def _report(run: Run, found: LeftOut, given: LeftOut | None) -> None:
+def _report(runs: Sequence[Run], found: LeftOut, given: LeftOut | None) -> None:
     """Hand what was left out to the caller's :class:`LeftOut`, or else log it."""
     if given is not None:
         given.forged += found.forged
         given.flagged += found.flagged
+        given.duplicates += found.duplicates
     elif found:
-        log.warning("%s: %s", run.folder, found.to_text())
+        log.warning("%s: %s", ", ".join(str(run.folder) for run in runs), found.to_text())
 
 
-def _check_output(run: Run, path: PathLike, inputs: Sequence[PathLike], *,
+def _check_output(runs: Sequence[Run], path: PathLike, inputs: Sequence[PathLike], *,
                   folder: bool = False) -> Path:  # fmt: skip
     """The output path, its folder made; refused where it would overwrite the run's own files
     or another input (under any name: :func:`kpit.paths.check_output`), or is a folder
@@ -101,9 +126,10 @@ def _check_output(run: Run, path: PathLike, inputs: Sequence[PathLike], *,
         ConfigError: naming the output (field ``output``) or the option it would overwrite.
     """
     out = Path(path)
-    if out.resolve() == run.folder.resolve() or _overwrites(out, run):
-        raise ConfigError("would overwrite the run's own files; write the export elsewhere",
-                          file=out, field="output")  # fmt: skip
+    for run in runs:
+        if out.resolve() == run.folder.resolve() or _overwrites(out, run):
+            raise ConfigError("would overwrite the run's own files; write the export elsewhere",
+                              file=out, field="output")  # fmt: skip
     check_output(out, inputs)
     if not folder and out.is_dir():
         raise ConfigError("is a folder; give a file name", file=out, field="output")
@@ -149,7 +175,22 @@ def _selected(run: Run, tasks: Sequence[str] | None) -> Iterator[Sample]:
             yield sample
 
 
-def _task_names(run: Run, tasks: str | Sequence[str] | None) -> list[str] | None:
+def _unique(
+    runs: Sequence[Run], tasks: Sequence[str] | None, left_out: LeftOut
+) -> Iterator[tuple[Run, Sample]]:
+    """The selected samples of every run with the run they come from; a sample whose id an
+    earlier run holds goes to ``left_out`` instead."""
+    seen: dict[str, Path] = {}
+    for run in runs:
+        for sample in _selected(run, tasks):
+            if sample.id in seen:
+                left_out.duplicates.append((sample.id, str(seen[sample.id])))
+                continue
+            seen[sample.id] = run.folder
+            yield run, sample
+
+
+def _task_names(runs: Sequence[Run], tasks: str | Sequence[str] | None) -> list[str] | None:
     """The tasks to export, checked against the run's tasks: a typo is an error, not an
     empty export.
 
@@ -163,8 +204,9 @@ def _task_names(run: Run, tasks: str | Sequence[str] | None) -> list[str] | None
         return None
     # The run's own tasks (the manifest keeps every session's); a run too old to list them
     # is checked against the installed tasks. A task named twice is exported once.
-    known = list(run.manifest.get("tasks") or plugins.tasks())
-    return parse_names(names, known=known, scope="this run", file=run.folder, unique=False,
+    named = (run.manifest.get("tasks") or plugins.tasks() for run in runs)
+    known = list(dict.fromkeys(task for tasks_of_run in named for task in tasks_of_run))
+    return parse_names(names, known=known, scope="this run", file=runs[0].folder, unique=False,
                        cutoff=0.4)  # fmt: skip
 
 
@@ -181,7 +223,7 @@ def _conversation(turns: Sequence[Turn]) -> list[dict[str, str]]:
 
 
 def llava_records(
-    run: Run | PathLike,
+    run: RunsLike,
     *,
     image_prefix: str = "",
     per_pair: bool = False,
@@ -198,7 +240,8 @@ def llava_records(
     record of a sample that report-only filters flagged.
 
     Args:
-        run: a :class:`~kpit.pipeline.store.Run` or its folder.
+        run: a :class:`~kpit.pipeline.store.Run` or its folder, or several of one identity
+            (a sample in more than one is exported once, the first run's).
         image_prefix: the folder the image names are joined to as a POSIX path
             (``coco/train2017`` and ``coco/train2017/`` both give
             ``coco/train2017/000000000785.jpg``); none by default.
@@ -215,20 +258,20 @@ def llava_records(
 
     Raises:
         ConfigError: a sample uses an excluded image (the error names how many and which),
-            or a task is not one of the run's.
+            a task is not one of the run's, or several runs differ in identity.
         DataError: a sample's image name is absolute or has a ``..`` part (a run made before
             :func:`kpit.load_coco` refused such names).
     """
-    run = _run(run)
-    selected = _selection(run, tasks, exclude_images)
+    runs = _runs(run)
+    selected = _selection(runs, tasks, exclude_images)
     found = LeftOut()
-    for record_id, sample, turns in _records(run, per_pair, selected):
+    for source, record_id, sample, turns in _records(runs, per_pair, selected, found):
         conversation = _conversation(turns)
         if _kept(record_id, sample, conversation, include_flagged, found):
-            image = _image_name(run, sample, image_prefix)
+            image = _image_name(source, sample, image_prefix)
             yield {"id": record_id, "image": image, "conversations": conversation,
                    "task": sample.task}  # fmt: skip
-    _report(run, found, left_out)
+    _report(runs, found, left_out)
 
 
 def _kept(record_id: str, sample: Sample, conversation: list[dict[str, str]],
@@ -255,30 +298,32 @@ def _image_name(run: Run, sample: Sample, prefix: str) -> str:
 
 
 def _selection(
-    run: Run, tasks: str | Sequence[str] | None, exclude_images: ExcludeImages
+    runs: Sequence[Run], tasks: str | Sequence[str] | None, exclude_images: ExcludeImages
 ) -> list[str] | None:
     """The tasks to export (:func:`_task_names`), once no sample of theirs is found to use an
     excluded image (a :class:`~kpit.errors.ConfigError` naming them otherwise)."""
-    selected = _task_names(run, tasks)
+    selected = _task_names(runs, tasks)
     excluded = read_image_ids(exclude_images)
     if excluded:
-        check_disjoint(_image_ids(run, selected), excluded, file=run.folder / "samples.jsonl")
+        for run in runs:
+            check_disjoint(_image_ids(run, selected), excluded, file=run.folder / "samples.jsonl")
     return selected
 
 
 def _records(
-    run: Run, per_pair: bool, tasks: Sequence[str] | None
-) -> Iterator[tuple[str, Sample, Sequence[Turn]]]:
-    """Each record's id, its sample and its turns: one per sample, or one per pair."""
-    for sample in _selected(run, tasks):
+    runs: Sequence[Run], per_pair: bool, tasks: Sequence[str] | None, left_out: LeftOut
+) -> Iterator[tuple[Run, str, Sample, Sequence[Turn]]]:
+    """Each record's run, id, sample and turns: one per sample, or one per pair (a sample
+    an earlier run holds too goes to ``left_out``)."""
+    for run, sample in _unique(runs, tasks, left_out):
         base_id = sample.id.replace("/", "_")
         groups = _pairs(sample.turns) if per_pair else [sample.turns]
         for n, turns in enumerate(groups):
-            yield (f"{base_id}_{n}" if per_pair else base_id), sample, turns
+            yield run, (f"{base_id}_{n}" if per_pair else base_id), sample, turns
 
 
 def export_llava(
-    run: Run | PathLike,
+    run: RunsLike,
     path: PathLike,
     *,
     image_prefix: str = "",
@@ -299,10 +344,10 @@ def export_llava(
             ``exclude_images`` files), a folder, or cannot be written; and as
             :func:`llava_records`.
     """
-    run = _run(run)
+    runs = _runs(run)
     excluded = source_paths(exclude_images)
-    out = _check_output(run, path, excluded)
-    records = list(llava_records(run, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
+    out = _check_output(runs, path, excluded)
+    records = list(llava_records(runs, image_prefix=image_prefix, per_pair=per_pair, tasks=tasks,
                                  exclude_images=excluded, include_flagged=include_flagged,
                                  left_out=left_out))  # fmt: skip
     with _writing(out):
@@ -311,7 +356,7 @@ def export_llava(
 
 
 def export_hf(
-    run: Run | PathLike,
+    run: RunsLike,
     path: PathLike,
     *,
     image_root: PathLike | None = None,
@@ -337,11 +382,12 @@ def export_hf(
          "images": [<PIL.JpegImagePlugin.JpegImageFile ...>]}
 
     Args:
-        run: a :class:`~kpit.pipeline.store.Run` or its folder.
+        run: a :class:`~kpit.pipeline.store.Run` or its folder, or several of one identity
+            (as for :func:`llava_records`).
         path: the dataset folder (new, empty, or an earlier export, which is replaced; a
             symbolic link there is replaced, never the folder it points to); its parent
             folder is made if missing.
-        image_root: the image folder; by default the one the run was made from (its
+        image_root: the image folder; by default the one each run was made from (its
             manifest's ``source.images``).
         embed_images: store each image's bytes in the dataset (an ``Image`` feature), so
             that it loads anywhere, the image folder gone or moved (the default; the dataset
@@ -371,22 +417,22 @@ def export_hf(
         SampleError: an image file is missing, unreadable or not an image (the error names
             the file and the record).
     """
-    run = _run(run)
+    runs = _runs(run)
     excluded = source_paths(exclude_images)
     # The image folder is no input here: a folder of images is refused as the output as a
     # folder that holds something other than a saved dataset, and a dataset inside it
     # overwrites no image.
-    out = _check_output(run, path, excluded, folder=True)
+    out = _check_output(runs, path, excluded, folder=True)
     _require_datasets()
-    root = _image_folder(run, image_root)
-    selected = _selection(run, tasks, exclude_images=excluded)
+    roots = {run.folder: _image_folder(run, image_root) for run in runs}
+    selected = _selection(runs, tasks, exclude_images=excluded)
     found = LeftOut()
-    rows = functools.partial(_hf_rows, run, per_pair, selected, root, system, embed_images,
+    rows = functools.partial(_hf_rows, runs, per_pair, selected, roots, system, embed_images,
                              include_flagged, found)  # fmt: skip
     features = dataset_features(embed_images)
     with _writing(out):
         count = write_dataset(rows, out, features, progress=progress)
-    _report(run, found, left_out)
+    _report(runs, found, left_out)
     return count
 
 
@@ -401,10 +447,10 @@ def _require_datasets() -> None:
 
 
 def _hf_rows(
-    run: Run,
+    runs: Sequence[Run],
     per_pair: bool,
     selected: Sequence[str] | None,
-    root: Path,
+    roots: dict[Path, Path],
     system: str | None,
     embed_images: bool,
     include_flagged: bool,
@@ -416,7 +462,7 @@ def _hf_rows(
         DataError: no row at all (``datasets`` cannot write an empty generator's dataset).
     """
     rows = 0
-    for record_id, sample, turns in _records(run, per_pair, selected):
+    for run, record_id, sample, turns in _records(runs, per_pair, selected, left_out):
         if not _kept(record_id, sample, _conversation(turns), include_flagged, left_out):
             continue
         try:
@@ -424,7 +470,7 @@ def _hf_rows(
         except SampleError as error:  # a turn from neither human nor gpt
             left_out.forged.append((record_id, error.message))
             continue
-        file = safe_join(root, sample.image, file=run.folder / "samples.jsonl",
+        file = safe_join(roots[run.folder], sample.image, file=run.folder / "samples.jsonl",
                          record=sample.id)  # fmt: skip
         image = image_value(file, embed=embed_images, record=record_id, name=sample.image)
         rows += 1
@@ -433,7 +479,7 @@ def _hf_rows(
     if not rows:
         why = f"; {left_out.to_text()}" if left_out else ""
         raise DataError(f"no record to export, and a dataset needs one{why}",
-                        file=run.folder / "samples.jsonl")  # fmt: skip
+                        file=runs[0].folder / "samples.jsonl")  # fmt: skip
 
 
 def _image_folder(run: Run, image_root: PathLike | None) -> Path:

@@ -50,9 +50,11 @@ __all__ = [
     "Pending",
     "RecipeLike",
     "RunSetup",
+    "Shard",
     "check_contexts",
     "resolve_tasks",
     "set_up",
+    "shard_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ log = logging.getLogger(__name__)
 ALL_TASKS = ("conversation", "detail", "complex")
 """The paper's three tasks, what ``tasks="all"`` means."""
 
-RESUME_KEYS = ("seed", "prompt", "generator_identity", "recipe")
+RESUME_KEYS = ("seed", "prompt", "generator_identity", "recipe", "shard")
 """Manifest entries a resumed run must share with the run it continues (and the hashes of
 the templates both use)."""
 
@@ -74,6 +76,7 @@ RESUME_DEFAULTS: dict[str, Any] = {
     "filters": "reject",  # the only behaviour before filters= (and still the kpit recipe's)
     "quality": dataclasses.asdict(QualityConfig()),  # a rule added later: at its default
     "exclude_images": {"sources": [], "images": 0},
+    "shard": None,  # the whole of the work
 }
 """The values of resume keys (and :data:`DATA_KEYS`) that manifests written before them lack."""
 
@@ -81,6 +84,59 @@ _ALLOW_HINT = ("use a new run folder (out=, -o), or pass allow_changed=['{key}']
                "(--allow-changed {option}) to resume with it anyway")  # fmt: skip
 
 RecipeLike = str | type[Recipe] | Recipe
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """The ``index``-th of ``count`` disjoint shares of a run's requests (1-based), chosen
+    by each request's key: a request belongs to share ``sha256(key) mod count + 1``, the
+    same on every machine and in every session, whatever order the images come in. The
+    ``count`` shares together are the whole run, each request in exactly one.
+
+    Written ``"I/N"`` (:meth:`parse`, ``str()``), as ``--shard`` takes it."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.count, int) and isinstance(self.index, int)) or self.count < 1:
+            raise ConfigError(f"not a shard: {self.index}/{self.count} (the share count N in "
+                              "I/N must be 1 or more)", field="shard")  # fmt: skip
+        if not 1 <= self.index <= self.count:
+            raise ConfigError(f"not a shard: {self.index}/{self.count} (I in I/N runs from 1 "
+                              f"to {self.count})", field="shard")  # fmt: skip
+
+    @classmethod
+    def parse(cls, value: str | Shard) -> Shard:
+        """A shard from ``"I/N"`` (``"2/3"``: the second of three shares).
+
+        Raises:
+            ConfigError: not two whole numbers with ``1 <= I <= N`` (naming ``shard``).
+        """
+        if isinstance(value, Shard):
+            return value
+        if not isinstance(value, str):
+            raise ConfigError(f"expected a shard as 'I/N' (such as '1/3'), not {shown(value)}",
+                              field="shard")  # fmt: skip
+        index, slash, count = value.strip().partition("/")
+        if not (slash and index.strip().isdigit() and count.strip().isdigit()):
+            raise ConfigError(f"not a shard: {value!r}; write I/N, the I-th of N shares "
+                              "(such as 1/3)", field="shard")  # fmt: skip
+        return cls(int(index), int(count))
+
+    def holds(self, key: str) -> bool:
+        """Whether the request with this key is in this share."""
+        return shard_of(key, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def shard_of(key: str, count: int) -> int:
+    """The share (1 to ``count``) a request key belongs to: a SHA-256 of the key, so the
+    same on every machine and Python (never Python's per-process string hash)."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
 
 
 def resolve_tasks(tasks: str | Sequence[str], recipe: RecipeLike = DEFAULT_RECIPE) -> list[Task]:
@@ -116,10 +172,13 @@ def _pending(
     seed: int,
     options: PromptOptions,
     on_skip: Callable[[], None],
+    shard: Shard | None = None,
 ) -> Iterator[Pending]:
     for ctx in contexts:
         for task in tasks:
             key = request_key(task.name, ctx.image_id)
+            if shard is not None and not shard.holds(key):
+                continue  # another share's: neither sent nor counted here
             if key in skip:
                 on_skip()
                 continue
@@ -251,10 +310,13 @@ class RunSetup:
     seen: set[str] = field(default_factory=set)  # answer fingerprints of stored samples
     resuming: bool = False
     session: dict[str, Any] = field(default_factory=dict)  # this session's DATA_KEYS values
+    shard: Shard | None = None  # the share of the requests this run sends (None: all)
 
     def pending(self, on_skip: Callable[[], None]) -> Iterator[Pending]:
-        """The requests still to send, built lazily; ``on_skip`` is called per done one."""
-        return _pending(self.contexts, self.tasks, self.skip, self.seed, self.prompt, on_skip)
+        """The requests still to send (of :attr:`shard` only), built lazily; ``on_skip`` is
+        called per done one."""
+        return _pending(self.contexts, self.tasks, self.skip, self.seed, self.prompt, on_skip,
+                        self.shard)  # fmt: skip
 
 
 def set_up(
@@ -279,13 +341,18 @@ def set_up(
     recipe: RecipeLike = DEFAULT_RECIPE,
     filters: str | None = None,
     allow_changed: str | Sequence[str] | None = None,
+    shard: str | Shard | None = None,
     writing: bool = True,
 ) -> RunSetup:
     """Check the arguments, make the backend, and read what an existing run has done.
 
-    The run folder is made last, once every check passed; ``writing=False`` (a dry run)
-    makes nothing and does not ask that ``out`` be writable, only that it can be a run
-    folder."""
+    ``shard`` (``"I/N"`` or a :class:`Shard`) keeps the requests of one share only; it is
+    part of the run's identity (a run is resumed with its own shard). The run folder is
+    made last, once every check passed; ``writing=False`` (a dry run) makes nothing and does
+    not ask that ``out`` be writable, only that it can be a run folder."""
+    share = None if shard is None else Shard.parse(shard)
+    if share is not None and share.count == 1:
+        share = None  # 1/1 is the whole run
     contexts = _check_arguments(contexts, tasks, generator, model, out, concurrency=concurrency,
                                 limit=limit, seed=seed, quality=quality,
                                 generator_options=generator_options,
@@ -306,8 +373,10 @@ def set_up(
     contexts, by_task, rendered = _templates_of(contexts, task_objects, prompt, seed)
     sets = by_task if rendered else {}  # the set of templates each task resolved
     _check_tasks_written(backend, task_objects)
+    if share is not None:
+        total = None  # how many requests the share holds is known only on the way
     setup = RunSetup(task_objects, prompt, backend, store, {}, contexts, seed, concurrency,
-                     quality or QualityConfig(), mode, total)  # fmt: skip
+                     quality or QualityConfig(), mode, total, shard=share)  # fmt: skip
     exclusion = {"sources": source_paths(exclude_images), "images": len(excluded),
                  "ids": _fingerprint(excluded)}  # fmt: skip
     setup.manifest = _manifest(setup, chosen, by_task, sets, source, exclusion)
@@ -405,6 +474,7 @@ def _manifest(
         "quality": dataclasses.asdict(setup.quality),
         "concurrency": setup.concurrency,
         "exclude_images": exclusion,
+        "shard": None if setup.shard is None else str(setup.shard),
     }  # fmt: skip
 
 
