@@ -43,4 +43,7 @@ def train(ctx: click.Context) -> None:
         click.echo(parser.format_help())
         return
     (config,) = parser.parse_args_into_dataclasses(args=args)
-    click.echo(run_training(config))
+    out = run_training(config)
+    config.distributed_state.destroy_process_group()  # a clean exit (ZeRO-2 on CPU aborts else)
+    if config.process_index == 0:  # one line for the run, not one per rank
+        click.echo(out)
