@@ -76,6 +76,6 @@ def join_deepspeed(config: Any) -> None:
     dist = _distributed()
     if dist is None:
         return
-    import deepspeed
+    import deepspeed  # type: ignore[import-untyped]
 
     deepspeed.init_distributed(dist_backend=dist.get_backend(), auto_mpi_discovery=False)

@@ -440,7 +440,7 @@ def train(config: TrainConfig) -> Path:
         write_json(out / "kpit_data_report.json", summary, indent=2)
     trainer.accelerator.wait_for_everyone()  # the save is whole before anything reads it
     found = _ranks.gather(_empty_weights(out) if config.should_save else [])
-    empty = next((names for names in found if names), [])
+    empty: list[str] = next((names for names in found if names), [])
     if empty:
         raise ConfigError(
             f"the saved model has empty weights ({empty[0]}...): with ZeRO-3, "

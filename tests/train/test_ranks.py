@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
+from ..conftest import SAMPLE
 from ..helpers.tiny_llava import make_tiny_llava
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
@@ -135,22 +136,74 @@ def test_a_data_error_on_one_rank_stops_every_rank(
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
+STEPS = ("--max_steps", "6", "--learning_rate", "1e-2")
+"""The parity runs: 6 optimizer steps of a global batch of 4 over the 12 records."""
+
+
+@pytest.fixture(scope="module")
+def one_process(
+    tiny_llava: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, list[float]]:
+    """The data file, the saved model and the losses of one process with 4 samples a step
+    (plain, no DeepSpeed)."""
+    work = tmp_path_factory.mktemp("one-process")
+    data, out = _data(work), work / "out"
+    done = _launch(
+        1, out, data, SAMPLE / "val2017", tiny_llava,
+        "--per_device_train_batch_size", "4", *STEPS,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    return data, out, _losses(out)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("deepspeed", ["none", "zero2", "zero3"])
 def test_two_ranks_reach_the_loss_of_one_process(
-    tiny_llava: Path, sample_root: Path, tmp_path: Path
+    deepspeed: str,
+    one_process: tuple[Path, Path, list[float]],
+    tiny_llava: Path,
+    sample_root: Path,
+    tmp_path: Path,
 ) -> None:
-    """Global batch 4 either way (2 ranks x 2, 1 x 4), same seed, no dropout: same losses."""
-    data = _data(tmp_path)
-    steps = ("--max_steps", "6", "--learning_rate", "1e-2")
-    runs = {}
-    for ranks, batch in ((1, "4"), (2, "2")):
-        out = tmp_path / f"ranks{ranks}"
-        done = _launch(
-            ranks, out, data, sample_root / "val2017", tiny_llava,
-            "--per_device_train_batch_size", batch, *steps,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-4000:]
-        runs[ranks] = _losses(out)
-    assert len(runs[1]) == len(runs[2]) == 6
-    assert runs[1][-1] < runs[1][0]  # it learns
-    assert runs[2] == pytest.approx(runs[1], rel=1e-3)
+    """Global batch 4 either way (2 ranks x 2, 1 x 4), same seed, no dropout: same losses;
+    ZeRO-3's saved weights are whole and answer through hf-llava."""
+    if deepspeed != "none":
+        pytest.importorskip("deepspeed", reason="the [test] extra installs deepspeed")
+    data, single, reference = one_process
+    out = tmp_path / "out"
+    done = _launch(
+        2, out, data, sample_root / "val2017", tiny_llava,
+        "--per_device_train_batch_size", "2", "--deepspeed", deepspeed, *STEPS,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    losses = _losses(out)
+    assert len(reference) == len(losses) == 6
+    assert reference[-1] < reference[0]  # it learns
+    assert losses == pytest.approx(reference, rel=1e-3)
+    if deepspeed == "zero3":
+        _assert_whole_and_answering(out, single, sample_root, tmp_path)
+
+
+def _assert_whole_and_answering(out: Path, single: Path, sample_root: Path, work: Path) -> None:
+    """The saved weights are whole: every one reloads (none missing, none empty) equal to
+    those one process trained; hf-llava answers with them."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    import kpit
+    from kpit.bench import answer_bench, build_bench
+
+    model, info = LlavaForConditionalGeneration.from_pretrained(out, output_loading_info=True)
+    assert not any(info.values()), info  # no missing, unexpected or mismatched weight
+    expected = LlavaForConditionalGeneration.from_pretrained(single).state_dict()
+    weights = model.state_dict()
+    assert weights.keys() == expected.keys() and len(weights) > 10
+    for name, value in weights.items():
+        assert value.shape == expected[name].shape and value.numel() > 0, name
+        assert torch.allclose(value, expected[name], atol=1e-4), name
+    bench = build_bench(list(kpit.load_coco(sample_root)), work / "bench", num_images=1)
+    answers, failures = answer_bench(
+        bench, work / "answers.jsonl", sample_root / "val2017", generator="hf-llava",
+        model=str(out), generator_options={"max_new_tokens": 4, "device": "cpu"},
+    )  # fmt: skip
+    assert failures == {} and len(answers) == 3
