@@ -55,6 +55,25 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _command(launcher: list[str], out: Path, data: Path, images: Path, model: Path,
+             *flags: str) -> list[str]:  # fmt: skip
+    """``torchrun LAUNCHER ranks_run.py`` with kpit train's flags."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", *launcher,
+        str(HELPERS / "ranks_run.py"),
+        "--data", str(data), "--images", str(images), "--model", str(model),
+        "--output_dir", str(out), "--use_cpu", "true", "--bf16", "false",
+        "--activation_checkpointing", "false", "--seed", "0",
+        "--logging_steps", "1", "--gradient_accumulation_steps", "1", *flags,
+    ]  # fmt: skip
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This checkout and the helpers on the path; one thread a rank."""
+    paths = {"PYTHONPATH": f"{HELPERS}{os.pathsep}{HELPERS.parents[1]}", "OMP_NUM_THREADS": "1"}
+    return os.environ | paths | (extra or {})
+
+
 def _launch(
     ranks: int,
     out: Path,
@@ -65,24 +84,13 @@ def _launch(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``torchrun --nproc_per_node RANKS ranks_run.py`` with kpit train's flags."""
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(ranks),
-        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-        str(HELPERS / "ranks_run.py"),
-        "--data", str(data), "--images", str(images), "--model", str(model),
-        "--output_dir", str(out), "--use_cpu", "true", "--bf16", "false",
-        "--activation_checkpointing", "false", "--seed", "0",
-        "--logging_steps", "1", "--gradient_accumulation_steps", "1", *flags,
-    ]  # fmt: skip
-    environment = os.environ | {
-        "PYTHONPATH": f"{HELPERS}{os.pathsep}{HELPERS.parents[1]}",
-        "OMP_NUM_THREADS": "1",
-    }
+    launcher = ["--nproc_per_node", str(ranks), "--master_addr", "127.0.0.1",
+                "--master_port", str(_free_port())]  # fmt: skip
     return subprocess.run(
-        command,
+        _command(launcher, out, data, images, model, *flags),
         capture_output=True,
         text=True,
-        env=environment | (env or {}),
+        env=_env(env),
         timeout=600,
         check=False,
     )
@@ -207,3 +215,29 @@ def _assert_whole_and_answering(out: Path, single: Path, sample_root: Path, work
         model=str(out), generator_options={"max_new_tokens": 4, "device": "cpu"},
     )  # fmt: skip
     assert failures == {} and len(answers) == 3
+
+
+@pytest.mark.slow
+def test_two_nodes_on_loopback(tiny_llava: Path, sample_root: Path, tmp_path: Path) -> None:
+    """Two torchrun processes started as two nodes of one process each, as on two machines."""
+    data, endpoint = _data(tmp_path), f"127.0.0.1:{_free_port()}"
+    nodes = [
+        subprocess.Popen(
+            _command(
+                ["--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(node),
+                 "--rdzv_endpoint", endpoint],
+                tmp_path / "out", data, sample_root / "val2017", tiny_llava,
+                "--per_device_train_batch_size", "2", "--max_steps", "3",
+            ),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_env({"KPIT_TEST_IDS": str(tmp_path)}),
+        )
+        for node in (0, 1)
+    ]  # fmt: skip
+    done = [node.communicate(timeout=600) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], done[0][1][-3000:] + done[1][1][-3000:]
+    assert done[0][0].strip().splitlines()[-1] == str(tmp_path / "out")  # node 0 holds rank 0
+    assert len(_losses(tmp_path / "out")) == 3
+    shares = [set((tmp_path / f"ids.rank{rank}.txt").read_text().split()) for rank in (0, 1)]
+    assert [len(share) for share in shares] == [6, 6]  # 3 steps of 2 a node
+    assert shares[0] | shares[1] == {str(i) for i in range(12)}  # one epoch, shared out
