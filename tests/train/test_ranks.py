@@ -187,7 +187,7 @@ def test_two_ranks_reach_the_loss_of_one_process(
     losses = _losses(out)
     assert len(reference) == len(losses) == 6
     assert reference[-1] < reference[0]  # it learns
-    assert losses == pytest.approx(reference, rel=1e-3)
+    assert losses == pytest.approx(reference, rel=1e-4)
     if deepspeed == "zero3":
         _assert_whole_and_answering(out, single, sample_root, tmp_path)
 
