@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from typing import Any
+
 import click
 
 from kpit.errors import ConfigError
@@ -43,4 +48,26 @@ def train(ctx: click.Context) -> None:
         click.echo(parser.format_help())
         return
     (config,) = parser.parse_args_into_dataclasses(args=args)
-    click.echo(run_training(config))
+    out = run_training(config)
+    if config.process_index == 0:  # one line for the run, not one per rank
+        click.echo(out)
+    _finish(config)
+
+
+def _finish(config: Any) -> None:
+    """Close the process group; end a DeepSpeed rank of several here, its files all written.
+
+    After a good DeepSpeed run on several ranks, the interpreter's teardown sometimes
+    aborts a rank (``terminate called without an active exception``: a thread of the
+    communication layer destroyed while running) or keeps it spinning for minutes; the
+    launcher then reports the run failed. Such a rank flushes its output and exits 0 at
+    once instead: every file is written and closed, and every rank has passed the barrier
+    after the save.
+    """
+    several = config.world_size > 1
+    config.distributed_state.destroy_process_group()
+    if several and config.deepspeed:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -13,6 +13,7 @@ kpit ships (16-bit weights gathered on save; gradient clipping from ``max_grad_n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from kpit.exclusion import check_disjoint, read_image_ids
 from kpit.jsonl import write_json
 from kpit.llava_format import LLAVA_CHAT_TEMPLATE
 from kpit.names import split_names
+from kpit.train import _ranks
 from kpit.train.data import LlavaDataset, collate
 
 __all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]
@@ -323,23 +325,10 @@ def _check_excluded(config: TrainConfig) -> None:
     check_disjoint(images, excluded, file=config.data)
 
 
-def train(config: TrainConfig) -> Path:
-    """Fine-tune ``config.model`` on ``config.data``; save model and processor; return the folder.
+def _prepare_data(config: TrainConfig) -> tuple[Any, LlavaDataset]:
+    """The processor and the scanned dataset; stops when no sample is usable."""
+    from transformers import AutoProcessor
 
-    Before training, the data is checked and reported (samples, tokens, the share of
-    trained tokens, skips). After training, the model, the processor and a chat template
-    in LLaVA-1.5's format are saved together; the saved safetensors files are then read
-    (not reloaded as a model) to check that no weight is empty.
-    """
-    try:
-        import torch
-        from transformers import AutoProcessor, LlavaForConditionalGeneration, Trainer
-    except ImportError:
-        raise ConfigError(
-            "training needs torch and transformers: pip install 'kpit[train]'", field="model"
-        ) from None
-    if not config.data or not config.images:
-        raise ConfigError("give data (LLaVA JSON) and images (the image folder)", field="data")
     _check_excluded(config)
     processor = AutoProcessor.from_pretrained(config.model)
     dataset = LlavaDataset(
@@ -350,10 +339,67 @@ def train(config: TrainConfig) -> Path:
         tasks=config.task_list,
         on_error=config.on_bad_sample,
     )
-    report = dataset.scan()
-    log.warning("training data: %s", report.to_text())
+    dataset.scan()
     if not len(dataset):
-        raise ConfigError("no usable training sample; see the report above", field="data")
+        raise ConfigError(f"no usable training sample; {dataset.report.to_text()}", field="data")
+    return processor, dataset
+
+
+def _data_summary(prepared: tuple[Any, LlavaDataset]) -> dict[str, Any]:
+    """What every rank must agree on: the report and which records train."""
+    report = prepared[1].report
+    return {
+        "samples": report.samples,
+        "tokens": report.tokens,
+        "trained_tokens": report.trained_tokens,
+        "skipped": dict(report.skipped),
+        "ids": hashlib.sha256(
+            json.dumps([r.get("id") for r in prepared[1].records]).encode()
+        ).hexdigest(),
+    }
+
+
+def _quiet_replica(config: TrainConfig) -> None:
+    """On a rank that does not log, no progress bars and no kpit log lines below errors."""
+    if config.should_log:
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    logging.getLogger("kpit").setLevel(logging.ERROR)
+
+
+def train(config: TrainConfig) -> Path:
+    """Fine-tune ``config.model`` on ``config.data``; save model and processor; return the folder.
+
+    Before training, the data is checked and reported (samples, tokens, the share of
+    trained tokens, skips). After training, the model, the processor and a chat template
+    in LLaVA-1.5's format are saved together; the saved safetensors files are then read
+    (not reloaded as a model) to check that no weight is empty.
+
+    On several ranks (``torchrun``, ``accelerate launch``, ``deepspeed``), every rank checks
+    the data the same way and they must agree (an error on one stops all); each trains on
+    its share; the first rank (``should_save``) alone writes the model, the processor and
+    the report, every rank waits for that, and the saved weights are checked there after
+    the save, the outcome shared so that every rank stops with the same error. Logs and
+    progress bars come from the ranks that log (``should_log``: the first rank, or each
+    node's first with ``--log_on_each_node``).
+    """
+    try:
+        import torch
+        from transformers import LlavaForConditionalGeneration, Trainer
+    except ImportError:
+        raise ConfigError(
+            "training needs torch and transformers: pip install 'kpit[train]'", field="model"
+        ) from None
+    if not config.data or not config.images:
+        raise ConfigError("give data (LLaVA JSON) and images (the image folder)", field="data")
+    _ = config.device  # starts the process group of a multi-rank run (once)
+    _quiet_replica(config)
+    processor, dataset = _ranks.agreed(lambda: _prepare_data(config), _data_summary, field="data")
+    report = dataset.report
+    log.warning("training data: %s", report.to_text())
+    _ranks.join_deepspeed(config)
     dtype = torch.bfloat16 if config.bf16 else torch.float32
     model = LlavaForConditionalGeneration.from_pretrained(config.model, dtype=dtype)
     trainable = _freeze(model, config)
@@ -380,18 +426,21 @@ def train(config: TrainConfig) -> Path:
     out = Path(config.output_dir)
     if config.lora_r:  # save a plain LLaVA checkpoint: the adapters merged into the weights
         trainer.model = trainer.model.merge_and_unload()
-    trainer.save_model(str(out))
-    trainer.save_state()  # trainer_state.json, with the loss history
-    processor.chat_template = LLAVA_CHAT_TEMPLATE
-    processor.save_pretrained(str(out))
-    summary = {
-        "samples": report.samples,
-        "tokens": report.tokens,
-        "trained_tokens": report.trained_tokens,
-        "skipped": dict(report.skipped),
-    }
-    write_json(out / "kpit_data_report.json", summary, indent=2)
-    empty = _empty_weights(out)
+    trainer.save_model(str(out))  # every rank: ZeRO-3 gathers the weights; should_save writes
+    trainer.save_state()  # trainer_state.json, with the loss history (the first rank)
+    if config.should_save:
+        processor.chat_template = LLAVA_CHAT_TEMPLATE
+        processor.save_pretrained(str(out))
+        summary = {
+            "samples": report.samples,
+            "tokens": report.tokens,
+            "trained_tokens": report.trained_tokens,
+            "skipped": dict(report.skipped),
+        }
+        write_json(out / "kpit_data_report.json", summary, indent=2)
+    trainer.accelerator.wait_for_everyone()  # the save is whole before anything reads it
+    found = _ranks.gather(_empty_weights(out) if config.should_save else [])
+    empty: list[str] = next((names for names in found if names), [])
     if empty:
         raise ConfigError(
             f"the saved model has empty weights ({empty[0]}...): with ZeRO-3, "
