@@ -104,6 +104,8 @@ class LlavaDataset:
         if not isinstance(records, list):
             raise DataError("expected a JSON list of records", file=self.path)
         self.report = DataReport()
+        self.lengths: list[int] | None = None
+        """Each usable record's length in tokens, from :meth:`scan`; ``None`` before it."""
         self.records = []
         for n, record in enumerate(records):
             if tasks is not None and record.get("task") not in tasks:
@@ -202,11 +204,13 @@ class LlavaDataset:
         """Check every record cheaply (image present, text length, something to train) and
         keep the usable ones; skips are counted (or raised, with ``on_error="raise"``).
 
-        Run before training: it gives the training-data report without loading images.
+        Run before training: it gives the training-data report without loading images,
+        and :attr:`lengths`, which the paper recipe's length-grouped sampler uses.
         """
         tokenizer = self.processor.tokenizer
         image_tokens = 0
         usable = []
+        lengths = []
         report = DataReport()
         for record in self.records:
             where = f"id {record.get('id')}"
@@ -235,12 +239,14 @@ class LlavaDataset:
                 report.skipped[_reason(exc)] += 1
                 continue
             usable.append(record)
+            lengths.append(length)
             report.samples += 1
             report.tokens += length
             report.trained_tokens += sum(
                 len(tokenizer(text[s:e], add_special_tokens=False)["input_ids"]) for s, e in spans
             )
         self.records = usable
+        self.lengths = lengths
         self.report = report
         return report
 

@@ -9,11 +9,19 @@ as a flag and ``kpit train --help`` says where each default comes from. ``TrainC
 made before the model, so a DeepSpeed ZeRO-3 config applies when the model is built.
 DeepSpeed only comes in through config files: ``--deepspeed zero2|zero3`` picks the ones
 kpit ships (16-bit weights gathered on save; gradient clipping from ``max_grad_norm``).
+
+``--recipe paper`` adds what LLaVA-1.5's ``scripts/v1_5/finetune.sh`` sets and kpit does
+not: no gradient clipping, ``--tf32 True`` where the GPU has TF32 (compute capability 8.0
+or newer), ``--group_by_modality_length True`` (for data where every record has an image,
+as kpit's has, that is grouping by length: transformers' ``group_by_length`` sampler on the
+token lengths :meth:`LlavaDataset.scan` already counted) and, on a machine with GPUs,
+DeepSpeed ZeRO-3 (the paper's Table 2: "DeepSpeed stage 3").
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 from dataclasses import dataclass, field
@@ -28,7 +36,7 @@ from kpit.names import split_names
 from kpit.train import _ranks
 from kpit.train.data import LlavaDataset, collate
 
-__all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "train"]
+__all__ = ["DEEPSPEED_CONFIGS", "TrainConfig", "paper_gpu_settings", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,31 @@ def _cuda_bf16() -> bool:
         return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     except TypeError:  # pragma: no cover - an older torch without the argument
         return bool(torch.cuda.is_bf16_supported())
+
+
+def _cuda_capability() -> tuple[int, int] | None:
+    """The first CUDA GPU's compute capability, or ``None`` without one (or without torch)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - the train extra is not installed
+        return None
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability()
+    return int(major), int(minor)
+
+
+def paper_gpu_settings(capability: tuple[int, int] | None) -> dict[str, Any]:
+    """What ``--recipe paper`` sets from the machine, given its GPU's compute capability.
+
+    ``capability`` is ``None`` where training runs on the CPU (no CUDA GPU, or ``--use_cpu``).
+    TF32 is on where the GPU has it (Ampere, 8.0, or newer; LLaVA's ``--tf32 True``), off
+    elsewhere (transformers refuses it there); DeepSpeed ZeRO-3 wherever there is a GPU (the
+    paper's Table 2), none on the CPU.
+    """
+    if capability is None:
+        return {"tf32": False, "deepspeed": None}
+    return {"tf32": tuple(capability) >= (8, 0), "deepspeed": "zero3"}
 
 
 try:  # transformers is optional: the config exists only where it is installed
@@ -208,7 +241,41 @@ class TrainConfig(_Base):  # type: ignore[misc]
         metadata={
             "help": "kpit or paper: which recipe's training defaults apply where a flag is not "
             "given. paper is faithful to LLaVA-1.5's own set-up: no gradient clipping (LLaVA's "
-            "DeepSpeed configs, scripts/zero2.json and zero3.json, set none); kpit clips at 1.0."
+            "DeepSpeed configs, scripts/zero2.json and zero3.json, set none), TF32 where the GPU "
+            "has it and length-grouped batches (both from scripts/v1_5/finetune.sh), DeepSpeed "
+            "ZeRO-3 on a machine with GPUs (the paper's Table 2); see --tf32, "
+            "--train_sampling_strategy and --deepspeed. kpit clips at 1.0 and sets none of them."
+        },
+    )
+    tf32: bool | None = field(
+        default=None,
+        metadata={
+            "help": "TF32 matrix products (Ampere or newer CUDA GPUs). Unset: on for --recipe "
+            "paper where the GPU has it (compute capability 8.0 or newer), as LLaVA-1.5 trained "
+            "(--tf32 True in scripts/v1_5/finetune.sh); off on the CPU and for --recipe kpit.",
+            "nargs": "?",
+            "const": True,
+        },
+    )
+    train_sampling_strategy: str | None = field(
+        default=None,
+        metadata={
+            "help": "The order of training samples: random, sequential, group_by_length or "
+            "batch_rebalance. Unset: group_by_length for --recipe paper, from LLaVA-1.5's "
+            "--group_by_modality_length True (scripts/v1_5/finetune.sh), which for data where "
+            "every record has an image (kpit's) is grouping by length; the lengths are the "
+            "token counts kpit's data check already made, not a second pass. random for "
+            "--recipe kpit.",
+            "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+        },
+    )
+    deepspeed: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "DeepSpeed: zero3 or zero2 (the configs kpit ships), none, or a JSON config "
+            "file. Unset: zero3 for --recipe paper on a machine with GPUs (the paper's Table 2: "
+            "DeepSpeed stage 3; LLaVA's --deepspeed ./scripts/zero3.json in "
+            "scripts/v1_5/finetune.sh), none on the CPU and for --recipe kpit."
         },
     )
     max_grad_norm: float | None = field(
@@ -228,6 +295,9 @@ class TrainConfig(_Base):  # type: ignore[misc]
             self.bf16 = not self.use_cpu and not self.fp16 and _cuda_bf16()
             self.bf16_auto = True
             log.info("bf16 not set: chose %s from the machine", self.bf16)
+        if self.recipe not in ("kpit", "paper"):
+            raise ConfigError(f"must be kpit or paper, not {self.recipe!r}", field="recipe")
+        self._apply_recipe()
         chosen: Any = getattr(self, "deepspeed", None)
         if isinstance(chosen, str):
             name = chosen.strip()
@@ -237,11 +307,32 @@ class TrainConfig(_Base):  # type: ignore[misc]
                 self.deepspeed = str(DEEPSPEED_CONFIGS[name])
         if self.on_bad_sample not in ("skip", "raise"):
             raise ConfigError("must be skip or raise", field="on_bad_sample")
-        if self.recipe not in ("kpit", "paper"):
-            raise ConfigError(f"must be kpit or paper, not {self.recipe!r}", field="recipe")
         if self.max_grad_norm is None:
             self.max_grad_norm = 0.0 if self.recipe == "paper" else 1.0
         super().__post_init__()
+
+    def _apply_recipe(self) -> None:
+        """Fill the unset fields the recipe decides: sampling order, TF32 and DeepSpeed."""
+        paper = self.recipe == "paper"
+        if self.train_sampling_strategy is None:
+            self.train_sampling_strategy = "group_by_length" if paper else "random"
+        if not paper:
+            return
+        settings = paper_gpu_settings(None if self.use_cpu else _cuda_capability())
+        if self.tf32 is None:
+            self.tf32 = settings["tf32"]
+        if self.deepspeed is None and settings["deepspeed"]:
+            if importlib.util.find_spec("deepspeed") is None:
+                raise ConfigError(
+                    "--recipe paper trains with DeepSpeed ZeRO-3 on a GPU machine (the paper's "
+                    "Table 2): pip install deepspeed, or give --deepspeed none",
+                    field="deepspeed",
+                )
+            self.deepspeed = settings["deepspeed"]
+        log.info(
+            "recipe paper: tf32 %s, deepspeed %s, sampling %s",
+            self.tf32, self.deepspeed, self.train_sampling_strategy,
+        )  # fmt: skip
 
     @property
     def task_list(self) -> list[str] | None:
@@ -369,6 +460,34 @@ def _quiet_replica(config: TrainConfig) -> None:
     logging.getLogger("kpit").setLevel(logging.ERROR)
 
 
+def _make_trainer(config: TrainConfig, model: Any, dataset: LlavaDataset, pad: int) -> Any:
+    """``transformers.Trainer`` on the dataset; grouping by length uses the scanned lengths.
+
+    transformers' own ``group_by_length`` sampler takes lengths only from a ``datasets``
+    column; for any other dataset it encodes every sample (images included) once more to
+    measure it. kpit's data check has counted each sample's tokens already, so those are
+    passed instead.
+    """
+    from transformers import Trainer
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class _Trainer(Trainer):  # type: ignore[misc]
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            data = self.train_dataset if train_dataset is None else train_dataset
+            lengths = getattr(data, "lengths", None)
+            if self.args.train_sampling_strategy != "group_by_length" or lengths is None:
+                return super()._get_train_sampler(train_dataset)
+            size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedSampler(size, lengths=list(lengths))
+
+    return _Trainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        data_collator=lambda batch: collate(batch, pad),
+    )
+
+
 def train(config: TrainConfig) -> Path:
     """Fine-tune ``config.model`` on ``config.data``; save model and processor; return the folder.
 
@@ -387,7 +506,7 @@ def train(config: TrainConfig) -> Path:
     """
     try:
         import torch
-        from transformers import LlavaForConditionalGeneration, Trainer
+        from transformers import LlavaForConditionalGeneration
     except ImportError:
         raise ConfigError(
             "training needs torch and transformers: pip install 'kpit[train]'", field="model"
@@ -416,12 +535,7 @@ def train(config: TrainConfig) -> Path:
     pad = processor.tokenizer.pad_token_id
     if pad is None:
         pad = processor.tokenizer.eos_token_id
-    trainer = Trainer(
-        model=model,
-        args=config,
-        train_dataset=dataset,
-        data_collator=lambda batch: collate(batch, pad),
-    )
+    trainer = _make_trainer(config, model, dataset, pad)
     trainer.train()
     out = Path(config.output_dir)
     if config.lora_r:  # save a plain LLaVA checkpoint: the adapters merged into the weights
