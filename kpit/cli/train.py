@@ -55,10 +55,10 @@ def train(ctx: click.Context) -> None:
 
 
 def _finish(config: Any) -> None:
-    """Close the process group; end a DeepSpeed rank of several here, its files all written.
+    """Close the process group; end a rank of several here, its files all written.
 
-    After a good DeepSpeed run on several ranks, the interpreter's teardown sometimes
-    aborts a rank (``terminate called without an active exception``: a thread of the
+    After a good run on several ranks (DeepSpeed's most often), the interpreter's teardown
+    sometimes aborts a rank (``terminate called without an active exception``: a thread of the
     communication layer destroyed while running) or keeps it spinning for minutes; the
     launcher then reports the run failed. Such a rank flushes its output and exits 0 at
     once instead: every file is written and closed, and every rank has passed the barrier
@@ -66,7 +66,7 @@ def _finish(config: Any) -> None:
     """
     several = config.world_size > 1
     config.distributed_state.destroy_process_group()
-    if several and config.deepspeed:
+    if several:  # seen with DeepSpeed most, and once with plain DDP on CPU
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
