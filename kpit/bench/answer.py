@@ -161,15 +161,8 @@ def _spent(backend: Generator, answers: Iterable[Answer]) -> float:
     price = backend.price()
     if price is None:
         return 0.0
-    total = 0.0
-    for answer in answers:
-        usage = answer.metadata.get("usage")
-        if not isinstance(usage, Mapping):
-            continue
-        tokens = [usage.get(k, 0) for k in ("prompt_tokens", "completion_tokens", "cached_tokens")]
-        if all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
-            total += price.cost(*tokens)
-    return total
+    usages = (answer.metadata.get("usage") for answer in answers)
+    return price.cost_of_stored(usage for usage in usages if isinstance(usage, Mapping))
 
 
 def _backend(

@@ -60,6 +60,7 @@ from kpit.errors import (
     GeneratorError,
     StopGeneration,
 )
+from kpit.generators.base import TOKEN_FIELDS
 from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.judges.base import Judge
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
@@ -239,7 +240,7 @@ def _add_usage(record: dict[str, Any], usage: Mapping[str, Any] | None) -> None:
     if usage is None:
         return
     total = record.setdefault("usage", {})
-    for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+    for name in TOKEN_FIELDS:
         value = usage.get(name, 0)
         if isinstance(value, int) and not isinstance(value, bool):
             total[name] = total.get(name, 0) + value

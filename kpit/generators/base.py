@@ -23,6 +23,8 @@ from kpit.options import NoOptions, parse_options, public_options
 from kpit.types import ChatRequest
 
 __all__ = [
+    "TOKEN_FIELDS",
+    "UNPRICED",
     "CostBound",
     "FatalGeneratorError",
     "Generator",
@@ -33,9 +35,25 @@ __all__ = [
     "Usage",
     "Validator",
     "cached_share",
+    "stored_amount",
 ]
 
 log = logging.getLogger(__name__)
+
+
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "cached_tokens")
+"""A usage's token counts, as stored with each sample and failure."""
+
+UNPRICED = tuple(f"unpriced_{name}" for name in TOKEN_FIELDS)
+"""The session totals of the tokens used while no price was known."""
+
+
+def stored_amount(value: Any) -> float:
+    """A count or an amount read back from a file or a manifest: 0 unless a number of 0 or
+    more."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        return 0.0
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,16 @@ class Price:
         cached = min(max(cached_tokens, 0), prompt_tokens)
         return ((prompt_tokens - cached) * self.input + cached * self.cached_rate
                 + completion_tokens * self.output) / 1_000_000  # fmt: skip
+
+    def cost_of_stored(self, usages: Iterable[Mapping[str, Any]]) -> float:
+        """Dollars for usages read back from a file (:data:`TOKEN_FIELDS`); a usage whose
+        counts are not all whole numbers of 0 or more is left out."""
+        total = 0.0
+        for usage in usages:
+            tokens = [usage.get(name, 0) for name in TOKEN_FIELDS]
+            if all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
+                total += self.cost(*tokens)
+        return total
 
     def cacheable_tokens(self, prefix_tokens: int) -> int:
         """How many of a prompt's ``prefix_tokens`` identical leading tokens the provider can

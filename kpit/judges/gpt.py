@@ -59,12 +59,7 @@ class GPTJudge(Judge):
         """Count the earlier reviews' stored usage, at the judge's price, against its
         budget (``max_cost``): a rerun into the same output never starts from $0."""
         price = self.backend.price()
-        spent = 0.0
-        for usage in usages if price is not None else ():
-            tokens = [usage.get(k, 0) for k in ("prompt_tokens", "completion_tokens",
-                                                 "cached_tokens")]  # fmt: skip
-            if all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
-                spent += price.cost(*tokens)  # type: ignore[union-attr]
+        spent = 0.0 if price is None else price.cost_of_stored(usages)
         self.backend.resume({"cost_usd": spent})
 
     def settings(self) -> dict[str, Any]:

@@ -34,14 +34,20 @@ from tqdm import tqdm
 from kpit._checks import check_count
 from kpit._sync import run_sync
 from kpit.errors import ParseError
-from kpit.generators.base import CostBound, Generator, Reply, cached_share
+from kpit.generators.base import (
+    TOKEN_FIELDS,
+    UNPRICED,
+    CostBound,
+    Generator,
+    Reply,
+    cached_share,
+)
 from kpit.pipeline.plan import DryRun, plan_run
 from kpit.pipeline.quality import QualityFilter, Rejection
 from kpit.pipeline.setup import ALL_TASKS, Pending, RunSetup, set_up
 from kpit.pipeline.store import (
     FAILURES,
     SAMPLES,
-    UNPRICED,
     Run,
     RunLock,
     RunStore,
@@ -200,14 +206,11 @@ def _earlier_totals(previous: Mapping[str, Any]) -> dict[str, Any]:
         sessions = previous.get("sessions") or [last]
     for session in sessions:
         if isinstance(session, Mapping) and session.get("cost_usd") is None:
-            for key, name in zip(UNPRICED, _TOKENS, strict=True):
+            for key, name in zip(UNPRICED, TOKEN_FIELDS, strict=True):
                 value = session.get(name)
                 if isinstance(value, int) and value > 0:
                     out[key] = out.get(key, 0) + value
     return out
-
-
-_TOKENS = ("prompt_tokens", "completion_tokens", "cached_tokens")
 
 
 def _add_totals(earlier: Mapping[str, Any], session: Mapping[str, Any]) -> dict[str, Any]:
@@ -307,7 +310,7 @@ def _charge_stored(
 ) -> None:
     """Charge a session rebuilt from its stored records by their usage, without a price."""
     record["recovered_from"] = "stored records"
-    for name, key in zip(_TOKENS, UNPRICED, strict=True):
+    for name, key in zip(TOKEN_FIELDS, UNPRICED, strict=True):
         record[name] = record[key] = samples[name] + failures[name]
     record["cost_usd"] = None
 

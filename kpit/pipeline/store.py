@@ -36,7 +36,7 @@ from typing import IO, Any
 import orjson
 
 from kpit.errors import ConfigError, DataError
-from kpit.generators.base import CostBound, Price
+from kpit.generators.base import TOKEN_FIELDS, UNPRICED, CostBound, Price, stored_amount
 from kpit.jsonl import read_jsonl, write_json
 from kpit.types import Sample
 
@@ -221,8 +221,6 @@ class RunLock:
         self.release()
 
 
-_TOKENS = ("prompt_tokens", "completion_tokens", "cached_tokens")
-UNPRICED = tuple(f"unpriced_{name}" for name in _TOKENS)
 """Session and run totals: tokens counted while no price was known (priced, and charged to
 the budget, by the first session that knows one)."""
 
@@ -338,10 +336,10 @@ class SpendLedger:
         learned = CostBound()
         for record in settled:
             send = sends.pop(record["paid"], None)
-            prompt = int(_number(record.get("prompt_tokens")))
+            prompt = int(stored_amount(record.get("prompt_tokens")))
             if send is not None and prompt and not record.get("estimated"):  # a reported usage
-                learned = learned.learn(_counted(send), prompt,
-                                        int(_number(record.get("completion_tokens"))))  # fmt: skip
+                completion = int(stored_amount(record.get("completion_tokens")))
+                learned = learned.learn(_counted(send), prompt, completion)
         priced = header.get("price") is not None
         price = Price.from_dict(header["price"]) if priced else None
         likely = (bound or CostBound()).merge(learned)
@@ -357,55 +355,48 @@ def _ledger_sums(
     settled: list[dict[str, Any]], unsettled: list[dict[str, Any]], priced: bool
 ) -> dict[str, Any]:
     """A ledger's figures, named as a backend's session totals."""
-    tokens = dict.fromkeys(_TOKENS, 0)
-    unpriced = dict.fromkeys(_TOKENS, 0)
+    tokens = dict.fromkeys(TOKEN_FIELDS, 0)
+    unpriced = dict.fromkeys(TOKEN_FIELDS, 0)
     cost = estimated = 0.0
     charged = len(unsettled)
     for record in settled:
-        usd = _number(record.get("usd"))
+        usd = stored_amount(record.get("usd"))
         cost += usd
         if record.get("estimated"):
             charged += 1
             estimated += usd
         else:
-            for name in _TOKENS:
-                tokens[name] += int(_number(record.get(name)))
-        for name in _TOKENS:
-            unpriced[name] += int(_number(record.get(name)))
+            for name in TOKEN_FIELDS:
+                tokens[name] += int(stored_amount(record.get(name)))
+        for name in TOKEN_FIELDS:
+            unpriced[name] += int(stored_amount(record.get(name)))
     for record in unsettled:
-        usd = _number(record.get("usd"))
+        usd = stored_amount(record.get("usd"))
         cost, estimated = cost + usd, estimated + usd
         for name in ("prompt_tokens", "completion_tokens"):
-            unpriced[name] += int(_number(record.get(name)))
+            unpriced[name] += int(stored_amount(record.get(name)))
     sums: dict[str, Any] = {
         **tokens,
         "cost_usd": round(cost, 6) if priced else None,
         "cost_estimated_usd": round(estimated, 6) if priced else None,
         "reserve_charged": charged,
     }  # fmt: skip
-    for name, key in zip(_TOKENS, UNPRICED, strict=True):
+    for name, key in zip(TOKEN_FIELDS, UNPRICED, strict=True):
         sums[key] = 0 if priced else unpriced[name]
     return sums
 
 
 def _likely_cost(send: Mapping[str, Any], bound: CostBound, price: Price | None) -> dict[str, Any]:
     """A request sent and never settled, as the tokens and dollars it is charged."""
-    prompt, completion = bound.likely(_counted(send), int(_number(send.get("prompt_tokens"))),
-                                      int(_number(send.get("completion_tokens"))))  # fmt: skip
+    reserve = [int(stored_amount(send.get(name))) for name in TOKEN_FIELDS[:2]]
+    prompt, completion = bound.likely(_counted(send), *reserve)
     usd = price.cost(prompt, completion) if price is not None else None
     return {"prompt_tokens": prompt, "completion_tokens": completion, "usd": usd}
 
 
 def _counted(send: Mapping[str, Any]) -> int:
     """A ``send`` line's prompt tokens as counted by the backend (its reserve, if it has none)."""
-    return int(_number(send.get("counted_prompt_tokens", send.get("prompt_tokens"))))
-
-
-def _number(value: Any) -> float:
-    """A count or an amount read back from a file: 0 unless a number of 0 or more."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        return 0.0
-    return float(value)
+    return int(stored_amount(send.get("counted_prompt_tokens", send.get("prompt_tokens"))))
 
 
 def stored_usage(path: Path, skip: int) -> tuple[int, dict[str, int]]:
@@ -413,7 +404,7 @@ def stored_usage(path: Path, skip: int) -> tuple[int, dict[str, int]]:
     tokens that their stored usage says they cost (a sample's ``meta.usage``, or the
     estimate ``meta.extra.usage_estimate`` kept for an unreadable one; a failure's
     ``usage``). A torn last line is left out."""
-    tokens = dict.fromkeys(_TOKENS, 0)
+    tokens = dict.fromkeys(TOKEN_FIELDS, 0)
     count = 0
     try:
         lines = path.open("rb")
@@ -429,8 +420,8 @@ def stored_usage(path: Path, skip: int) -> tuple[int, dict[str, int]]:
             except orjson.JSONDecodeError:
                 continue
             usage = _usage_of(record) if isinstance(record, dict) else {}
-            for name in _TOKENS:
-                tokens[name] += int(_number(usage.get(name)))
+            for name in TOKEN_FIELDS:
+                tokens[name] += int(stored_amount(usage.get(name)))
     return count, tokens
 
 

@@ -48,6 +48,7 @@ import orjson
 
 from kpit.errors import ConfigError, KpitError
 from kpit.generators.base import (
+    UNPRICED,
     CostBound,
     FatalGeneratorError,
     Generator,
@@ -58,6 +59,7 @@ from kpit.generators.base import (
     Usage,
     Validator,
     cached_share,
+    stored_amount,
 )
 from kpit.generators.openai._client import make_client, openai_module, response_class
 from kpit.generators.openai._options import (
@@ -74,7 +76,7 @@ from kpit.generators.openai.credentials import (
     redact,
     split_url,
 )
-from kpit.generators.openai.pricing import UNPRICED, most_tokens, price_for
+from kpit.generators.openai.pricing import most_tokens, price_for
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter
 from kpit.prompts.tokens import (
     CHARS_PER_TOKEN,
@@ -273,9 +275,9 @@ class OpenAIGenerator(Generator):
     def resume(self, earlier: Mapping[str, Any]) -> None:
         """Count what the run's earlier sessions spent against the budget: their cost, and
         the tokens they used without a price (``unpriced_*``) at this model's list price."""
-        self.cost_before = _amount(earlier.get("cost_usd"))
+        self.cost_before = stored_amount(earlier.get("cost_usd"))
         self.bound_before = CostBound.from_dict(earlier.get("cost_bound"))
-        unpriced = [int(_amount(earlier.get(key))) for key in UNPRICED]
+        unpriced = [int(stored_amount(earlier.get(key))) for key in UNPRICED]
         price = self._list_price()
         if price is not None and any(unpriced):
             self.earlier_priced = price.cost(*unpriced)
@@ -711,13 +713,6 @@ def estimated_usage(request: ChatRequest | None, text: str) -> Usage:
     """The tokens of ``request`` and a reply's ``text`` as counted here, marked estimated."""
     prompt = count_message_tokens(request.messages) if request is not None else 0
     return Usage(prompt, estimate_tokens(text), estimated=True)
-
-
-def _amount(value: Any) -> float:
-    """A count or an amount read from a manifest: 0 unless a number of 0 or more."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        return 0.0
-    return float(value)
 
 
 def _maybe_paid(exc: BaseException) -> bool:

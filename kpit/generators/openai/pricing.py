@@ -44,7 +44,6 @@ __all__ = [
     "CACHE_MIN_TOKENS",
     "COMPLETION_RESERVE",
     "PRICES",
-    "UNPRICED",
     "Price",
     "batch_price",
     "cacheable_tokens",
@@ -96,10 +95,6 @@ def cacheable_tokens(prefix_tokens: int) -> int:
 COMPLETION_RESERVE = 4096
 """The reply tokens a request that sets no ``max_tokens`` is reserved for (kpit's replies
 run to a few hundred; set ``max_tokens`` to make the budget's bound exact)."""
-
-UNPRICED = ("unpriced_prompt_tokens", "unpriced_completion_tokens", "unpriced_cached_tokens")
-"""Session totals: tokens used while no price was known, which the first session that
-knows one prices and charges to its budget."""
 
 _PRIMING = 3
 """Tokens that prime a chat reply, beyond the messages."""
