@@ -25,6 +25,7 @@ from kpit.cli import cli
 from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED
 
 from ..conftest import LLAVA_BENCH, REPO, SAMPLE
+from ..helpers.cli_results import one_clear_line
 from ..helpers.openai_server import FakeOpenAI
 from ..helpers.waiting import HANG, count_lines, wait_for_exit, wait_for_lines
 
@@ -98,13 +99,23 @@ def _write_answers(hpaub: Path, out: Path, model: str = "model-a") -> Path:
     return out
 
 
-def _one_clear_line(result: Result, *words: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    for word in words:
-        assert word in message, message
+def _terminate_after_four(
+    args: list[str], written: Path, server: FakeOpenAI
+) -> tuple[int | None, bytes]:
+    """Run a command whose 5th reply the server holds; once 4 lines are in ``written`` and
+    the 5th request is in flight, send SIGTERM. The process's exit status and stderr."""
+    process = _start(args)
+    try:
+        wait_for_lines(written, 4, process=process)
+        server.wait_for_requests(5)
+        process.send_signal(signal.SIGTERM)
+        stderr = wait_for_exit(process)
+        return process.returncode, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=HANG)
+        server.release()
 
 
 # --- item 5: answers appended as they come, kept on SIGTERM, resumed, budgets stop loudly ---
@@ -115,18 +126,9 @@ def test_sigterm_keeps_the_paid_answers_and_a_rerun_pays_only_for_the_rest(
 ) -> None:
     server.behaviour.hold_after = 4  # the 5th reply waits: SIGTERM lands with it in flight
     out = tmp_path / "answers.jsonl"
-    process = _start(_answer_args(hpaub, out, server, "--concurrency", "1"))
-    try:
-        wait_for_lines(out, 4, process=process)
-        server.wait_for_requests(5)
-        process.send_signal(signal.SIGTERM)
-        stderr = wait_for_exit(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=HANG)
-        server.release()
-    assert process.returncode == EXIT_INTERRUPTED, stderr.decode()[-2000:]
+    code, stderr = _terminate_after_four(_answer_args(hpaub, out, server, "--concurrency", "1"),
+                                   out, server)  # fmt: skip
+    assert code == EXIT_INTERRUPTED, stderr.decode()[-2000:]
     assert b"every answer finished is saved" in stderr and b"Traceback" not in stderr
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(kept) == 4 and len({a["question_id"] for a in kept}) == 4
@@ -203,7 +205,7 @@ def test_an_unwritable_output_is_one_line_before_any_request(
     args = (_answer_args(hpaub, out, server) if command == "answer"
             else _judge_args(hpaub, answers, out, server))  # fmt: skip
     result = _invoke(args)
-    _one_clear_line(result, str(out), "cannot write")
+    one_clear_line(result, str(out), "cannot write")
     assert server.counts["chat"] == 0
 
 
@@ -218,18 +220,9 @@ def test_sigterm_keeps_the_paid_reviews_and_a_rerun_pays_only_for_the_rest(
     answers = _write_answers(hpaub, tmp_path / "answers.jsonl")
     out = tmp_path / "reviews.jsonl"
     cache = tmp_path / "reviews.jsonl.cache.jsonl"
-    process = _start(_judge_args(hpaub, answers, out, server, "--concurrency", "1"))
-    try:
-        wait_for_lines(cache, 4, process=process)
-        server.wait_for_requests(5)
-        process.send_signal(signal.SIGTERM)
-        stderr = wait_for_exit(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=HANG)
-        server.release()
-    assert process.returncode == EXIT_INTERRUPTED, stderr.decode()[-2000:]
+    code, stderr = _terminate_after_four(_judge_args(hpaub, answers, out, server, "--concurrency",
+                                               "1"), cache, server)  # fmt: skip
+    assert code == EXIT_INTERRUPTED, stderr.decode()[-2000:]
     assert count_lines(out) == 4  # what is done is in the reviews too
     sent = server.counts["chat"]
     result = _invoke(_judge_args(hpaub, answers, out, server))
@@ -254,7 +247,7 @@ def test_two_judges_into_one_output_pay_once(
             _judge_replies(other)
             second = _invoke(_judge_args(hpaub, answers, out, other))
             assert other.counts["chat"] == 0  # before: 12 more reviews paid for
-        _one_clear_line(second, f"kpit process {first.pid}", "two writers")
+        one_clear_line(second, f"kpit process {first.pid}", "two writers")
         server.release()
         stderr = wait_for_exit(first)
     finally:
@@ -278,7 +271,7 @@ def test_two_answer_runs_into_one_output_pay_once(
         with FakeOpenAI() as other:
             second = _invoke(_answer_args(hpaub, out, other))
             assert other.counts["chat"] == 0
-        _one_clear_line(second, f"kpit process {first.pid}")
+        one_clear_line(second, f"kpit process {first.pid}")
         server.release()
         stderr = wait_for_exit(first)
     finally:
@@ -345,7 +338,7 @@ def test_judge_never_writes_over_its_answers(how: str, server: FakeOpenAI, tmp_p
             str(files["context"]), "--references", str(files["references"]), "--answers",
             str(answers), "-o", str(out), *_server_options(server)]  # fmt: skip
     result = _invoke(args)
-    _one_clear_line(result, "would write over an input", str(answers))
+    one_clear_line(result, "would write over an input", str(answers))
     assert answers.read_bytes() == before
     assert server.counts["chat"] == 0
 
@@ -358,7 +351,7 @@ def test_answer_never_writes_over_the_benchmark(
     shutil.copytree(hpaub, bench)
     before = (bench / input_name).read_bytes()
     result = _invoke(_answer_args(bench, bench / input_name, server))
-    _one_clear_line(result, "would write over an input", input_name)
+    one_clear_line(result, "would write over an input", input_name)
     assert (bench / input_name).read_bytes() == before
     assert server.counts["chat"] == 0
     # Beside the benchmark's files (not over one) is fine.
@@ -373,7 +366,7 @@ def test_the_pose_judge_never_writes_over_its_answers(hpaub: Path, tmp_path: Pat
     link.symlink_to(answers)
     result = _invoke(["bench", "judge", str(hpaub), "--answers", str(answers), "--judge", "pose",
                       "-o", str(link)])  # fmt: skip
-    _one_clear_line(result, "would write over an input")
+    one_clear_line(result, "would write over an input")
     assert answers.read_bytes() == before
 
 
@@ -387,7 +380,7 @@ def test_answer_never_writes_over_an_image_it_sends(
     args = ["bench", "answer", str(hpaub), "--images", str(images), "--model", "gpt-4o", "-o",
             str(images / name), *_server_options(server)]  # fmt: skip
     result = _invoke(args)
-    _one_clear_line(result, "would write over an input", name)
+    one_clear_line(result, "would write over an input", name)
     assert (images / name).read_bytes() == before and server.counts["chat"] == 0
     # Beside the images (not over one) is fine.
     args[args.index("-o") + 1] = str(images / "answers.jsonl")

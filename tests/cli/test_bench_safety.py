@@ -15,26 +15,18 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 import kpit
 from kpit.bench.report import report_reviews
 from kpit.cli import cli
 
 from ..conftest import SAMPLE
+from ..helpers.cli_results import one_clear_line
 from ..helpers.openai_server import FakeOpenAI
 
 VICTIM_TEXT = "precious data that no kpit command may touch\n"
 CATEGORIES = ["conv", "detail", "complex"]
-
-
-def _one_clear_line(result: Result, *words: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
-    message = result.stderr.strip()
-    assert len(message.splitlines()) == 1, message
-    for word in words:
-        assert word in message, message
 
 
 def _reviews(*, last_category: str | None) -> list[dict[str, object]]:
@@ -71,7 +63,7 @@ def victim(tmp_path: Path) -> Path:
 def test_a_review_without_a_category_is_an_error_naming_its_file_and_line(tmp_path: Path) -> None:
     reviews = _write(tmp_path / "rev.jsonl", _reviews(last_category=None))
     result = CliRunner().invoke(cli, ["bench", "report", str(reviews)])
-    _one_clear_line(result, f"{reviews}: line 12: field 'category'", "without a category")
+    one_clear_line(result, f"{reviews}: line 12: field 'category'", "without a category")
     with pytest.raises(kpit.DataError, match=r"review 12: field 'category'"):
         report_reviews(_reviews(last_category=None))
 
@@ -89,7 +81,7 @@ def test_each_review_counts_once_in_all(tmp_path: Path) -> None:
 def test_a_review_in_category_all_is_refused(tmp_path: Path) -> None:
     reviews = _write(tmp_path / "rev.jsonl", _reviews(last_category="all"))
     result = CliRunner().invoke(cli, ["bench", "report", str(reviews)])
-    _one_clear_line(result, "line 12: field 'category'", "pool of every category")
+    one_clear_line(result, "line 12: field 'category'", "pool of every category")
 
 
 # --- items 7 and 16: the report's outputs ---------------------------------------------------
@@ -108,7 +100,7 @@ def test_report_never_writes_over_its_reviews(target: str, tmp_path: Path) -> No
         os.link(reviews, out)
     for option in ("-o", "--plot"):
         result = CliRunner().invoke(cli, ["bench", "report", str(reviews), option, str(out)])
-        _one_clear_line(result, f"{option} {out} would write over an input")
+        one_clear_line(result, f"{option} {out} would write over an input")
     assert (reviews.read_bytes(), failures.read_bytes()) == before
 
 
@@ -117,7 +109,7 @@ def test_report_and_plot_are_not_one_file(tmp_path: Path) -> None:
     out = tmp_path / "report.png"
     result = CliRunner().invoke(cli, ["bench", "report", str(reviews), "-o", str(out), "--plot",
                                       str(out)])  # fmt: skip
-    _one_clear_line(result, "--plot", "would write over an input")
+    one_clear_line(result, "--plot", "would write over an input")
 
 
 @pytest.mark.parametrize("option", ["-o", "--plot"])
@@ -127,7 +119,7 @@ def test_an_unwritable_report_output_is_one_line(option: str, tmp_path: Path) ->
     blocker.write_text("not a folder\n")
     out = blocker / "report.png"
     result = CliRunner().invoke(cli, ["bench", "report", str(reviews), option, str(out)])
-    _one_clear_line(result, str(out), "cannot write")
+    one_clear_line(result, str(out), "cannot write")
 
 
 @pytest.mark.parametrize("option", ["-o", "--plot"])
@@ -157,7 +149,7 @@ def test_an_unwritable_build_output_is_one_line_before_any_request(
                                       "--generator", "openai", "--model", "gpt-4o",
                                       "--base-url", server.base_url, "-O", "api_key=sk-x",
                                       "-o", str(out)])  # fmt: skip
-    _one_clear_line(result, str(out), "cannot write")
+    one_clear_line(result, str(out), "cannot write")
     assert server.counts["chat"] == 0
 
 
@@ -169,7 +161,7 @@ def test_build_never_writes_over_a_run_it_draws_apart_from(tmp_path: Path) -> No
     before = (run / "manifest.json").read_bytes()
     result = CliRunner().invoke(cli, ["bench", "build", str(SAMPLE), "--num-images", "1",
                                       "--disjoint-from", str(run), "-o", str(run)])  # fmt: skip
-    _one_clear_line(result, "would write over an input")
+    one_clear_line(result, "would write over an input")
     assert (run / "manifest.json").read_bytes() == before
 
 
@@ -203,7 +195,7 @@ def test_the_pose_judge_refuses_options_it_cannot_use(
     given = [str(answers) if word == "ANSWERS" else word for word in given]
     result = CliRunner().invoke(cli, ["bench", "judge", str(folder), "--answers", str(answers),
                                       "--judge", "pose", *given, "-o", str(out)])  # fmt: skip
-    _one_clear_line(result, f"{given[0]} does not apply", "--judge pose")
+    one_clear_line(result, f"{given[0]} does not apply", "--judge pose")
     assert not out.exists()
 
 

@@ -17,8 +17,6 @@ from kpit.train import LlavaDataset, TrainConfig
 from kpit.train import trainer as trainer_module
 from kpit.train.trainer import paper_gpu_settings
 
-from ..helpers.tiny_llava import make_tiny_llava
-
 IMAGES = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
 
 
@@ -62,11 +60,6 @@ def test_the_paper_recipe_on_a_gpu_machine(monkeypatch: pytest.MonkeyPatch) -> N
     assert chosen.deepspeed is None and chosen.tf32 is False
     assert TrainConfig(output_dir="out", recipe="paper", use_cpu=True).deepspeed is None
     assert TrainConfig(output_dir="out", bf16=False).deepspeed is None
-
-
-@pytest.fixture(scope="module")
-def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
 
 
 def _data(tmp_path: Path) -> Path:

@@ -19,16 +19,10 @@ import pytest
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
 from ..conftest import SAMPLE
-from ..helpers.tiny_llava import make_tiny_llava
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 IMAGES = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
 ANSWERS = ("the person is skiing on the snow .", "a man .", "she is sitting on a chair .")
-
-
-@pytest.fixture(scope="module")
-def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
 
 
 def _data(folder: Path, count: int = 12) -> Path:

@@ -16,14 +16,7 @@ pytest.importorskip("transformers", reason="the [test] extra installs transforme
 
 from kpit.train import DEEPSPEED_CONFIGS, TrainConfig, train
 
-from ..helpers.tiny_llava import make_tiny_llava
-
 IMAGES = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
-
-
-@pytest.fixture(scope="module")
-def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
 
 
 def _data(tmp_path: Path) -> Path:
