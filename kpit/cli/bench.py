@@ -34,6 +34,7 @@ from kpit.cli.options import (
     backend_options,
     coco_options_without_images,
     load_from_options,
+    price_option,
 )
 from kpit.errors import ConfigError, DataError
 from kpit.jsonl import atomic_writer
@@ -471,14 +472,7 @@ def build(
     help="Stop sending requests once this many dollars are spent on OUTPUT (what the answers "
     "already in it cost counts too).",
 )
-@click.option(
-    "--price",
-    "prices",
-    multiple=True,
-    metavar="MODEL=INPUT,OUTPUT[,CACHED]",
-    help="Dollars per million input, output and (optionally) cached input tokens, over the "
-    "built-in table (repeatable).",
-)
+@price_option
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(

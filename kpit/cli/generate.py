@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from kpit.cli.options import AliasedOption, backend_options, coco_options, load_from_options
+from kpit.cli.options import (
+    AliasedOption,
+    backend_options,
+    coco_options,
+    load_from_options,
+    price_option,
+)
 from kpit.errors import ConfigError
 from kpit.generators.base import Price
 from kpit.pipeline import DryRun, plan_recipes
@@ -128,14 +134,7 @@ __all__ = ["generate", "parse_shard"]
     type=click.FloatRange(min=0),
     help="Stop sending requests once this many dollars are spent.",
 )
-@click.option(
-    "--price",
-    "prices",
-    multiple=True,
-    metavar="MODEL=INPUT,OUTPUT[,CACHED]",
-    help="Dollars per million input, output and (optionally) cached input tokens, over the "
-    "built-in table (repeatable).",
-)
+@price_option
 @click.option(
     "--reply-retries",
     type=click.IntRange(min=0),

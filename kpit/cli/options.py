@@ -19,10 +19,21 @@ __all__ = [
     "coco_options_without_images",
     "load_from_options",
     "parse_key_values",
+    "price_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
+
+price_option = click.option(
+    "--price",
+    "prices",
+    multiple=True,
+    metavar="MODEL=INPUT,OUTPUT[,CACHED]",
+    help="Dollars per million input, output and (optionally) cached input tokens, over the "
+    "built-in table (repeatable).",
+)
+"""``--price``, as ``kpit generate`` and ``kpit bench answer`` take it."""
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
