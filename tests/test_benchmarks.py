@@ -32,6 +32,10 @@ FIGURES = {
         r"ratio kpit / json.load +time \d\.\d\d, peak \d\.\d\d",
         r"ratio kpit / pycocotools +time \d\.\d\d",
     ],
+    "bench_endpoints.py": [
+        r"throughput ratio three / one: \d\.\d\d",
+        r"\d+ of \d+ stored, \d+ stored twice, \d+ failed",
+    ],
     "bench_generate.py": [r"pipeline / bare \d+x", r"ratio \d+\.\dx", r"[\d,]+ images/s"],
     "bench_kill_resume.py": [r"ratio billed / budget \d\.\d{3}", r"\d+ stored twice"],
     "bench_openai.py": [r"kpit / sequential \d+x"],

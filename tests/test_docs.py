@@ -51,6 +51,7 @@ PAGES: dict[str, tuple[str, ...]] = {
         "kpit.generators.openai.ratelimit",
         "kpit.generators.openai.credentials",
         "kpit.generators.hf_llava",
+        "kpit.generators.openai.endpoints",
     ),
     "kpit.judges": (
         "kpit.judges.gpt",
@@ -90,6 +91,7 @@ INTERNAL_MODULES = (
     "kpit.bench.review",
     # kpit.pipeline exports what users call of the set-up (tasks, SAME_RENDER):
     "kpit.pipeline.setup",
+    "kpit.pipeline.sessions",  # the run's books, kept by generate and merge_runs
     "kpit.judges.records",  # the records a judge receives; kpit.bench re-exports them
     # the pose judge's parts; kpit.judges.pose.claims and .judge export what users call:
     "kpit.judges.pose.context",

@@ -32,6 +32,7 @@ from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED, parse_shard
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
+    base_url_option,
     coco_options_without_images,
     load_from_options,
     price_option,
@@ -115,7 +116,7 @@ def bench() -> None:
 @click.option("--swap", is_flag=True, help="Judge both orders and report the flip rate.")
 @click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--base-url", help="An OpenAI-compatible server for the judge.")
+@base_url_option("the judge")
 @click.option("-O", "--judge-option", "judge_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def judge(
@@ -127,7 +128,7 @@ def judge(
     swap: bool,
     runs: int,
     concurrency: int,
-    base_url: str | None,
+    base_url: tuple[str, ...],
     judge_options: tuple[str, ...],
     output: Path,
     **files: Path | None,
@@ -399,7 +400,7 @@ def json_key(value: object) -> str:
     help="Who writes the questions and references.",
 )
 @click.option("--model", help="The generator's model (e.g. gpt-4o).")
-@click.option("--base-url", help="An OpenAI-compatible server for the generator.")
+@base_url_option("the generator")
 @click.option("--pose-notes", is_flag=True, help="Give the writer each person's pose facts.")
 @click.option(
     "--recipe",
@@ -421,7 +422,7 @@ def build(
     seed: int,
     generator: str,
     model: str | None,
-    base_url: str | None,
+    base_url: tuple[str, ...],
     pose_notes: bool,
     recipe: str,
     disjoint_from: tuple[Path, ...],
@@ -464,7 +465,7 @@ def build(
     help="A backend that reads images (see `kpit plugins`).",
 )
 @click.option("--model", required=True, help="The model under test.")
-@click.option("--base-url", help="An OpenAI-compatible server (vLLM, ...).")
+@base_url_option("the model (vLLM, ...)")
 @click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option(
     "--max-cost",
@@ -487,7 +488,7 @@ def answer(
     image_dir: Path,
     generator: str,
     model: str,
-    base_url: str | None,
+    base_url: tuple[str, ...],
     concurrency: int,
     max_cost: float | None,
     prices: tuple[str, ...],

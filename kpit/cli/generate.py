@@ -10,6 +10,7 @@ import click
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
+    base_url_option,
     coco_options,
     load_from_options,
     price_option,
@@ -117,7 +118,7 @@ __all__ = ["generate", "parse_shard"]
     metavar="KEY=VALUE",
     help="A backend setting (repeatable), e.g. -O temperature=0.7.",
 )
-@click.option("--base-url", help="An OpenAI-compatible server (default: OPENAI_BASE_URL).")
+@base_url_option("the generator (default: OPENAI_BASE_URL)")
 @click.option(
     "--rpm",
     type=click.FloatRange(min=0, min_open=True),
@@ -187,7 +188,7 @@ def generate(
     template_dir: Path | None,
     fewshot: bool,
     generator_options: tuple[str, ...],
-    base_url: str | None,
+    base_url: tuple[str, ...],
     rpm: float | None,
     tpm: float | None,
     max_cost: float | None,

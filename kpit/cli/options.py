@@ -15,6 +15,7 @@ from kpit.errors import ConfigError
 __all__ = [
     "AliasedOption",
     "backend_options",
+    "base_url_option",
     "coco_options",
     "coco_options_without_images",
     "load_from_options",
@@ -34,6 +35,21 @@ price_option = click.option(
     "built-in table (repeatable).",
 )
 """``--price``, as ``kpit generate`` and ``kpit bench answer`` take it."""
+
+
+def base_url_option(server_of: str) -> Callable[[F], F]:
+    """``--base-url``, repeatable: the server of ``server_of``, or several servers of one
+    model (each request goes to the one with the fewest in flight)."""
+    return click.option(
+        "--base-url",
+        "base_url",
+        multiple=True,
+        metavar="URL",
+        help=f"An OpenAI-compatible server for {server_of}; repeat it for several servers of "
+        "one model (vLLM or TGI replicas): each request goes to the one with the fewest in "
+        "flight.",
+    )
+
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -183,8 +199,13 @@ def parse_key_values(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 def backend_options(
-    pairs: tuple[str, ...], base_url: str | None = None, **flags: Any
+    pairs: tuple[str, ...], base_url: str | Sequence[str] | None = None, **flags: Any
 ) -> dict[str, Any]:
-    """A backend's options: ``-O KEY=VALUE`` pairs, with the flags that are set on top."""
+    """A backend's options: ``-O KEY=VALUE`` pairs, with the flags that are set on top.
+
+    ``base_url``: one server, or several (``--base-url`` repeated; one of them is one URL)."""
+    if not isinstance(base_url, str) and base_url is not None:
+        urls = list(base_url)
+        base_url = None if not urls else urls[0] if len(urls) == 1 else urls
     given = {"base_url": base_url, **flags}
     return parse_key_values(pairs) | {k: v for k, v in given.items() if v is not None}

@@ -44,7 +44,7 @@ from typing import Any
 from kpit.errors import ConfigError
 from kpit.jsonl import write_json, write_jsonl
 from kpit.paths import check_output
-from kpit.pipeline.run import _add_totals, _recover
+from kpit.pipeline.sessions import add_totals, recover_sessions
 from kpit.pipeline.setup import RESUME_DEFAULTS, RESUME_KEYS, Shard
 from kpit.pipeline.store import (
     FAILURES,
@@ -332,10 +332,10 @@ def _merged_manifest(runs: Sequence[Run], manifests: Sequence[dict[str, Any]],
     sessions: list[dict[str, Any]] = []
     totals: dict[str, Any] = {}
     for run, old, counts in zip(runs, manifests, result.per_run, strict=True):
-        recovered, spent = _recover(run.store, old, SpendLedger(run.folder))
+        recovered, spent = recover_sessions(run.store, old, SpendLedger(run.folder))
         sessions += [{"run": counts["run"], **session} for session in recovered]  # a merged
         # run's sessions keep the run they came from
-        totals = _add_totals(totals, spent)
+        totals = add_totals(totals, spent)
         counts.update(shard=old.get("shard"), source=old.get("source"),
                       sessions=[s.get("id") for s in recovered], totals=spent)  # fmt: skip
     manifest["tasks"] = sorted({task for m in manifests for task in m.get("tasks") or ()})

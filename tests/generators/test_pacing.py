@@ -83,7 +83,7 @@ def test_turns_end_when_the_request_leaves_even_untraced(
     server.behaviour.limit_headers = False
     backend = OpenAIGenerator("gpt-4o", base_url=server.base_url, api_key=KEY, rpm=600)
     result = run(sample_root, server, tmp_path / "run", concurrency=8, generator=backend)
-    assert len(list(result.samples())) == 12 and backend._traced is False
+    assert len(list(result.samples())) == 12 and backend.endpoints.all[0].traced is False
     assert busiest_second(server.request_times) <= 10
 
 

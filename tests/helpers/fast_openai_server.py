@@ -26,6 +26,7 @@ async def serve_fast(
     retry_after: float = 1.0,
     limit_headers: bool = False,
     seed: int = 0,
+    capacity: int | None = None,
 ) -> None:
     """A lean asyncio server for chat completions only, for throughput benchmarks.
 
@@ -35,9 +36,13 @@ async def serve_fast(
     the excess with a spent budget, announced in ``x-ratelimit-*`` headers when
     ``limit_headers``), and inject faults at random ``rates`` (``429``: an overloaded
     server, ``Retry-After: retry_after`` and no rate-limit headers; ``500``). It records
-    request times, answer times and counts for ``GET /v1/_stats``.
+    request times, answer times and counts for ``GET /v1/_stats``. With ``capacity``, at most
+    that many requests are worked on at once (a GPU replica's batch); the others queue.
     """
     import asyncio
+    import contextlib
+
+    working = asyncio.Semaphore(capacity) if capacity else contextlib.nullcontext()
 
     times: list[float] = []  # chat requests' arrivals
     answered: list[float] = []  # the answers' departures (not the refusals or errors)
@@ -73,7 +78,8 @@ async def serve_fast(
                 headers = {"Retry-After": f"{retry_after:g}"}
                 return response(429, error(429, "The server is overloaded"), headers)
             return response(500, error(500, "The server had an error"), {})
-        await asyncio.sleep(latency)
+        async with working:
+            await asyncio.sleep(latency)
         parsed = json.loads(body)
         payload = json.dumps(fake.completion(parsed, default_content(parsed)))
         answered.append(time.monotonic())

@@ -22,6 +22,9 @@ many chat replies it had sent when each arrived (``replied_before``). It can hol
 replies until told (``hold_after``, :meth:`FakeOpenAI.release`), so that a test stops a
 client while its requests are in flight whatever the machine's speed, and a test can wait
 until it has received some number of requests (:meth:`FakeOpenAI.wait_for_requests`).
+It can work on at most ``capacity`` requests at once (a GPU replica's batch: the others
+queue), and die as a killed server does (:meth:`FakeOpenAI.kill`: no more connections, the
+requests in flight dropped unanswered).
 
     server = FakeOpenAI(latency=0.01).start()
     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test")
@@ -32,6 +35,7 @@ until it has received some number of requests (:meth:`FakeOpenAI.wait_for_reques
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import json
 import math
@@ -40,7 +44,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -119,6 +123,7 @@ class Behaviour:
     """How the server answers; change the fields while it runs."""
 
     latency: float = 0.0
+    capacity: int | None = None  # requests worked on at once (a GPU's batch); others queue
     script: deque[str] = field(default_factory=deque)  # one fault per chat request, in order
     rates: dict[str, float] = field(default_factory=dict)  # fault -> probability
     retry_after: float = 0.2
@@ -161,6 +166,9 @@ class FakeOpenAI:
         self.received = threading.Condition(self.lock)  # notified on every chat request
         self.released = threading.Event()  # held replies go on (set by release() and stop())
         self.stopping = threading.Event()
+        self.killed = threading.Event()  # kill(): held and later requests get no reply
+        self.connections: set[socket.socket] = set()  # open client connections
+        self._working: threading.BoundedSemaphore | None = None  # the capacity's slots
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.prompts: list[str] = []  # every prompt answered, for the prompt cache
@@ -188,6 +196,31 @@ class FakeOpenAI:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    def kill(self) -> None:
+        """Die as a killed server does: stop listening and drop every open connection, the
+        requests in flight unanswered."""
+        self.killed.set()
+        self.stop()
+        with self.lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    @contextlib.contextmanager
+    def working(self) -> Iterator[None]:
+        """One of the server's ``capacity`` slots, while a request is worked on."""
+        capacity = self.behaviour.capacity
+        if capacity is None:
+            yield
+            return
+        with self.lock:
+            if self._working is None:
+                self._working = threading.BoundedSemaphore(capacity)
+            slots = self._working
+        with slots:
+            yield
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
@@ -402,6 +435,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        with self.fake.lock:
+            self.fake.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake.lock:
+            self.fake.connections.discard(self.connection)
+        with contextlib.suppress(OSError):  # a connection that kill() dropped
+            super().finish()
+
     def _send(
         self,
         status: int,
@@ -480,6 +524,9 @@ class _Handler(BaseHTTPRequestHandler):
             fake.received.notify_all()
         try:
             fake._hold(arrival)
+            if fake.killed.is_set():  # a dead server answers nothing
+                self.close_connection = True
+                return
             fault = fake.next_fault() if fake.admit() else "refused"
             if fault:
                 with fake.lock:
@@ -487,7 +534,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "slow":
                 fake.stopping.wait(fake.behaviour.slow_seconds)
             elif fake.behaviour.latency and fault != "refused":
-                time.sleep(fake.behaviour.latency)
+                with fake.working():
+                    time.sleep(fake.behaviour.latency)
             limits = fake.limits()
             with fake.lock:
                 fake.replied += 1  # before the reply leaves: the client cannot overtake it
@@ -600,7 +648,7 @@ def main() -> None:
     """Serve in this process; print the base URL.
 
     ``python openai_server.py LATENCY [--fast [--per-second N] [--limit-headers]
-    [--faults 429=0.1,500=0.05] [--retry-after SECONDS]]``
+    [--faults 429=0.1,500=0.05] [--retry-after SECONDS] [--capacity N]]``
     """
     import argparse
     import asyncio
@@ -612,6 +660,7 @@ def main() -> None:
     parser.add_argument("--limit-headers", action="store_true", help="announce the limit")
     parser.add_argument("--faults", default="", help="FAULT=RATE,... (429, 500)")
     parser.add_argument("--retry-after", type=float, default=1.0, help="a 429's Retry-After")
+    parser.add_argument("--capacity", type=int, help="requests worked on at once")
     args = parser.parse_args()
     rates = {k: float(v) for k, v in (item.split("=") for item in args.faults.split(",") if item)}
     if args.fast:
@@ -621,10 +670,12 @@ def main() -> None:
             from fast_openai_server import serve_fast  # type: ignore[import-not-found,no-redef]
 
         asyncio.run(serve_fast(args.latency, per_second=args.per_second, rates=rates,
-                               retry_after=args.retry_after,
-                               limit_headers=args.limit_headers))  # fmt: skip
+                               retry_after=args.retry_after, limit_headers=args.limit_headers,
+                               capacity=args.capacity))  # fmt: skip
         return
-    server = FakeOpenAI(latency=args.latency).start()
+    server = FakeOpenAI(latency=args.latency)
+    server.behaviour.capacity = args.capacity
+    server.start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -68,10 +68,11 @@ class VirtualTime:
 
         send = chat.OpenAIGenerator._send
 
-        async def counted_send(backend: chat.OpenAIGenerator, body: dict[str, Any]) -> Any:
+        async def counted_send(backend: chat.OpenAIGenerator, body: dict[str, Any],
+                               *endpoint: Any) -> Any:  # fmt: skip
             clock.in_flight += 1
             try:
-                return await send(backend, body)
+                return await send(backend, body, *endpoint)
             finally:
                 clock.in_flight -= 1
 

@@ -20,7 +20,11 @@ from kpit.options import option
 class OpenAIOptions:
     """The ``openai`` backend's options (keyword arguments, or ``-O key=value``)."""
 
-    base_url: str | None = option(None, "The server (default OPENAI_BASE_URL, else OpenAI's).")
+    base_url: str | tuple[str, ...] | None = option(
+        None,
+        "The server (default OPENAI_BASE_URL, else OpenAI's); several servers of one model "
+        "as a list: each request goes to the one with the fewest in flight.",
+    )
     api_key: str | None = option(
         None, "The key (default OPENAI_API_KEY); never stored or shown.", secret=True
     )

@@ -71,6 +71,9 @@ class OpenAIBatchGenerator(OpenAIGenerator):
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
+        if len(self.base_urls) > 1:  # a batch's files and results live on one server
+            raise ConfigError("the Batch API takes one server, not several base URLs",
+                              field="base_url")  # fmt: skip
         self.poll_interval = self.options.poll_interval
         self.max_batch_requests = self.options.max_batch_requests
         self.max_resubmits = self.options.max_resubmits

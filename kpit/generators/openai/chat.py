@@ -70,12 +70,14 @@ from kpit.generators.openai._options import (
 from kpit.generators.openai._retry import Retry, refusal_retry
 from kpit.generators.openai._wire import read_answer, read_usage, to_openai_messages
 from kpit.generators.openai.credentials import (
+    ServerURL,
     clean_key,
     protect_logs,
     public_url,
     redact,
     split_url,
 )
+from kpit.generators.openai.endpoints import Endpoint, Endpoints
 from kpit.generators.openai.pricing import most_tokens, price_for
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter
 from kpit.prompts.tokens import (
@@ -137,18 +139,30 @@ class OpenAIGenerator(Generator):
         opts = self.options
         refuse_unworkable(opts)  # before anything is sent: no request could succeed
         self._secret = clean_key(opts.api_key or os.environ.get("OPENAI_API_KEY"))
-        self.base_url = opts.base_url or os.environ.get("OPENAI_BASE_URL")
-        self._server = split_url(self.base_url)
+        self.base_urls = _server_urls(opts)
+        self.base_url = self.base_urls[0] if self.base_urls else None
+        servers = [split_url(url) for url in self.base_urls] or [split_url(None)]
         self._azure = split_url(opts.azure_endpoint)
-        protect_logs(self._secret, *self._server.secrets, *self._azure.secrets,
-                     names=(*self._server.names, *self._azure.names))  # fmt: skip
+        protect_logs(self._secret, *(s for server in servers for s in server.secrets),
+                     *self._azure.secrets, names=(*(n for server in servers for n in server.names),
+                                                  *self._azure.names))  # fmt: skip
         self.timeout = opts.timeout
         self.max_retries = opts.max_retries
         self.backoff = opts.backoff
         self.backoff_max = opts.backoff_max
         self.max_cost = opts.max_cost
-        self.limiter = RateLimiter(opts.rpm or None, opts.tpm or None, learn=opts.learn_limits,
-                                   max_pause=opts.backoff_max)  # fmt: skip
+        self.endpoints = Endpoints(
+            servers,
+            make_limiter=lambda: RateLimiter(
+                opts.rpm or None,
+                opts.tpm or None,
+                learn=opts.learn_limits,
+                max_pause=opts.backoff_max,
+            ),
+            make_slots=lambda calls: AdaptiveConcurrency(calls),
+            cooldown=opts.backoff,
+            cooldown_max=opts.backoff_max,
+        )
         self.params: dict[str, Any] = {
             k: getattr(opts, k)
             for k in ("temperature", "top_p", "max_tokens", "seed")
@@ -173,10 +187,8 @@ class OpenAIGenerator(Generator):
         self.bound_before = CostBound()  # what earlier sessions' replies cost at most
         self.bound = CostBound()  # what this session's replies cost at most
         self.cached_unknown = 0  # replies whose cached token count could not be read
-        self._slots: AdaptiveConcurrency | None = None  # made by generate (or the first call)
+        self._concurrency_set = False  # by generate (or the first call)
         self._halted: str | None = None
-        self._client: Any = None
-        self._traced: bool | None = None  # whether the HTTP core reports departures
         # The budget beyond the replies' usage (see _reserve and _settle_failed):
         self.reserved = 0.0  # dollars that the requests in flight may cost at most
         self._reserves = 0  # requests in flight holding a reserve
@@ -199,21 +211,33 @@ class OpenAIGenerator(Generator):
         """What this backend pays for a model whose list price is ``price``."""
         return price
 
-    # --- the client ---------------------------------------------------------------------
+    # --- the clients --------------------------------------------------------------------
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The first endpoint's pacing (the only one's, with one server)."""
+        return self.endpoints.all[0].limiter
 
     @property
     def client(self) -> Any:
-        """The ``openai`` async client, made on first use."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
+        """The first endpoint's ``openai`` async client, made on first use."""
+        return self._client_of(self.endpoints.all[0])
 
-    def _make_client(self) -> Any:
+    def _client_of(self, endpoint: Endpoint) -> Any:
+        """The ``openai`` async client of ``endpoint``, made on first use."""
+        if endpoint.client is None:
+            endpoint.client = self._make_client(endpoint.server, endpoint)
+        return endpoint.client
+
+    def _make_client(self, server: ServerURL, endpoint: Endpoint) -> Any:
         # The pacing's turn ends when the request's bytes leave (see _on_request).
-        return make_client(self.options, self._secret, self._server, self._azure,
-                           self._on_request, timeout=self.timeout)  # fmt: skip
+        async def on_request(request: Any) -> None:
+            await self._on_request(endpoint, request)
 
-    async def _on_request(self, request: Any) -> None:
+        return make_client(self.options, self._secret, server, self._azure, on_request,
+                           timeout=self.timeout)  # fmt: skip
+
+    async def _on_request(self, endpoint: Endpoint, request: Any) -> None:
         """The HTTP client's request hook: end the pacing's turn when the bytes leave.
 
         The HTTP core's ``trace`` extension says when the connection is opened or the
@@ -221,22 +245,25 @@ class OpenAIGenerator(Generator):
         way (the first request's lazy imports, a busy event loop); a transport that never
         reports it ends the turn here instead.
         """
-        if not self.limiter.holding():
+        limiter = endpoint.limiter
+        if not limiter.holding():
             return
-        if self._traced is False:
-            self.limiter.sent()
+        if endpoint.traced is False:
+            limiter.sent()
             return
-        request.extensions["trace"] = self._trace
 
-    async def _trace(self, event: str, info: Mapping[str, Any]) -> None:
-        if event.endswith(_DEPARTURES):
-            self._traced = True
-            self.limiter.sent()
+        async def trace(event: str, info: Mapping[str, Any]) -> None:
+            if event.endswith(_DEPARTURES):
+                endpoint.traced = True
+                limiter.sent()
+
+        request.extensions["trace"] = trace
 
     async def aclose(self) -> None:
-        """Close the HTTP client, if one was opened."""
-        if self._client is not None:
-            await self._client.close()
+        """Close the HTTP clients that were opened."""
+        for endpoint in self.endpoints.all:
+            if endpoint.client is not None:
+                await endpoint.client.close()
 
     # --- reporting ----------------------------------------------------------------------
 
@@ -247,13 +274,16 @@ class OpenAIGenerator(Generator):
     def settings(self) -> dict[str, Any]:
         """Options, server (without credentials), parameters, limits, retries, budget and
         price; never the key."""
+        given = self.options.base_url
         options = super().settings()["options"] | {
-            "base_url": _public_url(self.options.base_url),
+            "base_url": [_public_url(u) for u in given] if isinstance(given, (list, tuple))
+            else _public_url(given),
             "azure_endpoint": _public_url(self.options.azure_endpoint),
-        }
+        }  # fmt: skip
+        shown = [_public_url(url) for url in self.base_urls]
         settings = super().settings() | {
             "options": options,
-            "base_url": _public_url(self.base_url),
+            "base_url": shown if len(shown) > 1 else _public_url(self.base_url),
             "params": dict(self.params),
             "extra_body": self.extra_body,
             "rpm": self.limiter.rpm,
@@ -311,6 +341,7 @@ class OpenAIGenerator(Generator):
         without a price (``unpriced_*``) and what this session priced of the earlier ones
         (``earlier_priced_usd``)."""
         priced = self._price is not None
+        limiters = [endpoint.limiter for endpoint in self.endpoints.all]
         return {
             "requests_sent": self.requests_sent,
             "prompt_tokens": self.prompt_tokens,
@@ -319,8 +350,8 @@ class OpenAIGenerator(Generator):
             "cached_share": cached_share(self.cached_tokens, self.prompt_tokens),
             "cost_usd": round(self.cost, 6) if self._price is not None else None,
             "cache_saved_usd": round(self.cache_saved, 6) if self._price is not None else None,
-            "throttled": self.limiter.throttled,
-            "budget_pauses": self.limiter.pauses,
+            "throttled": sum(limiter.throttled for limiter in limiters),
+            "budget_pauses": sum(limiter.pauses for limiter in limiters),
             "usage_unknown": self.usage_unknown,
             "usage_estimated": self.usage_estimated,  # replies charged with counted tokens
             "cached_unknown": self.cached_unknown,
@@ -330,11 +361,14 @@ class OpenAIGenerator(Generator):
             **self.unpriced,
             "cost_bound": self.bound.to_dict(),
             "learned_limits": self.learned_limits(),
-            "concurrency_lowest": None if self._slots is None else self._slots.lowest,
-        }
+            "concurrency_lowest": min(e.slots.lowest for e in self.endpoints.all)
+            if self._concurrency_set else None,
+            "endpoints": self.endpoints.report(),
+        }  # fmt: skip
 
     def learned_limits(self) -> dict[str, float] | None:
-        """The limits the server announced, per minute (``requests``, ``tokens``), if any."""
+        """The limits the server announced, per minute (``requests``, ``tokens``), if any:
+        with several endpoints, the first's (each endpoint's are in ``totals()["endpoints"]``)."""
         learned = self.limiter.learned
         return {f"{kind}_per_minute": learned[kind] for kind in sorted(learned)} or None
 
@@ -467,20 +501,20 @@ class OpenAIGenerator(Generator):
             log.error("%s: %s", exc.file, exc.message)
 
     async def _paid_send(self, request: ChatRequest, body: dict[str, Any], estimate: int,
-                         most: _Most) -> Reply:  # fmt: skip
+                         most: _Most, endpoint: Endpoint) -> Reply:  # fmt: skip
         """Send one attempt and read its reply, with the spend ledger's lines around it.
 
         :meth:`_reply` charges the reply's usage without awaiting anything, so what the
         session's figures gain across it is this reply's cost alone."""
         ticket = self._log_send(request.key, most)
         try:
-            sent = await self._send(body)
+            sent = await self._send(body, endpoint)
         except BaseException as exc:
             self._settle_failed(ticket, self._charged(), most, exc)
             raise
         before = self._charged()
         try:
-            reply = self._reply(request, sent, estimate)
+            reply = self._reply(request, sent, estimate, endpoint)
         except BaseException as exc:
             self._settle_failed(ticket, before, most, exc)
             raise
@@ -544,7 +578,8 @@ class OpenAIGenerator(Generator):
         Requests that wait out a backoff or a rate limit hold no slot, so more of them are
         worked on than are sent at once.
         """
-        self._slots = AdaptiveConcurrency(concurrency)
+        self.endpoints.set_concurrency(concurrency)
+        self._concurrency_set = True
         _ = self.client  # no key or a bad option fails here, before any request
         replies = super().generate(requests, concurrency=concurrency * WAITING_FACTOR,
                                    validate=validate, reply_retries=reply_retries)  # fmt: skip
@@ -553,51 +588,67 @@ class OpenAIGenerator(Generator):
 
     async def complete(self, request: ChatRequest) -> Reply:
         """Send one chat request, paced by the rate limits, retrying what a retry can fix."""
-        if self._slots is None:
-            self._slots = AdaptiveConcurrency(8)
-        slots = self._slots
+        self._concurrency_set = True
         estimate = self._estimate(request)
         body = self.body(request)
         most = self._most(request)
         last_code, last_detail = "error", ""
         wait = 0.0
         backoffs = 0  # failed attempts that waited out a backoff (not a server's own wait)
+        failed_on: set[int] = set()  # endpoints that just failed this request
         for attempt in range(self.max_retries + 1):
             if self.stop_reason is not None:
                 raise StopGeneration(self.stop_reason, record=request.key)
             if attempt:
                 await asyncio.sleep(wait)  # no slot held here
-            taken = started = await slots.acquire()
+            endpoint, taken = await self.endpoints.take(failed_on)
+            started = taken
             reserved = 0.0
             try:
                 # Within the budget, with what the requests in flight may cost reserved:
                 reserved = await self._reserve(self._likely(most), request.key)
                 # Paced after taking a slot, so that each request goes out at its turn.
-                started = await self.limiter.acquire(estimate)
+                started = await endpoint.limiter.acquire(estimate)
                 halted = self._halted or self.stop_reason
                 if halted is not None:
                     raise StopGeneration(halted, record=request.key)
-                reply = await self._paid_send(request, body, estimate, most)
+                reply = await self._paid_send(request, body, estimate, most, endpoint)
             except Retry as retry:
                 last_code, last_detail = retry.code, retry.detail
-                told = self._wait_after(retry, taken, started)
-                if told is None:
-                    backoffs += 1
-                wait = self._backoff(backoffs) if told is None else told
+                if self._elsewhere(endpoint, retry, failed_on):
+                    wait = 0.0  # another endpoint is ready: the failure says nothing of it
+                else:
+                    told = self._wait_after(retry, endpoint, taken, started)
+                    if told is None:
+                        backoffs += 1
+                    wait = self._backoff(backoffs) if told is None else told
                 log.info("%s: %s (attempt %d), retrying in %.2g s", request.key, retry.detail,
                          attempt + 1, wait)  # fmt: skip
                 continue
             finally:
                 self._release(reserved)
-                self.limiter.release()  # the request failed before leaving, or went untraced
-                slots.release()
-                self.limiter.settle()
-            slots.succeed(taken)
+                endpoint.limiter.release()  # it failed before leaving, or went untraced
+                self.endpoints.give_back(endpoint)
+                endpoint.limiter.settle()
+            self.endpoints.answered(endpoint, taken)
             return reply
         raise GeneratorError(f"gave up after {self.max_retries + 1} attempts: {last_detail}",
                              code=last_code, record=request.key)  # fmt: skip
 
-    def _wait_after(self, retry: Retry, taken: float, started: float) -> float | None:
+    def _elsewhere(self, endpoint: Endpoint, retry: Retry, failed_on: set[int]) -> bool:
+        """Whether the next attempt goes to another endpoint at once: ``endpoint`` could
+        not be reached or failed (it is counted against it), and another one is ready.
+        ``failed_on`` gathers the endpoints that failed the request, until none is left."""
+        if not self.endpoints.failed(endpoint, retry.code) or not self.endpoints.several:
+            return False
+        failed_on.add(endpoint.index)
+        if self.endpoints.ready_besides(failed_on):
+            return True
+        failed_on.clear()  # every endpoint failed it: back off, then try them all again
+        return False
+
+    def _wait_after(self, retry: Retry, endpoint: Endpoint, taken: float,
+                    started: float) -> float | None:  # fmt: skip
         """How long a failed request waits before its next attempt, and what a 429 slows.
 
         A 429 that says a budget is spent has paused every request until the reset (the
@@ -607,34 +658,38 @@ class OpenAIGenerator(Generator):
         the attempts that did so: a 500 after a 429 waits as a first 500 would).
         """
         if retry.code == "rate_limit":
-            self.limiter.throttle(retry.spent, started)
+            endpoint.limiter.throttle(retry.spent, started)
             if retry.spent:
                 return 0.0
-            assert self._slots is not None
-            self._slots.overloaded(taken)
+            endpoint.slots.overloaded(taken)
             if retry.retry_after is not None:
-                return self.limiter.cap(retry.retry_after) * random.uniform(1.0, 1.1)
+                return endpoint.limiter.cap(retry.retry_after) * random.uniform(1.0, 1.1)
         return None
 
     def _backoff(self, attempt: int) -> float:
         wait = min(self.backoff_max, self.backoff * 2.0 ** (attempt - 1))
         return float(wait * random.uniform(0.5, 1.5))
 
-    async def _send(self, body: dict[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        """One call; retryable failures raise :class:`Retry`, hopeless ones are fatal."""
+    async def _send(self, body: dict[str, Any],
+                    endpoint: Endpoint | None = None) -> tuple[Any, Mapping[str, str]]:  # fmt: skip
+        """One call to ``endpoint`` (default: the first); retryable failures raise
+        :class:`Retry`, hopeless ones are fatal."""
         openai = openai_module()
+        endpoint = endpoint or self.endpoints.all[0]
+        limiter = endpoint.limiter
         self.requests_sent += 1
         try:
             # The client's own request path (auth, base URL, Azure deployments, error types),
             # without its typed-parameter transform and response models: at tens of
             # requests a second their CPU cost delays every other request on the loop.
-            response = await self.client.post("/chat/completions", body=body,
-                                              cast_to=response_class())  # fmt: skip
+            client = self._client_of(endpoint)
+            response = await client.post("/chat/completions", body=body,
+                                         cast_to=response_class())  # fmt: skip
             return orjson.loads(response.content), response.headers
         except openai.APIStatusError as exc:
             status = exc.status_code
             headers = exc.response.headers if exc.response is not None else {}
-            spent = self.limiter.observe(headers, refused=status == 429)
+            spent = limiter.observe(headers, refused=status == 429)
             retry = refusal_retry(status, self._message(exc), headers, spent=spent)
             if retry is not None:
                 raise retry from None
@@ -651,25 +706,25 @@ class OpenAIGenerator(Generator):
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise Retry("malformed", f"malformed reply: {type(exc).__name__}") from None
         finally:
-            if self._traced is None and self.limiter.holding():
-                self._traced = False  # answered, and the transport never said it left
+            if endpoint.traced is None and limiter.holding():
+                endpoint.traced = False  # answered, and the transport never said it left
 
     def _message(self, exc: openai.APIStatusError) -> str:
         return redact(str(exc.message), self._secret)[:300]
 
     def _reply(self, request: ChatRequest, sent: tuple[Any, Mapping[str, str]],
-               estimate: int) -> Reply:  # fmt: skip
+               estimate: int, endpoint: Endpoint) -> Reply:  # fmt: skip
         """The reply of a request the server answered: its text, or the failure of this
         request alone (a reply of another shape, a refusal, a filtered or empty reply), with
         its usage charged either way."""
         completion, headers = sent
-        self.limiter.observe(headers)
-        self.limiter.succeed()
+        endpoint.limiter.observe(headers)
+        endpoint.limiter.succeed()
         answer = read_answer(completion)
         body = completion if isinstance(completion, Mapping) else {}
         usage, extra = self._account(request, body.get("usage"), answer.text or "")
         if not usage.estimated:
-            self.limiter.correct(estimate, usage.prompt_tokens + usage.completion_tokens)
+            endpoint.limiter.correct(estimate, usage.prompt_tokens + usage.completion_tokens)
         model = body.get("model") if isinstance(body.get("model"), str) else None
         if answer.text is None:
             log.info("%s: %s", request.key, answer.detail)
@@ -735,3 +790,23 @@ def _maybe_paid(exc: BaseException) -> bool:
             return False
         cause = cause.__cause__ or cause.__context__
     return True
+
+
+def _server_urls(options: OpenAIOptions) -> list[str]:
+    """The servers' URLs: ``base_url`` (one, or several), else ``OPENAI_BASE_URL``; none for
+    OpenAI's own. Several with Azure, or one named twice, are refused."""
+    given = options.base_url
+    urls = list(given) if isinstance(given, (list, tuple)) else [given] if given else []
+    if not urls and os.environ.get("OPENAI_BASE_URL"):
+        urls = [os.environ["OPENAI_BASE_URL"]]
+    for url in urls:
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError(f"must be a server URL, not {public_url(str(url))!r}",
+                              field="base_url")  # fmt: skip
+    if len(urls) > 1 and options.azure_endpoint:
+        raise ConfigError("Azure OpenAI takes one endpoint (azure_endpoint), not several "
+                          "base URLs", field="base_url")  # fmt: skip
+    for i, url in enumerate(urls):
+        if url in urls[:i]:
+            raise ConfigError(f"{public_url(url)} is named twice", field="base_url")
+    return urls
