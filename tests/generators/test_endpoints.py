@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from kpit import generate as kpit_generate
+from kpit import load_coco
 from kpit.cli.options import backend_options
 from kpit.errors import ConfigError
 from kpit.generators.openai.batch import OpenAIBatchGenerator
@@ -334,3 +336,24 @@ def test_several_base_urls_from_the_command_line_s_options() -> None:
     with pytest.raises(ConfigError, match="one server") as info:
         OpenAIBatchGenerator(api_key=KEY, **flags)
     assert info.value.field == "base_url"
+
+
+def test_each_endpoint_learns_its_own_limits_and_keeps_its_own_concurrency(
+    servers: list[FakeOpenAI], tmp_path: Path
+) -> None:
+    announcing, quiet, overloaded = servers
+    quiet.behaviour.limit_headers = False  # vLLM announces no limits
+    overloaded.behaviour.script.extend(["429"])  # one overload: its own concurrency drops
+    overloaded.behaviour.retry_after = 0.01
+    result = kpit_generate(load_coco(SAMPLE), "all", "openai", "gpt-4o", out=tmp_path / "run",
+                           progress=False, concurrency=4,
+                           generator_options={"base_url": [s.base_url for s in servers],
+                                              "api_key": KEY, "backoff": 0.02})  # fmt: skip
+    assert len(list(result.samples())) == 12
+    figures = result.manifest["last_session"]["endpoints"]
+    learned = figures[announcing.base_url]["learned_limits"]
+    assert learned == {"requests_per_minute": 30_000, "tokens_per_minute": 150_000_000}
+    assert figures[quiet.base_url]["learned_limits"] is None
+    assert figures[overloaded.base_url]["concurrency_lowest"] == 3  # 4 x 3/4
+    assert figures[announcing.base_url]["concurrency_lowest"] == 4
+    assert figures[quiet.base_url]["concurrency_lowest"] == 4
