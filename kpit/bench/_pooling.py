@@ -15,12 +15,10 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 from kpit.errors import ConfigError
-
-if TYPE_CHECKING:
-    from kpit.bench.report import ReviewFile
 
 __all__ = [
     "UnevenPooling",
@@ -32,6 +30,18 @@ __all__ = [
 ]
 
 log = logging.getLogger("kpit.bench.report")
+
+
+class ReviewFile(Protocol):
+    """What these checks read of :class:`kpit.bench.report.ReviewFile` (no import: no cycle)."""
+
+    @property
+    def path(self) -> Path:
+        """The file."""
+
+    @property
+    def reviews(self) -> list[dict[str, Any]]:
+        """Its reviews with readable scores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +134,6 @@ def refuse_copies(files: Sequence[ReviewFile]) -> None:
             continue
         first = seen.setdefault(digest, n)
         if first != n:
-            raise ConfigError(f"named twice ({files[first].path} and {review_file.path} hold the same "
-                              "reviews): its reviews would count twice",
+            raise ConfigError(f"named twice ({files[first].path} and {review_file.path} hold "
+                              "the same reviews): its reviews would count twice",
                               file=review_file.path)  # fmt: skip

@@ -486,7 +486,8 @@ def paper_scores(files: Iterable[ReviewFile], *, strict: bool = False) -> dict[s
             categories[category] = 10 * float(np.mean(per_question))
             counts[category] = len(per_question)
         out[who] = PaperScore(who, categories, counts, tuple(sorted(opponents[who])),
-                              unreadable.get(who, 0), opponents_questions(pairings, who))  # fmt: skip
+                              unreadable.get(who, 0),
+                              opponents_questions(pairings, who))  # fmt: skip
     return out
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -169,3 +171,21 @@ def test_a_copy_of_a_review_file_is_refused_like_one_named_twice(tmp_path: Path)
     write_jsonl(copy, reviews)
     result = runner.invoke(cli, ["bench", "report", str(original), str(copy)])
     assert result.exit_code == 0, result.output
+
+
+def test_the_doc_s_example_runs_as_written(tmp_path: Path) -> None:
+    """docs/bench.md's command on Table 4's reviews less 10 questions prints what it shows."""
+    text = (ROOT / "docs" / "bench.md").read_text(encoding="utf-8")
+    section = text.split("### Pairings over different questions", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, flags=re.S | re.M)
+    assert [language for language, _ in blocks] == ["bash", "text", "text"]
+    (_, command), (_, table), (_, warning) = blocks
+    _table_4(tmp_path, _without_10_conv)  # reviews-full-data.jsonl, ...
+    assert command.startswith("kpit ")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    done = subprocess.run(["bash", "-c", f"{shlex.quote(sys.executable)} -m {command}"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(table)
+    assert done.stderr == warning
