@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from kpit.bench._pooling import check_pooling, opponents_questions, pairing_questions
 from kpit.bench.files import CATEGORIES
 from kpit.errors import ConfigError, DataError
 from kpit.jsonl import read_jsonl
@@ -410,6 +411,7 @@ class PaperScore:
             of a swapped question averaged first).
         opponents: the models it was judged against.
         unreadable: reviews of its pairings without readable scores (excluded).
+        questions: per opponent, the questions with readable scores in that pairing.
         all: the mean of the three category scores (the paper's All).
     """
 
@@ -418,6 +420,7 @@ class PaperScore:
     counts: dict[str, int]
     opponents: tuple[str, ...]
     unreadable: int = 0
+    questions: dict[str, int] = field(default_factory=dict)
 
     @property
     def all(self) -> float:
@@ -440,8 +443,13 @@ class PaperScore:
         return self.all / baseline.all - 1
 
 
-def paper_scores(files: Iterable[ReviewFile]) -> dict[str, PaperScore]:
-    """Every model's pooled scores over pairwise review files (the paper's Tables 4 and 5)."""
+def paper_scores(files: Iterable[ReviewFile], *, strict: bool = False) -> dict[str, PaperScore]:
+    """Every model's pooled scores over pairwise review files (the paper's Tables 4 and 5).
+
+    A model pooled over pairings whose question sets differ (they weigh unequally) is logged
+    as a warning, or with ``strict`` raised as a :class:`~kpit.errors.ConfigError`.
+    """
+    files = list(files)
     # (model, category) -> (pairing, question) -> scores from each order and run
     values: dict[tuple[str, str], dict[tuple[frozenset[str], int], list[float]]] = {}
     opponents: dict[str, set[str]] = {}
@@ -465,6 +473,8 @@ def paper_scores(files: Iterable[ReviewFile]) -> dict[str, PaperScore]:
             r["versus_id"] for r in review_file.reviews
         }:
             unreadable[str(who)] = unreadable.get(str(who), 0) + review_file.unreadable
+    check_pooling(files, strict=strict)
+    pairings = pairing_questions(files)
     out: dict[str, PaperScore] = {}
     for who in sorted(opponents):
         categories, counts = {}, {}
@@ -476,13 +486,16 @@ def paper_scores(files: Iterable[ReviewFile]) -> dict[str, PaperScore]:
             categories[category] = 10 * float(np.mean(per_question))
             counts[category] = len(per_question)
         out[who] = PaperScore(who, categories, counts, tuple(sorted(opponents[who])),
-                              unreadable.get(who, 0))  # fmt: skip
+                              unreadable.get(who, 0),
+                              opponents_questions(pairings, who))  # fmt: skip
     return out
 
 
 def paper_table(scores: Mapping[str, PaperScore], baseline: str | None = None) -> str:
     """The paper's table: Conversation, Detailed description, Complex reasoning, All, and
-    with ``baseline``, each model's relative change of All against it."""
+    with ``baseline``, each model's relative change of All against it; beside them, the
+    scores pooled per category and the models it was judged against with the questions of
+    each pairing."""
     if baseline is not None and baseline not in scores:
         known = ", ".join(scores) or "none"
         raise ConfigError(f"no model {baseline!r} in the reviews; models: {known}",
@@ -491,7 +504,7 @@ def paper_table(scores: Mapping[str, PaperScore], baseline: str | None = None) -
     header = ["model", *titles, "All"]
     if baseline is not None:
         header.append(f"vs {baseline}")
-    header += ["scores pooled", "judged against", "unreadable"]
+    header += ["scores pooled", "judged against (questions)", "unreadable"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for model, score in scores.items():
         cells = [f"{score.categories[c]:.2f}" if c in score.categories else "-" for c in CATEGORIES]
@@ -499,7 +512,8 @@ def paper_table(scores: Mapping[str, PaperScore], baseline: str | None = None) -
         if baseline is not None:
             cells.append("-" if model == baseline else f"{score.change(scores[baseline]):+.2%}")
         pooled = "/".join(str(score.counts.get(c, 0)) for c in CATEGORIES)
-        cells += [pooled, ", ".join(score.opponents), str(score.unreadable)]
+        against = ", ".join(f"{o} ({score.questions.get(o, 0)})" for o in score.opponents)
+        cells += [pooled, against, str(score.unreadable)]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

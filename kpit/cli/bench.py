@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from kpit.bench._output import claim_outputs
+from kpit.bench._pooling import refuse_copies
 from kpit.bench.answer import NOT_ASKED, answer_bench
 from kpit.bench.build import BENCH_FILES, build_bench
 from kpit.bench.files import Bench, load_bench, read_answers
@@ -231,6 +232,12 @@ def _refuse_unused(ctx: click.Context, judge_name: str) -> None:
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw a bar chart here (PNG)."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the bootstrap.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="paper protocol: refuse to pool a model over pairings whose question sets differ "
+    "(by default a warning).",
+)
 def report(
     reviews: tuple[Path, ...],
     protocol: str,
@@ -238,6 +245,7 @@ def report(
     output: Path | None,
     plot: Path | None,
     seed: int,
+    strict: bool,
 ) -> None:
     """Scores of one or more review files, side by side.
 
@@ -258,15 +266,18 @@ def report(
             raise ConfigError(f"named twice ({first} and {path}): its reviews would count "
                               "twice", file=path)  # fmt: skip
     loaded = [load_reviews(path) for path in reviews]
+    refuse_copies(loaded)
     files = [f for f in loaded if f.kind != "pose"]
     posed = [f for f in loaded if f.kind == "pose"]
     parts: list[str] = []
     results: dict[str, Any] = {}
     if protocol == "llava" and baseline is not None:
         raise click.UsageError("--baseline belongs to --protocol paper")
+    if protocol == "llava" and strict:
+        raise click.UsageError("--strict belongs to --protocol paper")
     if files:
         if protocol == "paper":
-            text, results = _paper_report(files, baseline)
+            text, results = _paper_report(files, baseline, strict)
         else:
             text, results = _llava_report(files, seed)
         parts.append(text)
@@ -308,8 +319,10 @@ def _pose_report(files: list[ReviewFile], heading: bool) -> str:
     return title + pose_table(scores) + "\n\n" + "\n".join(notes) + "\n"
 
 
-def _paper_report(files: list[ReviewFile], baseline: str | None) -> tuple[str, dict[str, Any]]:
-    scores = paper_scores(files)
+def _paper_report(
+    files: list[ReviewFile], baseline: str | None, strict: bool
+) -> tuple[str, dict[str, Any]]:
+    scores = paper_scores(files, strict=strict)
     judges = {json_key(r.get("judge")) for f in files for r in f.reviews if r.get("judge")}
     swapped = any(r.get("order") == PAIRWISE_ORDERS[1] for f in files for r in f.reviews)
     notes = [
