@@ -109,8 +109,9 @@ class ReviewFile:
 
     Attributes:
         path: the file.
-        kind: ``reference`` (against the references), ``pairwise`` (model against model)
-            or ``pose`` (the pose judge's claims, checked against the keypoints).
+        kind: ``reference`` (against the references), ``pairwise`` (model against model),
+            ``pose`` (the pose judge's claims, checked against the keypoints) or a plugin
+            judge's own kind (see :mod:`kpit.bench.plugin_reviews`).
         reviews: the reviews with readable scores.
         failed: reviews without readable scores: the lines of the failures file beside it,
             and reviews that carry LLaVA's ``[-1, -1]``.
@@ -137,8 +138,8 @@ class ReviewFile:
 
 def _kind(review: Mapping[str, Any]) -> str:
     kind = review.get("kind")
-    if kind in ("reference", "pairwise", "pose"):
-        return str(kind)
+    if isinstance(kind, str) and kind and kind != "error":  # pose, or a plugin judge's
+        return kind
     return "pairwise" if "versus_id" in review else "reference"
 
 
@@ -171,6 +172,7 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
     opponent, order and run: a file appended to twice) counts once and is listed in
     ``repeated``; reviews of ``swap`` and ``runs`` differ in order or run and all count.
     """
+    from kpit.bench.plugin_reviews import check_plugin_review, is_plugin_kind
     from kpit.bench.review import failures_path
 
     source = Path(path)
@@ -190,6 +192,10 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
             _check_pose(record, source, n)
             reviews.append(record)
             continue
+        if is_plugin_kind(_kind(record)):
+            check_plugin_review(record, source, n)
+            reviews.append(record)
+            continue
         _check_category(record, source, n)
         pair = record.get("tuple")
         if pair == [-1, -1] or (pair is None and "error" in record):
@@ -204,12 +210,13 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
                             record=f"line {n}", field="versus_id")  # fmt: skip
         reviews.append(record)
     if len(kinds) > 1:
-        mixed = " and ".join(k for k in ("reference", "pairwise", "pose") if k in kinds)
+        mixed = " and ".join([k for k in ("reference", "pairwise", "pose") if k in kinds]
+                             + sorted(kinds - {"reference", "pairwise", "pose"}))  # fmt: skip
         raise DataError(f"the file mixes {mixed} reviews", file=source, field="kind")
     beside = failures_path(source)
     if beside.is_file():
         for n, record in read_jsonl(beside):
-            if "pose" not in kinds:
+            if kinds <= {"reference", "pairwise"}:
                 _check_category(record, beside, n)
             failed.append(record)
     if repeated:
