@@ -233,7 +233,11 @@ def test_installed_plugin_package_lists_and_generates(
     listed = _kpit("plugins", pythonpath=installed_example)
     assert listed.returncode == 0, listed.stderr
     assert "caption-baseline (kpit-caption-baseline 0.1.0)" in listed.stdout
-    assert "captions" in listed.stdout and "activity" in listed.stdout
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("  ")}
+    for name, can in (("captions", "text only"), ("activity", "prompts: conversation/"),
+                      ("overlap", "pairwise"), ("length", "single-answer")):  # fmt: skip
+        assert "kpit-caption-baseline" in rows[name] and can in rows[name], rows[name]
+    assert rows["template"].split()[1] == "kpit"  # the built-ins' package
     run = tmp_path / "run"
     done = _kpit(
         "generate",
@@ -352,3 +356,71 @@ def test_an_unknown_plugin_name_in_kpit_load_plugins_warns(
             plugins.get_plugin_manager()  # empty: none wanted, nothing to warn about
     finally:
         plugins.get_plugin_manager.cache_clear()
+
+
+def test_kpit_plugins_names_each_class_s_package_and_what_it_can_do(
+    test_plugin: TestPlugin,
+) -> None:
+    """Before: a name and a description only."""
+    from click.testing import CliRunner
+
+    from kpit.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines()
+            if line.startswith("  ") and len(line.split()) > 2}  # fmt: skip
+    assert rows["echo-test"][1:4] == ["test-plugin", "text", "only"]  # registered by hand
+    assert rows["short-detail"][1:3] == ["test-plugin", "prompts:"]
+    assert rows["short-detail"][3] == "detail/"
+    assert rows["openai"][1:4] == ["kpit", "reads", "images"]
+    assert rows["template"][1:6] == ["kpit", "text", "only;", "tasks:", "conversation,"]
+    assert rows["gpt"][1:3] == ["kpit", "pairwise"] and rows["pose"][1:3] == ["kpit",
+                                                                              "single-answer"]
+    assert rows["paper"][1:5] == ["kpit", "version", "1;", "tasks:"]
+    assert rows["kpit"][1:5] == ["kpit", "version", "2;", "every"]
+    registered = {r.name: r for r in plugins.registrations("generator")}
+    assert (registered["echo-test"].plugin, registered["echo-test"].package) == (
+        "test-plugin", "test-plugin")  # fmt: skip
+    assert registered["echo-test"].cls is EchoGenerator
+    with pytest.raises(kpit.ConfigError, match="did you mean 'judge'"):
+        plugins.registrations("judges")
+
+
+@pytest.mark.parametrize(
+    ("args", "wrong", "meant"),
+    [
+        (["generate", "{sample}", "--generator", "templat", "-o", "{out}"], "generator 'templat'",
+         "template"),
+        (["generate", "{sample}", "--generator", "template", "--tasks", "detial", "-o", "{out}"],
+         "task 'detial'", "detail"),
+        (["generate", "{sample}", "--generator", "template", "--recipe", "papr", "-o", "{out}"],
+         "recipe 'papr'", "paper"),
+        (["generate", "{sample}", "--generator", "template", "--recipe", "paper", "--tasks",
+          "detai", "-o", "{out}"], "no task 'detai'", "detail"),
+        (["bench", "judge", "{sample}", "--answers", "{sample}/README.md", "--judge", "pos",
+          "-o", "{out}.jsonl"], "judge 'pos'", "pose"),
+    ],
+    ids=["generator", "task", "recipe", "recipe-task", "judge"],
+)
+def test_an_unknown_name_gets_did_you_mean(
+    args: list[str], wrong: str, meant: str, sample_root: Path, tmp_path: Path
+) -> None:
+    """Before: the installed names, without the nearest one."""
+    from click.testing import CliRunner
+
+    from kpit.cli import cli
+
+    given = [a.format(sample=sample_root, out=tmp_path / "out") for a in args]
+    result = CliRunner().invoke(cli, given)
+    assert result.exit_code == 1, result.output
+    assert f"{wrong}; did you mean {meant!r}?" in result.output
+
+
+def test_an_unknown_name_from_python_gets_did_you_mean(test_plugin: TestPlugin) -> None:
+    with pytest.raises(kpit.ConfigError, match=r"did you mean 'echo-test'\? installed: "):
+        plugins.get_generator("echo-tset")
+    with pytest.raises(kpit.ConfigError, match=r"unknown judge 'zzz'; installed: gpt, pose"):
+        plugins.get_judge("zzz")  # nothing alike: no suggestion
+    with pytest.raises(kpit.ConfigError, match="did you mean 'short-detail'"):
+        plugins.get_task("short-detial")
