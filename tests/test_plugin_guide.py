@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,43 @@ def _pip_install(folder: Path, site: Path) -> list[str]:
             "--no-build-isolation", "--target", str(site), str(folder)]  # fmt: skip
 
 
+def _run_blocks(found: list[tuple[str, str]], work: Path, site: Path) -> list[str]:
+    """Run every command of the ``bash`` blocks in ``work``, in order; their outputs."""
+    outputs: list[str] = []
+    for language, text in found:
+        if language != "bash":
+            continue
+        for args in _commands(text):
+            if args[:2] == ["pip", "install"]:
+                args = _pip_install(work / args[-1], site)  # ./folder, or -e folder
+            elif args[0] == "kpit":
+                args = [sys.executable, "-m", "kpit", *args[1:]]
+            elif args[0] == "python":
+                args = [sys.executable, *args[1:]]
+            done = _run(args, work, site)
+            assert done.returncode == 0, f"{shlex.join(args)}:\n{done.stdout}\n{done.stderr}"
+            assert "Traceback" not in done.stderr, done.stderr
+            outputs.append(done.stdout)
+    return outputs
+
+
+@pytest.mark.slow
+def test_the_example_plugin_s_readme_runs_as_written(tmp_path: Path) -> None:
+    work, site = tmp_path / "work", tmp_path / "site"
+    (work / "examples").mkdir(parents=True)
+    (work / "examples" / "data").symlink_to(REPO / "examples" / "data")
+    example = REPO / "examples" / "kpit-plugin-example"  # copied: pip builds in the tree
+    shutil.copytree(example, work / "examples" / example.name,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info"))  # fmt: skip
+    readme = REPO / "examples" / "kpit-plugin-example" / "README.md"
+    found = [(m.group(1), m.group(2)) for m in _BLOCK.finditer(readme.read_text())]
+    assert [language for language, _ in found] == ["bash"]
+    outputs = _run_blocks(found, work, site)
+    assert "caption-baseline (kpit-caption-baseline 0.1.0)" in outputs[1]
+    assert outputs[-1].startswith("| model | answers | sentences | words |")
+    assert (work / "runs" / "captions" / "samples.jsonl").is_file()
+
+
 @pytest.mark.slow
 def test_the_guide_builds_installs_and_runs_its_plugin(tmp_path: Path) -> None:
     work, site = tmp_path / "work", tmp_path / "site"
@@ -74,21 +112,7 @@ def test_the_guide_builds_installs_and_runs_its_plugin(tmp_path: Path) -> None:
             written.add(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text[found.end():] if language == "jinja" else text)
-    outputs: list[str] = []
-    for language, text in blocks():
-        if language != "bash":
-            continue
-        for args in _commands(text):
-            if args[:2] == ["pip", "install"]:
-                args = _pip_install(work / args[2], site)
-            elif args[0] == "kpit":
-                args = [sys.executable, "-m", "kpit", *args[1:]]
-            elif args[0] == "python":
-                args = [sys.executable, *args[1:]]
-            done = _run(args, work, site)
-            assert done.returncode == 0, f"{shlex.join(args)}:\n{done.stdout}\n{done.stderr}"
-            assert "Traceback" not in done.stderr, done.stderr
-            outputs.append(done.stdout)
+    outputs = _run_blocks(blocks(), work, site)
     listed = next(out for out in outputs if out.startswith("plugins:"))
     assert "my-plugin (kpit-my-plugin 0.1.0)" in listed
     shown = next(text for language, text in blocks() if language == "text"
