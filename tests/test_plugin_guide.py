@@ -111,7 +111,7 @@ def test_the_guide_builds_installs_and_runs_its_plugin(tmp_path: Path) -> None:
             assert path not in written, f"{path} is written twice"
             written.add(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text[found.end():] if language == "jinja" else text)
+            path.write_text(text[found.end() :] if language == "jinja" else text)
     outputs = _run_blocks(blocks(), work, site)
     listed = next(out for out in outputs if out.startswith("plugins:"))
     assert "my-plugin (kpit-my-plugin 0.1.0)" in listed
@@ -162,8 +162,8 @@ def test_plain_text_where_a_task_parses_pairs_fails_those_requests_as_the_guide_
     plugins.get_plugin_manager().register(PlainTextPlugin(), name="plain-text-test")
     sample = REPO / "examples" / "data" / "coco-sample"
     run = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["generate", str(sample), "--tasks", "all", "--generator",
-                                      "plain-text-test", "-o", str(run), "--no-progress"])  # fmt: skip
+    args = ["generate", str(sample), "--tasks", "all", "--generator", "plain-text-test"]
+    result = CliRunner().invoke(cli, [*args, "-o", str(run), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert f"run {run}: 4 new samples, 8 failures, 0 skipped" in result.output
     reasons = sorted({"{reason}: {detail}".format(**json.loads(line)) for line in

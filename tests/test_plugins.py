@@ -375,8 +375,8 @@ def test_kpit_plugins_names_each_class_s_package_and_what_it_can_do(
     assert rows["short-detail"][3] == "detail/"
     assert rows["openai"][1:4] == ["kpit", "reads", "images"]
     assert rows["template"][1:6] == ["kpit", "text", "only;", "tasks:", "conversation,"]
-    assert rows["gpt"][1:3] == ["kpit", "pairwise"] and rows["pose"][1:3] == ["kpit",
-                                                                              "single-answer"]
+    assert rows["gpt"][1:3] == ["kpit", "pairwise"]
+    assert rows["pose"][1:3] == ["kpit", "single-answer"]
     assert rows["paper"][1:5] == ["kpit", "version", "1;", "tasks:"]
     assert rows["kpit"][1:5] == ["kpit", "version", "2;", "every"]
     registered = {r.name: r for r in plugins.registrations("generator")}
@@ -387,19 +387,22 @@ def test_kpit_plugins_names_each_class_s_package_and_what_it_can_do(
         plugins.registrations("judges")
 
 
+_GENERATE = ["generate", "{sample}", "-o", "{out}", "--generator"]
+_JUDGE = ["bench", "judge", "{sample}", "--answers", "{sample}/README.md", "-o", "{out}", "--judge"]
+
+
 @pytest.mark.parametrize(
     ("args", "wrong", "meant"),
     [
-        (["generate", "{sample}", "--generator", "templat", "-o", "{out}"], "generator 'templat'",
-         "template"),
-        (["generate", "{sample}", "--generator", "template", "--tasks", "detial", "-o", "{out}"],
-         "task 'detial'", "detail"),
-        (["generate", "{sample}", "--generator", "template", "--recipe", "papr", "-o", "{out}"],
-         "recipe 'papr'", "paper"),
-        (["generate", "{sample}", "--generator", "template", "--recipe", "paper", "--tasks",
-          "detai", "-o", "{out}"], "no task 'detai'", "detail"),
-        (["bench", "judge", "{sample}", "--answers", "{sample}/README.md", "--judge", "pos",
-          "-o", "{out}.jsonl"], "judge 'pos'", "pose"),
+        ([*_GENERATE, "templat"], "generator 'templat'", "template"),
+        ([*_GENERATE, "template", "--tasks", "detial"], "task 'detial'", "detail"),
+        ([*_GENERATE, "template", "--recipe", "papr"], "recipe 'papr'", "paper"),
+        (
+            [*_GENERATE, "template", "--recipe", "paper", "--tasks", "detai"],
+            "task 'detai'",
+            "detail",
+        ),
+        ([*_JUDGE, "pos"], "judge 'pos'", "pose"),
     ],
     ids=["generator", "task", "recipe", "recipe-task", "judge"],
 )

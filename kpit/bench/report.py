@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from kpit.bench.files import CATEGORIES
+from kpit.bench.plugin_reviews import check_plugin_review, is_plugin_kind
 from kpit.errors import ConfigError, DataError
 from kpit.jsonl import read_jsonl
 
@@ -172,7 +173,6 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
     opponent, order and run: a file appended to twice) counts once and is listed in
     ``repeated``; reviews of ``swap`` and ``runs`` differ in order or run and all count.
     """
-    from kpit.bench.plugin_reviews import check_plugin_review, is_plugin_kind
     from kpit.bench.review import failures_path
 
     source = Path(path)

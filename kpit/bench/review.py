@@ -33,9 +33,9 @@ A judge that checks one answer against the context (``single_answer``, such as `
 see :class:`kpit.judges.base.AnswerJudge`) is not given messages: each answer goes to its
 ``assess`` with the question and the image's context, and the review file holds its
 records (``kind`` ``"pose"`` for the pose judge; what a plugin judge's must hold:
-:mod:`kpit.bench.plugin_reviews`), each naming the judge (its ``settings()``). Such a judge needs no references and
-takes no ``versus``, ``swap`` or ``runs``; it is deterministic and runs in process, so
-nothing is cached.
+:mod:`kpit.bench.plugin_reviews`), each naming the judge (its ``settings()``). Such a judge
+needs no references and takes no ``versus``, ``swap`` or ``runs``; it is deterministic and
+runs in process, so nothing is cached.
 """
 
 from __future__ import annotations

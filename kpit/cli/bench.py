@@ -13,7 +13,8 @@ from kpit.bench.answer import NOT_ASKED, answer_bench
 from kpit.bench.build import BENCH_FILES, build_bench
 from kpit.bench.files import Bench, load_bench, read_answers
 from kpit.bench.plot import plot_scores
-from kpit.bench.plugin_reviews import answer_summary, describe_review, is_plugin_kind, plugin_report
+from kpit.bench.plugin_report import answer_summary, describe_review, plugin_report
+from kpit.bench.plugin_reviews import is_plugin_kind
 from kpit.bench.report import (
     ReviewFile,
     category_table,
@@ -592,7 +593,7 @@ def mark_claims(review: Mapping[str, Any], colour: bool = False) -> str:
 @bench.command()
 @click.argument("question_id", type=int)
 @click.option("--reviews", "reviews_file", type=_FILE, required=True,
-              help="A single-answer judge's review file (--judge pose, or a plugin's).")  # fmt: skip
+              help="A single-answer judge's reviews (--judge pose, or a plugin's).")  # fmt: skip
 @click.option("--model", help="The model whose answer to show, when the file holds several.")
 @click.option("--colour/--no-colour", "--color/--no-color", default=None,
               help="Colour the claims (default: when writing to a terminal).")  # fmt: skip

@@ -28,7 +28,9 @@ from kpit.judges import AnswerJudge
 from ..conftest import REPO, SAMPLE
 from ..helpers.cli_results import one_clear_line
 
-EXAMPLE = REPO / "examples" / "kpit-plugin-example" / "src" / "kpit_caption_baseline" / "__init__.py"
+EXAMPLE = (
+    REPO / "examples" / "kpit-plugin-example" / "src" / "kpit_caption_baseline" / "__init__.py"
+)
 
 
 def _load_example() -> ModuleType:
@@ -207,8 +209,7 @@ def test_a_plugin_review_file_with_bad_scores_names_the_line_and_field(tmp_path:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=3),  # fmt: skip
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
     max_leaves=8,
 )
 
