@@ -112,7 +112,7 @@ class ReviewFile:
         path: the file.
         kind: ``reference`` (against the references), ``pairwise`` (model against model),
             ``pose`` (the pose judge's claims, checked against the keypoints) or a plugin
-            judge's own kind (see :mod:`kpit.bench.plugin_reviews`).
+            judge's own kind (see "Judges" in the plugin guide).
         reviews: the reviews with readable scores.
         failed: reviews without readable scores: the lines of the failures file beside it,
             and reviews that carry LLaVA's ``[-1, -1]``.
