@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -204,6 +205,8 @@ def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProce
 def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example plugin package, installed by pip into a folder of its own."""
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("source") / EXAMPLE_PLUGIN.name  # pip builds in the tree
+    shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     done = subprocess.run(
         [
             sys.executable,
@@ -216,7 +219,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "--target",
             str(target),
-            str(EXAMPLE_PLUGIN),
+            str(source),
         ],
         capture_output=True,
         text=True,
