@@ -34,6 +34,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
+    "Registration",
     "generators",
     "get_generator",
     "get_judge",
@@ -60,6 +62,7 @@ __all__ = [
     "judges",
     "loaded_plugins",
     "recipes",
+    "registrations",
     "resolve_recipe",
     "tasks",
 ]
@@ -75,6 +78,7 @@ plugin's class still wins a name clash with theirs."""
 
 T = TypeVar("T")
 _VERSIONS: dict[str, str] = {}  # entry-point name -> "distribution version"
+_DISTRIBUTIONS: dict[str, str] = {}  # entry-point name -> distribution name
 
 
 @functools.cache
@@ -128,6 +132,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             continue
         if entry_point.dist is not None:
             _VERSIONS[entry_point.name] = f"{entry_point.dist.name} {entry_point.dist.version}"
+            _DISTRIBUTIONS[entry_point.name] = entry_point.dist.name
         log.debug("loaded kpit plugin %s", entry_point.name)
 
 
@@ -181,7 +186,13 @@ def _registrar(kind: str, plugin: str, added: list[type[Any]]) -> Callable[[type
 
 
 def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, type[Any]]:
-    """The classes the implementations of ``hook`` register, by name.
+    """The classes the implementations of ``hook`` register, by name."""
+    return {name: cls for name, (cls, _) in _collect_with_plugins(hook, kind).items()}
+
+
+def _collect_with_plugins(hook: pluggy.HookCaller, kind: str) -> dict[str, tuple[type[Any], str]]:
+    """The classes the implementations of ``hook`` register, by name, with the name of the
+    plugin that registered each.
 
     Each implementation is called on its own, so that a clash can name the plugins: the
     built-ins' first, then the others in pluggy's call order (the last registered first).
@@ -215,7 +226,7 @@ def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, type[Any]]:
                                f"{loser_plugin!r}")  # fmt: skip
                 warnings.warn(message, RuntimeWarning, stacklevel=3)
             found[name] = (cls, plugin)
-    return {name: cls for name, (cls, _) in found.items()}
+    return found
 
 
 def generators() -> dict[str, type[Generator]]:
@@ -243,7 +254,55 @@ def _get(registry: dict[str, type[T]], name: str, kind: str) -> type[T]:
         return registry[name]
     except KeyError:
         known = ", ".join(sorted(registry)) or "none"
-        raise ConfigError(f"unknown {kind} {name!r}; installed: {known}", field=kind) from None
+        hint = did_you_mean(name, registry) if isinstance(name, str) else ""
+        raise ConfigError(f"unknown {kind} {name!r}{hint or ';'} installed: {known}",
+                          field=kind) from None  # fmt: skip
+
+
+_HOOKS = {
+    "generator": "kpit_register_generators",
+    "judge": "kpit_register_judges",
+    "task": "kpit_register_tasks",
+    "recipe": "kpit_register_recipes",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One registered class, for ``kpit plugins``.
+
+    Attributes:
+        name: what users select it by (``--generator``, ``--judge``, ``--tasks``, ``--recipe``).
+        cls: the class.
+        plugin: the plugin that registered it (an entry-point name, or the name a plugin
+            was registered by hand with).
+        package: the distribution that provides the plugin: ``kpit`` for the built-ins,
+            the entry point's distribution for an installed plugin, else the plugin's name.
+    """
+
+    name: str
+    cls: type[Any]
+    plugin: str
+    package: str
+
+
+def registrations(kind: str) -> list[Registration]:
+    """Every registered class of ``kind`` (``generator``, ``judge``, ``task`` or ``recipe``),
+    by name, with the plugin and package that registered it."""
+    if kind not in _HOOKS:
+        raise ConfigError(f"unknown kind {kind!r}{did_you_mean(kind, _HOOKS)}; kinds: "
+                          f"{', '.join(_HOOKS)}", field="kind")  # fmt: skip
+    hook = getattr(get_plugin_manager().hook, _HOOKS[kind])
+    found = _collect_with_plugins(hook, kind)
+    return [Registration(name, cls, plugin, _package_of(plugin))
+            for name, (cls, plugin) in sorted(found.items())]  # fmt: skip
+
+
+def _package_of(plugin: str) -> str:
+    """The distribution that provides ``plugin``: ``kpit`` for kpit's own."""
+    if plugin in DEFAULT_PLUGINS:
+        return "kpit"
+    return _DISTRIBUTIONS.get(plugin, plugin)
 
 
 def get_generator(name: str) -> type[Generator]:

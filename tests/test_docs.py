@@ -87,6 +87,8 @@ INTERNAL_MODULES = (
     "kpit.names",  # the parser of comma-separated options, behind each option's own docs
     # kpit.bench exports what users call of these (the rest is the steps' own):
     "kpit.bench.files",
+    "kpit.bench.plugin_report",  # kpit bench report's tables of plugin judges' reviews
+    "kpit.bench.plugin_reviews",  # a plugin judge's review records: docs/plugins.md
     "kpit.bench.report",
     "kpit.bench.review",
     # kpit.pipeline exports what users call of the set-up (tasks, SAME_RENDER):

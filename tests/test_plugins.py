@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -204,6 +205,8 @@ def _kpit(*args: str, pythonpath: Path, **env: str) -> subprocess.CompletedProce
 def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example plugin package, installed by pip into a folder of its own."""
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("source") / EXAMPLE_PLUGIN.name  # pip builds in the tree
+    shutil.copytree(EXAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     done = subprocess.run(
         [
             sys.executable,
@@ -216,7 +219,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "--target",
             str(target),
-            str(EXAMPLE_PLUGIN),
+            str(source),
         ],
         capture_output=True,
         text=True,
@@ -233,7 +236,11 @@ def test_installed_plugin_package_lists_and_generates(
     listed = _kpit("plugins", pythonpath=installed_example)
     assert listed.returncode == 0, listed.stderr
     assert "caption-baseline (kpit-caption-baseline 0.1.0)" in listed.stdout
-    assert "captions" in listed.stdout and "activity" in listed.stdout
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.startswith("  ")}
+    for name, can in (("captions", "text only"), ("activity", "prompts: conversation/"),
+                      ("overlap", "pairwise"), ("length", "single-answer")):  # fmt: skip
+        assert "kpit-caption-baseline" in rows[name] and can in rows[name], rows[name]
+    assert rows["template"].split()[1] == "kpit"  # the built-ins' package
     run = tmp_path / "run"
     done = _kpit(
         "generate",
@@ -352,3 +359,74 @@ def test_an_unknown_plugin_name_in_kpit_load_plugins_warns(
             plugins.get_plugin_manager()  # empty: none wanted, nothing to warn about
     finally:
         plugins.get_plugin_manager.cache_clear()
+
+
+def test_kpit_plugins_names_each_class_s_package_and_what_it_can_do(
+    test_plugin: TestPlugin,
+) -> None:
+    """Before: a name and a description only."""
+    from click.testing import CliRunner
+
+    from kpit.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines()
+            if line.startswith("  ") and len(line.split()) > 2}  # fmt: skip
+    assert rows["echo-test"][1:4] == ["test-plugin", "text", "only"]  # registered by hand
+    assert rows["short-detail"][1:3] == ["test-plugin", "prompts:"]
+    assert rows["short-detail"][3] == "detail/"
+    assert rows["openai"][1:4] == ["kpit", "reads", "images"]
+    assert rows["template"][1:6] == ["kpit", "text", "only;", "tasks:", "conversation,"]
+    assert rows["gpt"][1:3] == ["kpit", "pairwise"]
+    assert rows["pose"][1:3] == ["kpit", "single-answer"]
+    assert rows["paper"][1:5] == ["kpit", "version", "1;", "tasks:"]
+    assert rows["kpit"][1:5] == ["kpit", "version", "2;", "every"]
+    registered = {r.name: r for r in plugins.registrations("generator")}
+    assert (registered["echo-test"].plugin, registered["echo-test"].package) == (
+        "test-plugin", "test-plugin")  # fmt: skip
+    assert registered["echo-test"].cls is EchoGenerator
+    with pytest.raises(kpit.ConfigError, match="did you mean 'judge'"):
+        plugins.registrations("judges")
+
+
+_GENERATE = ["generate", "{sample}", "-o", "{out}", "--generator"]
+_JUDGE = ["bench", "judge", "{sample}", "--answers", "{sample}/README.md", "-o", "{out}", "--judge"]
+
+
+@pytest.mark.parametrize(
+    ("args", "wrong", "meant"),
+    [
+        ([*_GENERATE, "templat"], "generator 'templat'", "template"),
+        ([*_GENERATE, "template", "--tasks", "detial"], "task 'detial'", "detail"),
+        ([*_GENERATE, "template", "--recipe", "papr"], "recipe 'papr'", "paper"),
+        (
+            [*_GENERATE, "template", "--recipe", "paper", "--tasks", "detai"],
+            "task 'detai'",
+            "detail",
+        ),
+        ([*_JUDGE, "pos"], "judge 'pos'", "pose"),
+    ],
+    ids=["generator", "task", "recipe", "recipe-task", "judge"],
+)
+def test_an_unknown_name_gets_did_you_mean(
+    args: list[str], wrong: str, meant: str, sample_root: Path, tmp_path: Path
+) -> None:
+    """Before: the installed names, without the nearest one."""
+    from click.testing import CliRunner
+
+    from kpit.cli import cli
+
+    given = [a.format(sample=sample_root, out=tmp_path / "out") for a in args]
+    result = CliRunner().invoke(cli, given)
+    assert result.exit_code == 1, result.output
+    assert f"{wrong}; did you mean {meant!r}?" in result.output
+
+
+def test_an_unknown_name_from_python_gets_did_you_mean(test_plugin: TestPlugin) -> None:
+    with pytest.raises(kpit.ConfigError, match=r"did you mean 'echo-test'\? installed: "):
+        plugins.get_generator("echo-tset")
+    with pytest.raises(kpit.ConfigError, match=r"unknown judge 'zzz'; installed: gpt, pose"):
+        plugins.get_judge("zzz")  # nothing alike: no suggestion
+    with pytest.raises(kpit.ConfigError, match="did you mean 'short-detail'"):
+        plugins.get_task("short-detial")

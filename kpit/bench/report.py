@@ -36,6 +36,7 @@ import numpy as np
 
 from kpit.bench._pooling import check_pooling, opponents_questions, pairing_questions
 from kpit.bench.files import CATEGORIES
+from kpit.bench.plugin_reviews import check_plugin_review, is_plugin_kind
 from kpit.errors import ConfigError, DataError
 from kpit.jsonl import read_jsonl
 
@@ -110,8 +111,9 @@ class ReviewFile:
 
     Attributes:
         path: the file.
-        kind: ``reference`` (against the references), ``pairwise`` (model against model)
-            or ``pose`` (the pose judge's claims, checked against the keypoints).
+        kind: ``reference`` (against the references), ``pairwise`` (model against model),
+            ``pose`` (the pose judge's claims, checked against the keypoints) or a plugin
+            judge's own kind (see "Judges" in the plugin guide).
         reviews: the reviews with readable scores.
         failed: reviews without readable scores: the lines of the failures file beside it,
             and reviews that carry LLaVA's ``[-1, -1]``.
@@ -138,8 +140,8 @@ class ReviewFile:
 
 def _kind(review: Mapping[str, Any]) -> str:
     kind = review.get("kind")
-    if kind in ("reference", "pairwise", "pose"):
-        return str(kind)
+    if isinstance(kind, str) and kind and kind != "error":  # pose, or a plugin judge's
+        return kind
     return "pairwise" if "versus_id" in review else "reference"
 
 
@@ -191,6 +193,10 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
             _check_pose(record, source, n)
             reviews.append(record)
             continue
+        if is_plugin_kind(_kind(record)):
+            check_plugin_review(record, source, n)
+            reviews.append(record)
+            continue
         _check_category(record, source, n)
         pair = record.get("tuple")
         if pair == [-1, -1] or (pair is None and "error" in record):
@@ -205,12 +211,13 @@ def load_reviews(path: str | os.PathLike[str]) -> ReviewFile:
                             record=f"line {n}", field="versus_id")  # fmt: skip
         reviews.append(record)
     if len(kinds) > 1:
-        mixed = " and ".join(k for k in ("reference", "pairwise", "pose") if k in kinds)
+        mixed = " and ".join([k for k in ("reference", "pairwise", "pose") if k in kinds]
+                             + sorted(kinds - {"reference", "pairwise", "pose"}))  # fmt: skip
         raise DataError(f"the file mixes {mixed} reviews", file=source, field="kind")
     beside = failures_path(source)
     if beside.is_file():
         for n, record in read_jsonl(beside):
-            if "pose" not in kinds:
+            if kinds <= {"reference", "pairwise"}:
                 _check_category(record, beside, n)
             failed.append(record)
     if repeated:

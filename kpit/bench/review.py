@@ -32,9 +32,10 @@ by model.
 A judge that checks one answer against the context (``single_answer``, such as ``pose``:
 see :class:`kpit.judges.base.AnswerJudge`) is not given messages: each answer goes to its
 ``assess`` with the question and the image's context, and the review file holds its
-records (``kind`` ``"pose"`` for the pose judge). Such a judge needs no references and
-takes no ``versus``, ``swap`` or ``runs``; it is deterministic and runs in process, so
-nothing is cached.
+records (``kind`` ``"pose"`` for the pose judge; what a plugin judge's must hold:
+:mod:`kpit.bench.plugin_reviews`), each naming the judge (its ``settings()``). Such a judge
+needs no references and takes no ``versus``, ``swap`` or ``runs``; it is deterministic and
+runs in process, so nothing is cached.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from kpit import plugins
 from kpit._sync import run_sync
 from kpit.bench._output import NOT_ASKED, Appender, claim_outputs
 from kpit.bench.files import Answer, Bench
+from kpit.bench.plugin_reviews import finish_review
 from kpit.errors import (
     ConfigError,
     DataError,
@@ -419,7 +421,8 @@ async def _judge_single(
                         raise
                     raise DataError(exc.message, file=context_file, record=exc.record,
                                     field=exc.field) from None  # fmt: skip
-                records.append(review.to_dict())
+                records.append(finish_review(review.to_dict(), judge_object.name,
+                                             judge_object.settings()))  # fmt: skip
         finally:
             await judge_object.aclose()
         _write_reviews(out_path, records)

@@ -14,6 +14,8 @@ from kpit.bench.answer import NOT_ASKED, answer_bench
 from kpit.bench.build import BENCH_FILES, build_bench
 from kpit.bench.files import Bench, load_bench, read_answers
 from kpit.bench.plot import plot_scores
+from kpit.bench.plugin_report import answer_summary, describe_review, plugin_report
+from kpit.bench.plugin_reviews import is_plugin_kind
 from kpit.bench.report import (
     ReviewFile,
     category_table,
@@ -102,7 +104,8 @@ def bench() -> None:
     default="gpt",
     show_default=True,
     help="gpt: a chat model scores pairs of answers; pose: each answer's claims about people "
-    "checked against the keypoints, offline (no references needed).",
+    "checked against the keypoints, offline (no references needed); or a plugin's judge "
+    "(kpit plugins lists them).",
 )
 @click.option(
     "--model", help="The judge's model (gpt: gpt-4o by default; pose: none, leave it out)."
@@ -156,6 +159,9 @@ def judge(
     if single:
         reviews = judge_answers(loaded, mine, output, judge=judge_name,
                                 judge_options=options)  # fmt: skip
+        if not any(r.get("kind") == "pose" for r in reviews):  # a plugin's judge
+            click.echo(answer_summary(output, reviews, judge_name))
+            return
         failed = sum(1 for r in reviews if "error" in r)
         claims = [c for r in reviews for c in r.get("claims", [])]
         tally = {s: sum(1 for c in claims if c["status"] == s)
@@ -170,7 +176,7 @@ def judge(
             output,
             versus=read_answers(versus, default_model=versus.stem) if versus is not None else None,
             judge=judge_name,
-            model=model or "gpt-4o",
+            model=model,  # None: the judge's own default (gpt: gpt-4o)
             rubric=rubric,
             swap=swap,
             runs=runs,
@@ -206,7 +212,7 @@ def _refuse_unused(ctx: click.Context, judge_name: str) -> None:
             continue
         flag = max(param.opts, key=len)
         raise ConfigError(f"--judge {judge_name} checks each answer on its own against the "
-                          f"keypoints, offline; {flag} does not apply to it (leave it out)",
+                          f"context; {flag} does not apply to it (leave it out)",
                           field=flag)  # fmt: skip
 
 
@@ -267,8 +273,9 @@ def report(
                               "twice", file=path)  # fmt: skip
     loaded = [load_reviews(path) for path in reviews]
     refuse_copies(loaded)
-    files = [f for f in loaded if f.kind != "pose"]
+    files = [f for f in loaded if f.kind in ("reference", "pairwise")]
     posed = [f for f in loaded if f.kind == "pose"]
+    plugged = [f for f in loaded if is_plugin_kind(f.kind)]
     parts: list[str] = []
     results: dict[str, Any] = {}
     if protocol == "llava" and baseline is not None:
@@ -282,15 +289,18 @@ def report(
             text, results = _llava_report(files, seed)
         parts.append(text)
     if posed:
-        parts.append(_pose_report(posed, heading=bool(files)))
+        parts.append(_pose_report(posed, heading=bool(files) or bool(plugged)))
+    if plugged:
+        parts.append(plugin_report(plugged, heading=bool(files or posed)))
     text = "\n".join(parts)
     click.echo(text)
     if output is not None:
         _write_text(output, text)
     if plot is not None:
         if not results:
-            raise click.UsageError("--plot draws the GPT judge's scores; these files hold "
-                                   "only pose reviews")  # fmt: skip
+            kinds = " and ".join(sorted({f.kind for f in loaded}))
+            raise click.UsageError(f"--plot draws the GPT judge's scores; these files hold "
+                                   f"only {kinds} reviews")  # fmt: skip
         plot_scores(results, plot)
 
 
@@ -597,7 +607,7 @@ def mark_claims(review: Mapping[str, Any], colour: bool = False) -> str:
 @bench.command()
 @click.argument("question_id", type=int)
 @click.option("--reviews", "reviews_file", type=_FILE, required=True,
-              help="A pose review file (kpit bench judge ... --judge pose).")  # fmt: skip
+              help="A single-answer judge's reviews (--judge pose, or a plugin's).")  # fmt: skip
 @click.option("--model", help="The model whose answer to show, when the file holds several.")
 @click.option("--colour/--no-colour", "--color/--no-color", default=None,
               help="Colour the claims (default: when writing to a terminal).")  # fmt: skip
@@ -606,9 +616,9 @@ def show(question_id: int, reviews_file: Path, model: str | None, colour: bool |
     {n!} contradicted, {n?} undecidable, and below, each claim with the fact that decided
     it and its confidence (or why nothing did)."""
     loaded = load_reviews(reviews_file)
-    if loaded.kind != "pose":
-        raise ConfigError(f"{reviews_file} holds {loaded.kind} reviews; show reads the "
-                          "pose judge's (kpit bench judge ... --judge pose)",
+    if loaded.kind != "pose" and not is_plugin_kind(loaded.kind):
+        raise ConfigError(f"{reviews_file} holds {loaded.kind} reviews; show reads a "
+                          "single-answer judge's (kpit bench judge ... --judge pose)",
                           field="reviews")  # fmt: skip
     found = [r for r in loaded.reviews if r.get("question_id") == question_id
              and (model is None or r.get("model_id") == model)]  # fmt: skip
@@ -618,6 +628,9 @@ def show(question_id: int, reviews_file: Path, model: str | None, colour: bool |
                         field="question_id")  # fmt: skip
     use_colour = colour if colour is not None else None
     for review in found:
+        if loaded.kind != "pose":  # a plugin judge's review
+            click.echo(describe_review(review) + "\n")
+            continue
         scores = (f"{review.get('supported', 0)} supported, {review.get('contradicted', 0)} "
                   f"contradicted, {review.get('undecidable', 0)} undecidable")  # fmt: skip
         click.echo(f"question {question_id} ({review.get('category')}, {review.get('image')}), "

@@ -29,8 +29,13 @@ __all__ = ["AnswerJudge", "AnswerReview", "Judge"]
 class AnswerReview(Protocol):
     """What an :class:`AnswerJudge` returns for one answer: a record for the review file.
 
-    ``kind`` names the review file's kind (``"pose"``); ``to_dict()`` is the JSON record,
-    which holds at least ``kind``, ``question_id``, ``category`` and ``model_id``.
+    ``kind`` names the review file's kind (``"pose"`` for the pose judge; a plugin's judge
+    names its own); ``to_dict()`` is the JSON record, which holds at least ``kind``,
+    ``question_id`` (an integer), ``category`` and ``model_id``, and for any kind but
+    ``"pose"`` also ``scores``: the review's scores by name, each a number or ``None``, which
+    ``kpit bench report`` averages per model and category in a table of their own. The
+    benchmark adds ``judge`` (the judge's :meth:`Judge.settings`) when the record has none.
+    See "Judges" in the plugin guide.
     """
 
     kind: str
@@ -62,6 +67,8 @@ class Judge(ABC):
     options: Any
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
+        """``model``: what ``--model`` gave, ``None`` when nothing did (a judge picks its own
+        default, as ``gpt`` picks ``gpt-4o``); ``options``: the ``-O key=value`` options."""
         self.model = model
         self.options = parse_options(type(self).Options, options, owner=f"judge {self.name!r}")
 
@@ -75,7 +82,8 @@ class Judge(ABC):
                           "the context", field="judge")  # fmt: skip
 
     def settings(self) -> dict[str, Any]:
-        """What the review files record about the judge; never secrets."""
+        """What the review files record about the judge (each review's ``judge``): its
+        ``name`` and ``model`` at least; never secrets."""
         return {"name": self.name, "model": self.model}
 
     def usage_of(self, key: str) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ from kpit.coco.loader import CocoContexts
 from kpit.errors import ConfigError
 from kpit.exclusion import ExcludeImages, read_image_ids, source_paths
 from kpit.generators.base import Generator
-from kpit.names import parse_names, split_names
+from kpit.names import did_you_mean, parse_names, split_names
 from kpit.pipeline.quality import QualityConfig, sample_fingerprint
 from kpit.pipeline.store import RunStore
 from kpit.plugins import resolve_recipe
@@ -146,7 +146,19 @@ def resolve_tasks(tasks: str | Sequence[str], recipe: RecipeLike = DEFAULT_RECIP
     names = split_names(tasks, what="task", field="tasks")
     if names == ["all"]:
         names = list(chosen.tasks) if chosen.tasks is not None else list(ALL_TASKS)
-    return [chosen.task(name) for name in parse_names(names, what="task", field="tasks")]
+    return [_task(chosen, name) for name in parse_names(names, what="task", field="tasks")]
+
+
+def _task(recipe: Recipe, name: str) -> Task:
+    """``recipe``'s task called ``name``; the error for a typo suggests the nearest name."""
+    try:
+        return recipe.task(name)
+    except ConfigError as exc:
+        hint = did_you_mean(name, recipe.task_names())
+        head, _, tail = exc.message.partition("; ")
+        if not hint or not tail:
+            raise
+        raise ConfigError(f"{head}{hint} {tail}", field=exc.field) from None
 
 
 def _make_generator(generator: str | Generator, model: str | None,

@@ -323,7 +323,7 @@ def test_a_plugin_can_judge_single_answers(hpaub: Path, tmp_path: Path) -> None:
                 raise kpit.GeneratorError("empty", code="empty")
             record = {"kind": "length", "question_id": question.question_id,
                       "category": question.category, "model_id": answer.model_id,
-                      "words": len(answer.text.split())}  # fmt: skip
+                      "scores": {"words": len(answer.text.split())}}  # fmt: skip
             return type("Review", (), {"kind": "length", "to_dict": lambda self: record})()
 
     bench = load_bench(hpaub, require_references=False)
@@ -331,7 +331,7 @@ def test_a_plugin_can_judge_single_answers(hpaub: Path, tmp_path: Path) -> None:
     answers[3] = Answer(3, "", "m")
     out = tmp_path / "length.jsonl"
     records = judge_answers(bench, answers, out, judge=Length())
-    assert [r.get("words") for r in records][:4] == [2, 2, 2, None]
+    assert [r.get("scores", {}).get("words") for r in records][:4] == [2, 2, 2, None]
     failed = [json.loads(line) for line in out.with_name("length.failures.jsonl").open()]
     assert [(r["question_id"], r["error"]) for r in failed] == [(3, "empty: empty")]
     assert Length.single_answer and not GPTJudge.single_answer
