@@ -30,7 +30,7 @@ ICONS = {"supported": "\u2713", "contradicted": "\u2717", "undecidable": "?"}
 REFERENCE = "reference"
 """The column of the benchmark's reference answers, and the other side of a reference review."""
 
-LONG_TEXT = 1200
+LONG_TEXT = 600
 """Answers and explanations longer than this many characters are folded."""
 
 

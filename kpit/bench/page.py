@@ -162,7 +162,7 @@ def _inputs(
         path = r.path if isinstance(r, ReviewFile) else Path(r)
         paths += [path, failures_path(path)]
     if images is not None:
-        paths.append(images)
+        paths += [images / name for name in bench.contexts]
     return paths
 
 
