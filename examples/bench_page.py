@@ -57,7 +57,7 @@ def make(out: Path) -> Path:
     return out / "page.html"
 
 
-def screenshot(page: Path, png: Path, size: str = "1280,2000") -> None:
+def screenshot(page: Path, png: Path, size: str = "1280,1900") -> None:
     """Photograph ``page`` with a headless Chromium."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

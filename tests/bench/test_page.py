@@ -344,3 +344,55 @@ def test_any_text_comes_back_as_text(made, tmp_path: Path, answer: str, question
     (card,) = _cards(root)
     assert card.find("p", "question")[0].text() == question
     assert _answer_text(_column(card, "m")) == answer
+
+
+@pytest.mark.slow
+def test_hpaub_at_full_size_with_four_models_stays_under_8_mb(made, tmp_path: Path) -> None:
+    """HPAUB's 90 questions on 30 images (the sample's real COCO images, copied under 30
+    names), four models answering at reference length, three pairings judged in both orders
+    with explanations of GPT-4o's length, and the pose judge's reviews of every answer."""
+    from ..conftest import SAMPLE
+
+    small: Bench = made["bench"]
+    images, contexts, questions = tmp_path / "images", {}, []
+    images.mkdir()
+    for n in range(30):
+        name = f"{n:012d}.jpg"
+        source = small.questions[3 * (n % 4)].image
+        (images / name).write_bytes((SAMPLE / "val2017" / source).read_bytes())
+        context = small.contexts[source]
+        contexts[name] = type(context)(name, context.captions, context.instances, context.people,
+                                       context.width, context.height)  # fmt: skip
+        for k in range(3):
+            asked = small.questions[3 * (n % 4) + k]
+            questions.append(type(asked)(3 * n + k, name, asked.text, asked.category))
+    pose = {(r["question_id"], r["model_id"]): r for m in JUDGED
+            for r in load_reviews(made["out"] / f"pose-{m}.jsonl").reviews}  # fmt: skip
+    models, reviews = ("good", "hostile", "plain", "good"), []
+    answers = []
+    for number, model in enumerate(models):
+        name = f"{model}-{number}"
+        replies = {q.question_id: made["models"][model][q.question_id % 12].text for q in questions}
+        answers.append({qid: Answer(qid, text, name) for qid, text in replies.items()})
+        poses = [{**pose[(q.question_id % 12, model)], "question_id": q.question_id,
+                  "model_id": name, "image": q.image} for q in questions]  # fmt: skip
+        write_jsonl(tmp_path / f"pose-{name}.jsonl", poses)
+        reviews.append(tmp_path / f"pose-{name}.jsonl")
+    explanation = ("Assistant 1 describes the people and their poses accurately ... " * 10)[:600]
+    for number in range(1, 4):
+        mine, theirs = f"{models[number]}-{number}", f"{models[0]}-0"
+        records = [{"kind": "pairwise", "question_id": q.question_id, "category": q.category,
+                    "model_id": mine, "versus_id": theirs, "order": order, "tuple": [7, 6],
+                    "scores": {theirs: 7, mine: 6}, "content": f"7 6\n{explanation}"}
+                   for q in questions for order in ("versus-first", "answers-first")]  # fmt: skip
+        write_jsonl(tmp_path / f"gpt-{number}.jsonl", records)
+        reviews.append(tmp_path / f"gpt-{number}.jsonl")
+    bench = Bench(questions, contexts, {})
+    page = write_page(bench, answers, tmp_path / "hpaub.html", reviews=reviews, images=images)
+    size = page.stat().st_size
+    print(f"HPAUB page, 90 questions, 4 models: {size / 1e6:.2f} MB")
+    assert size < 8_000_000
+    root, unbalanced = parse(page.read_text(encoding="utf-8"))
+    assert unbalanced == [] and len(_cards(root)) == 90
+    assert len(root.find("section", "col")) == 90 * 4
+    assert page.read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 30  # once each
