@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 import kpit
-from kpit.bench import Answer, build_bench, judge_answers, write_page
+from kpit.bench import Answer, build_bench, judge_answers
 from kpit.bench.files import write_jsonl
 from kpit.cli import cli
 from kpit.testing import LoopbackJudge
@@ -36,8 +36,14 @@ def make(out: Path) -> Path:
     """Build, answer, judge, and write ``out/page.html`` with ``kpit bench page``."""
     contexts = list(kpit.load_coco(SAMPLE, split="val2017"))
     bench = build_bench(contexts, out / "hpaub", num_images=4, seed=0)
-    careful = {q.question_id: Answer(q.question_id, ". ".join(
-        bench.references[q.question_id].text.split(". ")[:3]), "careful") for q in bench.questions}  # fmt: skip
+    careful = {
+        q.question_id: Answer(
+            q.question_id,
+            ". ".join(bench.references[q.question_id].text.split(". ")[:3]),
+            "careful",
+        )
+        for q in bench.questions
+    }
     careless = {q.question_id: Answer(q.question_id, WRONG, "careless") for q in bench.questions}
     for name, answers in (("careful", careful), ("careless", careless)):
         write_jsonl(out / f"{name}.jsonl", (a.to_dict() for a in answers.values()))

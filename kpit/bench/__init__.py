@@ -13,6 +13,7 @@ as one HTML page (:func:`write_page`).
 from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
+from kpit.bench.page import write_page
 from kpit.bench.report import (
     PaperScore,
     PoseScore,
@@ -28,7 +29,6 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
-from kpit.bench.page import write_page
 from kpit.bench.review import ajudge_answers, judge_answers
 from kpit.judges.rubric import judge_messages, parse_scores, rubrics
 

@@ -99,10 +99,13 @@ def _llava(files: list[ReviewFile], seed: int) -> Section:
     for f in files:
         counts[f.model_id] = counts.get(f.model_id, 0) + 1
     results: dict[str, Mapping[str, Score]] = {}
-    details, notes = [], [
-        "Protocol: llava (each answer against the reference answer; relative = 100 x "
-        "mean(model) / mean(reference); All pools every review)."
-    ]
+    details, notes = (
+        [],
+        [
+            "Protocol: llava (each answer against the reference answer; relative = 100 x "
+            "mean(model) / mean(reference); All pools every review)."
+        ],
+    )
     for f in files:
         label = f.model_id if counts[f.model_id] == 1 else f"{f.model_id} ({f.path.name})"
         results[label] = report_reviews(f.reviews + f.failed, seed=seed)
@@ -161,4 +164,3 @@ def sections(files: Sequence[ReviewFile], *, baseline: str | None = None,
         if section.results:
             section.chart = chart_uri(section.results)
     return out
-

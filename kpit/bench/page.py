@@ -121,19 +121,22 @@ def _answer_files(
     """Each answer file (or mapping) by its model."""
     out: dict[str, Mapping[int, Answer]] = {}
     for given in answers:
-        path = None if isinstance(given, Mapping) else Path(given)
-        read = read_answers(path, default_model=path.stem) if path is not None else given
+        path: Path | None = None
+        if isinstance(given, Mapping):
+            read: Mapping[int, Answer] = given
+        else:
+            path = Path(given)
+            read = read_answers(path, default_model=path.stem)
         models = sorted({a.model_id or (path.stem if path else "model") for a in read.values()})
-        where = {"file": path, "field": "model_id"}
         if len(models) != 1:
             raise DataError(f"an answer file holds one model's answers, not {models or 'none'}",
-                            **where)  # fmt: skip
+                            file=path, field="model_id")  # fmt: skip
         model = models[0]
         if model in out or (model == REFERENCE and bench.references):
             raise ConfigError(f"two answer files of model {model!r}: give each model once"
                               if model in out else "'reference' names the benchmark's "
                               "reference answers; give the model another model_id",
-                              **where)  # fmt: skip
+                              file=path, field="model_id")  # fmt: skip
         out[model] = read
     return out
 

@@ -614,6 +614,9 @@ def show(question_id: int, reviews_file: Path, model: str | None, colour: bool |
         click.echo()
 
 
+_FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
 @bench.command()
 @bench_files
 @click.option("--answers", "answer_files", type=_FILE, multiple=True, required=True,
@@ -621,7 +624,7 @@ def show(question_id: int, reviews_file: Path, model: str | None, colour: bool |
 @click.option("--reviews", "review_files_", type=_FILE, multiple=True,
               help="Review files: the GPT judge's (the tables, the scores on each card) and "
               "the pose judge's (claims marked in the answers) (repeatable).")  # fmt: skip
-@click.option("--images", "image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--images", "image_dir", type=_FOLDER,
               help="The folder of the benchmark's images (default: the people drawn on a "
               "blank canvas).")  # fmt: skip
 @click.option("--image-width", type=click.IntRange(min=16), default=640, show_default=True,

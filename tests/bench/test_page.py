@@ -56,8 +56,9 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "hostile": _answers(bench, "hostile", lambda q: HOSTILE),
         "plain": _answers(bench, "plain", lambda q: f"There are two people. {q.text}"),
         # not sent to the GPT judge: its token count refuses a million characters
-        "huge": _answers(bench, "huge", lambda q: HOSTILE + (MILLION if q.question_id == 1
-                                                             else "")),  # fmt: skip
+        "huge": _answers(
+            bench, "huge", lambda q: HOSTILE + (MILLION if q.question_id == 1 else "")
+        ),
     }
     for name, answers in models.items():
         write_jsonl(out / f"{name}.jsonl", (a.to_dict() for a in answers.values()))
@@ -159,8 +160,11 @@ def test_the_claims_match_the_review_records(made) -> None:
                 deciding = claim.get("fact") or claim.get("reason")
                 assert str(deciding) in why.text() and claim["status"] in why.text()
                 (badge,) = mark.find("span", "badge")
-                assert badge.text() == {"supported": "\u2713", "contradicted": "\u2717",
-                                        "undecidable": "?"}[claim["status"]] + str(number)  # fmt: skip
+                assert badge.text() == {
+                    "supported": "\u2713",
+                    "contradicted": "\u2717",
+                    "undecidable": "?",
+                }[claim["status"]] + str(number)
                 checked += 1
     assert checked > 20
     statuses = {m.attrs["data-status"] for m in made["root"].find("span", "claim")}
@@ -230,8 +234,14 @@ def test_the_filters_read_the_reviews(made) -> None:
         reviews = [r for r in card.find("tr", "rv")]
         assert len(reviews) == 2 + 2 + 1  # two pairings in both orders, one reference review
     labels = [n.text().strip() for n in made["root"].find("label")]
-    for wanted in ("Conversation", "good vs hostile", "good vs plain", "plain vs reference",
-                   "a contradicted claim", "the judge's scores disagree between orders"):  # fmt: skip
+    for wanted in (
+        "Conversation",
+        "good vs hostile",
+        "good vs plain",
+        "plain vs reference",
+        "a contradicted claim",
+        "the judge's scores disagree between orders",
+    ):
         assert wanted in labels
     html = made["html"]
     assert "body:has(#only-contradicted:checked) .card:not(.contradicted)" in html
@@ -257,8 +267,12 @@ def test_cards_carry_the_score_differences_they_sort_by(made) -> None:
 
 def test_nothing_is_loaded_from_the_network_and_the_policy_holds(made) -> None:
     root, html = made["root"], made["html"]
-    loaded = [(n.tag, k, v) for n in root.walk() for k, v in n.attrs.items()
-              if k in ("src", "href", "srcset", "poster", "action", "data", "formaction")]  # fmt: skip
+    loaded = [
+        (n.tag, k, v)
+        for n in root.walk()
+        for k, v in n.attrs.items()
+        if k in ("src", "href", "srcset", "poster", "action", "data", "formaction")
+    ]
     assert loaded and all(v.startswith("data:") for _, _, v in loaded), loaded
     assert not re.search(r"https?://", html)  # no address at all, loaded or not
     assert not re.findall(r"url\((?!\"data:)", html)
@@ -289,17 +303,34 @@ def test_the_command_line_writes_the_page(made, tmp_path: Path) -> None:
     from ..conftest import SAMPLE
 
     out = made["out"]
-    args = ["bench", "page", str(out / "hpaub"), "--answers", str(out / "good.jsonl"),
-            "--answers", str(out / "plain.jsonl"), "--reviews", str(out / "gpt-plain.jsonl"),
-            "--reviews", str(out / "pose-plain.jsonl"), "--images", str(SAMPLE / "val2017"),
-            "--image-width", "200", "--baseline", "plain", "-o", str(tmp_path / "p.html")]  # fmt: skip
+    args = [
+        "bench",
+        "page",
+        str(out / "hpaub"),
+        "--answers",
+        str(out / "good.jsonl"),
+        "--answers",
+        str(out / "plain.jsonl"),
+        "--reviews",
+        str(out / "gpt-plain.jsonl"),
+        "--reviews",
+        str(out / "pose-plain.jsonl"),
+        "--images",
+        str(SAMPLE / "val2017"),
+        "--image-width",
+        "200",
+        "--baseline",
+        "plain",
+        "-o",
+        str(tmp_path / "p.html"),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "p.html: 12 questions, 2 models" in result.stdout
     root, unbalanced = parse((tmp_path / "p.html").read_text(encoding="utf-8"))
     assert unbalanced == [] and len(_cards(root)) == 12
     assert "vs plain" in [c.text() for c in root.find("th")]  # the baseline's column
-    taken = args[:-1] + [str(out / "good.jsonl")]
+    taken = [*args[:-1], str(out / "good.jsonl")]
     one_clear_line(CliRunner().invoke(cli, taken), "would write over an input")
     twice = args[:5] + args[3:5] + ["-o", str(tmp_path / "q.html")]
     one_clear_line(CliRunner().invoke(cli, twice), "two answer files of model 'good'")
@@ -321,7 +352,9 @@ def test_without_reviews_or_images_the_page_has_no_tables(made, tmp_path: Path) 
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(answer=_TEXT, question=_TEXT, cut=st.lists(st.integers(0, 300), max_size=6))
 def test_any_text_comes_back_as_text(made, tmp_path: Path, answer: str, question: str,
                                      cut: list[int]) -> None:  # fmt: skip
@@ -342,8 +375,13 @@ def test_any_text_comes_back_as_text(made, tmp_path: Path, answer: str, question
     root, unbalanced = parse(page.read_text(encoding="utf-8"))
     assert unbalanced == []
     (card,) = _cards(root)
-    assert card.find("p", "question")[0].text() == question
-    assert _answer_text(_column(card, "m")) == answer
+    # HTML reads a carriage return as a line feed (the input stream's newlines are normalised)
+    assert card.find("p", "question")[0].text() == _newlines(question)
+    assert _answer_text(_column(card, "m")) == _newlines(answer)
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @pytest.mark.slow
