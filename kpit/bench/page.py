@@ -235,6 +235,7 @@ def write_page(
         "models": list(by_model),
         "review_files": [f.path.name for f in files],
         "image_count": len(names),
+        "with_images": folder is not None,
         "categories": [(c, CATEGORY_TITLES[c]) for c in CATEGORIES],
         "category_names": CATEGORY_TITLES,
         "icons": ICONS,

@@ -659,5 +659,6 @@ def page(
                          images=image_dir, image_width=image_width, baseline=baseline,
                          seed=seed, title=title)  # fmt: skip
     size = written.stat().st_size
-    click.echo(f"{written}: {len(loaded.questions)} questions, {len(answer_files)} models, "
+    models = f"{len(answer_files)} model" + ("s" if len(answer_files) != 1 else "")
+    click.echo(f"{written}: {len(loaded.questions)} questions, {models}, "
                f"{size / 1e6:.1f} MB")  # fmt: skip

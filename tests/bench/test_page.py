@@ -339,29 +339,33 @@ def test_the_command_line_writes_the_page(made, tmp_path: Path) -> None:
 
 
 def test_without_reviews_or_images_the_page_has_no_tables(made, tmp_path: Path) -> None:
-    out = made["out"]
     page = write_page(made["bench"], [made["models"]["plain"]], tmp_path / "bare.html",
                       image_width=64)  # fmt: skip
     root, unbalanced = parse(page.read_text(encoding="utf-8"))
     assert unbalanced == [] and root.find("table", "scores") == [] and root.find("tr", "rv") == []
-    assert "No reviews given" in root.text()
+    assert "No reviews given" in root.text() and "blank canvas" in root.text()
     assert len(_cards(root)) == 12 and not root.find("span", "claim")
-    assert out.exists()
 
 
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
+
+
+@pytest.fixture(scope="module")
+def sample_bench(made) -> Bench:
+    """The sample's benchmark alone (a small repr in hypothesis's reports)."""
+    return made["bench"]
 
 
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(answer=_TEXT, question=_TEXT, cut=st.lists(st.integers(0, 300), max_size=6))
-def test_any_text_comes_back_as_text(made, tmp_path: Path, answer: str, question: str,
-                                     cut: list[int]) -> None:  # fmt: skip
-    bench: Bench = made["bench"]
-    first = bench.questions[0]
+def test_any_text_comes_back_as_text(
+    sample_bench: Bench, tmp_path: Path, answer: str, question: str, cut: list[int]
+) -> None:
+    first = sample_bench.questions[0]
     asked = type(first)(first.question_id, first.image, question, first.category)
-    small = Bench([asked], {first.image: bench.context(first)}, {})
+    small = Bench([asked], {first.image: sample_bench.context(first)}, {})
     spans = sorted(cut)
     claims = [{"kind": "posture", "label": "standing", "status": "supported", "start": a,
                "end": b, "fact": "person 1 is <standing>"}
@@ -434,3 +438,33 @@ def test_hpaub_at_full_size_with_four_models_stays_under_8_mb(made, tmp_path: Pa
     assert unbalanced == [] and len(_cards(root)) == 90
     assert len(root.find("section", "col")) == 90 * 4
     assert page.read_text(encoding="utf-8").count("data:image/jpeg;base64,") == 30  # once each
+
+
+def test_claims_that_share_words_keep_the_text_whole() -> None:
+    """As ``kpit bench show`` marks them: the later of two overlapping claims gets its mark
+    only, numbered in text order, and the text reads the same."""
+    from kpit.bench._page_data import mark
+
+    text = "The man on the left is sitting, facing the camera."
+    claims = [
+        {"status": "supported", "start": 22, "end": 29, "kind": "posture", "label": "sitting",
+         "fact": "person 1 is sitting"},
+        {"status": "contradicted", "start": 4, "end": 29, "kind": "posture", "label": "x",
+         "fact": "person 2 is standing"},
+        {"status": "undecidable", "start": 31, "end": 50, "kind": "facing", "label": "camera",
+         "reason": "no face visible"},
+        {"status": "supported", "start": 40, "end": 999, "kind": "facing", "label": "y"},
+    ]  # fmt: skip
+    segments, numbered = mark(text, claims)
+    assert "".join(s.text for s in segments) == text
+    assert [(c.number, c.start, c.end, c.status) for c in numbered] == [
+        (1, 4, 29, "contradicted"),
+        (2, 22, 29, "supported"),
+        (3, 31, 50, "undecidable"),
+        (4, 40, 50, "supported"),  # clamped to the text
+    ]
+    marks = [(s.claim.number, s.whole, s.text) for s in segments if s.claim is not None]
+    assert marks == [(1, True, text[4:29]), (2, False, ""), (3, True, text[31:50]),
+                     (4, False, "")]  # fmt: skip
+    assert "Undecidable: no face visible" in numbered[2].why
+    assert "Contradicted by person 2 is standing" in numbered[0].why
