@@ -6,12 +6,14 @@ One module per step of ``kpit bench``: ``build`` (questions and references), ``a
 files of ``files`` (LLaVA-Bench's fields); this package exports what users call. The judge
 backends and the review format they share live in :mod:`kpit.judges`: the ``gpt`` judge
 scores pairs of answers, the ``pose`` judge checks each answer's claims against the
-keypoints (its reviews have their own table, :func:`pose_table`).
+keypoints (its reviews have their own table, :func:`pose_table`). ``page`` writes it all
+as one HTML page (:func:`write_page`).
 """
 
 from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
+from kpit.bench.page import write_page
 from kpit.bench.report import (
     PaperScore,
     PoseScore,
@@ -61,4 +63,5 @@ __all__ = [
     "report_reviews",
     "rubrics",
     "run_spread",
+    "write_page",
 ]

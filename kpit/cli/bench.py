@@ -639,3 +639,53 @@ def show(question_id: int, reviews_file: Path, model: str | None, colour: bool |
             click.echo(f"note: {note}")
         click.echo(mark_claims(review, colour=use_colour is not False), color=use_colour)
         click.echo()
+
+
+_FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@bench.command()
+@bench_files
+@click.option("--answers", "answer_files", type=_FILE, multiple=True, required=True,
+              help="A model's answers: a column each (repeatable).")  # fmt: skip
+@click.option("--reviews", "review_files_", type=_FILE, multiple=True,
+              help="Review files: the GPT judge's (the tables, the scores on each card) and "
+              "the pose judge's (claims marked in the answers) (repeatable).")  # fmt: skip
+@click.option("--images", "image_dir", type=_FOLDER,
+              help="The folder of the benchmark's images (default: the people drawn on a "
+              "blank canvas).")  # fmt: skip
+@click.option("--image-width", type=click.IntRange(min=16), default=640, show_default=True,
+              help="Shrink the embedded images (JPEG) to this width in pixels.")  # fmt: skip
+@click.option("--baseline", help="The paper's table: each model's change of All against it.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the bootstrap.")
+@click.option("--title", help="The page's title (default: the benchmark folder's name).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def page(
+    answer_files: tuple[Path, ...],
+    review_files_: tuple[Path, ...],
+    image_dir: Path | None,
+    image_width: int,
+    baseline: str | None,
+    seed: int,
+    title: str | None,
+    output: Path,
+    **files: Path | None,
+) -> None:
+    """Write the benchmark as one HTML page that works offline: the tables and chart of
+    `kpit bench report` (the protocol chosen from the reviews), then a card per question:
+    the image with each person's skeleton and number, the question, each model's answer
+    with the pose judge's claims marked, and the judge's scores in each order with its
+    explanation. Filters by category, model pair, orders that disagree and contradicted
+    claims; a text search and sorting by score difference. Everything read is escaped, and
+    the page loads nothing from the network.
+    """
+    from kpit.bench.page import write_page
+
+    loaded = load_bench_files(files, require_references=False)
+    written = write_page(loaded, list(answer_files), output, reviews=list(review_files_),
+                         images=image_dir, image_width=image_width, baseline=baseline,
+                         seed=seed, title=title)  # fmt: skip
+    size = written.stat().st_size
+    models = f"{len(answer_files)} model" + ("s" if len(answer_files) != 1 else "")
+    click.echo(f"{written}: {len(loaded.questions)} questions, {models}, "
+               f"{size / 1e6:.1f} MB")  # fmt: skip
