@@ -6,6 +6,7 @@ kept in ``tests/data/paper/`` with their sources (see the README there).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -75,7 +76,8 @@ def test_system_messages_are_the_released_code_s_byte_for_byte(contexts, task: s
 
 
 def test_complex_layout_is_the_code_s(contexts) -> None:
-    """System, then ``caption: ...`` per caption, then one message per person."""
+    """System, then ``caption: ...`` per caption, then one message per person and per object,
+    each written by the code's loop: one ``f"{key}: {value}\n"`` line per field."""
     ctx = contexts.get(785)
     request = _request("paper", "complex", ctx)
     captions = [CODE["complex"]["caption"].format(caption=c) for c in ctx.captions]
@@ -85,8 +87,12 @@ def test_complex_layout_is_the_code_s(contexts) -> None:
         + line.format(key="keypoints", value=keypoint_triples(p))
         for p in ctx.people
     ]
-    assert [m.role for m in request.messages] == ["system"] + ["user"] * (5 + len(ctx.people))
-    assert [m.content for m in request.messages[1:]] == captions + people
+    objects = [line.format(key=o.category, value=format_box(o.box)) for o in ctx.objects]
+    assert len(objects) == 1
+    count = 5 + len(ctx.people) + len(objects)
+    assert [m.role for m in request.messages] == ["system"] + ["user"] * count
+    assert [m.content for m in request.messages[1:]] == captions + people + objects
+    assert request.messages[-1].content == "skis: [0.325, 0.8, 0.961, 0.939]\n"
     assert request.messages[6].content == (
         "person: [0.439, 0.105, 0.78, 0.921]\nkeypoints: [(0.573, 0.191, 2), (0.584, 0.172, 2), "
         "(0.562, 0.176, 2), (0.603, 0.184, 2), (0.556, 0.191, 2), (0.623, 0.254, 2), "
@@ -95,6 +101,49 @@ def test_complex_layout_is_the_code_s(contexts) -> None:
         "(0.573, 0.642, 2), (0.728, 0.852, 2), (0.619, 0.802, 2)]\n"
     )
     assert "skis" not in "".join(m.content for m in request.messages[1:] if "person:" in m.content)
+
+
+def test_complex_marks_crowd_regions_and_detail_sends_no_objects(contexts) -> None:
+    ctx = contexts.get(40083)
+    crowd = kpit.ObjectBox("person", kpit.Box(0.1, 0.2, 0.3, 0.4), iscrowd=True)
+    ctx = dataclasses.replace(ctx, objects=(*ctx.objects, crowd))
+    messages = _request("paper", "complex", ctx).messages
+    assert [m.content for m in messages[-len(ctx.objects) :]] == [
+        *(f"{o.category}: {format_box(o.box)}\n" for o in ctx.objects[:-1]),
+        "person (crowd): [0.1, 0.2, 0.3, 0.4]\n",
+    ]
+    detail = _request("paper", "detail", ctx).messages
+    assert not [m for m in detail if m.content.startswith(("umbrella:", "car:", "person (crowd)"))]
+    assert len(detail) == 1 + len(ctx.captions) + len(ctx.people) + 1
+
+
+def _spaced_captions(sample_root: Path, folder: Path) -> Path:
+    """The bundled sample with image 785's first caption padded with spaces and a line break."""
+    (folder / "annotations").mkdir(parents=True)
+    for source in (sample_root / "annotations").glob("*_val2017.json"):
+        data = json.loads(source.read_text(encoding="utf-8"))
+        if source.name.startswith("captions"):
+            first = next(a for a in data["annotations"] if a["image_id"] == 785)
+            first["caption"] = "  " + first["caption"] + " \n"
+        (folder / "annotations" / source.name).write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def test_the_paper_recipe_sends_captions_as_the_file_holds_them(sample_root, tmp_path) -> None:
+    spaced = kpit.load_coco(_spaced_captions(sample_root, tmp_path / "coco")).get(785)
+    plain = kpit.load_coco(sample_root).get(785)
+    raw = "  " + plain.captions[0] + " \n"
+    assert spaced.captions == plain.captions  # what everything else reads: stripped
+    assert spaced.file_captions() == (raw, *plain.captions[1:])
+    assert plain.raw_captions is None and plain.file_captions() == plain.captions
+    for task in ("complex", "detail"):
+        assert _request("paper", task, spaced).messages[1].content == f"caption: {raw}"
+    conversation = _request("paper", "conversation", spaced).messages
+    assert (conversation[2].role, conversation[2].content) == ("assistant", raw)
+    for task in TASKS:  # kpit's own recipe is unchanged
+        assert _request("kpit", task, spaced).messages == _request("kpit", task, plain).messages
+    assert kpit.ImageContext.from_dict(spaced.to_dict()) == spaced
+    assert "raw_captions" not in plain.to_dict()
 
 
 def test_detail_layout_and_its_16_instructions(contexts) -> None:
