@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import logging
 import shlex
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -583,8 +586,8 @@ def test_a_recipe_without_a_task_says_which_it_has() -> None:
 
 
 def test_bench_build_with_the_paper_recipe(sample_root, tmp_path) -> None:
-    code, text = run_cli("bench", "build", str(sample_root), "--num-images", "2", "--recipe",
-                         "paper", "-o", str(tmp_path / "bench"))  # fmt: skip
+    code, text = run_cli("bench", "build", str(sample_root), "--split", "val2017", "--num-images",
+                         "2", "--recipe", "paper", "-o", str(tmp_path / "bench"))  # fmt: skip
     assert code == 0, text
     manifest = json.loads((tmp_path / "bench" / "manifest.json").read_text())
     assert manifest["recipe"] == "paper"
@@ -592,6 +595,65 @@ def test_bench_build_with_the_paper_recipe(sample_root, tmp_path) -> None:
     assert run.manifest["recipe"] == "paper"
     detail = next(s for s in run.samples() if s.task == "detail")
     assert detail.turns[0].text in CODE["detail"]["instructions"]
+
+
+def _as_val2014(sample_root: Path, root: Path) -> Path:
+    """The bundled sample's annotation files under the paper's split name."""
+    (root / "annotations").mkdir(parents=True)
+    for source in (sample_root / "annotations").glob("*_val2017.json"):
+        target = root / "annotations" / source.name.replace("val2017", "val2014")
+        target.write_bytes(source.read_bytes())
+    return root
+
+
+def test_bench_build_with_the_paper_recipe_defaults_to_val2014_and_says_so(
+    sample_root, tmp_path
+) -> None:
+    root = _as_val2014(sample_root, tmp_path / "coco")
+    result = CliRunner().invoke(cli, ["bench", "build", str(root), "--num-images", "1",
+                                      "--recipe", "paper", "-o", str(tmp_path / "paper")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--recipe paper: --split val2014, the paper's benchmark split" in result.stderr
+    code, text = run_cli("bench", "build", str(root), "--num-images", "1", "-o",
+                         str(tmp_path / "kpit"))  # fmt: skip
+    assert code != 0 and "captions_val2017.json" in text  # kpit's recipe keeps val2017
+    code, text = run_cli("bench", "build", str(sample_root), "--num-images", "1", "--recipe",
+                         "paper", "-o", str(tmp_path / "missing"))  # fmt: skip
+    assert code != 0 and "val2014" in text
+
+
+@pytest.mark.parametrize("recipe", ["paper", "kpit"])
+def test_bench_build_without_disjoint_from_warns_of_the_overlap(
+    sample_root, tmp_path, caplog, recipe: str
+) -> None:
+    args = ["bench", "build", str(sample_root), "--split", "val2017", "--num-images", "1",
+            "--recipe", recipe]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="kpit.bench.build"):
+        result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "open")])
+    assert result.exit_code == 0, result.output
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "kpit.bench.build"]
+    assert "a val2014 benchmark overlaps train2017 training data" in warning
+    assert "--disjoint-from" in warning
+    caplog.clear()
+    training = tmp_path / "person_keypoints_train2017.json"
+    training.write_text(json.dumps({"images": [{"id": 785}], "annotations": []}))
+    with caplog.at_level(logging.WARNING, logger="kpit.bench.build"):
+        result = CliRunner().invoke(cli, [*args, "--disjoint-from", str(training),
+                                          "-o", str(tmp_path / "closed")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not [r for r in caplog.records if r.name == "kpit.bench.build"]
+
+
+def test_the_overlap_warning_is_printed_by_the_command(sample_root, tmp_path) -> None:
+    """The real command line: the warning reaches stderr through kpit's logging set-up."""
+    result = subprocess.run(
+        [sys.executable, "-m", "kpit", "bench", "build", str(sample_root), "--num-images", "1",
+         "-o", str(tmp_path / "bench")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "WARNING kpit.bench.build: built without --disjoint-from" in result.stderr
+    assert "a val2014 benchmark overlaps train2017 training data" in result.stderr
 
 
 # --- the documentation's commands run as written --------------------------------------------------
