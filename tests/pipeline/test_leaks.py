@@ -24,11 +24,13 @@ QUESTION = "What can you tell about the people in this picture?"
 
 
 def test_the_corpus_is_labelled_and_split_in_two_even_halves() -> None:
-    assert len(ROWS) >= 300
+    assert len(ROWS) >= 400
     assert len({r["id"] for r in ROWS}) == len({r["text"] for r in ROWS}) == len(ROWS)
     for half in ("dev", "held-out"):
         part = [r for r in ROWS if r["split"] == half]
-        assert sum(r["leak"] for r in part) == sum(not r["leak"] for r in part) == 90
+        assert sum(r["leak"] for r in part) == sum(not r["leak"] for r in part) == 100
+        received = [r for r in part if r["kind"] == "received"]  # what the teacher was given
+        assert sum(r["leak"] for r in received) == sum(not r["leak"] for r in received) == 10
     # Numbers are the coordinates rule's business: none here, so the leak rule alone decides.
     assert not any(re.search(r"\d\.\d|\.\d", r["text"]) for r in ROWS)
 
