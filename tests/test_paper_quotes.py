@@ -88,11 +88,10 @@ def region(paper: str, where: str) -> str:
         return paper
     start = re.search(rf"^{re.escape(number)} [A-Z]", paper, re.M)
     assert start is not None, where
+    target = number.split(".")
     for heading in _HEADING.finditer(paper, start.end()):
-        top, sub = heading.group(1), heading.group(2)
-        if "." not in number and top != number or "." in number and (top, sub) != tuple(
-            number.split(".")
-        ):
+        numbers = [heading.group(1), heading.group(2)][: len(target)]
+        if numbers != target:  # the next heading of the same level or above
             return paper[start.start() : heading.start()]
     return paper[start.start() :]
 
@@ -100,7 +99,7 @@ def region(paper: str, where: str) -> str:
 def normalise(text: str) -> str:
     """Text as compared: typographic quotes, hyphenated line breaks, citations, emphasis and
     white space evened out."""
-    for typographic, plain in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"')):
+    for typographic, plain in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"')):
         text = text.replace(typographic, plain)
     text = re.sub(r"(\w)-\s*\n\s*(\w)", r"\1\2", text)
     text = re.sub(r"\s*\[\d+(?:\s*,\s*\d+)*\]", "", text)
@@ -120,8 +119,9 @@ def quotations() -> list[tuple[str, str, str]]:
     for pattern in SOURCES:
         for path in sorted(ROOT.glob(pattern)):
             for chunk in _chunks(path):
-                found += [(str(path.relative_to(ROOT)), q, where)
-                          for q, where in attributed_quotes(chunk) if len(q.split()) >= 2]  # fmt: skip
+                name = str(path.relative_to(ROOT))
+                found += [(name, q, where) for q, where in attributed_quotes(chunk)
+                          if len(q.split()) >= 2]  # fmt: skip
     return found
 
 
@@ -151,25 +151,25 @@ def test_the_rule_finds_quotations_and_the_lookup_tells_them_apart(
     paper: str, raw_paper: str
 ) -> None:
     doc = (
-        'The paper, section 5: "We train our model using the DeepSpeed framework on 2×A100\n'
+        'The paper, section 5: "We train our model using the DeepSpeed framework on 2\u00d7A100\n'
         'GPUs". The paper\'s Table 2: "DeepSpeed stage 3". "a batch size of 8" (section 5).\n'
         'Not attributed: "a quoted phrase" in another sentence. The guide says "x y".'
     )
     assert list(attributed_quotes(doc)) == [
-        ("We train our model using the DeepSpeed framework on 2×A100 GPUs", "section 5"),
+        ("We train our model using the DeepSpeed framework on 2\u00d7A100 GPUs", "section 5"),
         ("DeepSpeed stage 3", "Table 2"),
         ("a batch size of 8", "section 5"),
     ]
-    sentence = "We train our model using the DeepSpeed framework on 2×A100 GPUs"
+    sentence = "We train our model using the DeepSpeed framework on 2\u00d7A100 GPUs"
     assert in_paper(sentence, normalise(region(raw_paper, "section 5")))
     assert not in_paper(sentence, normalise(region(raw_paper, "section 4")))
     assert in_paper("DeepSpeed stage 3", normalise(region(raw_paper, "Table 2")))
     assert not in_paper("DeepSpeed stage 3", normalise(region(raw_paper, "Table 1")))
     assert in_paper("Validation 2014 dataset", normalise(region(raw_paper, "section 5.2")))
     assert not in_paper("Validation 2014 dataset", normalise(region(raw_paper, "section 5.1")))
-    assert in_paper("We train our model using the DeepSpeed framework on 2×A100 GPUs", paper)
+    assert in_paper("We train our model using the DeepSpeed framework on 2\u00d7A100 GPUs", paper)
     assert in_paper("(2) Bounding boxes localizing objects", paper)  # "*Bounding boxes*"
     assert in_paper("challenging by not ... so that the user needs to reason", paper)
-    assert not in_paper("We train our model on 4×A100 GPUs", paper)
+    assert not in_paper("We train our model on 4\u00d7A100 GPUs", paper)
     assert not in_paper("a default of 2,048 tokens", paper)
     assert not in_paper("...", paper)

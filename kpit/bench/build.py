@@ -30,7 +30,7 @@ from kpit.pipeline.store import Run
 from kpit.prompts.recipes import DEFAULT_RECIPE
 from kpit.types import ImageContext, Sample
 
-__all__ = ["PAPER_SPLIT", "OVERLAP_WARNING", "bench_context", "build_bench"]
+__all__ = ["bench_context", "build_bench"]
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ a leak: a possessive before "box", a body part before "points", a verb of report
 "details". A teacher also leaks when it refers to what it was given without naming any field
 ("the text I received mentions...", "from what I was told about the image...", "what was
 shared with me", "without seeing the photo"): first-person receipt is the company there,
-so "the menu she was given" or "what the sign says" stay clean. The rules were measured on a labelled corpus (``tests/data/leaks/``, precision and
-recall in ``docs/benchmarks.md``).
+so "the menu she was given" or "what the sign says" stay clean. The rules were measured on a
+labelled corpus (``tests/data/leaks/``, precision and recall in ``docs/benchmarks.md``).
 
 :class:`LeakFinder` returns the first leak in a text with the exact words that make it one,
 which the quality filter reports as its rejection's detail.

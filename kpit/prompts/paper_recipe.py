@@ -20,7 +20,9 @@ scripts read an unpublished preprocessed file, so each person is written in kpit
 normalised ``paper`` context style (box and keypoint triples in ``[0, 1]``). Object boxes go
 to the complex task only, one message per object after the people's (``surfboard: [x1, y1,
 x2, y2]``): inferred from the complex script's loop, which writes every field of every
-record; the detail script writes every box as ``person:``, so it gets people only. The templates are in ``prompts/templates/paper/<task>/``, each with its source in a header comment.
+record; the detail script writes every box as ``person:``, so it gets people only. The
+templates are in ``prompts/templates/paper/<task>/``, each with its source in a header
+comment.
 
 Replies have no prescribed format: :func:`parse_free_pairs` reads the shapes GPT-4o writes
 for such a prompt (numbered questions, bold labels, ``Q1:``/``A1:``, headings, bullets, an

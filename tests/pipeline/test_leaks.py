@@ -151,7 +151,8 @@ def test_the_corpus_is_rejected_by_kpit_and_flagged_by_the_paper_recipe(
     # A teacher that says it cannot see the picture is a refusal first (that rule runs first).
     refused = {f["image_id"] for f in failures if f["reason"] == "quality:refusal"}
     assert [sentences[i] for i in refused] == [
-        "Since I can't see the picture, I would guess she is walking toward the camera."]
+        "Since I can't see the picture, I would guess she is walking toward the camera."
+    ]
     rejected = {f["image_id"]: f["detail"] for f in failures if f["reason"] == "quality:leak"}
     assert rejected == {i: phrase for i, phrase in expected.items() if i not in refused}
     rejected |= {i: expected[i] for i in refused}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import logging
+import re
 import shlex
 import subprocess
 import sys
@@ -610,8 +610,9 @@ def test_bench_build_with_the_paper_recipe_defaults_to_val2014_and_says_so(
     sample_root, tmp_path
 ) -> None:
     root = _as_val2014(sample_root, tmp_path / "coco")
-    result = CliRunner().invoke(cli, ["bench", "build", str(root), "--num-images", "1",
-                                      "--recipe", "paper", "-o", str(tmp_path / "paper")])  # fmt: skip
+    args = ["bench", "build", str(root), "--num-images", "1", "--recipe", "paper", "-o",
+            str(tmp_path / "paper")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "--recipe paper: --split val2014, the paper's benchmark split" in result.stderr
     code, text = run_cli("bench", "build", str(root), "--num-images", "1", "-o",
