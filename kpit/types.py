@@ -226,9 +226,11 @@ class ImageContext:
         image_id: the COCO image id.
         file_name: the image file's name, relative to the split's image folder.
         width, height: the image size in pixels.
-        captions: the image's captions.
+        captions: the image's captions, surrounding white space removed.
         objects: labelled object boxes (people with keypoints are in ``people`` instead).
         people: annotated people with their keypoints.
+        raw_captions: the captions as the file holds them, where one of them has surrounding
+            white space; ``None`` where they are ``captions`` (see :meth:`file_captions`).
     """
 
     image_id: int
@@ -238,10 +240,15 @@ class ImageContext:
     captions: tuple[str, ...] = ()
     objects: tuple[ObjectBox, ...] = ()
     people: tuple[Person, ...] = ()
+    raw_captions: tuple[str, ...] | None = None
+
+    def file_captions(self) -> tuple[str, ...]:
+        """The captions as the file holds them, surrounding white space included."""
+        return self.captions if self.raw_captions is None else self.raw_captions
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
+        """Return a JSON-ready dict (``raw_captions`` only where it is not ``None``)."""
+        data: dict[str, Any] = {
             "image_id": self.image_id,
             "file_name": self.file_name,
             "width": self.width,
@@ -250,6 +257,9 @@ class ImageContext:
             "objects": [o.to_dict() for o in self.objects],
             "people": [p.to_dict() for p in self.people],
         }
+        if self.raw_captions is not None:
+            data["raw_captions"] = list(self.raw_captions)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ImageContext:
@@ -262,7 +272,13 @@ class ImageContext:
             tuple(str(c) for c in data.get("captions", ())),
             tuple(ObjectBox.from_dict(o) for o in data.get("objects", ())),
             tuple(Person.from_dict(p, size) for p in data.get("people", ())),
+            _raw_captions(data.get("raw_captions")),
         )
+
+
+def _raw_captions(value: Any) -> tuple[str, ...] | None:
+    """``raw_captions`` of a context's dict, ``None`` where it has none."""
+    return None if value is None else tuple(str(c) for c in value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ through is replaced by the next one drawn. The files use LLaVA-Bench's fields.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import warnings
@@ -31,11 +32,23 @@ from kpit.types import ImageContext, Sample
 
 __all__ = ["bench_context", "build_bench"]
 
+log = logging.getLogger(__name__)
+
 _DEFAULT_NUM_IMAGES = 30
 TASK_CATEGORY = {"conversation": "conv", "detail": "detail", "complex": "complex"}
 PathLike = str | os.PathLike[str]
 BENCH_FILES = ("questions.jsonl", "context.jsonl", "references.jsonl", "manifest.json")
 """The files :func:`build_bench` writes into its folder (beside the run folder ``run/``)."""
+PAPER_SPLIT = "val2014"
+"""The split the paper drew its benchmark's 30 images from ("the COCO Validation 2014
+dataset", section 5.2)."""
+OVERLAP_WARNING = (
+    "built without --disjoint-from (disjoint_from=): nothing keeps the model's training images "
+    "out of the benchmark, and a val2014 benchmark overlaps train2017 training data (35,504 of "
+    "val2014's 40,504 images are in train2017); pass the training split's annotation file, e.g. "
+    "--disjoint-from coco/annotations/person_keypoints_train2017.json"
+)
+"""What :func:`build_bench` logs (a warning) when it is given no ``disjoint_from``."""
 _Chosen = tuple[ImageContext, dict[str, Sample]]
 """An image of the benchmark and its sample of each task."""
 
@@ -74,6 +87,8 @@ async def abuild_bench(
     annotations = [read.captions, read.instances, read.keypoints] if read else []
     claim_outputs([folder / name for name in BENCH_FILES],
                   [*annotations, *source_paths(disjoint_from)])  # fmt: skip
+    if not source_paths(disjoint_from):
+        log.warning(OVERLAP_WARNING)
     order = _drawing_order(contexts, read_image_ids(disjoint_from), num_images, seed)
     chosen: list[_Chosen] = []
     start = 0

@@ -11,7 +11,7 @@ import click
 from kpit.bench._output import claim_outputs
 from kpit.bench._pooling import refuse_copies
 from kpit.bench.answer import NOT_ASKED, answer_bench
-from kpit.bench.build import BENCH_FILES, build_bench
+from kpit.bench.build import BENCH_FILES, PAPER_SPLIT, build_bench
 from kpit.bench.files import Bench, load_bench, read_answers
 from kpit.bench.plot import plot_scores
 from kpit.bench.plugin_report import answer_summary, describe_review, plugin_report
@@ -429,14 +429,16 @@ def json_key(value: object) -> str:
     "--recipe",
     default="kpit",
     show_default=True,
-    help="The prompt recipe the questions and references are written with (kpit or paper).",
+    help="The prompt recipe the questions and references are written with (kpit or paper); "
+    f"paper makes --split default to {PAPER_SPLIT}, the paper's.",
 )
 @click.option(
     "--disjoint-from",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
     help="A training split's annotation file (or a run folder, or an id list): draw only "
-    "images absent from it (repeatable).",
+    "images absent from it (repeatable). Without it kpit warns: a val2014 benchmark overlaps "
+    "train2017 training data.",
 )
 @click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -455,6 +457,10 @@ def build(
 ) -> None:
     """Build a benchmark from a COCO split: images with people, one question per category
     with a reference answer, in LLaVA-Bench's fields."""
+    if recipe == "paper" and _split_not_given():
+        options["split"] = PAPER_SPLIT
+        click.echo(f"--recipe paper: --split {PAPER_SPLIT}, the paper's benchmark split (COCO "
+                   "Validation 2014); give --split to choose another", err=True)  # fmt: skip
     given = [options[name] for name in ("captions", "instances", "keypoints")]
     claim_outputs([output / name for name in BENCH_FILES],
                   [*(p for p in given if isinstance(p, Path)), *disjoint_from])  # fmt: skip
@@ -470,6 +476,12 @@ def build(
                    "the same command again to go on", err=True)  # fmt: skip
         raise SystemExit(EXIT_INTERRUPTED) from None
     click.echo(f"{output}: {len(built.questions)} questions on {len(built.contexts)} images")
+
+
+def _split_not_given() -> bool:
+    """Whether ``--split`` was left at its default."""
+    source = click.get_current_context().get_parameter_source("split")
+    return source in (None, click.core.ParameterSource.DEFAULT)
 
 
 @bench.command()

@@ -55,7 +55,7 @@ _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option(
     "--per-pair",
     is_flag=True,
-    help="One record per question/answer pair, as the paper counts samples.",
+    help="One record per question/answer pair, the shape of the paper's released data.",
 )
 @click.option("--tasks", help="Only these tasks (comma-separated).")
 @click.option(

@@ -52,9 +52,11 @@ class ContextBuilder:
         captions: list[tuple[str, ...]] | None,
         people: tables.PeopleTable | None,
         objects: tables.ObjectTable | None,
+        raw_captions: dict[int, tuple[str, ...]] | None = None,
     ) -> None:
         self._images = images
         self._captions = captions
+        self._raw_captions = raw_captions or {}
         self._people = people
         self._objects = objects
         self._names = np.array(objects.names, dtype=object) if objects is not None else None
@@ -76,7 +78,12 @@ class ContextBuilder:
             people = self._build_people(index, widths, heights)
         file_names = [images.file_names[i] for i in order]
         ids, sizes = images.ids[index].tolist(), (widths.tolist(), heights.tolist())
-        return list(map(ImageContext, ids, file_names, *sizes, captions, objects, people))
+        raw = self._raw_captions
+        if not raw:
+            return list(map(ImageContext, ids, file_names, *sizes, captions, objects, people))
+        as_in_file = [raw.get(i) for i in order]
+        return list(map(ImageContext, ids, file_names, *sizes, captions, objects, people,
+                        as_in_file))  # fmt: skip
 
     def _build_objects(self, index: IntArray) -> list[tuple[ObjectBox, ...]]:
         table = self._objects

@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from kpit.coco._captions import RawCaptions
+from kpit.coco._captions import RawCaptions, strip_texts
 from kpit.coco._columns import BoolArray, FloatArray, IntArray, lookup
 from kpit.coco._images import ImageRegistry
 from kpit.coco._objects import RawObjects, category_names
@@ -303,11 +303,13 @@ def read_captions(path: Path, registry: ImageRegistry) -> RawCaptions:
     texts = _column(anns, "caption")
     if None in texts:
         raise Fallback
+    stripped, untrimmed = strip_texts(texts)
     raw = RawCaptions(
         path=path,
         image_ids=columns.image_ids,
         annotation_ids=columns.ids,
-        texts=list(map(str.strip, texts)),
+        texts=stripped,
+        untrimmed=untrimmed,
     )
     _register(decoded, registry, path)
     return raw

@@ -27,7 +27,7 @@ from kpit._checks import check_count, check_image_ids, check_path, check_type
 from kpit.coco import _fast as fast
 from kpit.coco import _read as reader
 from kpit.coco._build import ContextBuilder
-from kpit.coco._captions import RawCaptions, caption_lists, extract_captions
+from kpit.coco._captions import RawCaptions, caption_lists, extract_captions, file_caption_lists
 from kpit.coco._columns import BoolArray, IntArray
 from kpit.coco._images import ImageRegistry, ImageTable
 from kpit.coco._objects import RawObjects, extract_objects, object_table
@@ -141,13 +141,14 @@ class CocoContexts(Sequence[ImageContext]):
         people: PeopleTable | None,
         objects: ObjectTable | None,
         stats: LoadStats,
+        raw_captions: dict[int, tuple[str, ...]] | None = None,
     ) -> None:
         self.files = files
         self.stats = stats
         self._images = images
         self._selected = selected
         self._people = people
-        self._builder = ContextBuilder(images, captions, people, objects)
+        self._builder = ContextBuilder(images, captions, people, objects, raw_captions)
         self._position = {int(images.ids[i]): n for n, i in enumerate(selected.tolist())}
 
     @property
@@ -325,9 +326,10 @@ def _load(
     if raw_objects is not None:
         objects = merge_objects(objects, object_table(raw_objects, images, counts, crowd))
     captions = caption_lists(raw_captions, images) if raw_captions is not None else None
+    as_in_file = file_caption_lists(raw_captions, images) if raw_captions is not None else None
     selected = _select(images, people, min_people, image_ids, limit)
     stats = _stats(counts, len(images.ids), selected, captions, people, objects)
-    return CocoContexts(files, images, selected, captions, people, objects, stats)
+    return CocoContexts(files, images, selected, captions, people, objects, stats, as_in_file)
 
 
 # Each file is decoded by the fast path; a file it does not read as it is (one with an error

@@ -245,7 +245,8 @@ def llava_records(
         image_prefix: the folder the image names are joined to as a POSIX path
             (``coco/train2017`` and ``coco/train2017/`` both give
             ``coco/train2017/000000000785.jpg``); none by default.
-        per_pair: one record per question/answer pair, as the paper counts samples.
+        per_pair: one record per question/answer pair, the shape of the paper's released data
+            (kpit takes the paper's 200,328 samples to count pairs; the paper does not say).
         tasks: only these tasks (names, or ``"a,b"``); a name that is not one of the run's
             tasks is a :class:`~kpit.errors.ConfigError` listing them.
         exclude_images: benchmark images that must not be in training data (a benchmark

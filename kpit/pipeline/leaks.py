@@ -8,8 +8,11 @@ drill", "a caption on the sign", "she coordinates her arm swing", "the batter's 
 visibility in the fog"), so each rule below matches a word only in the company that makes it
 a leak: a possessive before "box", a body part before "points", a verb of reporting after
 "the captions", a preposition of source before "the data", "provided" or "given" beside
-"details". The rules were measured on a labelled corpus (``tests/data/leaks/``, precision and
-recall in ``docs/benchmarks.md``).
+"details". A teacher also leaks when it refers to what it was given without naming any field
+("the text I received mentions...", "from what I was told about the image...", "what was
+shared with me", "without seeing the photo"): first-person receipt is the company there,
+so "the menu she was given" or "what the sign says" stay clean. The rules were measured on a
+labelled corpus (``tests/data/leaks/``, precision and recall in ``docs/benchmarks.md``).
 
 :class:`LeakFinder` returns the first leak in a text with the exact words that make it one,
 which the quality filter reports as its rejection's detail.
@@ -117,6 +120,17 @@ def _rule(name: str, words: str, example: str, *pattern: str) -> LeakRule:
     """A rule; ``words`` separated by ``|``, the pattern in parts."""
     return LeakRule(name, tuple(words.split("|")), "".join(pattern), example)
 
+
+# What the teacher received, named by no field: "the text I received", "what I was sent".
+_RECEIVED_THING = (
+    r"(?:text|words?|material|notes?|summary|write-?up|account|descriptions?|information|"
+    r"info|details|data|input|captions?|context|sentences)"
+)
+_RECEIVED = (
+    r"(?:\s(?:have|had)\s+|['\u2019](?:ve|d)\s+|\s)(?:(?:was|were|am|are|been)\s+)?"
+    r"(?:received|got|gotten|given|handed|sent|told|shown|read|provided|fed)"
+)
+_RECEIVED_WORDS = "received|got|given|handed|sent|told|shown|read|provided|fed|have|had|hold"
 
 _SOURCE_WORDS = "caption|description|annotation|sentences|metadata|coordinates|data|info|details|"
 _SOURCE_WORDS += "input|text|numbers|values"
@@ -233,9 +247,28 @@ LEAK_RULES: tuple[LeakRule, ...] = (
     _rule("position-data", "position|value|unit", "The position data tells us...",
           r"\b(?:normali[sz]ed|keypoint|point|pixel)\s+(?:positions?|values?|units?)\b|",
           r"\bpositions?\s+(?:data|values?|numbers)\b"),
-    # first person
+    # first person: what the teacher was given, named by no field
     _rule("what-i-was-given", "what", "What we are given shows the runner leaning.",
           r"\bwhat\s+(?:I|we)\s+(?:am|are|was|were|have been)\s+(?:given|provided|told)\b"),
+    _rule("what-i-received", _RECEIVED_WORDS, "The text I received mentions a man.",
+          rf"\b(?:what|everything|nothing|anything|(?:the|this)\s+{_RECEIVED_THING})\s+",
+          rf"(?:I|we)\s*{_RECEIVED}\b(?!\s+(?:on|off|aloud|out)\b)|\b(?:the|this)\s+{_RECEIVED_THING}\s+(?:I|we)\s+",
+          r"(?:have|had|hold|read)\b(?!\s+(?:to|been)\b)"),
+    _rule("i-was-told", "told|informed", "I'm told the man on the left holds a kite.",
+          r"\b(?:I|we)\s*(?:['\u2019]m|am|was|were|are|(?:have|had|['\u2019]ve)\s+been)\s+",
+          r"(?:told|informed)\b"),
+    _rule("shared-with-me", "shared|given|sent|provided|handed|described|passed",
+          "Judging from what was shared with me, they are celebrating.",
+          r"\b(?:shared\s+with|given\s+to|sent\s+to|provided\s+to|handed\s+to|",
+          r"described\s+to|passed\s+(?:on\s+)?to)\s+(?:me|us)\b"),
+    _rule("my-source", "my", "My notes on this photo say the surfer is paddling.",
+          r"\bmy\s+(?:notes|information|info|data|descriptions?|text|input|sources?|",
+          r"captions?|materials?|summary|brief)\b"),
+    _rule("unseen-image", "see|view|look", "Since I can't see the picture, I would guess...",
+          r"\b(?:(?:I|we)\s+(?:can(?:no|['\u2019])t|can not|could(?:n['\u2019]t| not)|",
+          r"am unable to|(?:do|did)(?:n['\u2019]t| not))\s+(?:actually\s+)?(?:see|view|look at)|",
+          r"without\s+(?:actually\s+)?(?:seeing|viewing|looking at))\s+(?:the|this|your)\s+",
+          r"(?:image|picture|photo(?:graph)?)\b"),
 )  # fmt: skip
 """The leak rules, in the order they are tried at each position of a text."""
 

@@ -65,7 +65,7 @@ class RunStats:
 
     @property
     def pairs(self) -> int:
-        """Question/answer pairs in all tasks (the paper's sample count)."""
+        """Question/answer pairs in all tasks (kpit's reading of the paper's sample count)."""
         return sum(t.pairs for t in self.tasks.values())
 
     @property

@@ -4,7 +4,9 @@ Source: the repository Ody-trek/Keypoint-Instruction-Tuning, ``data_generation/`
 6d4daa8). Its three scripts build each request as a list of messages:
 
 - ``complex_reasoning_gen.py``: the system message (the paper's Table 1), then each caption
-  as its own user message ``caption: ...``, then each person as their own user message;
+  as its own user message ``caption: ...``, then every other record of the image (each person,
+  each object) as its own user message of ``f"{key}: {value}\n"`` lines, one per field but
+  ``caption``, ``image_id`` and ``id``;
 - ``detailed_description_gen.py``: the same layout with its own system message, then one of
   16 instructions, chosen at random, as the last user message;
 - ``conversation_gen.py``: a system message, then each caption as a few-shot pair (the user
@@ -12,10 +14,15 @@ Source: the repository Ody-trek/Keypoint-Instruction-Tuning, ``data_generation/`
   one request for questions and answers. No keypoints, no boxes.
 
 No few-shot example beyond that, no length, no reply format, no sampling parameters, and
-the paper filtered nothing. The scripts read an unpublished preprocessed file, so each
-person is written in kpit's normalised ``paper`` context style (box and keypoint triples in
-``[0, 1]``); object boxes are not sent, as neither script's layout has a place for them.
-The templates are in ``prompts/templates/paper/<task>/``, each with its source in a header comment.
+the paper filtered nothing. Captions are sent as the COCO file holds them
+(:meth:`kpit.types.ImageContext.file_captions`), surrounding white space included. The
+scripts read an unpublished preprocessed file, so each person is written in kpit's
+normalised ``paper`` context style (box and keypoint triples in ``[0, 1]``). Object boxes go
+to the complex task only, one message per object after the people's (``surfboard: [x1, y1,
+x2, y2]``): inferred from the complex script's loop, which writes every field of every
+record; the detail script writes every box as ``person:``, so it gets people only. The
+templates are in ``prompts/templates/paper/<task>/``, each with its source in a header
+comment.
 
 Replies have no prescribed format: :func:`parse_free_pairs` reads the shapes GPT-4o writes
 for such a prompt (numbered questions, bold labels, ``Q1:``/``A1:``, headings, bullets, an
@@ -30,7 +37,7 @@ from typing import Any, ClassVar
 from kpit.errors import ConfigError, ParseError
 from kpit.prompts.environment import PACKAGE_TEMPLATES
 from kpit.prompts.recipes import Recipe
-from kpit.prompts.render import format_box, keypoint_triples
+from kpit.prompts.render import format_box, keypoint_triples, object_label
 from kpit.prompts.replies import parse_reply
 from kpit.prompts.tasks import PromptOptions, PromptTask, Task, _read_json, _turns
 from kpit.types import ChatRequest, ImageContext, Message, Turn
@@ -95,9 +102,10 @@ class PaperTask(PromptTask):
                 "seed": seed, "context": ctx}  # fmt: skip
 
     def captions_and_people(self, ctx: ImageContext, options: PromptOptions) -> list[Message]:
-        """Each caption as its own user message, then each person as their own."""
+        """Each caption as its own user message, as the file holds it, then each person as
+        their own."""
         messages = [Message("user", self.exact("caption.j2", options, caption=c))
-                    for c in ctx.captions]  # fmt: skip
+                    for c in ctx.file_captions()]  # fmt: skip
         for person in ctx.people:
             text = self.exact("person.j2", options, person=person, box=format_box(person.box),
                               keypoints=keypoint_triples(person))  # fmt: skip
@@ -112,14 +120,18 @@ class PaperComplexTask(PaperTask):
     description = "the paper's complex reasoning prompt (Table 1), verbatim"
     min_answer_chars = 100
     expected_completion_tokens = 385  # the released samples: question and answer, mean of 2
-    template_files = ("system.j2", "caption.j2", "person.j2")
+    template_files = ("system.j2", "caption.j2", "person.j2", "object.j2")
 
     def build(
         self, ctx: ImageContext, *, key: str, seed: int, options: PromptOptions
     ) -> ChatRequest:
-        """The system prompt, then each caption and each person as their own message."""
+        """The system prompt, then each caption, each person and each object as their own
+        message."""
         messages = [Message("system", self.exact("system.j2", options))]
         messages += self.captions_and_people(ctx, options)
+        messages += [Message("user", self.exact("object.j2", options, label=object_label(o),
+                                                box=format_box(o.box)))
+                     for o in ctx.objects]  # fmt: skip
         return ChatRequest(key, tuple(messages), self.meta(ctx, seed))
 
     def parse(self, reply: str, request: ChatRequest) -> tuple[Turn, ...]:
@@ -179,7 +191,7 @@ class PaperConversationTask(PaperTask):
     ) -> ChatRequest:
         """The system prompt, each caption as a question and its answer, then the request."""
         messages = [Message("system", self.exact("system.j2", options))]
-        for caption in ctx.captions:
+        for caption in ctx.file_captions():
             messages.append(Message("user", self.exact("caption_question.j2", options)))
             messages.append(Message("assistant", self.exact("caption_answer.j2", options,
                                                             caption=caption)))  # fmt: skip

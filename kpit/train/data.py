@@ -74,7 +74,9 @@ class LlavaDataset:
         path: a LLaVA JSON file (a list of ``{"id", "image", "conversations"}`` records).
         images: the folder the records' ``image`` paths are relative to.
         processor: the model's processor (tokenizer and image processor).
-        max_length: the longest sample in tokens (default 2048, as the paper).
+        max_length: the longest sample in tokens (default 2048, as LLaVA-1.5 trained:
+            ``--model_max_length 2048`` in its ``scripts/v1_5/finetune.sh``; the paper gives
+            no length).
         tasks: keep only records of these tasks (kpit's export has a ``task`` field).
         on_error: ``"skip"`` (count and leave out) or ``"raise"``.
         pad: pad images to a square with CLIP's mean colour, as LLaVA-1.5 does.

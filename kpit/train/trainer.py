@@ -151,9 +151,9 @@ class TrainConfig(_Base):  # type: ignore[misc]
     per_device_train_batch_size: int = field(
         default=8,
         metadata={
-            "help": "Samples per device in a step. Default 8, the paper's Table 2 (8 per device "
-            "x 2 GPUs x 2 accumulation steps = 32 per optimizer step; keep that product on "
-            "other hardware)."
+            "help": "Samples per device in a step. Default 8, the paper's Table 2 "
+            '("batch size 8", which kpit reads as per device, an assumption: 8 x 2 GPUs x 2 '
+            "accumulation steps = 32 per optimizer step; keep that product on other hardware)."
         },
     )
     gradient_accumulation_steps: int = field(

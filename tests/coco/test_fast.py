@@ -162,13 +162,13 @@ def _reference(files: Files) -> list[ImageContext]:
             for ann in raw["instances"]["annotations"]
             if ann["image_id"] == image_id and ann["id"] not in person_ids and not ann["iscrowd"]
         ]
-        captions = tuple(
-            a["caption"].strip()
-            for a in raw["captions"]["annotations"]
-            if a["image_id"] == image_id
+        texts = tuple(
+            a["caption"] for a in raw["captions"]["annotations"] if a["image_id"] == image_id
         )
+        captions = tuple(t.strip() for t in texts)
+        as_in_file = None if captions == texts else texts
         contexts.append(ImageContext(image_id, file_name, w, h, captions, tuple(objects),
-                                     tuple(people)))  # fmt: skip
+                                     tuple(people), as_in_file))  # fmt: skip
     return contexts
 
 
@@ -375,3 +375,37 @@ def test_unusual_files_load_as_before(
     for name in ("read_people", "read_objects", "read_captions"):
         monkeypatch.setattr(_coco_fast, name, _refuse)
     assert loaded == _load(files)
+
+
+def _pad_captions(data: dict[str, Any]) -> None:
+    """White space around two captions of one image and one of another, none elsewhere."""
+    anns = data["annotations"]
+    for ann in anns:
+        ann["caption"] = ann["caption"].strip()
+    first = anns[0]["image_id"]
+    same = [a for a in anns if a["image_id"] == first]
+    other = next(a for a in anns if a["image_id"] != first)
+    same[0]["caption"] = " \t" + same[0]["caption"]
+    same[-1]["caption"] += "\n"
+    other["caption"] = "  " + other["caption"] + "  "
+
+
+def test_captions_keep_their_file_text_beside_the_stripped_one_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _changed(tmp_path, "captions", _pad_captions)
+    data = json.loads(files["captions"].read_text())
+    by_image: dict[int, list[str]] = {}
+    for ann in data["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann["caption"])
+    fast, _ = _load(files)
+    padded = [c for c in fast if c.raw_captions is not None]
+    assert len(padded) == 2
+    for ctx in fast:
+        texts = by_image.get(ctx.image_id, [])
+        assert ctx.captions == tuple(t.strip() for t in texts)
+        assert ctx.file_captions() == tuple(texts)
+        assert (ctx.raw_captions is None) == all(t == t.strip() for t in texts)
+    for name in ("read_people", "read_objects", "read_captions"):
+        monkeypatch.setattr(_coco_fast, name, _refuse)
+    assert _load(files)[0] == fast

@@ -24,11 +24,13 @@ QUESTION = "What can you tell about the people in this picture?"
 
 
 def test_the_corpus_is_labelled_and_split_in_two_even_halves() -> None:
-    assert len(ROWS) >= 300
+    assert len(ROWS) >= 400
     assert len({r["id"] for r in ROWS}) == len({r["text"] for r in ROWS}) == len(ROWS)
     for half in ("dev", "held-out"):
         part = [r for r in ROWS if r["split"] == half]
-        assert sum(r["leak"] for r in part) == sum(not r["leak"] for r in part) == 90
+        assert sum(r["leak"] for r in part) == sum(not r["leak"] for r in part) == 100
+        received = [r for r in part if r["kind"] == "received"]  # what the teacher was given
+        assert sum(r["leak"] for r in received) == sum(not r["leak"] for r in received) == 10
     # Numbers are the coordinates rule's business: none here, so the leak rule alone decides.
     assert not any(re.search(r"\d\.\d|\.\d", r["text"]) for r in ROWS)
 
@@ -67,7 +69,11 @@ def test_precision_and_recall_are_at_least_the_goal(half: str) -> None:
      "The construction worker wears a high-visibility vest.",
      "The teacher is adding annotations to the diagram on the whiteboard.",
      "Her left knee points outward as she turns.",
-     "Given the context of a crowded market, the woman is likely bargaining."],
+     "Given the context of a crowded market, the woman is likely bargaining.",
+     "From what the sign says, the trail is closed, so the hikers turn back.",
+     "The man reads the text he received on his phone and frowns.",
+     "The tourists were told to wait by the map, and they stand around it.",
+     "What I read on the menu board is a list of three sandwiches."],
 )  # fmt: skip
 def test_ordinary_english_passes(text: str) -> None:
     assert (
@@ -82,7 +88,14 @@ def test_ordinary_english_passes(text: str) -> None:
      ("From the image details provided, the man is seated on a bench.",
       "From the image details provided"),
      ("Their keypoints indicate an upright posture.", "keypoints"),
-     ("His left_wrist is raised above his head.", "left_wrist")],
+     ("His left_wrist is raised above his head.", "left_wrist"),
+     ("The text I received mentions a man holding an umbrella.", "The text I received"),
+     ("From what I've read about the scene, the girl is mid-jump.", "what I've read"),
+     ("From what I was told about the image, she is seated.", "what I was told"),
+     ("We were told that the boy is about to throw the ball.", "We were told"),
+     ("Everything shared with me points to a birthday party.", "shared with me"),
+     ("Without seeing the photo, I would say the couple is dancing.",
+      "Without seeing the photo")],
 )  # fmt: skip
 def test_a_rejection_names_the_words_that_broke_the_rule(text: str, phrase: str) -> None:
     rejection = QualityFilter().check("conversation", [Turn("human", QUESTION), Turn("gpt", text)])
@@ -133,9 +146,16 @@ def test_the_corpus_is_rejected_by_kpit_and_flagged_by_the_paper_recipe(
                for s in paper.samples() if "leak" in s.meta["flags"]}  # fmt: skip
     assert len(list(paper.samples())) == len(ROWS)  # the paper recipe stores everything
     assert flagged == expected
-    rejected = {f["image_id"]: f["detail"] for f in ours.open_failures()}
-    assert {f["reason"] for f in ours.open_failures()} == {"quality:leak"}
-    assert rejected == expected
+    failures = list(ours.open_failures())
+    assert {f["reason"] for f in failures} == {"quality:leak", "quality:refusal"}
+    # A teacher that says it cannot see the picture is a refusal first (that rule runs first).
+    refused = {f["image_id"] for f in failures if f["reason"] == "quality:refusal"}
+    assert [sentences[i] for i in refused] == [
+        "Since I can't see the picture, I would guess she is walking toward the camera."
+    ]
+    rejected = {f["image_id"]: f["detail"] for f in failures if f["reason"] == "quality:leak"}
+    assert rejected == {i: phrase for i, phrase in expected.items() if i not in refused}
+    rejected |= {i: expected[i] for i in refused}
     assert len(list(ours.samples())) == len(ROWS) - len(expected)
     for image_id, phrase in rejected.items():
         assert phrase in sentences[image_id]

@@ -6,9 +6,13 @@ kept in ``tests/data/paper/`` with their sources (see the README there).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import re
 import shlex
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +79,8 @@ def test_system_messages_are_the_released_code_s_byte_for_byte(contexts, task: s
 
 
 def test_complex_layout_is_the_code_s(contexts) -> None:
-    """System, then ``caption: ...`` per caption, then one message per person."""
+    """System, then ``caption: ...`` per caption, then one message per person and per object,
+    each written by the code's loop: one ``f"{key}: {value}\n"`` line per field."""
     ctx = contexts.get(785)
     request = _request("paper", "complex", ctx)
     captions = [CODE["complex"]["caption"].format(caption=c) for c in ctx.captions]
@@ -85,8 +90,12 @@ def test_complex_layout_is_the_code_s(contexts) -> None:
         + line.format(key="keypoints", value=keypoint_triples(p))
         for p in ctx.people
     ]
-    assert [m.role for m in request.messages] == ["system"] + ["user"] * (5 + len(ctx.people))
-    assert [m.content for m in request.messages[1:]] == captions + people
+    objects = [line.format(key=o.category, value=format_box(o.box)) for o in ctx.objects]
+    assert len(objects) == 1
+    count = 5 + len(ctx.people) + len(objects)
+    assert [m.role for m in request.messages] == ["system"] + ["user"] * count
+    assert [m.content for m in request.messages[1:]] == captions + people + objects
+    assert request.messages[-1].content == "skis: [0.325, 0.8, 0.961, 0.939]\n"
     assert request.messages[6].content == (
         "person: [0.439, 0.105, 0.78, 0.921]\nkeypoints: [(0.573, 0.191, 2), (0.584, 0.172, 2), "
         "(0.562, 0.176, 2), (0.603, 0.184, 2), (0.556, 0.191, 2), (0.623, 0.254, 2), "
@@ -95,6 +104,49 @@ def test_complex_layout_is_the_code_s(contexts) -> None:
         "(0.573, 0.642, 2), (0.728, 0.852, 2), (0.619, 0.802, 2)]\n"
     )
     assert "skis" not in "".join(m.content for m in request.messages[1:] if "person:" in m.content)
+
+
+def test_complex_marks_crowd_regions_and_detail_sends_no_objects(contexts) -> None:
+    ctx = contexts.get(40083)
+    crowd = kpit.ObjectBox("person", kpit.Box(0.1, 0.2, 0.3, 0.4), iscrowd=True)
+    ctx = dataclasses.replace(ctx, objects=(*ctx.objects, crowd))
+    messages = _request("paper", "complex", ctx).messages
+    assert [m.content for m in messages[-len(ctx.objects) :]] == [
+        *(f"{o.category}: {format_box(o.box)}\n" for o in ctx.objects[:-1]),
+        "person (crowd): [0.1, 0.2, 0.3, 0.4]\n",
+    ]
+    detail = _request("paper", "detail", ctx).messages
+    assert not [m for m in detail if m.content.startswith(("umbrella:", "car:", "person (crowd)"))]
+    assert len(detail) == 1 + len(ctx.captions) + len(ctx.people) + 1
+
+
+def _spaced_captions(sample_root: Path, folder: Path) -> Path:
+    """The bundled sample with image 785's first caption padded with spaces and a line break."""
+    (folder / "annotations").mkdir(parents=True)
+    for source in (sample_root / "annotations").glob("*_val2017.json"):
+        data = json.loads(source.read_text(encoding="utf-8"))
+        if source.name.startswith("captions"):
+            first = next(a for a in data["annotations"] if a["image_id"] == 785)
+            first["caption"] = "  " + first["caption"] + " \n"
+        (folder / "annotations" / source.name).write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def test_the_paper_recipe_sends_captions_as_the_file_holds_them(sample_root, tmp_path) -> None:
+    spaced = kpit.load_coco(_spaced_captions(sample_root, tmp_path / "coco")).get(785)
+    plain = kpit.load_coco(sample_root).get(785)
+    raw = "  " + plain.captions[0] + " \n"
+    assert spaced.captions == plain.captions  # what everything else reads: stripped
+    assert spaced.file_captions() == (raw, *plain.captions[1:])
+    assert plain.raw_captions is None and plain.file_captions() == plain.captions
+    for task in ("complex", "detail"):
+        assert _request("paper", task, spaced).messages[1].content == f"caption: {raw}"
+    conversation = _request("paper", "conversation", spaced).messages
+    assert (conversation[2].role, conversation[2].content) == ("assistant", raw)
+    for task in TASKS:  # kpit's own recipe is unchanged
+        assert _request("kpit", task, spaced).messages == _request("kpit", task, plain).messages
+    assert kpit.ImageContext.from_dict(spaced.to_dict()) == spaced
+    assert "raw_captions" not in plain.to_dict()
 
 
 def test_detail_layout_and_its_16_instructions(contexts) -> None:
@@ -534,8 +586,8 @@ def test_a_recipe_without_a_task_says_which_it_has() -> None:
 
 
 def test_bench_build_with_the_paper_recipe(sample_root, tmp_path) -> None:
-    code, text = run_cli("bench", "build", str(sample_root), "--num-images", "2", "--recipe",
-                         "paper", "-o", str(tmp_path / "bench"))  # fmt: skip
+    code, text = run_cli("bench", "build", str(sample_root), "--split", "val2017", "--num-images",
+                         "2", "--recipe", "paper", "-o", str(tmp_path / "bench"))  # fmt: skip
     assert code == 0, text
     manifest = json.loads((tmp_path / "bench" / "manifest.json").read_text())
     assert manifest["recipe"] == "paper"
@@ -543,6 +595,66 @@ def test_bench_build_with_the_paper_recipe(sample_root, tmp_path) -> None:
     assert run.manifest["recipe"] == "paper"
     detail = next(s for s in run.samples() if s.task == "detail")
     assert detail.turns[0].text in CODE["detail"]["instructions"]
+
+
+def _as_val2014(sample_root: Path, root: Path) -> Path:
+    """The bundled sample's annotation files under the paper's split name."""
+    (root / "annotations").mkdir(parents=True)
+    for source in (sample_root / "annotations").glob("*_val2017.json"):
+        target = root / "annotations" / source.name.replace("val2017", "val2014")
+        target.write_bytes(source.read_bytes())
+    return root
+
+
+def test_bench_build_with_the_paper_recipe_defaults_to_val2014_and_says_so(
+    sample_root, tmp_path
+) -> None:
+    root = _as_val2014(sample_root, tmp_path / "coco")
+    args = ["bench", "build", str(root), "--num-images", "1", "--recipe", "paper", "-o",
+            str(tmp_path / "paper")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "--recipe paper: --split val2014, the paper's benchmark split" in result.stderr
+    code, text = run_cli("bench", "build", str(root), "--num-images", "1", "-o",
+                         str(tmp_path / "kpit"))  # fmt: skip
+    assert code != 0 and "captions_val2017.json" in text  # kpit's recipe keeps val2017
+    code, text = run_cli("bench", "build", str(sample_root), "--num-images", "1", "--recipe",
+                         "paper", "-o", str(tmp_path / "missing"))  # fmt: skip
+    assert code != 0 and "val2014" in text
+
+
+@pytest.mark.parametrize("recipe", ["paper", "kpit"])
+def test_bench_build_without_disjoint_from_warns_of_the_overlap(
+    sample_root, tmp_path, caplog, recipe: str
+) -> None:
+    args = ["bench", "build", str(sample_root), "--split", "val2017", "--num-images", "1",
+            "--recipe", recipe]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="kpit.bench.build"):
+        result = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "open")])
+    assert result.exit_code == 0, result.output
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "kpit.bench.build"]
+    assert "a val2014 benchmark overlaps train2017 training data" in warning
+    assert "--disjoint-from" in warning
+    caplog.clear()
+    training = tmp_path / "person_keypoints_train2017.json"
+    training.write_text(json.dumps({"images": [{"id": 785}], "annotations": []}))
+    with caplog.at_level(logging.WARNING, logger="kpit.bench.build"):
+        result = CliRunner().invoke(cli, [*args, "--disjoint-from", str(training),
+                                          "-o", str(tmp_path / "closed")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not [r for r in caplog.records if r.name == "kpit.bench.build"]
+
+
+def test_the_overlap_warning_is_printed_by_the_command(sample_root, tmp_path) -> None:
+    """The real command line: the warning reaches stderr through kpit's logging set-up."""
+    result = subprocess.run(
+        [sys.executable, "-m", "kpit", "bench", "build", str(sample_root), "--num-images", "1",
+         "-o", str(tmp_path / "bench")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "WARNING kpit.bench.build: built without --disjoint-from" in result.stderr
+    assert "a val2014 benchmark overlaps train2017 training data" in result.stderr
 
 
 # --- the documentation's commands run as written --------------------------------------------------
