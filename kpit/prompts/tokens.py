@@ -45,17 +45,43 @@ def _encoder() -> tuple[str, Callable[[str], list[int]] | None]:
             warnings.simplefilter("ignore", DeprecationWarning)
             encoding = bpe_openai.get_encoding("o200k_base")
             encoding.encode("load the tables now")
-        return "o200k_base (bpe-openai)", lambda text: list(encoding.encode(text))
+        return "o200k_base (bpe-openai)", lambda text: _in_pieces(encoding.encode, text)
     except Exception as exc:  # not installed, or no wheel for this platform
         log.debug("bpe-openai unavailable: %s", exc)
     try:
         import tiktoken
 
         tik = tiktoken.get_encoding("o200k_base")
-        return "o200k_base (tiktoken)", lambda text: tik.encode(text, disallowed_special=())
+        return "o200k_base (tiktoken)", lambda text: _in_pieces(
+            lambda piece: tik.encode(piece, disallowed_special=()), text
+        )
     except Exception as exc:  # not installed, or cannot download the encoding offline
         log.debug("tiktoken unavailable: %s", exc)
     return f"estimate ({CHARS_PER_TOKEN:g} characters per token)", None
+
+
+PIECE = 100_000
+"""Characters the tokenizer reads at once: a longer text (a model's runaway answer of a
+million characters) is read in pieces cut at white space, which the tokenizers refuse to
+read whole ("Input too long to encode safely")."""
+
+
+def _in_pieces(tokenize: Callable[[str], Iterable[int]], text: str) -> list[int]:
+    """``text``'s token ids, read :data:`PIECE` characters at a time (cut after white space
+    where there is some, so that a word is rarely split: the count may differ from the
+    whole text's by a token a cut)."""
+    if len(text) <= PIECE:
+        return list(tokenize(text))
+    ids: list[int] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + PIECE)
+        if end < len(text):
+            space = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
+            end = space + 1 if space > start else end
+        ids.extend(tokenize(text[start:end]))
+        start = end
+    return ids
 
 
 def tokenizer_name() -> str:
