@@ -9,7 +9,7 @@ scores pairs of answers, the ``pose`` judge checks each answer's claims against 
 keypoints (its reviews have their own table, :func:`pose_table`).
 """
 
-from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench
+from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench, default_model_id
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
 from kpit.bench.report import (
@@ -46,6 +46,7 @@ __all__ = [
     "answer_bench",
     "bench_context",
     "build_bench",
+    "default_model_id",
     "flip_rate",
     "judge_answers",
     "judge_messages",

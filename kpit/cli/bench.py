@@ -29,6 +29,7 @@ from kpit.bench.report import (
 )
 from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers, review_files
 from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED, parse_shard
+from kpit.cli.helps import help_options, progress_option
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -36,8 +37,8 @@ from kpit.cli.options import (
     load_from_options,
     price_option,
 )
-from kpit.errors import ConfigError, DataError
-from kpit.jsonl import atomic_writer
+from kpit.errors import ConfigError, DataError, KpitError
+from kpit.jsonl import atomic_writer, read_jsonl
 from kpit.pipeline.setup import Shard
 from kpit.plugins import get_judge
 
@@ -46,6 +47,19 @@ __all__ = ["bench", "bench_files", "load_bench_files", "mark_claims"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+_GENERATOR_HELP_OPTIONS, _GENERATOR_CHOSEN = help_options("generator", "generator")
+_JUDGE_HELP_OPTIONS, _JUDGE_CHOSEN = help_options("judge", "judge_name")
+
+
+def _ids_in(path: Path, field: str) -> set[str]:
+    """The ``field`` values of the records already in ``path`` (none when it is missing or
+    unreadable: the command itself then says what is wrong with it)."""
+    try:
+        return {str(r[field]) for _, r in read_jsonl(path, missing_ok=True, torn_tail_ok=True)
+                if isinstance(r, dict) and field in r}  # fmt: skip
+    except (KpitError, OSError):
+        return set()
 
 
 def bench_files(function: F) -> F:
@@ -99,9 +113,12 @@ def bench() -> None:
     "judge_name",
     default="gpt",
     show_default=True,
+    is_eager=True,
+    callback=_JUDGE_CHOSEN,
     help="gpt: a chat model scores pairs of answers; pose: each answer's claims about people "
     "checked against the keypoints, offline (no references needed).",
 )
+@_JUDGE_HELP_OPTIONS
 @click.option(
     "--model", help="The judge's model (gpt: gpt-4o by default; pose: none, leave it out)."
 )
@@ -113,11 +130,37 @@ def bench() -> None:
     help="hpaub explains the keypoints; llava is LLaVA-Bench's.",
 )
 @click.option("--swap", is_flag=True, help="Judge both orders and report the flip rate.")
-@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Judge each pair this many times and report the spread across runs.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Reviews asked for at once.",
+)
 @click.option("--base-url", help="An OpenAI-compatible server for the judge.")
-@click.option("-O", "--judge-option", "judge_options", multiple=True, metavar="KEY=VALUE")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-O",
+    "--judge-option",
+    "judge_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A judge setting (repeatable), e.g. -O max_cost=5 (see --help-options).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The review file to write (its failures file and cache go beside it).",
+)
+@progress_option
 def judge(
     answers: Path,
     versus: Path | None,
@@ -130,6 +173,7 @@ def judge(
     base_url: str | None,
     judge_options: tuple[str, ...],
     output: Path,
+    progress: bool,
     **files: Path | None,
 ) -> None:
     """Judge ANSWERS against the references of a benchmark FOLDER (or the three files), or
@@ -153,7 +197,7 @@ def judge(
     mine = read_answers(answers, default_model=answers.stem)
     if single:
         reviews = judge_answers(loaded, mine, output, judge=judge_name,
-                                judge_options=options)  # fmt: skip
+                                judge_options=options, progress=progress)  # fmt: skip
         failed = sum(1 for r in reviews if "error" in r)
         claims = [c for r in reviews for c in r.get("claims", [])]
         tally = {s: sum(1 for c in claims if c["status"] == s)
@@ -161,6 +205,7 @@ def judge(
         click.echo(f"{output}: {len(reviews) - failed} answers, {len(claims)} claims: "
                    + ", ".join(f"{n} {s}" for s, n in tally.items()))  # fmt: skip
         return
+    before = _ids_in(review_files(output)[2], "key")
     try:
         reviews = judge_answers(
             loaded,
@@ -174,6 +219,7 @@ def judge(
             runs=runs,
             concurrency=concurrency,
             judge_options=options,
+            progress=progress,
         )
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
         click.echo(f"\ninterrupted: every review finished is saved (in {review_files(output)[2]}"
@@ -183,7 +229,9 @@ def judge(
     failed = sum(1 for r in reviews if "error" in r) - len(unasked)
     note = f" (in {failures_path(output)})" if failed else ""
     scored = len(reviews) - failed - len(unasked)
-    click.echo(f"{output}: {scored} reviews, {failed} without scores{note}")
+    cached = sum(1 for r in reviews if r.get("key") in before and not r.get("stopped"))
+    served = f" ({cached} served from the cache)" if cached else ""
+    click.echo(f"{output}: {scored} reviews, {failed} without scores{note}{served}")
     if unasked:
         click.echo(f"stopped early: {unasked[0]['error'].removeprefix(NOT_ASKED + ': ')}; "
                    f"{len(unasked)} reviews not asked; run again to go on", err=True)  # fmt: skip
@@ -461,11 +509,25 @@ def build(
     "--generator",
     default="openai",
     show_default=True,
+    is_eager=True,
+    callback=_GENERATOR_CHOSEN,
     help="A backend that reads images (see `kpit plugins`).",
 )
+@_GENERATOR_HELP_OPTIONS
 @click.option("--model", required=True, help="The model under test.")
+@click.option(
+    "--model-id",
+    help="The name the answers carry (model_id), which reports and --baseline use. "
+    "[default: --model's last path part: out/full gives full]",
+)
 @click.option("--base-url", help="An OpenAI-compatible server (vLLM, ...).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight (the openai backend; hf-llava answers -O batch_size at a time).",
+)
 @click.option(
     "--max-cost",
     type=click.FloatRange(min=0),
@@ -473,8 +535,22 @@ def build(
     "already in it cost counts too).",
 )
 @price_option
-@click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-O",
+    "--generator-option",
+    "generator_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A backend setting (repeatable), e.g. -O device=cuda (see --help-options).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The answer file (JSONL); answers already in it are kept and not asked again.",
+)
+@progress_option
 @click.option(
     "--shard",
     metavar="I/N",
@@ -487,12 +563,14 @@ def answer(
     image_dir: Path,
     generator: str,
     model: str,
+    model_id: str | None,
     base_url: str | None,
     concurrency: int,
     max_cost: float | None,
     prices: tuple[str, ...],
     generator_options: tuple[str, ...],
     output: Path,
+    progress: bool,
     shard: Shard | None,
     **files: Path | None,
 ) -> None:
@@ -506,15 +584,21 @@ def answer(
     loaded = load_bench_files(files)
     backend = backend_options(generator_options, base_url, max_cost=max_cost,
                               prices=";".join(prices) or None)  # fmt: skip
+    before = _ids_in(output, "answer_id")
     try:
         answers, failures = answer_bench(loaded, output, image_dir, generator=generator,
-                                         model=model, concurrency=concurrency,
-                                         generator_options=backend, shard=shard)  # fmt: skip
+                                         model=model, model_id=model_id, concurrency=concurrency,
+                                         generator_options=backend, shard=shard,
+                                         progress=progress)  # fmt: skip
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
         click.echo(f"\ninterrupted: every answer finished is saved in {output}; run the same "
                    "command again to answer the rest", err=True)  # fmt: skip
         raise SystemExit(EXIT_INTERRUPTED) from None
-    click.echo(f"{output}: {len(answers)} answers, {len(failures)} unanswered")
+    cached = sum(1 for a in answers.values() if a.answer_id in before)
+    named = next(iter(answers.values())).model_id if answers else None
+    click.echo(f"{output}: {len(answers)} answers" + (f" of model_id {named!r}" if named else "")
+               + (f" ({cached} served from the cache)" if cached else "")
+               + f", {len(failures)} unanswered")  # fmt: skip
     unasked = {qid: why for qid, why in failures.items() if why.startswith(NOT_ASKED)}
     for qid, why in sorted(failures.items()):
         if qid not in unasked:
