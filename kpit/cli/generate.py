@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from kpit.cli.helps import progress_option
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -14,7 +15,6 @@ from kpit.cli.options import (
     load_from_options,
     price_option,
 )
-from kpit.cli.helps import progress_option
 from kpit.cli.runs import not_a_bench_folder
 from kpit.errors import ConfigError
 from kpit.generators.base import Price

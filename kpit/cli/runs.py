@@ -24,11 +24,11 @@ _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 def not_a_bench_folder(folder: Path) -> None:
     """Refuse, in one line, a benchmark folder (``kpit bench build -o``) given where a run
     folder is expected: it holds questions, not samples (its samples are in its ``run/``)."""
-    if folder.is_dir() and all((folder / name).is_file() for name in BENCH_FILES[:2]):
-        if not (folder / "samples.jsonl").exists():
-            run = folder / "run"
-            hint = f" (the run it was built from is {run})" if run.is_dir() else ""
-            raise ConfigError(f"{folder} is a benchmark folder, not a run folder{hint}")
+    bench = all((folder / name).is_file() for name in BENCH_FILES[:2])
+    if bench and not (folder / "samples.jsonl").exists():
+        run = folder / "run"
+        hint = f" (the run it was built from is {run})" if run.is_dir() else ""
+        raise ConfigError(f"{folder} is a benchmark folder, not a run folder{hint}")
 
 
 def _run_folders(ctx: click.Context, param: click.Parameter, value: object) -> object:
