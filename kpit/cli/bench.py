@@ -29,7 +29,7 @@ from kpit.bench.report import (
 )
 from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers, review_files
 from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED, parse_shard
-from kpit.cli.helps import help_options, progress_option
+from kpit.cli.helps import WholeSummaryGroup, help_options, progress_option
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -87,7 +87,7 @@ def load_bench_files(files: Mapping[str, Path | None], *, require_references: bo
     )
 
 
-@click.group()
+@click.group(cls=WholeSummaryGroup)
 def bench() -> None:
     """The HPAUB / LLaVA-Bench benchmark: build, answer, judge, report.
 
@@ -462,8 +462,21 @@ def json_key(value: object) -> str:
     help="A training split's annotation file (or a run folder, or an id list): draw only "
     "images absent from it (repeatable).",
 )
-@click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "-O",
+    "--generator-option",
+    "generator_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A setting of the generator (repeatable), e.g. -O temperature=0.7.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The benchmark folder to write (questions, context, references, manifest, run/).",
+)
 def build(
     num_images: int,
     seed: int,

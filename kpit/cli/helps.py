@@ -1,4 +1,4 @@
-"""Options that several commands share: ``--progress`` and ``--help-options``.
+"""What several commands share: ``--progress``, ``--help-options`` and whole summaries.
 
 ``--help-options`` lists the options (``-O KEY=VALUE``) of the backend or judge that the
 command's chooser option (``--generator``, ``--judge``) names, then exits, as
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["help_options", "print_options", "progress_option"]
+__all__ = ["WholeSummaryGroup", "help_options", "print_options", "progress_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,3 +80,19 @@ def help_options(kind: str, param: str) -> tuple[Callable[[F], F], Callable[...,
         help=f"List the chosen {_KINDS[kind]}'s options (-O KEY=VALUE) and exit.",
     )
     return option, chosen
+
+
+class WholeSummaryGroup(click.Group):
+    """A group whose ``--help`` gives each command's whole first sentence, wrapped, where
+    click cuts it to the terminal's width with "..."."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The Commands section, each summary whole."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)

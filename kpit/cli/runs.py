@@ -50,7 +50,13 @@ def _run_folders(ctx: click.Context, param: click.Parameter, value: object) -> o
     show_default=True,
     help="LLaVA training JSON, or a Hugging Face dataset folder.",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The file (llava: training JSON) or folder (hf: a dataset) to write.",
+)
 @click.option(
     "--image-prefix",
     default="",
