@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -327,7 +328,7 @@ def report(
         if not results:
             raise click.UsageError("--plot draws the GPT judge's scores; these files hold "
                                    "only pose reviews")  # fmt: skip
-        plot_scores(results, plot)
+        plot_scores(results, plot, protocol=protocol)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -420,10 +421,19 @@ def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, An
 
 
 def json_key(value: object) -> str:
-    """A judge record as ``name/model``."""
+    """A judge record as ``name/model``, and ``at URL`` when its server is not OpenAI's."""
     if isinstance(value, dict):
-        return f"{value.get('name')}/{value.get('model')}"
+        where = _endpoint(value.get("base_url"))
+        return f"{value.get('name')}/{value.get('model')}" + (f" at {where}" if where else "")
     return str(value)
+
+
+def _endpoint(url: object) -> str:
+    """The judge's server(s) as recorded (credentials already masked), or ``""`` for
+    OpenAI's own API (the default)."""
+    urls = url if isinstance(url, list | tuple) else [url]
+    shown = [str(u) for u in urls if u and urlsplit(str(u)).hostname != "api.openai.com"]
+    return ", ".join(shown)
 
 
 @bench.command()
