@@ -621,10 +621,10 @@ def answer(
                    "command again to answer the rest", err=True)  # fmt: skip
         raise SystemExit(EXIT_INTERRUPTED) from None
     cached = sum(1 for a in answers.values() if a.answer_id in before)
-    named = next(iter(answers.values())).model_id if answers else None
-    click.echo(f"{output}: {len(answers)} answers" + (f" of model_id {named!r}" if named else "")
-               + (f" ({cached} served from the cache)" if cached else "")
-               + f", {len(failures)} unanswered")  # fmt: skip
+    named = [f"model_id {a.model_id!r}" for a in list(answers.values())[:1]]
+    notes = "; ".join(named + ([f"{cached} served from the cache"] if cached else []))
+    click.echo(f"{output}: {len(answers)} answers, {len(failures)} unanswered"
+               + (f" ({notes})" if notes else ""))  # fmt: skip
     unasked = {qid: why for qid, why in failures.items() if why.startswith(NOT_ASKED)}
     for qid, why in sorted(failures.items()):
         if qid not in unasked:
