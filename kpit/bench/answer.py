@@ -160,8 +160,8 @@ async def _answer_all(
                 answers[qid] = _answer(backend, settings, bench.question(qid), reply.text,
                                        reply.usage, labels.model_id)  # fmt: skip
                 appended.write(answers[qid].to_dict())
-                bar.set_postfix({"cached": len(cached), "failed": len(failures)}
-                                | backend.progress(), refresh=False)  # fmt: skip
+                figures: dict[str, object] = {"cached": len(cached), "failed": len(failures)}
+                bar.set_postfix(figures | backend.progress(), refresh=False)
     except asyncio.CancelledError:
         if not terminated.is_set():
             raise

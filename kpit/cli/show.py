@@ -40,7 +40,8 @@ def show(output: Path, facts: bool, blank: bool, **options: object) -> None:
     loaded = load_from_options(options)
     if not len(loaded):
         raise ConfigError("no image matches the options", field="image_id")
-    chosen = list(loaded) if len(options.get("image_ids") or ()) > 1 else [loaded[0]]
+    named = options.get("image_ids")
+    chosen = list(loaded) if isinstance(named, tuple) and len(named) > 1 else [loaded[0]]
     for ctx in chosen:
         image = None if blank or loaded.files.images is None else loaded.image_path(ctx)
         path = output if len(chosen) == 1 else output.with_stem(f"{output.stem}-{ctx.image_id}")
