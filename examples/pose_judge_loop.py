@@ -22,7 +22,6 @@ from pathlib import Path
 
 import kpit
 from kpit.bench import answer_bench, build_bench, judge_answers, read_answers
-from kpit.bench.files import write_jsonl
 from kpit.cli import cli
 from kpit.testing import LoopbackJudge, make_tiny_llava
 
@@ -40,15 +39,14 @@ def kpit_command(*args: str) -> None:
 
 
 def answer(bench: kpit.bench.Bench, model: Path, name: str, out: Path) -> Path:
-    """The model's answers, saved under ``name`` as their ``model_id``."""
+    """The model's answers, saved under ``name``, their ``model_id``."""
+    path = out / f"{name}.jsonl"
     answers, failures = answer_bench(
-        bench, out / f"{name}.raw.jsonl", SAMPLE / "val2017", generator="hf-llava",
-        model=str(model), generator_options={"max_new_tokens": 60, "device": "cpu"},
+        bench, path, SAMPLE / "val2017", generator="hf-llava", model=str(model), model_id=name,
+        generator_options={"max_new_tokens": 60, "device": "cpu"}, progress=False,
     )  # fmt: skip
     if failures:
         raise SystemExit(f"{name}: {len(failures)} questions unanswered: {failures}")
-    path = out / f"{name}.jsonl"
-    write_jsonl(path, ({**a.to_dict(), "model_id": name} for a in answers.values()))
     print(f"{path.name}: {len(answers)} answers, e.g. {answers[1].text[:100]!r}")
     return path
 

@@ -5,6 +5,7 @@ teacher model to write instruction-following data about human pose and action, e
 LLaVA, fine-tune, and score models on a human-pose benchmark.
 """
 
+from kpit import _tqdm
 from kpit._version import __version__
 from kpit.coco.loader import CocoContexts, LoadStats, load_coco
 from kpit.errors import (
@@ -43,6 +44,8 @@ from kpit.types import (
     Turn,
 )
 from kpit.viz import draw, show
+
+_tqdm.quiet_auto_tqdm()  # a plain bar, without a warning, in a notebook lacking ipywidgets
 
 __all__ = [
     "COCO_17",

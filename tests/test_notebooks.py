@@ -86,6 +86,8 @@ def test_notebook_runs(path: Path, tmp_path: Path, kernel: str) -> None:
 
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    warned = [o for o in outputs if "IProgress not found" in str(o.get("text", ""))]
+    assert not warned, "tqdm's missing-ipywidgets warning shows"
     assert any("image/png" in o.get("data", {}) for o in outputs), "no picture shown"
     written = {p.relative_to(folder).parts[0] for p in folder.rglob("*")}
     assert written <= {"runs"}, f"written outside runs/: {sorted(written)}"

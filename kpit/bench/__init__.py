@@ -10,7 +10,7 @@ keypoints (its reviews have their own table, :func:`pose_table`). ``page`` write
 as one HTML page (:func:`write_page`).
 """
 
-from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench
+from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench, default_model_id
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
 from kpit.bench.page import write_page
@@ -48,6 +48,7 @@ __all__ = [
     "answer_bench",
     "bench_context",
     "build_bench",
+    "default_model_id",
     "flip_rate",
     "judge_answers",
     "judge_messages",

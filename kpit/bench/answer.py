@@ -38,6 +38,7 @@ from signal import SIGTERM
 from typing import Any
 
 from PIL import Image
+from tqdm import tqdm
 
 from kpit import plugins
 from kpit._sync import run_sync
@@ -53,7 +54,7 @@ from kpit.pipeline.setup import Shard
 from kpit.pipeline.store import RunLock
 from kpit.types import ChatRequest, Message
 
-__all__ = ["NOT_ASKED", "answer_bench"]
+__all__ = ["NOT_ASKED", "answer_bench", "default_model_id"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ async def aanswer_bench(
     concurrency: int = 8,
     generator_options: Mapping[str, Any] | None = None,
     shard: str | Shard | None = None,
+    model_id: str | None = None,
+    progress: bool = True,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """:func:`answer_bench` for code that already runs an event loop."""
     share = None if shard is None else Shard.parse(shard)
@@ -88,8 +91,26 @@ async def aanswer_bench(
     backend = _backend(generator, model, generator_options)
     if not backend.accepts_images:
         raise ConfigError(f"the {backend.name!r} backend cannot read images", field="generator")
+    label = model_id or default_model_id(str(backend.model or backend.name))
     with RunLock.for_file(out_path):
-        return await _answer_all(bench, out_path, Path(images), backend, concurrency, share)
+        return await _answer_all(bench, out_path, Path(images), backend, concurrency, share,
+                                 _Labels(label, progress))  # fmt: skip
+
+
+def default_model_id(model: str) -> str:
+    """The ``model_id`` that answers of ``model`` carry unless told otherwise: its last path
+    part (``out/full`` and ``out/full/`` give ``full``; ``llava-hf/llava-1.5-7b-hf`` gives
+    ``llava-1.5-7b-hf``; ``gpt-4o`` stays ``gpt-4o``)."""
+    parts = [part for part in model.replace("\\", "/").split("/") if part not in ("", ".")]
+    return parts[-1] if parts else model
+
+
+class _Labels:
+    """How the answers are named and whether a progress bar shows."""
+
+    def __init__(self, model_id: str, progress: bool) -> None:
+        self.model_id = model_id
+        self.progress = progress
 
 
 def request_key(question_id: int) -> str:
@@ -103,12 +124,15 @@ async def _answer_all(
     image_dir: Path,
     backend: Generator,
     concurrency: int,
-    shard: Shard | None = None,
+    shard: Shard | None,
+    labels: _Labels,
 ) -> tuple[dict[int, Answer], dict[int, str]]:
     """Answer what ``out_path`` lacks (of ``shard``'s questions), appending each answer as it
     comes (the lock held)."""
     settings = backend.identity()
-    cached = _cached_answers(bench, out_path, settings)
+    cached = _cached_answers(bench, out_path, settings, labels.model_id)
+    if cached:
+        log.info("%s: %d answers served from the cache", out_path, len(cached))
     unchecked = [q for q in bench.questions if q.question_id not in cached
                  and (shard is None or shard.holds(request_key(q.question_id)))]  # fmt: skip
     requests, failures = _requests(bench, unchecked, image_dir)
@@ -118,21 +142,31 @@ async def _answer_all(
     answers = dict(cached)
     _write_in_order(bench, out_path, answers)  # only this backend's answers, no torn line
     backend.resume({"cost_usd": _spent(backend, cached.values())})
+    mine = sum(1 for q in bench.questions if shard is None
+               or shard.holds(request_key(q.question_id)))  # fmt: skip
+    done = sum(1 for qid in cached if shard is None or shard.holds(request_key(qid)))
+    bar = tqdm(desc="answer", unit="q", total=mine, initial=done + len(failures),
+               disable=not labels.progress, dynamic_ncols=True)  # fmt: skip
+    bar.set_postfix({"cached": len(cached)}, refresh=False)
     terminated = SignalStop().install()
     try:
         with Appender(out_path) as appended:
             async for reply in backend.generate(requests, concurrency=concurrency):
                 qid = question_of.pop(reply.key)
+                bar.update(1)
                 if reply.text is None:
                     failures[qid] = f"{reply.error}: {reply.detail}"
                     continue
                 answers[qid] = _answer(backend, settings, bench.question(qid), reply.text,
-                                       reply.usage)  # fmt: skip
+                                       reply.usage, labels.model_id)  # fmt: skip
                 appended.write(answers[qid].to_dict())
+                figures: dict[str, object] = {"cached": len(cached), "failed": len(failures)}
+                bar.set_postfix(figures | backend.progress(), refresh=False)
     except asyncio.CancelledError:
         if not terminated.is_set():
             raise
     finally:
+        bar.close()
         terminated.restore()
         await backend.aclose()
         _write_in_order(bench, out_path, answers)
@@ -181,8 +215,11 @@ def _backend(
     return backend_class(model=model, **defaults | dict(options or {}))
 
 
-def _cached_answers(bench: Bench, out_path: Path, settings: Mapping[str, Any]) -> dict[int, Answer]:
-    """The answers in ``out_path`` given by these settings to the questions as they read now.
+def _cached_answers(
+    bench: Bench, out_path: Path, settings: Mapping[str, Any], model_id: str
+) -> dict[int, Answer]:
+    """The answers in ``out_path`` given by these settings to the questions as they read now,
+    named ``model_id`` (the name is no setting: a rerun under another name renames them).
 
     Raises:
         ConfigError: ``out_path`` holds an answer given otherwise (another model or setting,
@@ -208,7 +245,7 @@ def _cached_answers(bench: Bench, out_path: Path, settings: Mapping[str, Any]) -
         cached[question.question_id] = Answer(
             question.question_id,
             str(record["text"]),
-            str(record.get("model_id", "")),
+            model_id,
             str(record["answer_id"]),
             record.get("metadata") or {},
         )
@@ -253,12 +290,13 @@ def _answer(
     question: Question,
     text: str,
     usage: Usage | None,
+    model_id: str,
 ) -> Answer:
     """The answer that a reply of ``text`` gives to ``question``."""
     return Answer(
         question.question_id,
         text.strip(),
-        str(backend.model or backend.name),
+        model_id,
         _answer_id(settings, question.question_id, question.text),
         {"generator": settings, "usage": usage.to_dict() if usage else None},
     )
@@ -288,9 +326,11 @@ def answer_bench(
     :class:`~kpit.errors.ConfigError` when ``out`` is one of the inputs or is being written
     by another process, and ``KeyboardInterrupt`` after Ctrl-C or SIGTERM (the answers
     finished are saved).
-    Options: ``generator`` (default ``openai``) and ``model``, ``concurrency``,
-    ``generator_options`` (``base_url``, ``temperature``, ``max_tokens``...), ``shard``
-    (``"I/N"``: only the I-th of N shares of the questions, by their request key; answers
-    of other shares already in ``out`` are kept and returned).
+    Options: ``generator`` (default ``openai``) and ``model``, ``model_id`` (the name the
+    answers carry, which reports and ``--baseline`` use; by default the model's last path
+    part, :func:`default_model_id`), ``concurrency``, ``generator_options`` (``base_url``,
+    ``temperature``, ``max_tokens``...), ``shard`` (``"I/N"``: only the I-th of N shares of
+    the questions, by their request key; answers of other shares already in ``out`` are
+    kept and returned), ``progress`` (a progress bar on stderr, default ``True``).
     """
     return run_sync(lambda: aanswer_bench(bench, out, images, **options))

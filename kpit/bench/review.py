@@ -50,6 +50,8 @@ from pathlib import Path
 from signal import SIGTERM
 from typing import Any
 
+from tqdm import tqdm
+
 from kpit import plugins
 from kpit._sync import run_sync
 from kpit.bench._output import NOT_ASKED, Appender, claim_outputs
@@ -267,6 +269,7 @@ async def ajudge_answers(
     attempts: int = 3,
     concurrency: int = 8,
     judge_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
     """:func:`judge_answers` as a coroutine."""
     out_path = Path(out)
@@ -275,7 +278,7 @@ async def ajudge_answers(
     if judge_class.single_answer:
         return await _judge_single(bench, answers, out_path, versus=versus, judge=judge,
                                    model=model, swap=swap, runs=runs,
-                                   judge_options=judge_options)  # fmt: skip
+                                   judge_options=judge_options, progress=progress)  # fmt: skip
     _check_answers(bench, answers, versus)
     if runs < 1 or attempts < 1 or concurrency < 1:
         raise ConfigError("runs, attempts and concurrency must be at least 1", field="runs")
@@ -291,7 +294,7 @@ async def ajudge_answers(
                            "pairwise" if versus is not None else "reference",
                            judge_object.settings(), attempts)  # fmt: skip
     with RunLock.for_file(out_path):
-        return await _review_all(reviewing, jobs, out_path, concurrency)
+        return await _review_all(reviewing, jobs, out_path, concurrency, progress)
 
 
 def review_files(reviews: PathLike) -> tuple[Path, Path, Path]:
@@ -302,7 +305,7 @@ def review_files(reviews: PathLike) -> tuple[Path, Path, Path]:
 
 
 async def _review_all(
-    reviewing: _Reviewing, jobs: list[_Job], out_path: Path, concurrency: int
+    reviewing: _Reviewing, jobs: list[_Job], out_path: Path, concurrency: int, progress: bool
 ) -> list[dict[str, Any]]:
     """Every job's review: from the cache, or asked for and appended to the cache as it
     comes (the output's lock held); then the reviews and failures files in job order."""
@@ -318,6 +321,10 @@ async def _review_all(
     done: dict[str, dict[str, Any]] = {}
     stops: list[str] = []
     slots = asyncio.Semaphore(concurrency)
+    served = sum(1 for job in jobs if job.key in cached)
+    bar = tqdm(desc="judge", unit="review", total=len(jobs), initial=served,
+               disable=not progress, dynamic_ncols=True)  # fmt: skip
+    bar.set_postfix({"cached": served}, refresh=False)
 
     async def one(job: _Job, cache: Appender) -> None:
         if job.key in cached:
@@ -331,6 +338,7 @@ async def _review_all(
             return
         cache.write(record)
         done[job.key] = record
+        bar.update(1)
 
     terminated = SignalStop().install()
     try:
@@ -346,6 +354,7 @@ async def _review_all(
         if not terminated.is_set():
             raise
     finally:
+        bar.close()
         terminated.restore()
         await reviewing.judge.aclose()
     # Finished, stopped by a budget or by a signal: what is done (a fatal error leaves the
@@ -383,6 +392,7 @@ async def _judge_single(
     swap: bool,
     runs: int,
     judge_options: Mapping[str, Any] | None,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Each answer checked on its own against the context by a single-answer judge."""
     name = judge.name if isinstance(judge, Judge) else judge
@@ -405,7 +415,8 @@ async def _judge_single(
     records: list[dict[str, Any]] = []
     with RunLock.for_file(out_path):
         try:
-            for question in bench.questions:
+            for question in tqdm(bench.questions, desc="judge", unit="answer",
+                                 disable=not progress, dynamic_ncols=True):  # fmt: skip
                 answer = answers[question.question_id]
                 try:
                     review = judge_object.assess(question, bench.context(question), answer)
@@ -448,7 +459,8 @@ def judge_answers(
             references and writes pose reviews), ``model``, ``rubric`` (``hpaub`` or
             ``llava``), ``swap`` (judge both orders), ``runs`` (repeat), ``attempts`` (asks
             per review when the scores cannot be read, default 3), ``concurrency``,
-            ``judge_options`` (e.g. ``base_url``).
+            ``judge_options`` (e.g. ``base_url``), ``progress`` (a progress bar on stderr,
+            default ``True``).
 
     Returns:
         Every review in question order, those without scores marked with an ``error``;

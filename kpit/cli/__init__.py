@@ -8,12 +8,13 @@ from typing import Any
 import click
 
 from kpit._version import __version__
+from kpit.cli.helps import WholeSummaryGroup
 from kpit.errors import KpitError
 
 __all__ = ["cli", "main"]
 
 
-class _KpitGroup(click.Group):
+class _KpitGroup(WholeSummaryGroup):
     """A group that turns :class:`KpitError` into one clear line and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:

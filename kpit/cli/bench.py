@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -32,6 +33,7 @@ from kpit.bench.report import (
 )
 from kpit.bench.review import PAIRWISE_ORDERS, failures_path, judge_answers, review_files
 from kpit.cli.generate import EXIT_INTERRUPTED, EXIT_STOPPED, parse_shard
+from kpit.cli.helps import WholeSummaryGroup, help_options, progress_option
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -40,16 +42,32 @@ from kpit.cli.options import (
     load_from_options,
     price_option,
 )
-from kpit.errors import ConfigError, DataError
-from kpit.jsonl import atomic_writer
+from kpit.errors import ConfigError, DataError, KpitError
+from kpit.jsonl import atomic_writer, read_jsonl
+from kpit.judges.pose.marks import mark_claims
 from kpit.pipeline.setup import Shard
 from kpit.plugins import get_judge
 
 __all__ = ["bench", "bench_files", "load_bench_files", "mark_claims"]
 
+# mark_claims is kpit.judges.pose.mark_claims, importable from here as before.
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+_GENERATOR_HELP_OPTIONS, _GENERATOR_CHOSEN = help_options("generator", "generator")
+_JUDGE_HELP_OPTIONS, _JUDGE_CHOSEN = help_options("judge", "judge_name")
+
+
+def _ids_in(path: Path, field: str) -> set[str]:
+    """The ``field`` values of the records already in ``path`` (none when it is missing or
+    unreadable: the command itself then says what is wrong with it)."""
+    try:
+        return {str(r[field]) for _, r in read_jsonl(path, missing_ok=True, torn_tail_ok=True)
+                if isinstance(r, dict) and field in r}  # fmt: skip
+    except (KpitError, OSError):
+        return set()
 
 
 def bench_files(function: F) -> F:
@@ -77,7 +95,7 @@ def load_bench_files(files: Mapping[str, Path | None], *, require_references: bo
     )
 
 
-@click.group()
+@click.group(cls=WholeSummaryGroup)
 def bench() -> None:
     """The HPAUB / LLaVA-Bench benchmark: build, answer, judge, report.
 
@@ -103,10 +121,13 @@ def bench() -> None:
     "judge_name",
     default="gpt",
     show_default=True,
+    is_eager=True,
+    callback=_JUDGE_CHOSEN,
     help="gpt: a chat model scores pairs of answers; pose: each answer's claims about people "
     "checked against the keypoints, offline (no references needed); or a plugin's judge "
     "(kpit plugins lists them).",
 )
+@_JUDGE_HELP_OPTIONS
 @click.option(
     "--model", help="The judge's model (gpt: gpt-4o by default; pose: none, leave it out)."
 )
@@ -118,11 +139,37 @@ def bench() -> None:
     help="hpaub explains the keypoints; llava is LLaVA-Bench's.",
 )
 @click.option("--swap", is_flag=True, help="Judge both orders and report the flip rate.")
-@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Judge each pair this many times and report the spread across runs.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Reviews asked for at once.",
+)
 @base_url_option("the judge")
-@click.option("-O", "--judge-option", "judge_options", multiple=True, metavar="KEY=VALUE")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-O",
+    "--judge-option",
+    "judge_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A judge setting (repeatable), e.g. -O max_cost=5 (see --help-options).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The review file to write (its failures file and cache go beside it).",
+)
+@progress_option
 def judge(
     answers: Path,
     versus: Path | None,
@@ -135,6 +182,7 @@ def judge(
     base_url: tuple[str, ...],
     judge_options: tuple[str, ...],
     output: Path,
+    progress: bool,
     **files: Path | None,
 ) -> None:
     """Judge ANSWERS against the references of a benchmark FOLDER (or the three files), or
@@ -158,7 +206,7 @@ def judge(
     mine = read_answers(answers, default_model=answers.stem)
     if single:
         reviews = judge_answers(loaded, mine, output, judge=judge_name,
-                                judge_options=options)  # fmt: skip
+                                judge_options=options, progress=progress)  # fmt: skip
         if not any(r.get("kind") == "pose" for r in reviews):  # a plugin's judge
             click.echo(answer_summary(output, reviews, judge_name))
             return
@@ -169,6 +217,7 @@ def judge(
         click.echo(f"{output}: {len(reviews) - failed} answers, {len(claims)} claims: "
                    + ", ".join(f"{n} {s}" for s, n in tally.items()))  # fmt: skip
         return
+    before = _ids_in(review_files(output)[2], "key")
     try:
         reviews = judge_answers(
             loaded,
@@ -182,6 +231,7 @@ def judge(
             runs=runs,
             concurrency=concurrency,
             judge_options=options,
+            progress=progress,
         )
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
         click.echo(f"\ninterrupted: every review finished is saved (in {review_files(output)[2]}"
@@ -191,7 +241,9 @@ def judge(
     failed = sum(1 for r in reviews if "error" in r) - len(unasked)
     note = f" (in {failures_path(output)})" if failed else ""
     scored = len(reviews) - failed - len(unasked)
-    click.echo(f"{output}: {scored} reviews, {failed} without scores{note}")
+    cached = sum(1 for r in reviews if r.get("key") in before and not r.get("stopped"))
+    served = f" ({cached} served from the cache)" if cached else ""
+    click.echo(f"{output}: {scored} reviews, {failed} without scores{note}{served}")
     if unasked:
         click.echo(f"stopped early: {unasked[0]['error'].removeprefix(NOT_ASKED + ': ')}; "
                    f"{len(unasked)} reviews not asked; run again to go on", err=True)  # fmt: skip
@@ -301,7 +353,7 @@ def report(
             kinds = " and ".join(sorted({f.kind for f in loaded}))
             raise click.UsageError(f"--plot draws the GPT judge's scores; these files hold "
                                    f"only {kinds} reviews")  # fmt: skip
-        plot_scores(results, plot)
+        plot_scores(results, plot, protocol=protocol)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -396,10 +448,19 @@ def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, An
 
 
 def json_key(value: object) -> str:
-    """A judge record as ``name/model``."""
+    """A judge record as ``name/model``, and ``at URL`` when its server is not OpenAI's."""
     if isinstance(value, dict):
-        return f"{value.get('name')}/{value.get('model')}"
+        where = _endpoint(value.get("base_url"))
+        return f"{value.get('name')}/{value.get('model')}" + (f" at {where}" if where else "")
     return str(value)
+
+
+def _endpoint(url: object) -> str:
+    """The judge's server(s) as recorded (credentials already masked), or ``""`` for
+    OpenAI's own API (the default)."""
+    urls = url if isinstance(url, list | tuple) else [url]
+    shown = [str(u) for u in urls if u and urlsplit(str(u)).hostname != "api.openai.com"]
+    return ", ".join(shown)
 
 
 @bench.command()
@@ -440,8 +501,21 @@ def json_key(value: object) -> str:
     "images absent from it (repeatable). Without it kpit warns: a val2014 benchmark overlaps "
     "train2017 training data.",
 )
-@click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "-O",
+    "--generator-option",
+    "generator_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A setting of the generator (repeatable), e.g. -O temperature=0.7.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The benchmark folder to write (questions, context, references, manifest, run/).",
+)
 def build(
     num_images: int,
     seed: int,
@@ -497,11 +571,25 @@ def _split_not_given() -> bool:
     "--generator",
     default="openai",
     show_default=True,
+    is_eager=True,
+    callback=_GENERATOR_CHOSEN,
     help="A backend that reads images (see `kpit plugins`).",
 )
+@_GENERATOR_HELP_OPTIONS
 @click.option("--model", required=True, help="The model under test.")
+@click.option(
+    "--model-id",
+    help="The name the answers carry (model_id), which reports and --baseline use. "
+    "[default: --model's last path part: out/full gives full]",
+)
 @base_url_option("the model (vLLM, ...)")
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Requests in flight (the openai backend; hf-llava answers -O batch_size at a time).",
+)
 @click.option(
     "--max-cost",
     type=click.FloatRange(min=0),
@@ -509,8 +597,22 @@ def _split_not_given() -> bool:
     "already in it cost counts too).",
 )
 @price_option
-@click.option("-O", "--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-O",
+    "--generator-option",
+    "generator_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A backend setting (repeatable), e.g. -O device=cuda (see --help-options).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The answer file (JSONL); answers already in it are kept and not asked again.",
+)
+@progress_option
 @click.option(
     "--shard",
     metavar="I/N",
@@ -523,12 +625,14 @@ def answer(
     image_dir: Path,
     generator: str,
     model: str,
+    model_id: str | None,
     base_url: tuple[str, ...],
     concurrency: int,
     max_cost: float | None,
     prices: tuple[str, ...],
     generator_options: tuple[str, ...],
     output: Path,
+    progress: bool,
     shard: Shard | None,
     **files: Path | None,
 ) -> None:
@@ -542,15 +646,21 @@ def answer(
     loaded = load_bench_files(files)
     backend = backend_options(generator_options, base_url, max_cost=max_cost,
                               prices=";".join(prices) or None)  # fmt: skip
+    before = _ids_in(output, "answer_id")
     try:
         answers, failures = answer_bench(loaded, output, image_dir, generator=generator,
-                                         model=model, concurrency=concurrency,
-                                         generator_options=backend, shard=shard)  # fmt: skip
+                                         model=model, model_id=model_id, concurrency=concurrency,
+                                         generator_options=backend, shard=shard,
+                                         progress=progress)  # fmt: skip
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM handled like it
         click.echo(f"\ninterrupted: every answer finished is saved in {output}; run the same "
                    "command again to answer the rest", err=True)  # fmt: skip
         raise SystemExit(EXIT_INTERRUPTED) from None
-    click.echo(f"{output}: {len(answers)} answers, {len(failures)} unanswered")
+    cached = sum(1 for a in answers.values() if a.answer_id in before)
+    named = [f"model_id {a.model_id!r}" for a in list(answers.values())[:1]]
+    notes = "; ".join(named + ([f"{cached} served from the cache"] if cached else []))
+    click.echo(f"{output}: {len(answers)} answers, {len(failures)} unanswered"
+               + (f" ({notes})" if notes else ""))  # fmt: skip
     unasked = {qid: why for qid, why in failures.items() if why.startswith(NOT_ASKED)}
     for qid, why in sorted(failures.items()):
         if qid not in unasked:
@@ -562,58 +672,6 @@ def answer(
         raise SystemExit(EXIT_STOPPED)
     if failures:
         raise click.exceptions.Exit(1)
-
-
-_MARKS = {"supported": "+", "contradicted": "!", "undecidable": "?"}
-_COLOURS = {"supported": "green", "contradicted": "red", "undecidable": "yellow"}
-
-
-def mark_claims(review: Mapping[str, Any], colour: bool = False) -> str:
-    """A pose review's answer with its claims marked, then one line per claim.
-
-    Each claim's words are wrapped as ``[words]{n+}`` (supported), ``{n!}`` (contradicted)
-    or ``{n?}`` (undecidable), numbered in text order; the lines below give what each claim
-    says, whom it was taken to be about, and the fact that decided it with its confidence,
-    or why nothing did.
-    """
-    text = str(review.get("text", ""))
-    claims = list(review.get("claims", []))
-    order = sorted(range(len(claims)), key=lambda k: (claims[k]["start"], claims[k]["end"]))
-    pieces: list[str] = []
-    at = 0
-    for number, k in enumerate(order, start=1):
-        claim = claims[k]
-        start, end = int(claim["start"]), int(claim["end"])
-        mark = f"{{{number}{_MARKS[claim['status']]}}}"
-        if start >= at:
-            pieces.append(text[at:start])
-            words = f"[{text[start:end]}]"
-            if colour:
-                words = click.style(words, fg=_COLOURS[claim["status"]])
-            pieces.append(words + mark)
-            at = end
-        else:  # claims that share words: the mark only
-            pieces.append(text[at:end] if end > at else "")
-            at = max(at, end)
-            pieces.append(mark)
-    pieces.append(text[at:])
-    lines = ["".join(pieces), ""]
-    for number, k in enumerate(order, start=1):
-        claim = claims[k]
-        what = f"{claim['kind']}: {'not ' if claim.get('negated') else ''}{claim['label']}"
-        if claim.get("side"):
-            what += f" ({claim['side']} {claim.get('part') or ''})".rstrip()
-        about = f" about {claim['about']}" if claim.get("about") else ""
-        people = claim.get("people") or []
-        if people:
-            about += " [person " + ", ".join(map(str, people)) + "]"
-        if claim["status"] == "undecidable":
-            why = f"undecidable: {claim.get('reason')}"
-        else:
-            why = (f"{claim['status']} by {claim.get('fact')} (confidence "
-                   f"{claim.get('confidence')})")  # fmt: skip
-        lines.append(f"{number:>3}{_MARKS[claim['status']]} {what}{about}: {why}")
-    return "\n".join(lines)
 
 
 @bench.command()

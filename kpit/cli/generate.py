@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from kpit.cli.helps import progress_option
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -15,6 +16,7 @@ from kpit.cli.options import (
     load_from_options,
     price_option,
 )
+from kpit.cli.runs import not_a_bench_folder
 from kpit.errors import ConfigError
 from kpit.generators.base import Price
 from kpit.pipeline import DryRun, plan_recipes
@@ -62,6 +64,7 @@ __all__ = ["generate", "parse_shard"]
     hidden_aliases=("--out",),  # the old spelling, for scripts that still use it
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
+    callback=lambda ctx, param, value: _run_folder(ctx, param, value),
     help="The run folder; an existing run is resumed.",
 )
 @click.option(
@@ -171,7 +174,7 @@ __all__ = ["generate", "parse_shard"]
     "into its own folder and join them with `kpit merge`. A run is resumed with its own "
     "shard.",
 )
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def generate(
     tasks: str,
     generator: str,
@@ -285,6 +288,13 @@ def _report_session(result: Run) -> None:
     if failed and not new:
         click.echo(f"every request failed; see {result.folder / 'failures.jsonl'}", err=True)
         raise SystemExit(EXIT_ALL_FAILED)
+
+
+def _run_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``-o``, refused in one line when it is a benchmark folder."""
+    if value is not None and not ctx.resilient_parsing:
+        not_a_bench_folder(value)
+    return value
 
 
 _HELP_OPTIONS = "kpit.help_options"

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from kpit import plugins as registry
+from kpit.cli.helps import WholeSummaryGroup
 from kpit.cli.options import coco_options, load_from_options
 from kpit.errors import ConfigError
 from kpit.pipeline import resolve_tasks
@@ -19,14 +20,19 @@ from kpit.prompts.tokens import estimate_tokens
 __all__ = ["prompts"]
 
 
-@click.group()
+@click.group(cls=WholeSummaryGroup)
 def prompts() -> None:
     """Look at the prompts kpit sends."""
 
 
 @prompts.command()
 @coco_options
-@click.option("--task", default="conversation", show_default=True)
+@click.option(
+    "--task",
+    default="conversation",
+    show_default=True,
+    help="The task whose messages to print (see `kpit prompts list`).",
+)
 @click.option(
     "--recipe",
     default=DEFAULT_RECIPE,
@@ -39,14 +45,25 @@ def prompts() -> None:
     show_default=True,
     help=f"Context style: {', '.join(CONTEXT_STYLES)}, or a .j2 file.",
 )
-@click.option("--pose-notes", is_flag=True)
+@click.option("--pose-notes", is_flag=True, help="Add each person's pose facts to the context.")
 @click.option(
     "--template-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A folder whose templates override the recipe's by name.",
 )
-@click.option("--fewshot/--no-fewshot", default=True, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--fewshot/--no-fewshot",
+    default=True,
+    show_default=True,
+    help="Include the task's few-shot examples.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds any sampling (the detail task's instruction), as generate's --seed does.",
+)
 def show(task: str, recipe: str, style: str, pose_notes: bool, template_dir: Path | None,
          fewshot: bool, seed: int, **options: object) -> None:  # fmt: skip
     """Print the messages TASK sends for one image (the first, or --image-id)."""

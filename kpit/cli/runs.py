@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from kpit.bench.build import BENCH_FILES
+from kpit.errors import ConfigError
 from kpit.export.llava import LeftOut, export_hf, export_llava
 from kpit.llava_format import SYSTEM
 from kpit.names import split_names
@@ -14,13 +16,32 @@ from kpit.pipeline.merge import merge_runs
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 
-__all__ = ["export", "merge", "stats"]
+__all__ = ["export", "merge", "not_a_bench_folder", "stats"]
 
 _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
+def not_a_bench_folder(folder: Path) -> None:
+    """Refuse, in one line, a benchmark folder (``kpit bench build -o``) given where a run
+    folder is expected: it holds questions, not samples (its samples are in its ``run/``)."""
+    bench = all((folder / name).is_file() for name in BENCH_FILES[:2])
+    if bench and not (folder / "samples.jsonl").exists():
+        run = folder / "run"
+        hint = f" (the run it was built from is {run})" if run.is_dir() else ""
+        raise ConfigError(f"{folder} is a benchmark folder, not a run folder{hint}")
+
+
+def _run_folders(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    """The ``RUN`` arguments, each checked by :func:`not_a_bench_folder`."""
+    for folder in value if isinstance(value, tuple) else (value,):
+        if isinstance(folder, Path):
+            not_a_bench_folder(folder)
+    return value
+
+
 @click.command()
-@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=_RUN)
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=_RUN,
+                callback=_run_folders)  # fmt: skip
 @click.option(
     "--format",
     "fmt",
@@ -29,7 +50,13 @@ _RUN = click.Path(exists=True, file_okay=False, path_type=Path)
     show_default=True,
     help="LLaVA training JSON, or a Hugging Face dataset folder.",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The file (llava: training JSON) or folder (hf: a dataset) to write.",
+)
 @click.option(
     "--image-prefix",
     default="",
@@ -137,14 +164,15 @@ def _check_format_options(ctx: click.Context, fmt: str) -> None:
 
 
 @click.command()
-@click.argument("run", type=_RUN)
+@click.argument("run", type=_RUN, callback=_run_folders)
 def stats(run: Path) -> None:
     """Counts of RUN: samples, pairs, lengths and tokens per task, and open failures."""
     click.echo(run_stats(Run(run)).to_text())
 
 
 @click.command()
-@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=_RUN)
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=_RUN,
+                callback=_run_folders)  # fmt: skip
 @click.option(
     "-o",
     "--output",

@@ -20,7 +20,8 @@ __all__ = ["show"]
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="The picture to write (PNG, JPEG...).",
+    help="The picture to write (PNG, JPEG...); with several --image-id, one per image, "
+    "named OUTPUT's stem, a dash and the image id (ctx-785.png).",
 )
 @click.option(
     "--facts/--no-facts",
@@ -33,11 +34,15 @@ def show(output: Path, facts: bool, blank: bool, **options: object) -> None:
     """Draw the context of one image: object boxes, each person's number, skeleton and
     keypoints (visible filled, occluded hollow), and their pose facts.
 
-    Pick the image with --image-id; without it, the first image is drawn.
+    Pick the image with --image-id (repeatable: each image named is drawn, into its own
+    file); without it, the first image is drawn.
     """
     loaded = load_from_options(options)
     if not len(loaded):
         raise ConfigError("no image matches the options", field="image_id")
-    ctx = loaded[0]
-    image = None if blank or loaded.files.images is None else loaded.image_path(ctx)
-    click.echo(show_context(ctx, output, image, facts=facts))
+    named = options.get("image_ids")
+    chosen = list(loaded) if isinstance(named, tuple) and len(named) > 1 else [loaded[0]]
+    for ctx in chosen:
+        image = None if blank or loaded.files.images is None else loaded.image_path(ctx)
+        path = output if len(chosen) == 1 else output.with_stem(f"{output.stem}-{ctx.image_id}")
+        click.echo(show_context(ctx, path, image, facts=facts))

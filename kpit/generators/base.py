@@ -257,13 +257,14 @@ class Generator(ABC):
     """A teacher-model backend.
 
     Class attributes:
-        name: what ``--generator`` selects.
-        description: one line for ``kpit plugins``.
-        accepts_images: the backend can read images attached to messages.
-        supported_tasks: the tasks the backend can write, by name; ``None`` (a model
-            backend) writes any. A run refuses another task before it sends anything.
-        Options: the backend's options, a frozen dataclass whose fields carry defaults and
-            help (see :func:`kpit.options.option`); :class:`~kpit.options.NoOptions` if none.
+
+    - ``name``: what ``--generator`` selects.
+    - ``description``: one line for ``kpit plugins``.
+    - ``accepts_images``: the backend can read images attached to messages.
+    - ``supported_tasks``: the tasks the backend can write, by name; ``None`` (a model
+      backend) writes any. A run refuses another task before it sends anything.
+    - ``Options``: the backend's options, a frozen dataclass whose fields carry defaults and
+      help (see :func:`kpit.options.option`); :class:`~kpit.options.NoOptions` if none.
 
     Args:
         model: the model name, if the backend has several.

@@ -49,12 +49,13 @@ class Judge(ABC):
     """A judge backend: returns the text of a review (two scores on its first line).
 
     Class attributes:
-        name: what ``--judge`` selects.
-        description: one line for ``kpit plugins``.
-        Options: the judge's options, a frozen dataclass (see :mod:`kpit.options`).
-        single_answer: ``False``: the judge reviews a pair of answers through
-            :meth:`review`; ``True``: it checks one answer against the context through
-            :meth:`assess` (see :class:`AnswerJudge`).
+
+    - ``name``: what ``--judge`` selects.
+    - ``description``: one line for ``kpit plugins``.
+    - ``Options``: the judge's options, a frozen dataclass (see :mod:`kpit.options`).
+    - ``single_answer``: ``False``: the judge reviews a pair of answers through
+      :meth:`review`; ``True``: it checks one answer against the context through
+      :meth:`assess` (see :class:`AnswerJudge`).
 
     Raise :class:`kpit.GeneratorError` for a review that could not be had (it is recorded
     and excluded), :class:`kpit.FatalGeneratorError` for a failure no retry can fix.

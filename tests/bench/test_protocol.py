@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 import kpit
 from kpit.bench import Answer, Bench, load_bench
@@ -144,7 +145,11 @@ def test_table_4_from_reviews_made_through_the_judge(
     assert baseline[1:6] == ["35.75", "38.50", "72.08", "48.78", "-"]
     assert baseline[6] == "120/120/120"  # pooled over its four pairings
     assert "All is the mean of the three category scores" in report
-    assert (tmp_path / "table4.png").stat().st_size > 0
+    assert f"Judge: gpt/gpt-4o at {server.base_url}; files:" in report  # not OpenAI's server
+    with Image.open(tmp_path / "table4.png") as chart:  # it says what it draws, no more
+        said = chart.text["Description"]
+    assert "pooled over every pairing" in said
+    assert "interval" not in said and "grey" not in said and "reference" not in said
 
 
 def test_table_5_pools_the_enhanced_model_over_its_three_pairings(

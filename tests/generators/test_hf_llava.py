@@ -294,7 +294,7 @@ def test_a_tiny_llava_answers_the_sample(
     )
     assert failures == {} and sorted(answers) == list(range(6))
     first = answers[0]
-    assert first.model_id == str(tiny_llava)
+    assert first.model_id == tiny_llava.name  # the folder's name, not its whole path
     usage = first.metadata["usage"]
     assert usage["completion_tokens"] <= 6 and usage["prompt_tokens"] > 10
     words = set(" ".join(a.text for a in answers.values()).split())
@@ -368,7 +368,7 @@ def test_end_to_end_on_the_sample_offline(
     assert result.exit_code == 0, result.output
     result = run(cli, ["bench", "report", str(reviews), "--plot", str(tmp_path / "r.png")])
     assert result.exit_code == 0
-    assert f"| {tiny_llava} | 20.00 [20.0, 20.0] |" in result.stdout
+    assert f"| {tiny_llava.name} | 20.00 [20.0, 20.0] |" in result.stdout
     assert "| all | 20.00 | [20.0, 20.0] | 90.00 | 22.2 |" in result.stdout
 
     # The paper's protocol on the sample, as docs/bench.md gives it: a second model (the
@@ -387,8 +387,8 @@ def test_end_to_end_on_the_sample_offline(
                            "-O", "api_key=sk-local", "-o", str(pairwise)])  # fmt: skip
     assert result.exit_code == 0, result.output
     result = run(cli, ["bench", "report", str(pairwise), "--protocol", "paper", "--baseline",
-                       str(other)])  # fmt: skip
+                       other.name])  # fmt: skip
     assert result.exit_code == 0, result.output
     # Each model is read first in half the reviews: (7 + 4) / 2 = 5.5 for both, +0.00%.
-    assert f"| {tiny_llava} | 55.00 | 55.00 | 55.00 | 55.00 | +0.00% |" in result.stdout
+    assert f"| {tiny_llava.name} | 55.00 | 55.00 | 55.00 | 55.00 | +0.00% |" in result.stdout
     assert "flip rate when the order is swapped 100.0%" in result.stdout

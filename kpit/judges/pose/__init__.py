@@ -13,6 +13,7 @@ from kpit.judges.pose.judge import (
     image_context,
     reannotated,
 )
+from kpit.judges.pose.marks import mark_claims
 
 __all__ = [
     "COCO_SIGMAS",
@@ -25,5 +26,6 @@ __all__ = [
     "PoseJudgeOptions",
     "PoseReview",
     "image_context",
+    "mark_claims",
     "reannotated",
 ]
