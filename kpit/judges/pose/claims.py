@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
-
 from kpit.judges.pose.kinds import CLAIM_KINDS, ClaimKind
 from kpit.judges.pose.mentions import find_mentions, resolve_sentence, subject_for
 from kpit.judges.pose.patterns import NEGATION
@@ -72,19 +70,19 @@ _Found = tuple[ClaimKind, int, int, dict[str, str | None]]
 def extract_claims(text: str, question: str | None = None) -> list[Claim]:
     """The claims about people in ``text``, in order.
 
+    Who each phrase speaks of is read from the answer alone: the same answer means the same
+    under any question, so a pronoun with nothing before it in the answer is nobody named
+    (the image then decides whether that can be only one person).
+
     Args:
         text: the answer.
-        question: the question it answers; a single person named there ("What is the man
-            on the left doing?") is who the answer's first pronoun or bare claim speaks of.
+        question: the question it answers; accepted for compatibility and not read.
     """
+    del question  # referents never depend on the question (kpit issue 25)
     lower = text.lower()
     mentions = find_mentions(text)
     masked = _mask(lower, mentions)
     current: Mention | None = None
-    if question:
-        asked = [m for m in find_mentions(question) if not m.pronoun]
-        if len(asked) == 1:
-            current = replace(asked[0], start=-1, end=-1, target=False)
     claims: list[Claim] = []
     resolved_mentions: list[Mention] = []
     for sentence_start, sentence_end in _sentences(lower):

@@ -44,6 +44,20 @@ _PLACE = re.compile(
 )
 
 
+_SHARE = re.compile(
+    r"(?:^|(?<=[^a-z0-9-]))(?P<n>"
+    + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
+    + r"|\d+|both)\s+of\s+$"
+)
+"""A count before "of them": "two of them" speaks of two people of the group "them" names."""
+
+_VAGUE = re.compile(
+    r"(?:the|this|that)\s+(?:first|second|third|fourth|fifth|other|latter|former|one)\b"
+    r"(?!\s+(?:of|from)\b)"
+)
+"""Words that speak of someone without naming them: "the first holds a cup", "the other"."""
+
+
 def find_mentions(text: str) -> list[Mention]:
     """Every mention of people in ``text`` (lower case is not needed), in order, pronouns
     resolved to the last person or group mentioned before them."""
@@ -65,7 +79,19 @@ def find_mentions(text: str) -> list[Mention]:
             i = next_i
             continue
         bare = word.removesuffix("'s")
-        if bare in PRONOUNS:
+        vague = _VAGUE.match(lower, start)
+        if vague is not None:
+            mentions.append(
+                Mention(text[start : vague.end()], start, vague.end(), pronoun=True, vague=True)
+            )
+            taken_until = vague.end()
+        elif bare == "them" and (share := _SHARE.search(lower, 0, start)) is not None:
+            n = 2 if share.group("n") == "both" else count_of(share.group("n"))
+            first = share.start("n")
+            mentions.append(
+                Mention(text[first:end], first, end, plural=(n or 2) > 1, number=n, pronoun=True)
+            )
+        elif bare in PRONOUNS:
             mentions.append(
                 Mention(
                     text[start:end], start, end, plural=PRONOUNS[bare], definite=True, pronoun=True
@@ -115,7 +141,8 @@ def _phrase_mention(
             return None
         opening = j == i and word in DETERMINERS
         of_the = word == "of" and bool(words) and words[-1] in DETERMINERS | set(NUMBER_WORDS)
-        if word in NOT_ADJECTIVE and not opening and not of_the:
+        after_of = bool(words) and words[-1] == "of" and word in ("the", "these", "those")
+        if word in NOT_ADJECTIVE and not opening and not of_the and not after_of:
             return None
         if not ADJECTIVE.match(word) and not word.isdigit():
             return None
@@ -289,8 +316,10 @@ def resolve_sentence(
         is_target = bool(TARGET_BEFORE.search(words_before)) and not words_before.strip().endswith(
             ","
         )
-        if mention.pronoun:
-            pronoun_word = mention.text.lower().removesuffix("'s")
+        if mention.vague:
+            mention = replace(mention, target=is_target)
+        elif mention.pronoun:
+            pronoun_word = mention.text.lower().split()[-1].removesuffix("'s")
             antecedent = _antecedent_of(pronoun_word, marked, last_subject)
             if is_target and _object_pronoun(pronoun_word, lower, mention.end):
                 # "the catcher kneels behind him": not the catcher

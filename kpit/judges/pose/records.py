@@ -33,6 +33,8 @@ class Mention:
         antecedent: for a pronoun, the mention it stands for (``None`` if nothing before it).
         target: the object of a preposition or verb ("next to the man"): not the subject of
             what follows.
+        vague: words that speak of someone without saying whom ("the first", "the other",
+            "the third"): never resolved to a person mentioned before.
     """
 
     text: str
@@ -50,6 +52,7 @@ class Mention:
     pronoun: bool = False
     antecedent: Mention | None = None
     target: bool = False
+    vague: bool = False
 
     def resolved(self) -> Mention:
         """The mention a pronoun stands for (itself when it is no pronoun)."""
