@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from kpit.judges.pose.context import Scene, Someone
 from kpit.judges.pose.records import Mention
+from kpit.judges.pose.rules import POSTURE_SUPPORTS
 
 __all__ = ["ONE_UNKNOWN", "ROLES", "by_place", "has_role", "who"]
 
@@ -53,6 +54,11 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
             candidates = fitting
         elif not fitting:
             why = f"no one is seen as a {mention.role}"
+    if mention.posture is not None:  # "the kneeling man": those whose posture fits
+        supports = POSTURE_SUPPORTS.get(mention.posture, {mention.posture})
+        posed = [p for p in candidates if (f := p.fact("posture")) and f.label in supports]
+        if posed and (number is None or number <= len(posed)):
+            candidates = posed
     if mention.side is not None:
         in_place = by_place(candidates, mention.side, mention.ordinal)
         if len(candidates) < len(people) and in_place != by_place(

@@ -35,6 +35,8 @@ class Mention:
             what follows.
         vague: words that speak of someone without saying whom ("the first", "the other",
             "the third"): never resolved to a person mentioned before.
+        posture: a posture that picks them out ("the kneeling man", "the person sitting"),
+            or ``None``.
     """
 
     text: str
@@ -53,6 +55,7 @@ class Mention:
     antecedent: Mention | None = None
     target: bool = False
     vague: bool = False
+    posture: str | None = None
 
     def resolved(self) -> Mention:
         """The mention a pronoun stands for (itself when it is no pronoun)."""
