@@ -56,7 +56,7 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
             why = f"no one is seen as a {mention.role}"
     if mention.posture is not None:  # "the kneeling man": those whose posture fits
         supports = POSTURE_SUPPORTS.get(mention.posture, {mention.posture})
-        posed = [p for p in candidates if (f := p.fact("posture")) and f.label in supports]
+        posed = [p for p in candidates if _posed(p, supports)]
         if posed and (number is None or number <= len(posed)):
             candidates = posed
     if mention.side is not None:
@@ -83,6 +83,12 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
     if len(candidates) > 1 and need in (1, ONE_UNKNOWN) and not why:
         why = f"it could be any of {len(candidates)} people"
     return candidates, need, why
+
+
+def _posed(someone: Someone, postures: set[str]) -> bool:
+    """Whether a posture fact of ``someone``, of any confidence, is among ``postures``: who a
+    phrase picks out, not a verdict, so a fact below the threshold still names them."""
+    return any(f.part == "posture" and f.label in postures for f in someone.all_facts)
 
 
 def _some_of(
