@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+
 from kpit.judges.pose.kinds import CLAIM_KINDS, ClaimKind
 from kpit.judges.pose.mentions import find_mentions, resolve_sentence, subject_for
 from kpit.judges.pose.patterns import NEGATION

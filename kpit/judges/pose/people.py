@@ -50,24 +50,27 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
     why = ""
     if mention.role is not None and mention.role in ROLES:
         fitting = [p for p in people if has_role(p, mention.role)]
-        if fitting and (number is None or number <= len(fitting)):
+        group = mention.number  # "two of the five skiers": five are in the role
+        if fitting and (group is None or group <= len(fitting)):
             candidates = fitting
         elif not fitting:
             why = f"no one is seen as a {mention.role}"
     if mention.posture is not None:  # "the kneeling man": those whose posture fits
         supports = POSTURE_SUPPORTS.get(mention.posture, {mention.posture})
         posed = [p for p in candidates if _posed(p, supports)]
-        if posed and (number is None or number <= len(posed)):
+        if posed and (mention.number is None or mention.number <= len(posed)):
             candidates = posed
     if mention.side is not None:
         in_place = by_place(candidates, mention.side, mention.ordinal)
         if len(candidates) < len(people) and in_place != by_place(
             people, mention.side, mention.ordinal
         ):  # the place among those seen in the role is not the place in the picture
-            return candidates, ONE_UNKNOWN, f"the {mention.side} {mention.role} is not told apart"
+            why = f"{mention.side} of those it names is not {mention.side} in the picture"
+            return candidates, ONE_UNKNOWN, why
         candidates = in_place
         if not candidates:
             return [], 1, f"nobody is {mention.side} (of {len(people)} people)"
+    need: int | None
     if number is not None:
         candidates, need, why_number = _some_of(candidates, number, scene, mention.side)
         if not candidates:

@@ -186,7 +186,9 @@ def decide_for_people(claim: Claim, image: Scene, decide: PersonDecider) -> Clai
         return ClaimReview(claim, UNDECIDABLE, reason=why or "nobody it could be about")
     if need is not None and need > len(candidates):
         people = tuple(someone.number for someone in candidates)
-        fact = f"{len(candidates)} {'person is' if len(candidates) == 1 else 'people are'} annotated"
+        fact = (
+            f"{len(candidates)} {'person is' if len(candidates) == 1 else 'people are'} annotated"
+        )
         if claim.negated:
             return ClaimReview(claim, UNDECIDABLE, people, reason=f"{fact}, it speaks of {need}")
         return ClaimReview(claim, CONTRADICTED, people, fact, None, 0.9)
