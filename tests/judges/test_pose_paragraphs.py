@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kpit
 from kpit.bench import Answer, Question, bench_context
@@ -119,6 +121,59 @@ def test_places_and_postures_that_name_people(sample: kpit.CocoContexts) -> None
         ("standing", "supported", (5,)), ("baseball bat", "supported", (1,)),
         ("squatting", "supported", (4,)),
         ("facing away from the camera", "supported", (4,))]  # fmt: skip
+
+
+_WORDS = (
+    "two of them",
+    "one of the",
+    "both of them",
+    "the one",
+    "the other",
+    "the others",
+    "the two",
+    "on the far right,",
+    "in the middle,",
+    "the person",
+    "kneeling",
+    "sitting",
+    "is",
+    "are",
+    "standing",
+    "the skier",
+    "skiers",
+    "he",
+    "they",
+    "them",
+    "and",
+    "of",
+    "the",
+    "left",
+    "right",
+    "on",
+    "facing the camera",
+    ".",
+    ",",
+    "leaning to the right",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(words=st.lists(st.sampled_from(_WORDS) | st.text(max_size=6), max_size=25))
+def test_any_text_reads_the_same_under_any_question(words: list[str]) -> None:
+    text = " ".join(words)
+    claims = extract_claims(text)
+    assert claims == extract_claims(text, "What is the man on the far left doing?")
+    for claim in claims:
+        assert 0 <= claim.start <= claim.end <= len(text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(words=st.lists(st.sampled_from(_WORDS), min_size=3, max_size=20))
+def test_any_group_claim_gets_a_verdict(sample: kpit.CocoContexts, words: list[str]) -> None:
+    review = _assess(sample.get(197388), " ".join(words))
+    for claim in review.claims:
+        assert claim.status in ("supported", "contradicted", "undecidable")
+        assert (claim.status == "undecidable") == (claim.reason is not None)
 
 
 # --- the corpus ------------------------------------------------------------------------------

@@ -25,12 +25,14 @@ on         sitting or lying on a chair, bench, couch, bed; riding (on) a horse, 
 position   one person to the left or right of, in front of or behind another
 ========== =================================================================================
 
-People are mentioned by pronouns (resolved to the last person mentioned; the question's own
-person starts the chain), nouns ("the man", "two players", "both skiers", "everyone",
-"nobody") with their place in the picture ("on the far left", "in the middle", "the second
-person from the left", "the leftmost woman") and roles ("the batter", "the catcher"). Left
-and right of a body part are the person's own ("his left arm"), as in COCO; left and right of
-a person or a direction are the image's.
+People are mentioned by pronouns (resolved to the last person mentioned in the answer; the
+question it answers is never read), nouns ("the man", "two players", "both skiers",
+"everyone", "nobody", "two of them", "one of the kneeling people") with their place in the
+picture ("on the far left", "in the middle", "the second person from the left", "the
+leftmost woman", "On the far right, a man...", "the one on the left"), roles ("the batter",
+"the catcher") and postures ("the person kneeling"); "the first", "the other" name nobody.
+Left and right of a body part are the person's own ("his left arm"), as in COCO; left and
+right of a person or a direction are the image's.
 
 The rules are regular expressions over small vocabularies, so they are fast, deterministic
 and easy to audit; they also miss much of what free text says (what they miss is simply not
