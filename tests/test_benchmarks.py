@@ -40,6 +40,11 @@ FIGURES = {
     "bench_kill_resume.py": [r"ratio billed / budget \d\.\d{3}", r"\d+ stored twice"],
     "bench_openai.py": [r"kpit / sequential \d+x"],
     "bench_pose.py": [r"ratio batch / one-by-one: \d+x"],
+    "bench_pose_paragraphs.py": [
+        r"held-out: \d+ answers",
+        r"goals: false contradictions <= 1% (?:met|NOT met), flips found >= 95% (?:met|NOT met)",
+        r"now / before: false contradictions \d+\.\d% / \d+\.\d%",
+    ],
     "bench_quality.py": [r"held-out: precision \d\.\d\d, recall \d\.\d\d", r"now / before \d"],
     "bench_tokens.py": [r"compact now +\d+\.\d +\d\.\d{3}", r"\d+\.\d% fewer, met"],
     "bench_train.py": [r"ZeRO-3 / plain: speed \d+\.\d\d, peak memory \d+\.\d\d"],

@@ -25,12 +25,14 @@ on         sitting or lying on a chair, bench, couch, bed; riding (on) a horse, 
 position   one person to the left or right of, in front of or behind another
 ========== =================================================================================
 
-People are mentioned by pronouns (resolved to the last person mentioned; the question's own
-person starts the chain), nouns ("the man", "two players", "both skiers", "everyone",
-"nobody") with their place in the picture ("on the far left", "in the middle", "the second
-person from the left", "the leftmost woman") and roles ("the batter", "the catcher"). Left
-and right of a body part are the person's own ("his left arm"), as in COCO; left and right of
-a person or a direction are the image's.
+People are mentioned by pronouns (resolved to the last person mentioned in the answer; the
+question it answers is never read), nouns ("the man", "two players", "both skiers",
+"everyone", "nobody", "two of them", "one of the kneeling people") with their place in the
+picture ("on the far left", "in the middle", "the second person from the left", "the
+leftmost woman", "On the far right, a man...", "the one on the left"), roles ("the batter",
+"the catcher") and postures ("the person kneeling"); "the first", "the other" name nobody.
+Left and right of a body part are the person's own ("his left arm"), as in COCO; left and
+right of a person or a direction are the image's.
 
 The rules are regular expressions over small vocabularies, so they are fast, deterministic
 and easy to audit; they also miss much of what free text says (what they miss is simply not
@@ -43,7 +45,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 
 from kpit.judges.pose.kinds import CLAIM_KINDS, ClaimKind
 from kpit.judges.pose.mentions import find_mentions, resolve_sentence, subject_for
@@ -72,19 +73,19 @@ _Found = tuple[ClaimKind, int, int, dict[str, str | None]]
 def extract_claims(text: str, question: str | None = None) -> list[Claim]:
     """The claims about people in ``text``, in order.
 
+    Who each phrase speaks of is read from the answer alone: the same answer means the same
+    under any question, so a pronoun with nothing before it in the answer is nobody named
+    (the image then decides whether that can be only one person).
+
     Args:
         text: the answer.
-        question: the question it answers; a single person named there ("What is the man
-            on the left doing?") is who the answer's first pronoun or bare claim speaks of.
+        question: the question it answers; accepted for compatibility and not read.
     """
+    del question  # referents never depend on the question (kpit issue 25)
     lower = text.lower()
     mentions = find_mentions(text)
     masked = _mask(lower, mentions)
     current: Mention | None = None
-    if question:
-        asked = [m for m in find_mentions(question) if not m.pronoun]
-        if len(asked) == 1:
-            current = replace(asked[0], start=-1, end=-1, target=False)
     claims: list[Claim] = []
     resolved_mentions: list[Mention] = []
     for sentence_start, sentence_end in _sentences(lower):

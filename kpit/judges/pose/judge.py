@@ -61,7 +61,7 @@ __all__ = [
     "reannotated",
 ]
 
-RULES_VERSION = "pose-rules-2"
+RULES_VERSION = "pose-rules-3"
 """The version of the claim and decision rules; review files record it."""
 
 
@@ -151,7 +151,7 @@ class PoseJudge(AnswerJudge):
     def assess(self, question: Question, context: BenchContext, answer: Answer) -> PoseReview:
         """Read ``answer``'s claims and decide each against ``context``'s pose facts."""
         image = self._image(context)
-        claims = extract_claims(answer.text, question.text)
+        claims = extract_claims(answer.text)
         reviews = tuple(self.decide(claim, image) for claim in claims)
         salient = image.salient()
         stated = {key for review in reviews if review.status == SUPPORTED for key in review.facts}

@@ -24,6 +24,7 @@ from kpit.judges.pose.vocabulary import (
     ORDINALS,
     PEOPLE_NOUNS,
     PLURAL_NOUNS,
+    POSTURE_WORD,
     PRONOUNS,
 )
 from kpit.judges.pose.vocabulary import number as count_of
@@ -42,6 +43,36 @@ _PLACE = re.compile(
     r"|in\s+the\s+(?P<middle>middle|center|centre)(?:\s+of\s+the\s+(?:image|picture|photo|"
     r"frame|scene|group))?)"
 )
+
+
+_SHARE = re.compile(
+    r"(?:^|(?<=[^a-z0-9-]))(?P<n>"
+    + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
+    + r"|\d+|both)\s+of\s+$"
+)
+"""A count before "of them": "two of them" speaks of two people of the group "them" names."""
+
+_PARTITIVE_BEFORE = re.compile(
+    r"(?:^|(?<=[^a-z0-9-]))(?:"
+    + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
+    + r"|\d+|both|some|most|many|several|few|each|all|either|neither|none)\s+of\s+$"
+)
+
+_VAGUE = re.compile(
+    r"(?:the|this|that|these|those)\s+(?P<what>first|second|third|fourth|fifth|other|latter|"
+    r"former|one|two|three|four|five|others|rest)\b(?!\s+(?:of|from)\b)"
+)
+"""Words that speak of someone without a noun: "the first holds a cup", "the other", "the one
+on the right", "the two on the left" (a place after them names them)."""
+
+_LEADING_PLACE = re.compile(
+    r"(?:^|[.!?;:]\s*)(?:on|to|at)\s+the\s+(?P<far>far\s+|very\s+)?(?P<side>left|right)"
+    r"(?:\s+side)?(?:\s+of\s+the\s+(?:image|picture|photo|frame|scene))?\s*,\s*$"
+    r"|(?:^|[.!?;:]\s*)in\s+the\s+(?P<middle>middle|center|centre)"
+    r"(?:\s+of\s+the\s+(?:image|picture|photo|frame|scene))?\s*,\s*$"
+)
+"""A place that opens a sentence ("On the far right, a man stands"): the place of the person
+the sentence then names."""
 
 
 def find_mentions(text: str) -> list[Mention]:
@@ -65,7 +96,17 @@ def find_mentions(text: str) -> list[Mention]:
             i = next_i
             continue
         bare = word.removesuffix("'s")
-        if bare in PRONOUNS:
+        vague = _VAGUE.match(lower, start)
+        if vague is not None:
+            mentions.append(_noun_less(lower, text, vague))
+            taken_until = mentions[-1].end
+        elif bare == "them" and (share := _SHARE.search(lower, 0, start)) is not None:
+            n = 2 if share.group("n") == "both" else count_of(share.group("n"))
+            first = share.start("n")
+            mentions.append(
+                Mention(text[first:end], first, end, plural=(n or 2) > 1, number=n, pronoun=True)
+            )
+        elif bare in PRONOUNS:
             mentions.append(
                 Mention(
                     text[start:end], start, end, plural=PRONOUNS[bare], definite=True, pronoun=True
@@ -115,7 +156,8 @@ def _phrase_mention(
             return None
         opening = j == i and word in DETERMINERS
         of_the = word == "of" and bool(words) and words[-1] in DETERMINERS | set(NUMBER_WORDS)
-        if word in NOT_ADJECTIVE and not opening and not of_the:
+        after_of = bool(words) and words[-1] == "of" and word in ("the", "these", "those")
+        if word in NOT_ADJECTIVE and not opening and not of_the and not after_of:
             return None
         if not ADJECTIVE.match(word) and not word.isdigit():
             return None
@@ -173,6 +215,11 @@ def _noun_mention(
         definite, everyone, plural = False, False, (number or 1) > 1
     next_i = j + 1
     place = _PLACE.match(lower, end)
+    leading = _LEADING_PLACE.search(lower, 0, start)
+    if place is None and side is None and leading is not None:
+        side = "middle" if leading.group("middle") else leading.group("side")
+        if leading.group("far"):
+            side = "far " + side
     if place is not None:
         if place.group("from"):
             side = place.group("from_side")
@@ -188,6 +235,10 @@ def _noun_mention(
             next_i += 1
     if ordinal is not None and side is None:
         ordinal = None  # "the first man" says nothing about where he is
+    posture = next((POSTURE_WORD[w] for w in words if w in _PICKING_POSTURES), None)
+    after = _POSTURE_AFTER.match(lower, tokens[j][2])
+    if posture is None and place is None and after is not None:
+        posture = POSTURE_WORD[after.group(1)]
     if side is not None:
         definite = True
     mention = Mention(
@@ -203,8 +254,35 @@ def _noun_mention(
         False,
         side,
         ordinal,
+        posture=posture,
     )
     return mention, next_i
+
+
+_PICKING_POSTURES = frozenset(
+    ("standing", "sitting", "seated", "kneeling", "squatting", "crouching", "lying", "walking")
+)
+_POSTURE_AFTER = re.compile(r"\s+(" + "|".join(sorted(_PICKING_POSTURES)) + r")\b")
+"""A posture word right after a noun: "the person kneeling" is the one who kneels."""
+
+
+def _noun_less(lower: str, text: str, match: re.Match[str]) -> Mention:
+    """ "The one on the right", "the two on the left": a place names them; without one
+    ("the first", "the other") they are someone unnamed."""
+    start, end = match.start(), match.end()
+    number = count_of(match.group("what"))
+    if match.group("what") in ("others", "rest"):
+        number = 2  # some people, how many unsaid
+    place = _PLACE.match(lower, end)
+    if place is not None and (place.group("side") or place.group("middle")):
+        side = "middle" if place.group("middle") else place.group("side")
+        if place.group("far"):
+            side = "far " + side
+        plural = (number or 1) > 1
+        known = number if plural and match.group("what") not in ("others", "rest") else None
+        return Mention(text[start : place.end()], start, place.end(), "person", None, plural,
+                       True, known, side=side)  # fmt: skip
+    return Mention(text[start:end], start, end, plural=(number or 1) > 1, pronoun=True, vague=True)
 
 
 def _group_size(a: Mention, b: Mention) -> int | None:
@@ -286,11 +364,15 @@ def resolve_sentence(
     last_subject = current
     for mention in in_sentence:
         words_before = lower[sentence_start : mention.start]
-        is_target = bool(TARGET_BEFORE.search(words_before)) and not words_before.strip().endswith(
-            ","
+        is_target = (
+            bool(TARGET_BEFORE.search(words_before))
+            and not words_before.strip().endswith(",")
+            and not _PARTITIVE_BEFORE.search(words_before)  # "two of the others are": subject
         )
-        if mention.pronoun:
-            pronoun_word = mention.text.lower().removesuffix("'s")
+        if mention.vague:
+            mention = replace(mention, target=is_target)
+        elif mention.pronoun:
+            pronoun_word = mention.text.lower().split()[-1].removesuffix("'s")
             antecedent = _antecedent_of(pronoun_word, marked, last_subject)
             if is_target and _object_pronoun(pronoun_word, lower, mention.end):
                 # "the catcher kneels behind him": not the catcher
@@ -307,7 +389,8 @@ def resolve_sentence(
                     marked[-1].start,
                     mention.end,
                     plural=True,
-                    definite=True,
+                    # "an umpire and a few spectators": some people, not a known group
+                    definite=marked[-1].definite and mention.definite,
                     number=_group_size(marked[-1], mention),
                 )
                 mention = replace(group, antecedent=None)

@@ -90,7 +90,8 @@ _TORSO = (
     (
         re.compile(
             r"\b(?:leaning|leans|leaned)\s+(?:slightly\s+)?(?:towards?|to)\s+the\s+"
-            r"(?P<dir>left|right)\s+(?:side\s+)?of\s+the\s+(?:image|picture|frame)\b"
+            r"(?P<dir>left|right)(?:\s+(?:side\s+)?of\s+the\s+(?:image|picture|frame))?\b"
+            r"(?!\s+of\b)"
         ),
         "leaning",
     ),
@@ -113,7 +114,7 @@ _HEAD = (
     ),
     (
         re.compile(
-            r"\b(?:head|face)\s+(?:is\s+|are\s+)?turned\s+(?:towards?|to)\s+(?:the\s+)?"
+            r"\b(?:head|face)\s+(?:is\s+|are\s+)?(?:turned\s+)?(?:towards?|to)\s+(?:the\s+)?"
             r"(?:camera|viewer|us)\b|\b(?:looking|looks|look|gazing|gazes|staring|stares|"
             r"smiling|smiles)\s+(?:directly\s+|straight\s+|right\s+)?(?:at|into|towards?)\s+"
             r"(?:the\s+)?(?:camera|viewer|lens|photographer)\b"
@@ -196,7 +197,22 @@ _ARMS = (
         "at the side",
     ),
     (
+        re.compile(
+            _SIDE + _ARM_NOUN + r"\s+(?:hangs?|hanging|hung)\s+(?:straight\s+|loosely\s+)?down\b"
+        ),
+        "at the side",
+    ),
+    (
         re.compile(r"\b(?:outstretched|extended|spread)\s+" + _SIDE + r"(?P<noun>arms?)\b"),
+        "stretched out",
+    ),
+    (
+        re.compile(
+            r"\b(?:stretch(?:es|ing)?|extend(?:s|ing)?|spread(?:s|ing)?|hold(?:s|ing)?)\s+"
+            r"(?:his|her|their|the|one|both)\s+" + _SIDE + r"(?P<noun>arms?)\s+out\s*"
+            r"(?P<where>to\s+the\s+sides?|sideways|wide|forward|forwards|in\s+front|"
+            r"behind\s+(?:him|her|them)|backward|backwards)?"
+        ),
         "stretched out",
     ),
     (
@@ -293,8 +309,8 @@ _COUNT = (
     ),
     re.compile(
         r"(?:^|[.!?]\s+)(?P<n>" + _NUM + r")\s+(?P<noun>people|persons|individuals)\s+"
-        r"(?:are|is)\s+(?:visible|present|in\s+the\s+(?:image|picture|photo|scene)|"
-        r"shown|seen|pictured)\b"
+        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|in\s+(?:the|this)\s+"
+        r"(?:image|picture|photo|scene|frame)|shown|seen|pictured)\b"
     ),
 )
 NEGATION = re.compile(

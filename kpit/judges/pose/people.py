@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from kpit.judges.pose.context import Scene, Someone
 from kpit.judges.pose.records import Mention
+from kpit.judges.pose.rules import POSTURE_SUPPORTS
 
-__all__ = ["ROLES", "by_place", "has_role", "who"]
+__all__ = ["ONE_UNKNOWN", "ROLES", "by_place", "has_role", "who"]
 
 ROLES = {
     "batter": ("hand", ("baseball bat",)),
@@ -23,40 +24,84 @@ ROLES = {
 """A role -> the part that shows it (``"any"``: any) and the objects it is seen with."""
 
 
+ONE_UNKNOWN = 0
+"""A ``need`` from :func:`who`: one person, but the text does not say which of the candidates
+("he" with nobody named before, "the umpire" among five people), so every candidate must agree
+before the claim is decided: a guess decides nothing."""
+
+
 def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | None, str]:
-    """The people a mention may be, and how many of them the claim needs (``None``: all)."""
+    """The people a mention may be, and how many of them the claim needs (``None``: all;
+    :data:`ONE_UNKNOWN`: one, not known which; more than the candidates: no assignment of
+    people can satisfy it)."""
     people = scene.people
-    if mention is None or (mention.pronoun and mention.resolved().pronoun):
+    share = mention.number if mention is not None and mention.pronoun else None  # two of them
+    if mention is None or mention.resolved().pronoun:
+        if share is not None:
+            return _some_of(people, share, scene, side=None)
         if len(people) == 1:
             return people, 1, ""
-        return people, 1, "it does not say who"
+        return people, ONE_UNKNOWN, "it does not say who"
     mention = mention.resolved()
-    if mention.everyone:
+    if mention.everyone and share is None:
         return people, None, ""
+    number = share if share is not None else mention.number
     candidates = list(people)
     why = ""
     if mention.role is not None and mention.role in ROLES:
         fitting = [p for p in people if has_role(p, mention.role)]
-        if fitting:
+        group = mention.number  # "two of the five skiers": five are in the role
+        if fitting and (group is None or group <= len(fitting)):
             candidates = fitting
-        else:
+        elif not fitting:
             why = f"no one is seen as a {mention.role}"
+    if mention.posture is not None:  # "the kneeling man": those whose posture fits
+        supports = POSTURE_SUPPORTS.get(mention.posture, {mention.posture})
+        posed = [p for p in candidates if _posed(p, supports)]
+        if posed and (mention.number is None or mention.number <= len(posed)):
+            candidates = posed
     if mention.side is not None:
-        candidates = by_place(candidates, mention.side, mention.ordinal)
+        in_place = by_place(candidates, mention.side, mention.ordinal)
+        if len(candidates) < len(people) and in_place != by_place(
+            people, mention.side, mention.ordinal
+        ):  # the place among those seen in the role is not the place in the picture
+            why = f"{mention.side} of those it names is not {mention.side} in the picture"
+            return candidates, ONE_UNKNOWN, why
+        candidates = in_place
         if not candidates:
             return [], 1, f"nobody is {mention.side} (of {len(people)} people)"
-    number = mention.number
-    if number is not None and number > len(candidates):
-        return [], 1, f"it speaks of {number} people, the context has {len(candidates)}"
+    need: int | None
     if number is not None:
-        need: int | None = None if number == len(candidates) and mention.definite else number
+        candidates, need, why_number = _some_of(candidates, number, scene, mention.side)
+        if not candidates:
+            return [], 1, why_number
+        definite = mention.definite and share is None
+        need = None if need == len(candidates) and definite else need
     elif mention.plural and mention.definite:
         need = None
+    elif mention.definite and len(candidates) > 1:
+        need = ONE_UNKNOWN
     else:
         need = 1
-    if len(candidates) > 1 and need == 1 and not why:
+    if len(candidates) > 1 and need in (1, ONE_UNKNOWN) and not why:
         why = f"it could be any of {len(candidates)} people"
     return candidates, need, why
+
+
+def _posed(someone: Someone, postures: set[str]) -> bool:
+    """Whether a posture fact of ``someone``, of any confidence, is among ``postures``: who a
+    phrase picks out, not a verdict, so a fact below the threshold still names them."""
+    return any(f.part == "posture" and f.label in postures for f in someone.all_facts)
+
+
+def _some_of(
+    candidates: list[Someone], number: int, scene: Scene, side: str | None
+) -> tuple[list[Someone], int, str]:
+    """``number`` of ``candidates``; more than there are is unsatisfiable only where the
+    image has no other person (no crowd region) and no place narrowed them."""
+    if number > len(candidates) and (side is not None or scene.person_boxes):
+        return [], 1, f"it speaks of {number} people, the context has {len(candidates)}"
+    return candidates, number, ""
 
 
 def has_role(someone: Someone, role: str) -> bool:

@@ -33,6 +33,10 @@ class Mention:
         antecedent: for a pronoun, the mention it stands for (``None`` if nothing before it).
         target: the object of a preposition or verb ("next to the man"): not the subject of
             what follows.
+        vague: words that speak of someone without saying whom ("the first", "the other",
+            "the third"): never resolved to a person mentioned before.
+        posture: a posture that picks them out ("the kneeling man", "the person sitting"),
+            or ``None``.
     """
 
     text: str
@@ -50,6 +54,8 @@ class Mention:
     pronoun: bool = False
     antecedent: Mention | None = None
     target: bool = False
+    vague: bool = False
+    posture: str | None = None
 
     def resolved(self) -> Mention:
         """The mention a pronoun stands for (itself when it is no pronoun)."""

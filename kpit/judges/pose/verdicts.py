@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kpit.judges.pose.context import Scene, Someone
-from kpit.judges.pose.people import who
+from kpit.judges.pose.people import ONE_UNKNOWN, who
 from kpit.judges.pose.records import Claim
 from kpit.judges.pose.review import CONTRADICTED, SUPPORTED, UNDECIDABLE, ClaimReview
 from kpit.judges.pose.rules import (
@@ -184,6 +184,14 @@ def decide_for_people(claim: Claim, image: Scene, decide: PersonDecider) -> Clai
     candidates, need, why = who(claim.subject, image)
     if not candidates:
         return ClaimReview(claim, UNDECIDABLE, reason=why or "nobody it could be about")
+    if need is not None and need > len(candidates):
+        people = tuple(someone.number for someone in candidates)
+        fact = (
+            f"{len(candidates)} {'person is' if len(candidates) == 1 else 'people are'} annotated"
+        )
+        if claim.negated:
+            return ClaimReview(claim, UNDECIDABLE, people, reason=f"{fact}, it speaks of {need}")
+        return ClaimReview(claim, CONTRADICTED, people, fact, None, 0.9)
     verdicts = [(someone, decide(claim, someone, image)) for someone in candidates]
     if claim.negated:
         for _, verdict in verdicts:
@@ -408,11 +416,17 @@ def _merge(verdicts: Sequence[Verdict]) -> Verdict:
 def combine(
     claim: Claim, verdicts: list[tuple[Someone, Verdict]], need: int | None, why: str
 ) -> ClaimReview:
-    """A verdict over the people a claim may be about: ``need`` of them (``None``: all)."""
+    """A verdict over the people a claim may be about: ``need`` of them (``None``: all;
+    :data:`~kpit.judges.pose.people.ONE_UNKNOWN`: one, not known which, so all must agree).
+    A claim that no assignment of people can satisfy, even counting every undecided person
+    as fitting, is contradicted."""
     people = tuple(someone.number for someone, _ in verdicts)
     held = [(s, v) for s, v in verdicts if v.status == SUPPORTED]
     against = [(s, v) for s, v in verdicts if v.status == CONTRADICTED]
-    needed = len(verdicts) if need is None else need
+    needed = len(verdicts) if need is None or need == ONE_UNKNOWN else need
+    # contradicted when fewer than needed can hold; one unknown person: when none can
+    can_hold = len(verdicts) - len(against)
+    impossible = can_hold == 0 if need == ONE_UNKNOWN else can_hold < needed
     if len(held) >= needed:
         chosen = held[:needed]
         fact = (
@@ -425,7 +439,7 @@ def combine(
         return ClaimReview(
             claim, SUPPORTED, people, fact, chosen[0][0].number, confidence, None, used
         )
-    if len(against) > len(verdicts) - needed:
+    if impossible:
         someone, verdict = against[0]
         return ClaimReview(
             claim,
