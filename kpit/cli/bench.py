@@ -729,7 +729,13 @@ _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--baseline", help="The paper's table: each model's change of All against it.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the bootstrap.")
 @click.option("--title", help="The page's title (default: the benchmark folder's name).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The HTML file to write (one file: images, tables and chart inside).",
+)
 def page(
     answer_files: tuple[Path, ...],
     review_files_: tuple[Path, ...],

@@ -17,10 +17,12 @@ _SECTIONS = (("generators", "generator"), ("judges", "judge"), ("tasks", "task")
 
 @click.command()
 def plugins() -> None:
-    """List the installed plugins, then each generator, judge, task and recipe with the
-    package that registered it ("kpit" for the built-ins) and what it can do: whether a
-    generator reads images (and which tasks it writes), whether a judge reviews one answer
-    or a pair, which prompts a task renders and which tasks a recipe has."""
+    """List the installed plugins and each generator, judge, task and recipe.
+
+    Each comes with the package that registered it ("kpit" for the built-ins) and what it
+    can do: whether a generator reads images (and which tasks it writes), whether a judge
+    reviews one answer or a pair, which prompts a task renders and which tasks a recipe
+    has."""
     click.echo("plugins:")
     for name, version in registry.loaded_plugins():
         click.echo(f"  {name}" + (f" ({version})" if version else ""))
