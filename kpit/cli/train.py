@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from kpit.errors import ConfigError
-
 __all__ = ["train"]
 
 
