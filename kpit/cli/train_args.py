@@ -67,14 +67,14 @@ def _dashed_first(action: argparse.Action) -> None:
     if getattr(action.type, "__name__", "") == "string_to_bool":
         action.metavar = "true|false"
     elif action.metavar is None and not action.choices and action.nargs != 0:
-        action.metavar = _METAVARS.get(action.type, action.dest.upper())  # type: ignore[arg-type]
+        action.metavar = _METAVARS.get(action.type, action.dest.upper())
         if len(action.metavar) > 10:
             action.metavar = "VALUE"
     if isinstance(action, argparse._StoreFalseAction) and strings[0].startswith("--no_"):
         action.help = f"The same as --{strings[0][5:].replace('_', '-')} false."
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> Any:
     """``HfArgumentParser(TrainConfig)``, its options regrouped for ``--help``."""
     try:
         from transformers import HfArgumentParser, TrainingArguments
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def train_help() -> str:
     """``kpit train --help``: kpit's own options, then the training arguments by group."""
-    return _parser().format_help()
+    return str(_parser().format_help())
 
 
 def _normalised(args: list[str]) -> list[str]:

@@ -346,8 +346,9 @@ def _precision(config: TrainConfig) -> str:
     if not config.bf16_auto:
         given = f"--bf16 {str(bool(config.bf16)).lower()}" + (" --fp16 true" if config.fp16 else "")
         return f"{chosen} (as given: {given})"
-    why = ("--use-cpu true" if config.use_cpu else "--fp16 true" if config.fp16
-           else "a CUDA GPU with native bf16" if config.bf16 else "no CUDA GPU with native bf16")  # fmt: skip
+    why = "a CUDA GPU with native bf16" if config.bf16 else "no CUDA GPU with native bf16"
+    if config.use_cpu or config.fp16:
+        why = "--use-cpu true" if config.use_cpu else "--fp16 true"
     return f"{chosen} (--bf16 not given, so chosen from the machine: {why})"
 
 

@@ -235,3 +235,37 @@ def test_two_nodes_on_loopback(tiny_llava: Path, sample_root: Path, tmp_path: Pa
     shares = [set((tmp_path / f"ids.rank{rank}.txt").read_text().split()) for rank in (0, 1)]
     assert [len(share) for share in shares] == [6, 6]  # 3 steps of 2 a node
     assert shares[0] | shares[1] == {str(i) for i in range(12)}  # one epoch, shared out
+
+
+@pytest.mark.slow
+def test_save_on_each_node_writes_the_model_into_every_node_s_own_folder(
+    tiny_llava: Path, sample_root: Path, tmp_path: Path
+) -> None:
+    """Two nodes sharing no output folder (one each): with --save-on-each-node true, each
+    node's first rank writes a whole model, its processor and the data report into its own
+    folder; the loss history is rank 0's alone."""
+    from kpit.train.trainer import _empty_weights
+
+    data, endpoint = _data(tmp_path), f"127.0.0.1:{_free_port()}"
+    outs = [tmp_path / f"node{node}" for node in (0, 1)]
+    nodes = [
+        subprocess.Popen(
+            _command(
+                ["--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(node),
+                 "--rdzv_endpoint", endpoint],
+                outs[node], data, sample_root / "val2017", tiny_llava,
+                "--per_device_train_batch_size", "2", "--max_steps", "2",
+                "--save-on-each-node", "true",
+            ),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        )
+        for node in (0, 1)
+    ]  # fmt: skip
+    done = [node.communicate(timeout=600) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], done[0][1][-3000:] + done[1][1][-3000:]
+    for out in outs:
+        assert _empty_weights(out) == []  # a model.safetensors, no weight empty
+        assert (out / "chat_template.jinja").is_file()
+        assert json.loads((out / "kpit_data_report.json").read_text())["samples"] == 12
+    assert len(_losses(outs[0])) == 2
+    assert not (outs[1] / "trainer_state.json").exists()
