@@ -526,6 +526,7 @@ def train(config: TrainConfig) -> Path:
     if not config.data or not config.images:
         raise ConfigError("give data (LLaVA JSON) and images (the image folder)", field="data")
     _ = config.device  # starts the process group of a multi-rank run (once)
+    _ranks.one_writer(config)
     _quiet_replica(config)
     processor, dataset = _ranks.agreed(lambda: _prepare_data(config), _data_summary, field="data")
     report = dataset.report
