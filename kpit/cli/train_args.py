@@ -126,8 +126,11 @@ def _normalised(args: list[str]) -> list[str]:
         flag, equals, value = word.partition("=")
         name = flag[2:].replace("-", "_") if flag.startswith("--") else None
         if name in REPEATABLE:
-            given = value if equals else next(words, "")
-            repeated.setdefault(name, []).append(given)
+            given = value if equals else next(words, None)
+            if given is None:  # the last word, with no value: argparse says so
+                out.append(word)
+            else:
+                repeated.setdefault(name, []).append(given)
         elif word in ("--no_bf16", "--no-bf16"):
             out += ["--bf16", "false"]
         elif word == "--output":  # DESIGN.md spells it --output as well

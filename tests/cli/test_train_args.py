@@ -108,7 +108,7 @@ def test_exclude_images_repeats_as_in_generate() -> None:
     assert _parsed(["--exclude-images", "hpaub/"]).exclude_images == "hpaub/"
 
 
-WORDS = st.sampled_from(["--max-steps", "3", "--use_cpu", "true", "--data", "x.json", "-h2"])
+WORDS = st.sampled_from(["--max-steps", "3", "--use_cpu=true", "--data", "x.json", "-h2"])
 
 
 @given(st.lists(WORDS), st.lists(st.text(alphabet="abc/,.", min_size=1, max_size=5), max_size=4))
@@ -139,3 +139,9 @@ def test_an_unknown_option_is_one_line_with_the_nearest_spelling(tmp_path: Path)
 )
 def test_the_precision_line_says_what_decided_it(settings: dict[str, Any], line: str) -> None:
     assert _precision(TrainConfig(output_dir="out", **settings)) == line
+
+
+def test_exclude_images_without_a_value_is_argparse_s_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["train", "--output-dir", str(tmp_path), "--exclude-images"])
+    assert result.exit_code == 2
+    assert "argument --exclude-images/--exclude_images: expected one argument" in result.output
