@@ -13,6 +13,7 @@ __all__ = ["train"]
 
 
 @click.command(
+    short_help="Fine-tune LLaVA on LLaVA JSON data.",
     context_settings={
         "ignore_unknown_options": True,
         "allow_extra_args": True,
