@@ -18,7 +18,7 @@ __all__ = ["train"]
         "ignore_unknown_options": True,
         "allow_extra_args": True,
         "help_option_names": [],
-    }
+    },
 )
 @click.pass_context
 def train(ctx: click.Context) -> None:
