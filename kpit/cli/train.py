@@ -9,45 +9,29 @@ from typing import Any
 
 import click
 
-from kpit.errors import ConfigError
-
 __all__ = ["train"]
 
 
 @click.command(
+    short_help="Fine-tune LLaVA on LLaVA JSON data.",
     context_settings={
         "ignore_unknown_options": True,
         "allow_extra_args": True,
         "help_option_names": [],
-    }
+    },
 )
 @click.pass_context
 def train(ctx: click.Context) -> None:
-    """Fine-tune LLaVA: kpit train --data kp.json --images DIR --model M --output_dir OUT
+    """Fine-tune LLaVA: kpit train --data kp.json --images DIR --model M --output-dir OUT
     [--deepspeed zero3|zero2|none|PATH] [--tasks detail] [--recipe paper] [any TrainConfig
-    field, e.g. --max_steps 30 --learning_rate 1e-3 --use_cpu true]."""
-    try:
-        from transformers import HfArgumentParser
+    field, e.g. --max-steps 30 --learning-rate 1e-3 --use-cpu true]; kpit train --help."""
+    from kpit.cli.train_args import parse_train_args, train_help
+    from kpit.train.trainer import train as run_training
 
-        from kpit.train.trainer import TrainConfig
-        from kpit.train.trainer import train as run_training
-    except ImportError:
-        raise ConfigError(
-            "training needs torch and transformers: pip install 'kpit[train]'", field="model"
-        ) from None
-    args = list(ctx.args)
-    if "--output" in args:  # DESIGN.md spells it --output as well
-        args[args.index("--output")] = "--output_dir"
-    # bf16 defaults to unset, so HfArgumentParser adds no --no_bf16: keep the flag working
-    for flag in ("--no_bf16", "--no-bf16"):
-        while flag in args:
-            where = args.index(flag)
-            args[where : where + 1] = ["--bf16", "false"]
-    parser = HfArgumentParser(TrainConfig)
-    if any(a in ("-h", "--help") for a in args):
-        click.echo(parser.format_help())
+    config = parse_train_args(list(ctx.args))
+    if config is None:
+        click.echo(train_help())
         return
-    (config,) = parser.parse_args_into_dataclasses(args=args)
     out = run_training(config)
     if config.process_index == 0:  # one line for the run, not one per rank
         click.echo(out)

@@ -60,6 +60,26 @@ def agreed(compute: Callable[[], T], summary: Callable[[T], Any], *, field: str)
     return result
 
 
+def one_writer(config: Any) -> None:
+    """Stop every rank before training where more than one would save (``--save_on_each_node``
+    over several nodes).
+
+    transformers 5 writes a model's weights on the first rank of the process group alone
+    (``save_pretrained`` ANDs its ``is_main_process`` with being rank 0), so every other
+    node's writer would save the processor and the report but no weights, and fail the
+    saved-weights check after all the training. Every rank gathers the same list and so
+    decides alike.
+    """
+    writers = [rank for rank, saves in enumerate(gather(bool(config.should_save))) if saves]
+    if len(writers) > 1:
+        raise ConfigError(
+            f"ranks {writers} would each save the model, but transformers writes the weights on "
+            "rank 0 alone (the other nodes would get folders without weights): leave "
+            "--save-on-each-node off and copy --output-dir from rank 0's node",
+            field="save_on_each_node",
+        )
+
+
 def join_deepspeed(config: Any) -> None:
     """Give DeepSpeed's communication the process group ``transformers`` started.
 

@@ -112,7 +112,7 @@ class TrainConfig(_Base):  # type: ignore[misc]
         default=2048,
         metadata={
             "help": "The longest sample, in tokens; longer ones are left out (see "
-            "--on_bad_sample). Default 2048, from LLaVA's own training script "
+            "--on-bad-sample). Default 2048, from LLaVA's own training script "
             "(--model_max_length 2048 in scripts/v1_5/finetune.sh), not the paper's Table 2."
         },
     )
@@ -131,9 +131,9 @@ class TrainConfig(_Base):  # type: ignore[misc]
     exclude_images: str = field(
         default="",
         metadata={
-            "help": "Benchmark images that must not be trained on (comma-separated: a benchmark "
-            "folder, a run folder, a file of image ids or names); a record on one of them "
-            "stops training before it starts, naming how many and which."
+            "help": "Benchmark images that must not be trained on: a benchmark folder, a run "
+            "folder, a file of image ids or names (repeatable, or comma-separated); a record "
+            "on one of them stops training before it starts, naming how many and which."
         },
     )
     lora_alpha: int = field(default=32, metadata={"help": "LoRA's scaling numerator."})
@@ -195,9 +195,9 @@ class TrainConfig(_Base):  # type: ignore[misc]
     bf16: bool | None = field(
         default=None,
         metadata={
-            "help": "bf16 mixed precision: true or false (--no_bf16 is --bf16 false). Unset, it "
+            "help": "bf16 mixed precision: true or false (--no-bf16 is --bf16 false). Unset, it "
             "is chosen from the machine and logged: true where a CUDA GPU does bf16 natively "
-            "(Ampere or newer) and neither --use_cpu nor --fp16 is set, else false. bf16 is "
+            "(Ampere or newer) and neither --use-cpu nor --fp16 is set, else false. bf16 is "
             "from LLaVA's own training script (scripts/v1_5/finetune.sh), not the paper's "
             "Table 2.",
             "nargs": "?",  # a bare --bf16 still means true
@@ -244,7 +244,7 @@ class TrainConfig(_Base):  # type: ignore[misc]
             "DeepSpeed configs, scripts/zero2.json and zero3.json, set none), TF32 where the GPU "
             "has it and length-grouped batches (both from scripts/v1_5/finetune.sh), DeepSpeed "
             "ZeRO-3 on a machine with GPUs (the paper's Table 2); see --tf32, "
-            "--train_sampling_strategy and --deepspeed. kpit clips at 1.0 and sets none of them."
+            "--train-sampling-strategy and --deepspeed. kpit clips at 1.0 and sets none of them."
         },
     )
     tf32: bool | None = field(
@@ -338,6 +338,18 @@ class TrainConfig(_Base):  # type: ignore[misc]
     def task_list(self) -> list[str] | None:
         """The tasks to train on, or ``None`` for all."""
         return split_names(self.tasks, what="task", field="tasks") or None
+
+
+def _precision(config: TrainConfig) -> str:
+    """The weights' precision in training and why: the flags given, or what the machine has."""
+    chosen = "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32"
+    if not config.bf16_auto:
+        given = f"--bf16 {str(bool(config.bf16)).lower()}" + (" --fp16 true" if config.fp16 else "")
+        return f"{chosen} (as given: {given})"
+    why = "a CUDA GPU with native bf16" if config.bf16 else "no CUDA GPU with native bf16"
+    if config.use_cpu or config.fp16:
+        why = "--use-cpu true" if config.use_cpu else "--fp16 true"
+    return f"{chosen} (--bf16 not given, so chosen from the machine: {why})"
 
 
 def _freeze(model: Any, config: TrainConfig) -> dict[str, int]:
@@ -514,6 +526,7 @@ def train(config: TrainConfig) -> Path:
     if not config.data or not config.images:
         raise ConfigError("give data (LLaVA JSON) and images (the image folder)", field="data")
     _ = config.device  # starts the process group of a multi-rank run (once)
+    _ranks.one_writer(config)
     _quiet_replica(config)
     processor, dataset = _ranks.agreed(lambda: _prepare_data(config), _data_summary, field="data")
     report = dataset.report
@@ -525,11 +538,7 @@ def train(config: TrainConfig) -> Path:
     if config.lora_r:
         model = _with_lora(model, config)
     log.warning("trainable parameters: %s", trainable)
-    log.warning(
-        "precision: %s (%s)",
-        "bf16" if config.bf16 else "fp16" if config.fp16 else "fp32",
-        "chosen from the machine: --bf16 not set" if config.bf16_auto else "--bf16 set",
-    )
+    log.warning("precision: %s", _precision(config))
     if config.activation_checkpointing:
         model.enable_input_require_grads()
     pad = processor.tokenizer.pad_token_id

@@ -128,7 +128,10 @@ def _help_blocks(text: str) -> dict[str, str]:
     current: list[str] = []
     for line in text.splitlines():
         if line.startswith("  --"):
-            current = blocks.setdefault(line.split()[0].rstrip(","), [])
+            current = []  # every spelling (--use-cpu, --use_cpu) names the entry
+            for flag in line.strip().split("  ")[0].split():
+                if flag.startswith("--"):
+                    blocks[flag.rstrip(",")] = current
         current.append(line)
     return {flag: "".join("".join(lines).split()) for flag, lines in blocks.items()}
 

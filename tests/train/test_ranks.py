@@ -235,3 +235,32 @@ def test_two_nodes_on_loopback(tiny_llava: Path, sample_root: Path, tmp_path: Pa
     shares = [set((tmp_path / f"ids.rank{rank}.txt").read_text().split()) for rank in (0, 1)]
     assert [len(share) for share in shares] == [6, 6]  # 3 steps of 2 a node
     assert shares[0] | shares[1] == {str(i) for i in range(12)}  # one epoch, shared out
+
+
+@pytest.mark.slow
+def test_save_on_each_node_over_two_nodes_stops_before_training(
+    tiny_llava: Path, sample_root: Path, tmp_path: Path
+) -> None:
+    """transformers 5 writes the weights on rank 0 alone, so a second node's writer would
+    save a folder without weights after all the training: both nodes stop at the start."""
+    data, endpoint = _data(tmp_path), f"127.0.0.1:{_free_port()}"
+    outs = [tmp_path / f"node{node}" for node in (0, 1)]  # two nodes sharing no folder
+    nodes = [
+        subprocess.Popen(
+            _command(
+                ["--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(node),
+                 "--rdzv_endpoint", endpoint],
+                outs[node], data, sample_root / "val2017", tiny_llava,
+                "--per_device_train_batch_size", "2", "--max_steps", "2",
+                "--save-on-each-node", "true",
+            ),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        )
+        for node in (0, 1)
+    ]  # fmt: skip
+    done = [node.communicate(timeout=600) for node in nodes]
+    assert all(node.returncode != 0 for node in nodes)
+    for _, err in done:
+        assert "field 'save_on_each_node': ranks [0, 1] would each save the model" in err
+        assert "training data:" not in err  # stopped before the data and the training
+    assert not any(out.exists() for out in outs)
