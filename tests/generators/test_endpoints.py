@@ -357,3 +357,22 @@ def test_each_endpoint_learns_its_own_limits_and_keeps_its_own_concurrency(
     assert figures[overloaded.base_url]["concurrency_lowest"] == 3  # 4 x 3/4
     assert figures[announcing.base_url]["concurrency_lowest"] == 4
     assert figures[quiet.base_url]["concurrency_lowest"] == 4
+
+
+@pytest.mark.slow
+def test_a_server_that_answers_500_is_set_aside_and_the_others_do_the_work(
+    servers: list[FakeOpenAI], tmp_path: Path
+) -> None:
+    broken = servers[1]
+    broken.behaviour.rates = {"500": 1.0}  # every request: 500
+    run = tmp_path / "run"
+    code, _, err = finish(generate([s.base_url for s in servers], run, "--concurrency", "2",
+                                   "-O", "backoff=30"))  # fmt: skip  # aside for the run
+    assert code == 0, err
+    stored = samples(run)
+    assert len(stored) == 12 and set(stored.values()) == {1}
+    figures = json.loads((run / "manifest.json").read_text())["last_session"]["endpoints"]
+    assert figures[broken.base_url]["answered"] == 0
+    assert figures[broken.base_url]["failed"] == len(broken.chat_requests) >= STRIKES
+    assert figures[broken.base_url]["set_aside"] == 1  # and never tried again within 30 s
+    assert sum(figures[s.base_url]["answered"] for s in (servers[0], servers[2])) == 12
