@@ -76,7 +76,8 @@ def _answers(hpaub: Path, folder: Path, model: str, text: str) -> Path:
 
 
 def _run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
+    flags = ["--no-progress"] if args[:2] == ("bench", "judge") else []
+    return CliRunner().invoke(cli, [*args, *flags])
 
 
 def test_a_plugin_answer_judge_is_judged_reported_and_shown(

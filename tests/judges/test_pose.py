@@ -385,7 +385,7 @@ def test_the_commands_judge_report_and_show(hpaub: Path, tmp_path: Path) -> None
                     (a.to_dict() for a in _answers(bench, text, name).values()))  # fmt: skip
         answers, reviews = tmp_path / f"{name}.jsonl", tmp_path / f"pose-{name}.jsonl"
         result = run(cli, ["bench", "judge", str(hpaub), "--answers", str(answers), "--judge",
-                           "pose", "-o", str(reviews)])  # fmt: skip
+                           "pose", "--no-progress", "-o", str(reviews)])  # fmt: skip
         assert result.exit_code == 0, result.output
         assert result.output.startswith(f"{reviews}: 12 answers, ")
     with LoopbackJudge() as server:
