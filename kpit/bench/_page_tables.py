@@ -134,10 +134,10 @@ def _pose(files: list[ReviewFile]) -> Section:
     return Section("Pose judge (never pooled with the GPT judge's scores)", [table], notes)
 
 
-def chart_uri(results: Mapping[str, Mapping[str, Score]]) -> str:
-    """The chart of ``kpit bench report --plot`` as a PNG data URI."""
+def chart_uri(results: Mapping[str, Mapping[str, Score]], *, protocol: str = "llava") -> str:
+    """The chart of ``kpit bench report --plot`` (under ``protocol``) as a PNG data URI."""
     with tempfile.TemporaryDirectory(prefix="kpit-page-") as folder:
-        path = plot_scores(results, Path(folder) / "chart.png")
+        path = plot_scores(results, Path(folder) / "chart.png", protocol=protocol)
         data = path.read_bytes()
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
@@ -151,8 +151,10 @@ def sections(files: Sequence[ReviewFile], *, baseline: str | None = None,
     for f in files:
         kinds.setdefault(f.kind, []).append(f)
     out = []
+    paper = None
     if "pairwise" in kinds:
-        out.append(_paper(kinds["pairwise"], baseline))
+        paper = _paper(kinds["pairwise"], baseline)
+        out.append(paper)
     elif baseline is not None:
         raise ConfigError("a baseline belongs to the paper's protocol: give pairwise reviews "
                           "(kpit bench judge --versus)", field="baseline")  # fmt: skip
@@ -162,5 +164,6 @@ def sections(files: Sequence[ReviewFile], *, baseline: str | None = None,
         out.append(_pose(kinds["pose"]))
     for section in out:
         if section.results:
-            section.chart = chart_uri(section.results)
+            protocol = "paper" if section is paper else "llava"
+            section.chart = chart_uri(section.results, protocol=protocol)
     return out

@@ -202,6 +202,19 @@ def test_the_tables_are_those_of_kpit_bench_report(made) -> None:
     charts = made["root"].find("img", "chart")
     assert len(charts) == 2 and all(c.attrs["src"].startswith("data:image/png;base64,")
                                     for c in charts)  # fmt: skip
+    said = [_chart_description(c.attrs["src"]) for c in charts]
+    assert "interval" not in said[0] and "interval" in said[1]  # the paper's bars say no more
+
+
+def _chart_description(uri: str) -> str:
+    """What a chart says it draws (its PNG's Description), as ``bench report --plot``."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as chart:
+        return str(chart.text["Description"])  # type: ignore[attr-defined]
 
 
 def _disagreeing(paths: Sequence[Path]) -> dict[int, bool]:
