@@ -196,14 +196,14 @@ def test_the_corpus_is_labelled_and_split_by_its_rule() -> None:
         sentences = re.findall(r"[^.!?]+[.!?]", answer["answer"])
         assert 3 <= len(sentences) <= 6, answer["id"]
         number = int(answer["id"].rsplit("-", 1)[1])
-        assert answer["split"] == ("dev" if number % 2 else "held-out"), answer["id"]
+        assert answer["split"] == ("dev" if number % 2 else "dev-2"), answer["id"]
         for claim in answer["claims"]:
             assert claim["text"] in answer["answer"], (answer["id"], claim)
             assert claim["kind"] in CLAIM_KINDS
             assert claim["status"] in ("supported", "contradicted", "undecidable")
         for flip in answer["flips"]:
             assert answer["answer"].count(flip["replace"]) == 1, (answer["id"], flip)
-    halves = [sum(a["split"] == s for _, a in answers) for s in ("dev", "held-out")]
+    halves = [sum(a["split"] == s for _, a in answers) for s in ("dev", "dev-2")]
     assert min(halves) >= 25
 
 
@@ -221,12 +221,12 @@ def test_the_figures_on_both_halves() -> None:
     bench = _benchmark()
     halves = dict(bench.halves(bench.load_corpus()))
     judge = PoseJudge()
-    dev, held = (bench.measure(halves[s], judge) for s in ("dev", "held-out"))
+    dev, held = (bench.measure(halves[s], judge) for s in ("dev", "dev-2"))
     # the goals: at most 1% false contradictions, at least 95% of flips found
     for tally in (dev, held):
         assert tally.false_contradictions <= 0.01 * tally.read, tally.errors
     assert dev.found >= 0.95 * dev.flips, tally.errors
-    # held-out flips found: 26/30, below the 95% goal (see the benchmark's docs); the judge
+    # dev-2 (round 1's held-out half, now seen) flips found: 26/30, below the 95% goal; the judge
     # before these rules found 25/30; this guards against losing ground, it is not the goal
     assert held.found >= 26 and held.flips == 30
     assert held.covered >= 0.9 * held.decidable
