@@ -115,7 +115,7 @@ def load_corpus(folder: Path = CORPUS) -> list[Item]:
     """Every answer of the corpus, in file order."""
     context = _contexts()
     items = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.glob("*.json")) + sorted((folder / "held-out").glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         ctx = context(record)
         for answer in record["answers"]:
