@@ -11,6 +11,7 @@ import re
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from kpit.bench import Answer, Question, bench_context
 from kpit.judges.pose.claims import extract_claims
 from kpit.judges.pose.judge import PoseJudge, PoseReview
 from kpit.judges.pose.kinds import CLAIM_KINDS
+from kpit.testing import synthetic_context
 
 from ..conftest import REPO
 
@@ -121,6 +123,66 @@ def test_places_and_postures_that_name_people(sample: kpit.CocoContexts) -> None
         ("standing", "supported", (5,)), ("baseball bat", "supported", (1,)),
         ("squatting", "supported", (4,)),
         ("facing away from the camera", "supported", (4,))]  # fmt: skip
+
+
+# --- round 2: lean, others, alternatives -----------------------------------------------------
+
+
+def test_lean_in_its_base_form_is_read(sample: kpit.CocoContexts) -> None:
+    ctx = synthetic_context(np.random.default_rng(114), 3, image_id=114)
+    text = "The person on the right crouches. They lean toward the {} of the image."
+    assert _statuses(_assess(ctx, text.format("right")))[-1] == (
+        "leaning towards the right of the image", "supported")  # fmt: skip
+    assert _statuses(_assess(ctx, text.format("left")))[-1] == (
+        "leaning towards the left of the image", "contradicted")  # fmt: skip
+    assert [c.label for c in extract_claims("They both lean forward.")] == ["leaning forward"]
+    assert extract_claims("A lean man waves.") == []
+
+
+def test_everyone_else_is_not_those_named_before(sample: kpit.CocoContexts) -> None:
+    ctx = sample.get(196141)  # the catcher squats; of the others two stand, one walks
+    assert _assess(ctx, "Everyone is kneeling.").claims[0].status == "contradicted"
+    # the catcher is not among "everyone else": standing is no claim about him
+    review = _assess(ctx, "The catcher squats. Everyone else is squatting too.")
+    assert [(c.claim.label, c.status, c.people) for c in review.claims][-1] == (
+        "squatting", "contradicted", (1, 2, 3, 5))  # fmt: skip
+    kneeling = _assess(ctx, "The catcher squats. Everyone else is kneeling.")
+    assert kneeling.claims[-1].status == "contradicted"
+    assert 4 not in kneeling.claims[-1].people
+    # nobody named before: "everyone else" is nobody known
+    alone = _assess(ctx, "Everyone else is kneeling.")
+    assert alone.claims[0].status == "undecidable"
+
+
+def test_another_person_next_to_someone_is_one_of_their_neighbours() -> None:
+    # four people left to right: lying, sitting (facing the camera), sitting in profile
+    # facing the right of the image, squatting (no facing fact)
+    ctx = synthetic_context(np.random.default_rng(107), 4, image_id=107)
+    named = "The second person from the left sits on a chair. "
+    beside = named + "Next to them, another person sits in profile, facing the {} of the image."
+    for side, status in (("left", "contradicted"), ("right", "supported")):
+        assert _assess(ctx, beside.format(side)).claims[-1].status == status
+    # without "next to them" it may be the squatting person, whose facing is not known
+    anyone = named + "Another person sits in profile, facing the left of the image."
+    assert _assess(ctx, anyone).claims[-1].status == "undecidable"
+    claims = extract_claims(beside.format("left"))
+    subject = claims[-1].subject
+    assert subject is not None and subject.others and subject.beside is not None
+    assert subject.beside.text == "The second person from the left"
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("Everyone else is on their feet or squatting.", []),
+        ("He is standing or sitting.", []),
+        ("She is sitting, or perhaps kneeling.", []),
+        ("The second person is walking or striding, with the feet apart.", ["walking"]),
+        ("He stands. The skis or poles lie near him.", ["standing"]),
+    ],
+)
+def test_alternatives_claim_nothing(text: str, read: list[str]) -> None:
+    assert [c.label for c in extract_claims(text)] == read
 
 
 _WORDS = (

@@ -134,7 +134,33 @@ def _read(
             continue
         claimed.setdefault(kind.family, []).append((match_start, match_end))
         claims.append(claim)
-    return claims
+    return [c for c in claims if not _alternative(c, claims, lower, sentence_start)]
+
+
+_OR_BEFORE = re.compile(r"\bor\s+(?:(?:maybe|perhaps|possibly|even)\s+)?$")
+_OR_AFTER = re.compile(r"\s*,?\s+or\b")
+_NEAR = 30  # characters between "or" and the other alternative
+
+
+def _alternative(claim: Claim, claims: list[Claim], lower: str, sentence_start: int) -> bool:
+    """One side of "standing or squatting", "on their feet or squatting": an alternative,
+    claimed of nobody in particular, so no claim; "walking or striding", two words for the
+    same, is one claim."""
+    before = _OR_BEFORE.search(lower, sentence_start, claim.start)
+    after = _OR_AFTER.match(lower, claim.end)
+    if before is None and after is None:
+        return False
+    partners = [
+        other
+        for other in claims
+        if other is not claim
+        and other.kind == claim.kind
+        and (
+            (after is not None and 0 <= other.start - after.end() < _NEAR)
+            or (before is not None and 0 <= before.start() - other.end < _NEAR)
+        )
+    ]
+    return not partners or any(other.label != claim.label for other in partners)
 
 
 def _negated(sentence_lower: str, start: int, clause_start: int) -> bool:

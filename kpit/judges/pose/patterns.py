@@ -74,7 +74,7 @@ _ON_BOARD = re.compile(
 _TORSO = (
     (
         re.compile(
-            r"\b(?:bent|bending|bends|leaning|leans|hunched|stooped|stooping)\s+(?:over|"
+            r"\b(?:bent|bending|bends|bend|leaning|leans|lean|hunched|stooped|stooping)\s+(?:over|"
             r"down\s+low|forward\s+at\s+the\s+waist)\b|\bbent\s+at\s+the\s+waist\b|"
             r"\bbending\s+(?:at\s+the\s+waist|down)\b|\bbends\s+down\b"
         ),
@@ -82,14 +82,14 @@ _TORSO = (
     ),
     (
         re.compile(
-            r"\b(?:leaning|leans|leaned|tilted|tilting)\s+(?:slightly\s+|a\s+little\s+)?"
+            r"\b(?:leaning|leans|leaned|lean|tilted|tilting)\s+(?:slightly\s+|a\s+little\s+)?"
             r"(?P<dir>forwards?|backwards?|back)\b"
         ),
         "leaning",
     ),
     (
         re.compile(
-            r"\b(?:leaning|leans|leaned)\s+(?:slightly\s+)?(?:towards?|to)\s+the\s+"
+            r"\b(?:leaning|leans|leaned|lean)\s+(?:slightly\s+)?(?:towards?|to)\s+the\s+"
             r"(?P<dir>left|right)(?:\s+(?:side\s+)?of\s+the\s+(?:image|picture|frame))?\b"
             r"(?!\s+of\b)"
         ),
