@@ -171,6 +171,18 @@ def test_another_person_next_to_someone_is_one_of_their_neighbours() -> None:
     assert subject.beside.text == "The second person from the left"
 
 
+def test_a_seat_read_after_is_or_an_adverb(sample: kpit.CocoContexts) -> None:
+    ctx = sample.get(40083)  # the man on the left: hips on a chair (0.80)
+    for text in (
+        "The man on the left is on a chair.",
+        "The man on the left sits upright on a chair.",
+    ):
+        review = _assess(ctx, text)
+        assert [(c.claim.label, c.status) for c in review.claims if c.claim.kind == "on"] == [
+            ("chair", "supported")]  # fmt: skip
+    assert [c.kind for c in extract_claims("He is at the table.")] == []
+
+
 @pytest.mark.parametrize(
     ("text", "read"),
     [

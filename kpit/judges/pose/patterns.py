@@ -56,8 +56,9 @@ _POSTURE = re.compile(
 )
 _KNEELING = re.compile(r"\bon\s+(?:his|her|their|one|both|its)\s+knees?\b")
 _ON_SEAT = re.compile(
-    r"\b(?:sitting|sits|sat|seated|lying|lies|laying|resting|perched|relaxing|reclining)"
-    r"(?:\s+down)?\s+(?:on|in|upon|at)\s+(?:top\s+of\s+)?(?:a|an|the|his|her|their|one\s+of\s+"
+    r"\b(?:sitting|sits|sat|seated|lying|lies|laying|resting|perched|relaxing|reclining|"
+    r"(?<=\bis\s)|(?<=\bare\s))(?:\s+down|\s+upright|\s+comfortably|\s+quietly)?"
+    r"\s*(?<=\s)(?:on|in|upon|at)\s+(?:top\s+of\s+)?(?:a|an|the|his|her|their|one\s+of\s+"
     r"the)?\s*(?:[a-z]+\s+){0,2}?(?P<obj>" + "|".join(SEAT_WORDS) + r")\b"
 )
 _ON_MOUNT = re.compile(
