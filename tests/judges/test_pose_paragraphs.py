@@ -301,12 +301,15 @@ def test_the_figures_on_both_halves() -> None:
     bench = _benchmark()
     halves = dict(bench.halves(bench.load_corpus()))
     judge = PoseJudge()
-    dev, held = (bench.measure(halves[s], judge) for s in ("dev", "dev-2"))
-    # the goals: at most 1% false contradictions, at least 95% of flips found
-    for tally in (dev, held):
+    dev, dev2, held = (bench.measure(halves[s], judge) for s in ("dev", "dev-2", "held-out"))
+    # the goals on the halves the rules were tuned on: at most 1% false contradictions, at
+    # least 95% of flips found
+    for tally in (dev, dev2):
         assert tally.false_contradictions <= 0.01 * tally.read, tally.errors
-    assert dev.found >= 0.95 * dev.flips, tally.errors
-    # dev-2 (round 1's held-out half, now seen) flips found: 26/30, below the 95% goal; the judge
-    # before these rules found 25/30; this guards against losing ground, it is not the goal
-    assert held.found >= 26 and held.flips == 30
-    assert held.covered >= 0.9 * held.decidable
+        assert tally.found >= 0.95 * tally.flips, tally.errors
+        assert tally.covered >= 0.9 * tally.decidable
+    # the fresh held-out set misses both goals (5/177 false contradictions, 50/58 flips
+    # found; round 1's rules: 5/175, 49/58): a floor against losing ground, not the goal
+    assert held.flips == 58 and held.found >= 50
+    assert held.false_contradictions <= 5
+    assert held.covered >= 133 and held.decidable == 163
