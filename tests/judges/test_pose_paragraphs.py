@@ -228,6 +228,12 @@ _WORDS = (
     ".",
     ",",
     "leaning to the right",
+    "everyone else",
+    "another person",
+    "next to them,",
+    "or",
+    "lean",
+    "on a chair",
 )
 
 
