@@ -1,11 +1,15 @@
 """Benchmark: the ``pose`` judge on paragraphs of the kind LLaVA-style models write.
 
-Reads ``tests/judges/data/paragraphs/*.json``: 60 answers written in the style of LLaVA-1.5
+Reads ``tests/judges/data/paragraphs/**/*.json``: answers written in the style of LLaVA-1.5
 and GPT-4o about the bundled sample's four images and synthetic images, each claim about
 people labelled by hand with the status the judge should give it, and flipped versions
-(one fact negated) whose new words the judge should contradict. The corpus was split into a
-development half (rules tuned on it) and a held-out half (never tuned on) when it was
-written; see its README.
+(one fact negated) whose new words the judge should contradict. Round 1's 60 answers were
+split into a development half (``dev``, rules tuned on it) and a held-out half when they
+were written; once that half had been measured and its errors seen it became a second
+development half (``dev-2``). Round 2 wrote a fresh held-out set (``held-out/``: 33
+answers, 58 flips, new synthetic images) before changing any rule, measured it once with
+round 1's rules (:data:`ROUND_1`), and tuned its rules on ``dev`` and ``dev-2`` only. See
+the corpus's README.
 
 For each half it reports:
 
@@ -21,9 +25,10 @@ The goals (kpit issue 25): at most 1% false contradictions, at least 95% of flip
 The baseline is the judge before the rules this corpus was made for (kpit at commit 6443cc8:
 the question's person started the chain of pronouns, "two of them" was not read as two of a
 group, and a group no assignment of people could satisfy was left undecidable), measured on
-this same corpus and kept in :data:`BEFORE`, since that judge is no longer in the code.
+this same corpus and kept in :data:`BEFORE`, since that judge is no longer in the code;
+:data:`ROUND_1` keeps round 1's rules' figures the same way.
 
-    python benchmarks/bench_pose_paragraphs.py [--errors dev|held-out] [--quick]
+    python benchmarks/bench_pose_paragraphs.py [--errors dev|dev-2|held-out] [--quick]
 """
 
 from __future__ import annotations
@@ -46,14 +51,34 @@ from kpit.testing import synthetic_context
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "judges" / "data" / "paragraphs"
 SAMPLE = REPO / "examples" / "data" / "coco-sample"
-SPLITS = ("dev", "held-out")
+SPLITS = ("dev", "dev-2", "held-out")
 GOALS = {"false contradictions": 0.01, "flips found": 0.95}
 
 BEFORE = {
     "dev": {"false contradictions": (9, 181), "flips found": (45, 55), "coverage": (141, 171)},
-    "held-out": {"false contradictions": (1, 119), "flips found": (25, 30), "coverage": (89, 99)},
+    "dev-2": {"false contradictions": (1, 119), "flips found": (27, 30), "coverage": (89, 99)},
+    "held-out": {
+        "false contradictions": (1, 170),
+        "flips found": (40, 58),
+        "coverage": (141, 163),
+    },
 }
-"""The judge at commit 6443cc8 on this corpus: (count, out of) per figure and half."""
+"""The judge at commit 6443cc8 on this corpus: (count, out of) per figure and half (``dev-2``
+with its two flips fixed in round 2; on the flips as first written it found 25 of 30)."""
+
+ROUND_1 = {
+    "dev": {"false contradictions": (0, 191), "flips found": (53, 55), "coverage": (159, 171)},
+    "dev-2": {"false contradictions": (1, 121), "flips found": (28, 30), "coverage": (93, 99)},
+    "held-out": {
+        "false contradictions": (5, 175),
+        "flips found": (49, 58),
+        "coverage": (134, 163),
+    },
+}
+"""Round 1's rules (``pose-rules-3``, commit 784dfab) on each half; on ``held-out`` this was
+its one measurement with those rules, made after the set was committed and before any
+round-2 rule change: the honest held-out figure of round 1. ``dev-2`` is measured with its
+two flips fixed in round 2 (on the flips as first written: 26 of 30)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +139,7 @@ def load_corpus(folder: Path = CORPUS) -> list[Item]:
     """Every answer of the corpus, in file order."""
     context = _contexts()
     items = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.glob("*.json")) + sorted((folder / "held-out").glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         ctx = context(record)
         for answer in record["answers"]:
@@ -225,16 +250,23 @@ def report(name: str, tally: Tally) -> None:
     met = fc <= GOALS["false contradictions"], flips >= GOALS["flips found"]
     print(f"  goals: false contradictions <= 1% {'met' if met[0] else 'NOT met'}, "
           f"flips found >= 95% {'met' if met[1] else 'NOT met'}")  # fmt: skip
-    before = BEFORE[name]
+    before = BEFORE.get(name)
+    if before is None:
+        return
     print("  now / before: " + ", ".join(
         f"{what} {_share(*now[what]):.1%} / {_share(*before[what]):.1%}" for what in now
+    ))  # fmt: skip
+    print("  now / round 1: " + ", ".join(
+        f"{what} {_share(*now[what]):.1%} / {_share(*ROUND_1[name][what]):.1%}" for what in now
     ))  # fmt: skip
 
 
 def halves(items: list[Item]) -> Iterator[tuple[str, list[Item]]]:
-    """The corpus's development and held-out halves."""
+    """The corpus's halves: ``dev``, ``dev-2`` and ``held-out``."""
     for split in SPLITS:
-        yield split, [item for item in items if item.split == split]
+        part = [item for item in items if item.split == split]
+        if part:
+            yield split, part
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import re
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from kpit.bench import Answer, Question, bench_context
 from kpit.judges.pose.claims import extract_claims
 from kpit.judges.pose.judge import PoseJudge, PoseReview
 from kpit.judges.pose.kinds import CLAIM_KINDS
+from kpit.testing import synthetic_context
 
 from ..conftest import REPO
 
@@ -123,6 +125,78 @@ def test_places_and_postures_that_name_people(sample: kpit.CocoContexts) -> None
         ("facing away from the camera", "supported", (4,))]  # fmt: skip
 
 
+# --- round 2: lean, others, alternatives -----------------------------------------------------
+
+
+def test_lean_in_its_base_form_is_read(sample: kpit.CocoContexts) -> None:
+    ctx = synthetic_context(np.random.default_rng(114), 3, image_id=114)
+    text = "The person on the right crouches. They lean toward the {} of the image."
+    assert _statuses(_assess(ctx, text.format("right")))[-1] == (
+        "leaning towards the right of the image", "supported")  # fmt: skip
+    assert _statuses(_assess(ctx, text.format("left")))[-1] == (
+        "leaning towards the left of the image", "contradicted")  # fmt: skip
+    assert [c.label for c in extract_claims("They both lean forward.")] == ["leaning forward"]
+    assert extract_claims("A lean man waves.") == []
+
+
+def test_everyone_else_is_not_those_named_before(sample: kpit.CocoContexts) -> None:
+    ctx = sample.get(196141)  # the catcher squats; of the others two stand, one walks
+    assert _assess(ctx, "Everyone is kneeling.").claims[0].status == "contradicted"
+    # the catcher is not among "everyone else": standing is no claim about him
+    review = _assess(ctx, "The catcher squats. Everyone else is squatting too.")
+    assert [(c.claim.label, c.status, c.people) for c in review.claims][-1] == (
+        "squatting", "contradicted", (1, 2, 3, 5))  # fmt: skip
+    kneeling = _assess(ctx, "The catcher squats. Everyone else is kneeling.")
+    assert kneeling.claims[-1].status == "contradicted"
+    assert 4 not in kneeling.claims[-1].people
+    # nobody named before: "everyone else" is nobody known
+    alone = _assess(ctx, "Everyone else is kneeling.")
+    assert alone.claims[0].status == "undecidable"
+
+
+def test_another_person_next_to_someone_is_one_of_their_neighbours() -> None:
+    # four people left to right: lying, sitting (facing the camera), sitting in profile
+    # facing the right of the image, squatting (no facing fact)
+    ctx = synthetic_context(np.random.default_rng(107), 4, image_id=107)
+    named = "The second person from the left sits on a chair. "
+    beside = named + "Next to them, another person sits in profile, facing the {} of the image."
+    for side, status in (("left", "contradicted"), ("right", "supported")):
+        assert _assess(ctx, beside.format(side)).claims[-1].status == status
+    # without "next to them" it may be the squatting person, whose facing is not known
+    anyone = named + "Another person sits in profile, facing the left of the image."
+    assert _assess(ctx, anyone).claims[-1].status == "undecidable"
+    claims = extract_claims(beside.format("left"))
+    subject = claims[-1].subject
+    assert subject is not None and subject.others and subject.beside is not None
+    assert subject.beside.text == "The second person from the left"
+
+
+def test_a_seat_read_after_is_or_an_adverb(sample: kpit.CocoContexts) -> None:
+    ctx = sample.get(40083)  # the man on the left: hips on a chair (0.80)
+    for text in (
+        "The man on the left is on a chair.",
+        "The man on the left sits upright on a chair.",
+    ):
+        review = _assess(ctx, text)
+        assert [(c.claim.label, c.status) for c in review.claims if c.claim.kind == "on"] == [
+            ("chair", "supported")]  # fmt: skip
+    assert [c.kind for c in extract_claims("He is at the table.")] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("Everyone else is on their feet or squatting.", []),
+        ("He is standing or sitting.", []),
+        ("She is sitting, or perhaps kneeling.", []),
+        ("The second person is walking or striding, with the feet apart.", ["walking"]),
+        ("He stands. The skis or poles lie near him.", ["standing"]),
+    ],
+)
+def test_alternatives_claim_nothing(text: str, read: list[str]) -> None:
+    assert [c.label for c in extract_claims(text)] == read
+
+
 _WORDS = (
     "two of them",
     "one of the",
@@ -154,6 +228,12 @@ _WORDS = (
     ".",
     ",",
     "leaning to the right",
+    "everyone else",
+    "another person",
+    "next to them,",
+    "or",
+    "lean",
+    "on a chair",
 )
 
 
@@ -180,31 +260,37 @@ def test_any_group_claim_gets_a_verdict(sample: kpit.CocoContexts, words: list[s
 
 
 def _corpus() -> list[tuple[str, dict[str, Any]]]:
-    return [(path.name, answer) for path in sorted(CORPUS.glob("*.json"))
+    paths = sorted(CORPUS.glob("*.json")) + sorted((CORPUS / "held-out").glob("*.json"))
+    return [(f"{path.parent.name}/{path.name}", answer) for path in paths
             for answer in json.loads(path.read_text(encoding="utf-8"))["answers"]]  # fmt: skip
 
 
 def test_the_corpus_is_labelled_and_split_by_its_rule() -> None:
     answers = _corpus()
-    assert len(answers) >= 60
+    assert len(answers) >= 90
     text = " ".join(a["answer"].lower() for _, a in answers)
     for role in ("batter", "catcher", "umpire", "skier", "vendor", "tennis player"):
         assert role in text
     assert {a["style"] for _, a in answers} == {"llava-1.5", "gpt-4o"}
     assert {a["category"] for _, a in answers} == {"conv", "detail", "complex"}
-    for _, answer in answers:
+    for name, answer in answers:
         sentences = re.findall(r"[^.!?]+[.!?]", answer["answer"])
         assert 3 <= len(sentences) <= 6, answer["id"]
         number = int(answer["id"].rsplit("-", 1)[1])
-        assert answer["split"] == ("dev" if number % 2 else "held-out"), answer["id"]
+        if name.startswith("held-out/"):  # round 2: written after round 1's rules, all held out
+            assert answer["split"] == "held-out" and "-r2-" in answer["id"], answer["id"]
+        else:
+            assert answer["split"] == ("dev" if number % 2 else "dev-2"), answer["id"]
         for claim in answer["claims"]:
             assert claim["text"] in answer["answer"], (answer["id"], claim)
             assert claim["kind"] in CLAIM_KINDS
             assert claim["status"] in ("supported", "contradicted", "undecidable")
         for flip in answer["flips"]:
             assert answer["answer"].count(flip["replace"]) == 1, (answer["id"], flip)
-    halves = [sum(a["split"] == s for _, a in answers) for s in ("dev", "held-out")]
-    assert min(halves) >= 25
+    halves = [sum(a["split"] == s for _, a in answers) for s in ("dev", "dev-2", "held-out")]
+    assert min(halves) >= 25 and halves[2] >= 30
+    held_out = [a for _, a in answers if a["split"] == "held-out"]
+    assert sum(len(a["flips"]) for a in held_out) >= 30
 
 
 def _benchmark() -> Any:
@@ -221,12 +307,15 @@ def test_the_figures_on_both_halves() -> None:
     bench = _benchmark()
     halves = dict(bench.halves(bench.load_corpus()))
     judge = PoseJudge()
-    dev, held = (bench.measure(halves[s], judge) for s in ("dev", "held-out"))
-    # the goals: at most 1% false contradictions, at least 95% of flips found
-    for tally in (dev, held):
+    dev, dev2, held = (bench.measure(halves[s], judge) for s in ("dev", "dev-2", "held-out"))
+    # the goals on the halves the rules were tuned on: at most 1% false contradictions, at
+    # least 95% of flips found
+    for tally in (dev, dev2):
         assert tally.false_contradictions <= 0.01 * tally.read, tally.errors
-    assert dev.found >= 0.95 * dev.flips, tally.errors
-    # held-out flips found: 26/30, below the 95% goal (see the benchmark's docs); the judge
-    # before these rules found 25/30; this guards against losing ground, it is not the goal
-    assert held.found >= 26 and held.flips == 30
-    assert held.covered >= 0.9 * held.decidable
+        assert tally.found >= 0.95 * tally.flips, tally.errors
+        assert tally.covered >= 0.9 * tally.decidable
+    # the fresh held-out set misses both goals (5/177 false contradictions, 50/58 flips
+    # found; round 1's rules: 5/175, 49/58): a floor against losing ground, not the goal
+    assert held.flips == 58 and held.found >= 50
+    assert held.false_contradictions <= 5
+    assert held.covered >= 133 and held.decidable == 163

@@ -10,7 +10,7 @@ kind       what is read (examples)
 count      "there are three people", "the picture shows two people", "two other people"
 posture    standing, sitting, lying, kneeling, squatting, crouching, walking (running,
            striding); "nobody is lying down" (negated, about everyone)
-torso      upright, leaning forward or back, bent over
+torso      upright, leaning (or "they lean") forward, back or to a side, bent over
 facing     facing the camera, facing away (back to the camera), in profile, facing the
            left or right of the image
 head       looking at the camera; the head turned towards or away from it
@@ -30,7 +30,11 @@ question it answers is never read), nouns ("the man", "two players", "both skier
 "everyone", "nobody", "two of them", "one of the kneeling people") with their place in the
 picture ("on the far left", "in the middle", "the second person from the left", "the
 leftmost woman", "On the far right, a man...", "the one on the left"), roles ("the batter",
-"the catcher") and postures ("the person kneeling"); "the first", "the other" name nobody.
+"the catcher") and postures ("the person kneeling"); "the first", "the other" name nobody. "Everyone
+else", "another person", "the other man" are not those named before them ("everyone else"
+with nobody named before is nobody known), and "next to him, another person" is one of his
+neighbours in the picture. One side of "standing or squatting" is no claim (two words for
+the same, "walking or striding", are one).
 Left and right of a body part are the person's own ("his left arm"), as in COCO; left and
 right of a person or a direction are the image's.
 
@@ -134,7 +138,33 @@ def _read(
             continue
         claimed.setdefault(kind.family, []).append((match_start, match_end))
         claims.append(claim)
-    return claims
+    return [c for c in claims if not _alternative(c, claims, lower, sentence_start)]
+
+
+_OR_BEFORE = re.compile(r"\bor\s+(?:(?:maybe|perhaps|possibly|even)\s+)?$")
+_OR_AFTER = re.compile(r"\s*,?\s+or\b")
+_NEAR = 30  # characters between "or" and the other alternative
+
+
+def _alternative(claim: Claim, claims: list[Claim], lower: str, sentence_start: int) -> bool:
+    """One side of "standing or squatting", "on their feet or squatting": an alternative,
+    claimed of nobody in particular, so no claim; "walking or striding", two words for the
+    same, is one claim."""
+    before = _OR_BEFORE.search(lower, sentence_start, claim.start)
+    after = _OR_AFTER.match(lower, claim.end)
+    if before is None and after is None:
+        return False
+    partners = [
+        other
+        for other in claims
+        if other is not claim
+        and other.kind == claim.kind
+        and (
+            (after is not None and 0 <= other.start - after.end() < _NEAR)
+            or (before is not None and 0 <= before.start() - other.end < _NEAR)
+        )
+    ]
+    return not partners or any(other.label != claim.label for other in partners)
 
 
 def _negated(sentence_lower: str, start: int, clause_start: int) -> bool:

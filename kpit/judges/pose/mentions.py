@@ -74,6 +74,12 @@ _LEADING_PLACE = re.compile(
 """A place that opens a sentence ("On the far right, a man stands"): the place of the person
 the sentence then names."""
 
+_ELSE = re.compile(r"\s+else\b")
+"""After "everyone", "everybody": everyone but those named before."""
+
+_BESIDE = re.compile(r"(?:^|[.!?;:])\s*(?:next\s+to|beside)\s+$")
+"""Words before a pronoun that opens a sentence: "Next to them, another person sits"."""
+
 
 def find_mentions(text: str) -> list[Mention]:
     """Every mention of people in ``text`` (lower case is not needed), in order, pronouns
@@ -126,6 +132,8 @@ def _phrase_mention(
             if re.match(re.escape(phrase) + r"\b", rest):
                 start = tokens[i][1]
                 end = start + len(phrase)
+                other = _ELSE.match(lower, end) if not negated else None
+                end = other.end() if other is not None else end
                 j = i
                 while j < len(tokens) and tokens[j][2] <= end:
                     j += 1
@@ -137,6 +145,7 @@ def _phrase_mention(
                     definite=True,
                     everyone=True,
                     negated=negated,
+                    others=other is not None,
                 )
                 return mention, j
     # A people noun within the next few tokens, reached over determiners and adjectives.
@@ -209,7 +218,8 @@ def _noun_mention(
             ordinal = ORDINALS[word]
         if word in ("leftmost", "rightmost"):
             side = "far " + word.removesuffix("most")
-    if "other" in words or "another" in words:
+    others = "other" in words or "another" in words
+    if others:
         definite = False
     if "of" in words:  # "two of the men", "one of the players": some of them
         definite, everyone, plural = False, False, (number or 1) > 1
@@ -255,6 +265,7 @@ def _noun_mention(
         side,
         ordinal,
         posture=posture,
+        others=others,
     )
     return mention, next_i
 
@@ -374,12 +385,15 @@ def resolve_sentence(
         elif mention.pronoun:
             pronoun_word = mention.text.lower().split()[-1].removesuffix("'s")
             antecedent = _antecedent_of(pronoun_word, marked, last_subject)
-            if is_target and _object_pronoun(pronoun_word, lower, mention.end):
+            opens = not any(not m.target for m in marked)  # "Next to him, a man sits"
+            if is_target and not opens and _object_pronoun(pronoun_word, lower, mention.end):
                 # "the catcher kneels behind him": not the catcher
                 antecedent = _other_than(antecedent, before + marked)
             mention = replace(mention, antecedent=antecedent, target=is_target)
         else:
             mention = replace(mention, target=is_target)
+        if mention.others:
+            mention = _other_people(mention, before + marked, lower, sentence_start)
         # "and": "the man and the woman" make one group.
         if marked and not mention.pronoun and not marked[-1].pronoun:
             between = lower[marked[-1].end : mention.start]
@@ -400,3 +414,24 @@ def resolve_sentence(
         if not mention.target or RELATIVE_AFTER.match(lower[mention.end : sentence_end]):
             last_subject = mention
     return marked
+
+
+def _other_people(
+    mention: Mention, before: list[Mention], lower: str, sentence_start: int
+) -> Mention:
+    """ "Everyone else", "another person": the people named before it are not among them;
+    "next to him, another person": one of his neighbours."""
+    named: dict[tuple[int, str], Mention] = {}
+    for earlier in before:
+        person = earlier.resolved()
+        if person.pronoun or person.vague or person.everyone or person.others:
+            continue
+        named.setdefault((person.start, person.text), person)
+    beside = None
+    if before and before[-1].pronoun and before[-1].target:
+        opening = lower[sentence_start : before[-1].start]
+        after = lower[before[-1].end : mention.start]
+        if _BESIDE.search(opening) and after.strip() == ",":
+            resolved = before[-1].resolved()
+            beside = None if resolved.pronoun else resolved
+    return replace(mention, excluding=tuple(named.values()), beside=beside)

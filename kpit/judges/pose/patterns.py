@@ -56,8 +56,9 @@ _POSTURE = re.compile(
 )
 _KNEELING = re.compile(r"\bon\s+(?:his|her|their|one|both|its)\s+knees?\b")
 _ON_SEAT = re.compile(
-    r"\b(?:sitting|sits|sat|seated|lying|lies|laying|resting|perched|relaxing|reclining)"
-    r"(?:\s+down)?\s+(?:on|in|upon|at)\s+(?:top\s+of\s+)?(?:a|an|the|his|her|their|one\s+of\s+"
+    r"\b(?:sitting|sits|sat|seated|lying|lies|laying|resting|perched|relaxing|reclining|"
+    r"(?<=\bis\s)|(?<=\bare\s))(?:\s+down|\s+upright|\s+comfortably|\s+quietly)?"
+    r"\s*(?<=\s)(?:on|in|upon|at)\s+(?:top\s+of\s+)?(?:a|an|the|his|her|their|one\s+of\s+"
     r"the)?\s*(?:[a-z]+\s+){0,2}?(?P<obj>" + "|".join(SEAT_WORDS) + r")\b"
 )
 _ON_MOUNT = re.compile(
@@ -74,7 +75,7 @@ _ON_BOARD = re.compile(
 _TORSO = (
     (
         re.compile(
-            r"\b(?:bent|bending|bends|leaning|leans|hunched|stooped|stooping)\s+(?:over|"
+            r"\b(?:bent|bending|bends|bend|leaning|leans|lean|hunched|stooped|stooping)\s+(?:over|"
             r"down\s+low|forward\s+at\s+the\s+waist)\b|\bbent\s+at\s+the\s+waist\b|"
             r"\bbending\s+(?:at\s+the\s+waist|down)\b|\bbends\s+down\b"
         ),
@@ -82,14 +83,14 @@ _TORSO = (
     ),
     (
         re.compile(
-            r"\b(?:leaning|leans|leaned|tilted|tilting)\s+(?:slightly\s+|a\s+little\s+)?"
+            r"\b(?:leaning|leans|leaned|lean|tilted|tilting)\s+(?:slightly\s+|a\s+little\s+)?"
             r"(?P<dir>forwards?|backwards?|back)\b"
         ),
         "leaning",
     ),
     (
         re.compile(
-            r"\b(?:leaning|leans|leaned)\s+(?:slightly\s+)?(?:towards?|to)\s+the\s+"
+            r"\b(?:leaning|leans|leaned|lean)\s+(?:slightly\s+)?(?:towards?|to)\s+the\s+"
             r"(?P<dir>left|right)(?:\s+(?:side\s+)?of\s+the\s+(?:image|picture|frame))?\b"
             r"(?!\s+of\b)"
         ),

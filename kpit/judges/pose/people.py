@@ -43,6 +43,10 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
             return people, 1, ""
         return people, ONE_UNKNOWN, "it does not say who"
     mention = mention.resolved()
+    if mention.others:
+        people, why_others = _others(mention, scene)
+        if not people:
+            return [], 1, why_others
     if mention.everyone and share is None:
         return people, None, ""
     number = share if share is not None else mention.number
@@ -86,6 +90,33 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
     if len(candidates) > 1 and need in (1, ONE_UNKNOWN) and not why:
         why = f"it could be any of {len(candidates)} people"
     return candidates, need, why
+
+
+def _named(mention: Mention, scene: Scene) -> list[Someone]:
+    """The people a mention certainly picks out: its one candidate, or all of a definite
+    group it names entirely; none where it leaves them open."""
+    candidates, need, _ = who(mention, scene)
+    if len(candidates) == 1 or (need is None and len(candidates) < len(scene.people)):
+        return candidates
+    return []
+
+
+def _others(mention: Mention, scene: Scene) -> tuple[list[Someone], str]:
+    """Who "everyone else", "another person" may be: not those named before; "next to
+    him, another person": one of his neighbours. Everyone else, with nobody named certainly
+    before, is nobody known."""
+    named = {p.number for earlier in mention.excluding for p in _named(earlier, scene)}
+    if mention.everyone and not named:
+        return [], "it does not say who else"
+    people = [p for p in scene.people if p.number not in named]
+    if mention.beside is not None:
+        anchor = _named(mention.beside, scene)
+        if len(anchor) == 1:
+            ordered = sorted(scene.people, key=lambda p: p.person.box.center[0])
+            at = ordered.index(anchor[0])
+            near = {p.number for p in ordered[max(at - 1, 0) : at + 2]} - {anchor[0].number}
+            people = [p for p in people if p.number in near]
+    return people, "" if people else "nobody else it could be"
 
 
 def _posed(someone: Someone, postures: set[str]) -> bool:

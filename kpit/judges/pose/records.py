@@ -37,6 +37,11 @@ class Mention:
             "the third"): never resolved to a person mentioned before.
         posture: a posture that picks them out ("the kneeling man", "the person sitting"),
             or ``None``.
+        others: "everyone else", "another person", "the other man": people other than those
+            named before.
+        excluding: for ``others``, the mentions named before it in the answer.
+        beside: "next to him, a man...": the mention whose neighbours in the picture it
+            names, or ``None``.
     """
 
     text: str
@@ -56,6 +61,9 @@ class Mention:
     target: bool = False
     vague: bool = False
     posture: str | None = None
+    others: bool = False
+    excluding: tuple[Mention, ...] = ()
+    beside: Mention | None = None
 
     def resolved(self) -> Mention:
         """The mention a pronoun stands for (itself when it is no pronoun)."""
