@@ -230,8 +230,11 @@ def _refuse_unused(ctx: click.Context, judge_name: str) -> None:
     "--generator",
     default="template",
     show_default=True,
+    is_eager=True,
+    callback=_GENERATOR_CHOSEN,
     help="Who writes the questions and references.",
 )
+@_GENERATOR_HELP_OPTIONS
 @click.option("--model", help="The generator's model (e.g. gpt-4o).")
 @base_url_option("the generator")
 @click.option("--pose-notes", is_flag=True, help="Give the writer each person's pose facts.")

@@ -89,6 +89,8 @@ def test_help_gives_whole_summaries(group: tuple[str, ...]) -> None:
          "min_stability: float = 0.75"),
         (["bench", "judge", "--help-options"], "'gpt' judge", "api_key: str | None = None"),
         (["generate", "--generator", "template", "--help-options"], "'template' generator", ""),
+        (["bench", "build", "--generator", "openai", "--help-options"], "'openai' generator",
+         "base_url:"),
     ],
 )  # fmt: skip
 def test_help_options_lists_the_chosen_backend_or_judge(
@@ -100,6 +102,13 @@ def test_help_options_lists_the_chosen_backend_or_judge(
     assert result.stdout.startswith(f"options of the {first} (-O KEY=VALUE):\n")
     assert option in result.stdout
     assert "sk-never-shown" not in result.stdout
+
+
+def test_every_command_that_chooses_a_backend_or_judge_lists_its_options() -> None:
+    for name, command in _commands(cli):
+        chosen = {p.name for p in command.params} & {"generator", "judge_name"}
+        flags = {opt for p in command.params for opt in p.opts}
+        assert not chosen or "--help-options" in flags, f"{name}: no --help-options"
 
 
 def test_help_options_names_an_unknown_judge() -> None:
