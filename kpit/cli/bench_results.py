@@ -32,7 +32,7 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
-from kpit.bench.review import PAIRWISE_ORDERS, failures_path
+from kpit.bench.review import PAIRWISE_ORDERS, failures_path, review_files
 from kpit.cli.bench_inputs import FILE as _FILE
 from kpit.cli.bench_inputs import bench_files, load_bench_files
 from kpit.errors import ConfigError, DataError
@@ -86,6 +86,7 @@ def report(
     Pose judge reviews get a table of their own below (grounding precision, contradictions
     per answer, coverage, count accuracy), never pooled with a GPT judge's scores.
     """
+    reviews = _without_companions(reviews)
     read = [*reviews, *(failures_path(path) for path in reviews)]
     if output is not None:
         claim_outputs([output], read)
@@ -128,6 +129,26 @@ def report(
             raise click.UsageError(f"--plot draws the GPT judge's scores; these files hold "
                                    f"only {kinds} reviews")  # fmt: skip
         plot_scores(results, plot, protocol=protocol)
+
+
+def _without_companions(reviews: tuple[Path, ...]) -> tuple[Path, ...]:
+    """``reviews`` without the failures files and caches of the review files among them
+    (``reviews-*.jsonl`` matches ``reviews-a.jsonl.cache.jsonl`` too), each one left out
+    said on stderr: their reviews would count twice."""
+    given = {path.resolve() for path in reviews}
+    companions: dict[Path, tuple[str, Path]] = {}
+    for path in reviews:
+        _, failures, cache = review_files(path)
+        companions[failures.resolve()] = ("failures file", path)
+        companions[cache.resolve()] = ("cache", path)
+    kept = []
+    for path in reviews:
+        what = companions.get(path.resolve())
+        if what is not None and what[1].resolve() in given and what[1] != path:
+            click.echo(f"left out {path}: the {what[0]} of {what[1]}", err=True)
+            continue
+        kept.append(path)
+    return tuple(kept)
 
 
 def _write_text(path: Path, text: str) -> None:

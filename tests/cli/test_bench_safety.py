@@ -216,3 +216,24 @@ def test_the_library_refuses_a_model_for_the_pose_judge(hpaub: tuple[Path, Path]
     with pytest.raises(kpit.ConfigError, match="model does not apply"):
         kpit.bench.judge_answers(bench, kpit.bench.read_answers(answers), tmp_path / "p.jsonl",
                                  judge="pose", model="gpt-4o")  # fmt: skip
+
+
+def test_a_glob_that_takes_a_judge_s_own_files_counts_each_review_once(tmp_path: Path) -> None:
+    """``kpit bench report reviews-*.jsonl`` also matches each review file's cache
+    (``reviews-a.jsonl.cache.jsonl``) and failures file: they are left out, said so."""
+    first = _write(tmp_path / "reviews-a.jsonl", _reviews(last_category="conv"))
+    second = _reviews(last_category="detail")
+    for review in second:
+        review["model_id"] = "model-b"
+    second_path = _write(tmp_path / "reviews-b.jsonl", second)
+    cache = _write(tmp_path / "reviews-a.jsonl.cache.jsonl", _reviews(last_category="conv"))
+    failures = _write(tmp_path / "reviews-a.failures.jsonl", [])
+    alone = CliRunner().invoke(cli, ["bench", "report", str(first), str(second_path)])
+    globbed = CliRunner().invoke(cli, ["bench", "report", *map(str, sorted(tmp_path.glob(
+        "reviews-*.jsonl")))])  # fmt: skip
+    assert alone.exit_code == 0 and globbed.exit_code == 0, globbed.output
+    assert globbed.stdout == alone.stdout
+    assert f"left out {cache}: the cache of {first}" in globbed.stderr
+    assert f"left out {failures}: the failures file of {first}" in globbed.stderr
+    copied = CliRunner().invoke(cli, ["bench", "report", str(cache), str(second_path)])
+    assert copied.exit_code == 0  # the cache alone is read: its review file is not given
