@@ -157,12 +157,12 @@ def _phrase_mention(
         two = (
             f"{bare} {tokens[j + 1][0].removesuffix(chr(39) + 's')}" if j + 1 < len(tokens) else ""
         )
+        if j > i and lower[tokens[j - 1][2] : tokens[j][1]].strip():  # punctuation in between
+            return None  # "on the right, someone": not one phrase
         if two in PEOPLE_NOUNS and lower[tokens[j][2] : tokens[j + 1][1]].strip() == "":
             return _noun_mention(lower, text, tokens, i, j + 1, words, two)
         if bare in PEOPLE_NOUNS and not (bare == "figure" and not words):
             return _noun_mention(lower, text, tokens, i, j, words, bare)
-        if j > i and lower[tokens[j - 1][2] : tokens[j][1]].strip():  # punctuation in between
-            return None
         opening = j == i and word in DETERMINERS
         of_the = word == "of" and bool(words) and words[-1] in DETERMINERS | set(NUMBER_WORDS)
         after_of = bool(words) and words[-1] == "of" and word in ("the", "these", "those")
