@@ -230,6 +230,7 @@ def _noun_mention(
         side = "middle" if leading.group("middle") else leading.group("side")
         if leading.group("far"):
             side = "far " + side
+        ordinal = None  # "On the far right, the fourth person": the fourth named, not counted
     if place is not None:
         if place.group("from"):
             side = place.group("from_side")
