@@ -204,6 +204,15 @@ _ARMS = (
         "at the side",
     ),
     (
+        re.compile(
+            r"\b(?:lower(?:s|ing|ed)?|drop(?:s|ping|ped)?)\s+(?:his|her|their|the|one)\s+"
+            + _SIDE
+            + _ARM_NOUN
+            + r"\s+(?:down\s+)?(?:to|at|by)\s+(?:his|her|their|the)\s+sides?\b"
+        ),
+        "at the side",
+    ),
+    (
         re.compile(r"\b(?:outstretched|extended|spread)\s+" + _SIDE + r"(?P<noun>arms?)\b"),
         "stretched out",
     ),
