@@ -319,8 +319,8 @@ _COUNT = (
     ),
     re.compile(
         r"(?:^|[.!?]\s+)(?P<n>" + _NUM + r")\s+(?P<noun>people|persons|individuals)\s+"
-        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|in\s+(?:the|this)\s+"
-        r"(?:image|picture|photo|scene|frame)|shown|seen|pictured)\b"
+        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|gathered|in\s+(?:the|this)\s+"
+        r"(?:[a-z]+\s+)?(?:image|picture|photo|scene|frame)|shown|seen|pictured)\b"
     ),
 )
 NEGATION = re.compile(
