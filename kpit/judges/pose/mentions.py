@@ -254,7 +254,10 @@ def _noun_mention(
         while next_i < len(tokens) and tokens[next_i][1] < end:
             next_i += 1
     if ordinal is not None and side is None:
-        ordinal = None  # "the first man" says nothing about where he is
+        if definite and ordinal > 1 and _from_the_left(lower[:start]):
+            side = "left"  # "On the far left, a man... Beside him, a woman... The third person"
+        else:
+            ordinal = None  # "the first man" says nothing about where he is
     posture = next((POSTURE_WORD[w] for w in words if w in _PICKING_POSTURES), None)
     after = _POSTURE_AFTER.match(lower, tokens[j][2])
     if posture is None and place is None and after is not None:
@@ -299,6 +302,19 @@ _HOLDING_AFTER = re.compile(
 whose hand is at it."""
 
 
+_LEFT_PLACE = re.compile(r"\b(?:on|at|to)\s+the\s+(?:far\s+|very\s+)?left\b")
+_RIGHT_PLACE = re.compile(
+    r"\b(?:on|at|to|from)\s+the\s+(?:far\s+|very\s+)?right\b"
+    r"(?!\s+(?:hand|arm|leg|foot|knee|elbow|shoulder|hip)s?\b)"
+)
+
+
+def _from_the_left(before: str) -> bool:
+    """Whether the text before names people from the left of the picture and none on the
+    right yet: then "the third person" is the third from the left."""
+    return bool(_LEFT_PLACE.search(before)) and not _RIGHT_PLACE.search(before)
+
+
 def _noun_less(lower: str, text: str, match: re.Match[str]) -> Mention:
     """ "The one on the right", "the two on the left": a place names them; without one
     ("the first", "the other") they are someone unnamed."""
@@ -316,6 +332,11 @@ def _noun_less(lower: str, text: str, match: re.Match[str]) -> Mention:
         known = number if plural and match.group("what") not in ("others", "rest") else None
         return Mention(text[start : place.end()], start, place.end(), "person", None, plural,
                        True, known, side=side)  # fmt: skip
+    ordinal = ORDINALS.get(match.group("what"))
+    if ordinal is not None and _from_the_left(lower[:start]):
+        # "the two on the left kneel: the first holds a cup, the second..."
+        return Mention(text[start:end], start, end, "person", None, False, True,
+                       side="left", ordinal=ordinal)  # fmt: skip
     return Mention(text[start:end], start, end, plural=(number or 1) > 1, pronoun=True, vague=True)
 
 

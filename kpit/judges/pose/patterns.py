@@ -319,7 +319,7 @@ _COUNT = (
     ),
     re.compile(
         r"(?:^|[.!?]\s+)(?P<n>" + _NUM + r")\s+(?P<noun>people|persons|individuals)\s+"
-        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|gathered|in\s+(?:the|this)\s+"
+        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|gathered|lined\s+up|in\s+(?:the|this)\s+"
         r"(?:[a-z]+\s+)?(?:image|picture|photo|scene|frame)|shown|seen|pictured)\b"
     ),
 )
