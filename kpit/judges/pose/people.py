@@ -68,7 +68,14 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
         held = [p for p in candidates if _holds(p, mention.holding)]
         if held and (mention.number is None or mention.number <= len(held)):
             candidates = held
-    if mention.side is not None:
+    if mention.side is not None and mention.others:
+        # "In the middle, another person": the middle of the picture, not of the others
+        in_place = by_place(scene.people, mention.side, mention.ordinal)
+        others = {p.number for p in candidates}
+        candidates = [p for p in in_place if p.number in others]
+        if not candidates:
+            return [], 1, f"nobody else is {mention.side} (of {len(scene.people)} people)"
+    elif mention.side is not None:
         in_place = by_place(candidates, mention.side, mention.ordinal)
         if len(candidates) < len(people) and in_place != by_place(
             people, mention.side, mention.ordinal
