@@ -55,6 +55,8 @@ _POSTURE = re.compile(
     r"posture|position\s+of\s+the\s+\w+|out\b|against))"
 )
 _KNEELING = re.compile(r"\bon\s+(?:his|her|their|one|both|its)\s+knees?\b")
+_SQUAT = re.compile(r"\bin\s+an?\s+(?:(?:deep|low|full|half|wide)\s+)?squat\b")
+_CROUCH = re.compile(r"\bin\s+an?\s+(?:(?:deep|low|slight)\s+)?crouch\b")
 _ON_SEAT = re.compile(
     r"\b(?:sitting|sits|sat|seated|lying|lies|laying|resting|perched|relaxing|reclining|"
     r"(?<=\bis\s)|(?<=\bare\s))(?:\s+down|\s+upright|\s+comfortably|\s+quietly)?"
@@ -290,7 +292,8 @@ _HOLDS = (
         + r"(?:hands?)\b)?"
     ),
     re.compile(
-        r"\b" + _OBJECT + r"s?\s+(?:in|with)\s+(?:his|her|their|the|both)\s+" + _SIDE + r"hands?\b"
+        r"\b" + _OBJECT + r"s?\s+(?:in|with)\s+(?:(?:his|her|their|the|both)\s+" + _SIDE
+        + r"hands?|hand)\b"
     ),
     re.compile(
         _SIDE + r"(?P<noun>hands?)\s+(?:" + _VERB_BE + r"\s+)?(?:near|on|at|around|"
@@ -342,7 +345,12 @@ Search = tuple[re.Pattern[str], Mapping[str, str]]
 """A pattern and the groups it adds to each of its matches."""
 
 COUNT: tuple[Search, ...] = tuple((pattern, {}) for pattern in _COUNT)
-POSTURE: tuple[Search, ...] = ((_POSTURE, {}), (_KNEELING, {"word": "kneeling"}))
+POSTURE: tuple[Search, ...] = (
+    (_POSTURE, {}),
+    (_KNEELING, {"word": "kneeling"}),
+    (_SQUAT, {"word": "squatting"}),
+    (_CROUCH, {"word": "crouching"}),
+)
 TORSO: tuple[Search, ...] = tuple((pattern, {"label": label}) for pattern, label in _TORSO)
 HEAD: tuple[Search, ...] = tuple((pattern, {"label": label}) for pattern, label in _HEAD)
 FACING: tuple[Search, ...] = tuple((pattern, {"label": label}) for pattern, label in _FACING)
