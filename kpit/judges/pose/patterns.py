@@ -292,7 +292,10 @@ _HOLDS = (
         + r"(?:hands?)\b)?"
     ),
     re.compile(
-        r"\b" + _OBJECT + r"s?\s+(?:in|with)\s+(?:(?:his|her|their|the|both)\s+" + _SIDE
+        r"\b"
+        + _OBJECT
+        + r"s?\s+(?:in|with)\s+(?:(?:his|her|their|the|both)\s+"
+        + _SIDE
         + r"hands?|hand)\b"
     ),
     re.compile(
