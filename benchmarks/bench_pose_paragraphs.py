@@ -10,7 +10,10 @@ development half (``dev-2``). Round 2 wrote a fresh held-out set (now ``dev-3/``
 answers, 58 flips, new synthetic images) before changing any rule, measured it once with
 round 1's rules (:data:`ROUND_1`), and tuned its rules on ``dev`` and ``dev-2`` only; round 3
 read that set's errors, so it became a third development half (``dev-3``), and wrote a fresh
-held-out set (``held-out-3/``) before changing any rule. See the corpus's README.
+held-out set (``held-out-3/``: 32 answers, 57 flips) before changing any rule, measured it
+once with round 2's rules (:data:`ROUND_2`), and tuned round 3's rules (``pose-rules-5``) on
+``dev``, ``dev-2`` and ``dev-3`` only; ``--errors`` lists no held-out errors. See the
+corpus's README.
 
 For each half it reports:
 
@@ -27,7 +30,7 @@ The baseline is the judge before the rules this corpus was made for (kpit at com
 the question's person started the chain of pronouns, "two of them" was not read as two of a
 group, and a group no assignment of people could satisfy was left undecidable), measured on
 this same corpus and kept in :data:`BEFORE`, since that judge is no longer in the code;
-:data:`ROUND_1` keeps round 1's rules' figures the same way.
+:data:`ROUND_1` and :data:`ROUND_2` keep round 1's and round 2's rules' figures the same way.
 
     python benchmarks/bench_pose_paragraphs.py [--errors dev|dev-2|dev-3] [--quick]
 """
