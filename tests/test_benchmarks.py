@@ -41,10 +41,11 @@ FIGURES = {
     "bench_openai.py": [r"kpit / sequential \d+x"],
     "bench_pose.py": [r"ratio batch / one-by-one: \d+x"],
     "bench_pose_paragraphs.py": [
-        r"held-out: \d+ answers",
+        r"held-out-3: \d+ answers",
         r"goals: false contradictions <= 1% (?:met|NOT met), flips found >= 95% (?:met|NOT met)",
         r"now / before: false contradictions \d+\.\d% / \d+\.\d%",
         r"now / round 1: false contradictions \d+\.\d% / \d+\.\d%",
+        r"now / round 2: false contradictions \d+\.\d% / \d+\.\d%",
     ],
     "bench_quality.py": [r"held-out: precision \d\.\d\d, recall \d\.\d\d", r"now / before \d"],
     "bench_tokens.py": [r"compact now +\d+\.\d +\d\.\d{3}", r"\d+\.\d% fewer, met"],

@@ -286,7 +286,7 @@ def test_judge_answers_dispatches_to_the_pose_judge(hpaub: Path, tmp_path: Path)
     assert written == records and [r["question_id"] for r in written] == list(range(12))
     assert {r["kind"] for r in written} == {"pose"}
     first = written[0]
-    assert first["judge"] == {"name": "pose", "model": "pose-rules-4", "rules": "pose-rules-4",
+    assert first["judge"] == {"name": "pose", "model": "pose-rules-5", "rules": "pose-rules-5",
                               "min_confidence": 0.6, "min_stability": 0.75}  # fmt: skip
     assert {"claims", "precision", "coverage", "count_correct", "text"} <= set(first)
     claim = first["claims"][0]

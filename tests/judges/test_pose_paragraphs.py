@@ -197,6 +197,92 @@ def test_alternatives_claim_nothing(text: str, read: list[str]) -> None:
     assert [c.label for c in extract_claims(text)] == read
 
 
+# --- round 3: places, enumerations, what is held, guesses, "both" ---------------------------
+
+
+def test_a_place_that_opens_a_sentence_names_its_subject() -> None:
+    # three people: standing on a skateboard, lying (middle), standing on skis (right)
+    ctx = synthetic_context(np.random.default_rng(126), 3, image_id=126)
+    text = ("In the middle, a person is lying on the ground. On the right, someone stands on "
+            "skis with the right hand raised above the head.")  # fmt: skip
+    review = _assess(ctx, text)
+    assert [(c.claim.label, c.status, c.people) for c in review.claims][1:] == [
+        ("skis", "supported", (3,)), ("standing", "supported", (3,)),
+        ("hand above the head", "supported", (3,))]  # fmt: skip
+    # an ordinal after such a place counts who is named, not where: the fourth on the far right
+    ctx4 = synthetic_context(np.random.default_rng(128), 4, image_id=128)
+    fourth = _assess(ctx4, "On the far right, the fourth person leans to the left.")
+    assert (fourth.claims[0].status, fourth.claims[0].people) == ("supported", (4,))
+
+
+def test_people_named_from_the_left_are_counted_from_the_left() -> None:
+    # four people left to right: walking on skis, crouching, kneeling, standing
+    ctx = synthetic_context(np.random.default_rng(115), 4, image_id=115)
+    text = (
+        "On the far left, a skier strides along. Beside him, a person crouches. "
+        "The third person {}."
+    )
+    assert _statuses(_assess(ctx, text.format("kneels")))[-1] == ("kneeling", "supported")
+    assert _statuses(_assess(ctx, text.format("stands")))[-1] == ("standing", "contradicted")
+    # with nobody named on the left first, "the third person" is still nobody known
+    alone = _assess(ctx, "Four people are here. The third person stands.")
+    assert alone.claims[-1].status == "undecidable"
+    # nor once someone on the right was named
+    right = _assess(ctx, "On the right, a man stands. The third person stands.")
+    assert right.claims[-1].status == "undecidable"
+
+
+def test_the_person_holding_an_object_is_whose_hand_is_at_it() -> None:
+    # two people: the one on the left faces the camera, the other (umbrella in the right hand)
+    # is in profile, facing the left of the image
+    ctx = synthetic_context(np.random.default_rng(122), 2, image_id=122)
+    text = "The person holding the umbrella is turned in profile, facing the {} of the picture."
+    assert _statuses(_assess(ctx, text.format("left side")))[-1] == (
+        "in profile, facing the left of the image", "supported")  # fmt: skip
+    assert _statuses(_assess(ctx, text.format("right side")))[-1][1] == "contradicted"
+    assert _assess(ctx, "The person is facing the camera.").claims[0].status == "undecidable"
+
+
+def test_a_guess_after_the_subject_is_not_the_subject(sample: kpit.CocoContexts) -> None:
+    ctx = sample.get(196141)  # the man on the far left stands (16 of 16 re-annotations)
+    text = "The man on the far left, perhaps an umpire or a coach, {} and watches."
+    review = _assess(ctx, text.format("kneels"))
+    assert (review.claims[0].status, review.claims[0].people) == ("contradicted", (5,))
+    assert _assess(ctx, text.format("stands")).claims[0].status == "supported"
+
+
+def test_in_between_both_another_in_the_middle_and_lowered_arms() -> None:
+    ctx = synthetic_context(np.random.default_rng(126), 3, image_id=126)
+    between = _assess(ctx, "The person in between lies on the ground.")
+    assert (between.claims[0].status, between.claims[0].people) == ("supported", (2,))
+    both = _assess(ctx, "The skateboarder and the skier both kneel.")
+    assert _statuses(both) == [("kneeling", "contradicted")]
+    # three people: "another person" in the middle is the middle one, not the middle of two
+    ctx121 = synthetic_context(np.random.default_rng(121), 3, image_id=121)
+    middle = _assess(ctx121, "On the left, a person sits. In the middle, another person is "
+                     "holding a frisbee.")  # fmt: skip
+    assert (middle.claims[-1].status, middle.claims[-1].people) == ("supported", (2,))
+    lowered = _assess(ctx121, "The person on the right is lowering the right arm to the side.")
+    assert _statuses(lowered) == [("at the side", "contradicted")]
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("Three people appear in this busy scene.", [("count", "3")]),
+        ("Four people are gathered close together.", [("count", "4")]),
+        ("Four people are lined up across the picture.", [("count", "4")]),
+        ("Two people are sitting on a bench.", [("on", "bench"), ("posture", "sitting")]),
+        ("The catcher is in a deep squat.", [("posture", "squatting")]),
+        ("He is in a low crouch.", [("posture", "crouching")]),
+        ("He waits, bat in hand.", [("holds", "baseball bat")]),
+        ("He has a squat build.", []),
+    ],
+)
+def test_round_3_readings(text: str, read: list[tuple[str, str]]) -> None:
+    assert [(c.kind, c.label) for c in extract_claims(text)] == read
+
+
 _WORDS = (
     "two of them",
     "one of the",
@@ -234,6 +320,14 @@ _WORDS = (
     "or",
     "lean",
     "on a chair",
+    "someone",
+    "on the right,",
+    "the third person",
+    "holding the umbrella",
+    "perhaps an umpire or",
+    "in between",
+    "both",
+    "in a deep squat",
 )
 
 
@@ -260,14 +354,16 @@ def test_any_group_claim_gets_a_verdict(sample: kpit.CocoContexts, words: list[s
 
 
 def _corpus() -> list[tuple[str, dict[str, Any]]]:
-    paths = sorted(CORPUS.glob("*.json")) + sorted((CORPUS / "held-out").glob("*.json"))
+    paths = sorted(CORPUS.glob("*.json"))
+    for sub in ("dev-3", "held-out-3"):
+        paths += sorted((CORPUS / sub).glob("*.json"))
     return [(f"{path.parent.name}/{path.name}", answer) for path in paths
             for answer in json.loads(path.read_text(encoding="utf-8"))["answers"]]  # fmt: skip
 
 
 def test_the_corpus_is_labelled_and_split_by_its_rule() -> None:
     answers = _corpus()
-    assert len(answers) >= 90
+    assert len(answers) >= 120
     text = " ".join(a["answer"].lower() for _, a in answers)
     for role in ("batter", "catcher", "umpire", "skier", "vendor", "tennis player"):
         assert role in text
@@ -277,8 +373,10 @@ def test_the_corpus_is_labelled_and_split_by_its_rule() -> None:
         sentences = re.findall(r"[^.!?]+[.!?]", answer["answer"])
         assert 3 <= len(sentences) <= 6, answer["id"]
         number = int(answer["id"].rsplit("-", 1)[1])
-        if name.startswith("held-out/"):  # round 2: written after round 1's rules, all held out
-            assert answer["split"] == "held-out" and "-r2-" in answer["id"], answer["id"]
+        if name.startswith("dev-3/"):  # round 2's held-out set, seen in round 3
+            assert answer["split"] == "dev-3" and "-r2-" in answer["id"], answer["id"]
+        elif name.startswith("held-out-3/"):  # round 3: written after round 2's rules
+            assert answer["split"] == "held-out-3" and "-r3-" in answer["id"], answer["id"]
         else:
             assert answer["split"] == ("dev" if number % 2 else "dev-2"), answer["id"]
         for claim in answer["claims"]:
@@ -287,10 +385,11 @@ def test_the_corpus_is_labelled_and_split_by_its_rule() -> None:
             assert claim["status"] in ("supported", "contradicted", "undecidable")
         for flip in answer["flips"]:
             assert answer["answer"].count(flip["replace"]) == 1, (answer["id"], flip)
-    halves = [sum(a["split"] == s for _, a in answers) for s in ("dev", "dev-2", "held-out")]
-    assert min(halves) >= 25 and halves[2] >= 30
-    held_out = [a for _, a in answers if a["split"] == "held-out"]
-    assert sum(len(a["flips"]) for a in held_out) >= 30
+    splits = ("dev", "dev-2", "dev-3", "held-out-3")
+    halves = [sum(a["split"] == s for _, a in answers) for s in splits]
+    assert min(halves) >= 25 and min(halves[2:]) >= 30
+    for split in splits[2:]:
+        assert sum(len(a["flips"]) for _, a in answers if a["split"] == split) >= 30
 
 
 def _benchmark() -> Any:
@@ -303,19 +402,20 @@ def _benchmark() -> Any:
     return module
 
 
-def test_the_figures_on_both_halves() -> None:
+def test_the_figures_on_every_half() -> None:
     bench = _benchmark()
     halves = dict(bench.halves(bench.load_corpus()))
     judge = PoseJudge()
-    dev, dev2, held = (bench.measure(halves[s], judge) for s in ("dev", "dev-2", "held-out"))
-    # the goals on the halves the rules were tuned on: at most 1% false contradictions, at
-    # least 95% of flips found
-    for tally in (dev, dev2):
-        assert tally.false_contradictions <= 0.01 * tally.read, tally.errors
-        assert tally.found >= 0.95 * tally.flips, tally.errors
-        assert tally.covered >= 0.9 * tally.decidable
-    # the fresh held-out set misses both goals (5/177 false contradictions, 50/58 flips
-    # found; round 1's rules: 5/175, 49/58): a floor against losing ground, not the goal
-    assert held.flips == 58 and held.found >= 50
-    assert held.false_contradictions <= 5
-    assert held.covered >= 133 and held.decidable == 163
+    tallies = {split: bench.measure(halves[split], judge) for split in bench.SPLITS}
+    # the goals on every half: at most 1% false contradictions, at least 95% of flips found;
+    # dev, dev-2 and dev-3 were tuned on, held-out-3 never (its errors are not read)
+    for split, tally in tallies.items():
+        assert tally.false_contradictions <= 0.01 * tally.read, (split, tally.errors)
+        assert tally.found >= 0.95 * tally.flips, (split, tally.errors)
+    for split in ("dev", "dev-2", "dev-3"):
+        assert tallies[split].covered >= 0.9 * tallies[split].decidable, split
+    # held-out-3 with pose-rules-5: 1/169 false contradictions, 55/57 flips, coverage
+    # 146/170 (with round 2's rules, its one measurement before round 3: 8/167, 47/57, 129/170)
+    held = tallies["held-out-3"]
+    assert held.flips == 57 and held.decidable == 170
+    assert held.covered >= 146

@@ -30,7 +30,12 @@ question it answers is never read), nouns ("the man", "two players", "both skier
 "everyone", "nobody", "two of them", "one of the kneeling people") with their place in the
 picture ("on the far left", "in the middle", "the second person from the left", "the
 leftmost woman", "On the far right, a man...", "the one on the left"), roles ("the batter",
-"the catcher") and postures ("the person kneeling"); "the first", "the other" name nobody. "Everyone
+"the catcher"), postures ("the person kneeling") and what is in their hand ("the person holding
+the umbrella", "the man with the bat"); "the first", "the other" name nobody, except in an
+answer that names people from the left (and nobody on the right yet), where "the third
+person", "the first" and "the second" count from the left. A guess set off after the subject
+("the man on the right, perhaps an umpire or a coach, kneels") is not who the sentence
+speaks of; "in between" is the middle. "Everyone
 else", "another person", "the other man" are not those named before them ("everyone else"
 with nobody named before is nobody known), and "next to him, another person" is one of his
 neighbours in the picture. One side of "standing or squatting" is no claim (two words for

@@ -61,7 +61,7 @@ __all__ = [
     "reannotated",
 ]
 
-RULES_VERSION = "pose-rules-4"
+RULES_VERSION = "pose-rules-5"
 """The version of the claim and decision rules; review files record it."""
 
 

@@ -21,6 +21,7 @@ from kpit.judges.pose.vocabulary import (
     NOBODY_PHRASES,
     NOT_ADJECTIVE,
     NUMBER_WORDS,
+    OBJECT_WORDS,
     ORDINALS,
     PEOPLE_NOUNS,
     PLURAL_NOUNS,
@@ -41,7 +42,8 @@ _PLACE = re.compile(
     r"photo|photograph|frame|scene)\w)(?:\s+of\s+the\s+(?:image|picture|photo|photograph|frame|"
     r"scene))?"
     r"|in\s+the\s+(?P<middle>middle|center|centre)(?:\s+of\s+the\s+(?:image|picture|photo|"
-    r"frame|scene|group))?)"
+    r"frame|scene|group))?"
+    r"|in\s+(?P<between>between)(?:\s+them)?(?!\s+(?:the|a|an|his|her|their|two)\b))"
 )
 
 
@@ -76,6 +78,13 @@ the sentence then names."""
 
 _ELSE = re.compile(r"\s+else\b")
 """After "everyone", "everybody": everyone but those named before."""
+
+_APPOSITIVE = re.compile(
+    r",\s*(?:perhaps|possibly|probably|likely|maybe|apparently)\s+"
+    r"(?:(?:an?|the)\s+[a-z]+\s+or\s+)?$"
+)
+"""A guess set off after the subject ("the man on the right, perhaps an umpire or a coach,
+kneels"): the words it names are not who the sentence speaks of."""
 
 _BESIDE = re.compile(r"(?:^|[.!?;:])\s*(?:next\s+to|beside)\s+$")
 """Words before a pronoun that opens a sentence: "Next to them, another person sits"."""
@@ -157,12 +166,12 @@ def _phrase_mention(
         two = (
             f"{bare} {tokens[j + 1][0].removesuffix(chr(39) + 's')}" if j + 1 < len(tokens) else ""
         )
+        if j > i and lower[tokens[j - 1][2] : tokens[j][1]].strip():  # punctuation in between
+            return None  # "on the right, someone": not one phrase
         if two in PEOPLE_NOUNS and lower[tokens[j][2] : tokens[j + 1][1]].strip() == "":
             return _noun_mention(lower, text, tokens, i, j + 1, words, two)
         if bare in PEOPLE_NOUNS and not (bare == "figure" and not words):
             return _noun_mention(lower, text, tokens, i, j, words, bare)
-        if j > i and lower[tokens[j - 1][2] : tokens[j][1]].strip():  # punctuation in between
-            return None
         opening = j == i and word in DETERMINERS
         of_the = word == "of" and bool(words) and words[-1] in DETERMINERS | set(NUMBER_WORDS)
         after_of = bool(words) and words[-1] == "of" and word in ("the", "these", "those")
@@ -230,6 +239,7 @@ def _noun_mention(
         side = "middle" if leading.group("middle") else leading.group("side")
         if leading.group("far"):
             side = "far " + side
+        ordinal = None  # "On the far right, the fourth person": the fourth named, not counted
     if place is not None:
         if place.group("from"):
             side = place.group("from_side")
@@ -238,17 +248,22 @@ def _noun_mention(
             side = ("far " if place.group("far") else "") + place.group("side")
             if ordinal is not None:
                 side = side.removeprefix("far ")
-        elif place.group("middle"):
+        elif place.group("middle") or place.group("between"):
             side = "middle"
         end = place.end()
         while next_i < len(tokens) and tokens[next_i][1] < end:
             next_i += 1
     if ordinal is not None and side is None:
-        ordinal = None  # "the first man" says nothing about where he is
+        if definite and ordinal > 1 and _from_the_left(lower[:start]):
+            side = "left"  # "On the far left, a man... Beside him, a woman... The third person"
+        else:
+            ordinal = None  # "the first man" says nothing about where he is
     posture = next((POSTURE_WORD[w] for w in words if w in _PICKING_POSTURES), None)
     after = _POSTURE_AFTER.match(lower, tokens[j][2])
     if posture is None and place is None and after is not None:
         posture = POSTURE_WORD[after.group(1)]
+    held = _HOLDING_AFTER.match(lower, tokens[j][2]) if place is None else None
+    holding = OBJECT_WORDS.get(re.sub(r"\s+", " ", held.group("obj"))) if held else None
     if side is not None:
         definite = True
     mention = Mention(
@@ -265,6 +280,7 @@ def _noun_mention(
         side,
         ordinal,
         posture=posture,
+        holding=holding,
         others=others,
     )
     return mention, next_i
@@ -276,6 +292,28 @@ _PICKING_POSTURES = frozenset(
 _POSTURE_AFTER = re.compile(r"\s+(" + "|".join(sorted(_PICKING_POSTURES)) + r")\b")
 """A posture word right after a noun: "the person kneeling" is the one who kneels."""
 
+_HOLDING_AFTER = re.compile(
+    r"\s+(?:(?:who\s+is|that\s+is)\s+)?(?:holding|carrying|with)\s+(?:a|an|the|his|her|their)"
+    r"\s+(?P<obj>"
+    + "|".join(sorted((re.escape(w) for w in OBJECT_WORDS), key=len, reverse=True))
+    + r")\b"
+)
+"""An object in the hand right after a noun: "the person holding the umbrella" is the one
+whose hand is at it."""
+
+
+_LEFT_PLACE = re.compile(r"\b(?:on|at|to)\s+the\s+(?:far\s+|very\s+)?left\b")
+_RIGHT_PLACE = re.compile(
+    r"\b(?:on|at|to|from)\s+the\s+(?:far\s+|very\s+)?right\b"
+    r"(?!\s+(?:hand|arm|leg|foot|knee|elbow|shoulder|hip)s?\b)"
+)
+
+
+def _from_the_left(before: str) -> bool:
+    """Whether the text before names people from the left of the picture and none on the
+    right yet: then "the third person" is the third from the left."""
+    return bool(_LEFT_PLACE.search(before)) and not _RIGHT_PLACE.search(before)
+
 
 def _noun_less(lower: str, text: str, match: re.Match[str]) -> Mention:
     """ "The one on the right", "the two on the left": a place names them; without one
@@ -285,14 +323,20 @@ def _noun_less(lower: str, text: str, match: re.Match[str]) -> Mention:
     if match.group("what") in ("others", "rest"):
         number = 2  # some people, how many unsaid
     place = _PLACE.match(lower, end)
-    if place is not None and (place.group("side") or place.group("middle")):
-        side = "middle" if place.group("middle") else place.group("side")
+    middle = place is not None and bool(place.group("middle") or place.group("between"))
+    if place is not None and (place.group("side") or middle):
+        side = "middle" if middle else place.group("side")
         if place.group("far"):
             side = "far " + side
         plural = (number or 1) > 1
         known = number if plural and match.group("what") not in ("others", "rest") else None
         return Mention(text[start : place.end()], start, place.end(), "person", None, plural,
                        True, known, side=side)  # fmt: skip
+    ordinal = ORDINALS.get(match.group("what"))
+    if ordinal is not None and _from_the_left(lower[:start]):
+        # "the two on the left kneel: the first holds a cup, the second..."
+        return Mention(text[start:end], start, end, "person", None, False, True,
+                       side="left", ordinal=ordinal)  # fmt: skip
     return Mention(text[start:end], start, end, plural=(number or 1) > 1, pronoun=True, vague=True)
 
 
@@ -379,7 +423,7 @@ def resolve_sentence(
             bool(TARGET_BEFORE.search(words_before))
             and not words_before.strip().endswith(",")
             and not _PARTITIVE_BEFORE.search(words_before)  # "two of the others are": subject
-        )
+        ) or bool(marked and _APPOSITIVE.search(words_before))
         if mention.vague:
             mention = replace(mention, target=is_target)
         elif mention.pronoun:

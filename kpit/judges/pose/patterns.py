@@ -55,6 +55,8 @@ _POSTURE = re.compile(
     r"posture|position\s+of\s+the\s+\w+|out\b|against))"
 )
 _KNEELING = re.compile(r"\bon\s+(?:his|her|their|one|both|its)\s+knees?\b")
+_SQUAT = re.compile(r"\bin\s+an?\s+(?:(?:deep|low|full|half|wide)\s+)?squat\b")
+_CROUCH = re.compile(r"\bin\s+an?\s+(?:(?:deep|low|slight)\s+)?crouch\b")
 _ON_SEAT = re.compile(
     r"\b(?:sitting|sits|sat|seated|lying|lies|laying|resting|perched|relaxing|reclining|"
     r"(?<=\bis\s)|(?<=\bare\s))(?:\s+down|\s+upright|\s+comfortably|\s+quietly)?"
@@ -204,6 +206,15 @@ _ARMS = (
         "at the side",
     ),
     (
+        re.compile(
+            r"\b(?:lower(?:s|ing|ed)?|drop(?:s|ping|ped)?)\s+(?:his|her|their|the|one)\s+"
+            + _SIDE
+            + _ARM_NOUN
+            + r"\s+(?:down\s+)?(?:to|at|by)\s+(?:his|her|their|the)\s+sides?\b"
+        ),
+        "at the side",
+    ),
+    (
         re.compile(r"\b(?:outstretched|extended|spread)\s+" + _SIDE + r"(?P<noun>arms?)\b"),
         "stretched out",
     ),
@@ -281,7 +292,11 @@ _HOLDS = (
         + r"(?:hands?)\b)?"
     ),
     re.compile(
-        r"\b" + _OBJECT + r"s?\s+(?:in|with)\s+(?:his|her|their|the|both)\s+" + _SIDE + r"hands?\b"
+        r"\b"
+        + _OBJECT
+        + r"s?\s+(?:in|with)\s+(?:(?:his|her|their|the|both)\s+"
+        + _SIDE
+        + r"hands?|hand)\b"
     ),
     re.compile(
         _SIDE + r"(?P<noun>hands?)\s+(?:" + _VERB_BE + r"\s+)?(?:near|on|at|around|"
@@ -310,8 +325,8 @@ _COUNT = (
     ),
     re.compile(
         r"(?:^|[.!?]\s+)(?P<n>" + _NUM + r")\s+(?P<noun>people|persons|individuals)\s+"
-        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|in\s+(?:the|this)\s+"
-        r"(?:image|picture|photo|scene|frame)|shown|seen|pictured)\b"
+        r"(?:are|is|appear|can\s+be\s+seen)\s+(?:visible|present|gathered|lined\s+up|in\s+(?:the|this)\s+"
+        r"(?:[a-z]+\s+)?(?:image|picture|photo|scene|frame)|shown|seen|pictured)\b"
     ),
 )
 NEGATION = re.compile(
@@ -333,7 +348,12 @@ Search = tuple[re.Pattern[str], Mapping[str, str]]
 """A pattern and the groups it adds to each of its matches."""
 
 COUNT: tuple[Search, ...] = tuple((pattern, {}) for pattern in _COUNT)
-POSTURE: tuple[Search, ...] = ((_POSTURE, {}), (_KNEELING, {"word": "kneeling"}))
+POSTURE: tuple[Search, ...] = (
+    (_POSTURE, {}),
+    (_KNEELING, {"word": "kneeling"}),
+    (_SQUAT, {"word": "squatting"}),
+    (_CROUCH, {"word": "crouching"}),
+)
 TORSO: tuple[Search, ...] = tuple((pattern, {"label": label}) for pattern, label in _TORSO)
 HEAD: tuple[Search, ...] = tuple((pattern, {"label": label}) for pattern, label in _HEAD)
 FACING: tuple[Search, ...] = tuple((pattern, {"label": label}) for pattern, label in _FACING)

@@ -64,7 +64,18 @@ def who(mention: Mention | None, scene: Scene) -> tuple[list[Someone], int | Non
         posed = [p for p in candidates if _posed(p, supports)]
         if posed and (mention.number is None or mention.number <= len(posed)):
             candidates = posed
-    if mention.side is not None:
+    if mention.holding is not None:  # "the person holding the umbrella": whose hand is at it
+        held = [p for p in candidates if _holds(p, mention.holding)]
+        if held and (mention.number is None or mention.number <= len(held)):
+            candidates = held
+    if mention.side is not None and mention.others:
+        # "In the middle, another person": the middle of the picture, not of the others
+        in_place = by_place(scene.people, mention.side, mention.ordinal)
+        others = {p.number for p in candidates}
+        candidates = [p for p in in_place if p.number in others]
+        if not candidates:
+            return [], 1, f"nobody else is {mention.side} (of {len(scene.people)} people)"
+    elif mention.side is not None:
         in_place = by_place(candidates, mention.side, mention.ordinal)
         if len(candidates) < len(people) and in_place != by_place(
             people, mention.side, mention.ordinal
@@ -123,6 +134,11 @@ def _posed(someone: Someone, postures: set[str]) -> bool:
     """Whether a posture fact of ``someone``, of any confidence, is among ``postures``: who a
     phrase picks out, not a verdict, so a fact below the threshold still names them."""
     return any(f.part == "posture" and f.label in postures for f in someone.all_facts)
+
+
+def _holds(someone: Someone, category: str) -> bool:
+    """Whether a hand fact of ``someone``, of any confidence, puts the object there."""
+    return any(f.part == "hand" and f.label == category for f in someone.all_facts)
 
 
 def _some_of(

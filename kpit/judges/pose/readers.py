@@ -119,6 +119,7 @@ def read_posture(reading: Reading) -> Claim | None:
         return None
     if word in BASE_POSTURES:
         before = reading.text[: reading.start].lower().rstrip()
+        before = re.sub(r"\s+(?:both|all)$", "", before)  # "they both stand"
         if not (
             subject is not None
             and (subject.plural or subject.pronoun)

@@ -37,6 +37,8 @@ class Mention:
             "the third"): never resolved to a person mentioned before.
         posture: a posture that picks them out ("the kneeling man", "the person sitting"),
             or ``None``.
+        holding: the COCO category of an object in the hand that picks them out ("the
+            person holding the umbrella", "the man with the bat"), or ``None``.
         others: "everyone else", "another person", "the other man": people other than those
             named before.
         excluding: for ``others``, the mentions named before it in the answer.
@@ -61,6 +63,7 @@ class Mention:
     target: bool = False
     vague: bool = False
     posture: str | None = None
+    holding: str | None = None
     others: bool = False
     excluding: tuple[Mention, ...] = ()
     beside: Mention | None = None
