@@ -14,9 +14,9 @@ from kpit.bench.answer import NOT_ASKED, aanswer_bench, answer_bench, default_mo
 from kpit.bench.build import abuild_bench, bench_context, build_bench
 from kpit.bench.files import Answer, Bench, BenchContext, Question, load_bench, read_answers
 from kpit.bench.page import write_page
+from kpit.bench.pose_report import PoseScore, pose_scores, pose_table
 from kpit.bench.report import (
     PaperScore,
-    PoseScore,
     ReviewFile,
     Score,
     flip_rate,
@@ -24,8 +24,6 @@ from kpit.bench.report import (
     markdown_table,
     paper_scores,
     paper_table,
-    pose_scores,
-    pose_table,
     report_reviews,
     run_spread,
 )

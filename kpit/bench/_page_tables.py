@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kpit.bench.plot import plot_scores
+from kpit.bench.pose_report import pose_scores, pose_table
 from kpit.bench.report import (
     ReviewFile,
     Score,
@@ -20,8 +21,6 @@ from kpit.bench.report import (
     markdown_table,
     paper_scores,
     paper_table,
-    pose_scores,
-    pose_table,
     repeated_note,
     report_reviews,
     run_spread,

@@ -18,6 +18,7 @@ from kpit.bench._pooling import refuse_copies
 from kpit.bench.plot import plot_scores
 from kpit.bench.plugin_report import describe_review, plugin_report
 from kpit.bench.plugin_reviews import is_plugin_kind
+from kpit.bench.pose_report import pose_scores, pose_table
 from kpit.bench.report import (
     ReviewFile,
     category_table,
@@ -26,8 +27,6 @@ from kpit.bench.report import (
     markdown_table,
     paper_scores,
     paper_table,
-    pose_scores,
-    pose_table,
     repeated_note,
     report_reviews,
     run_spread,
