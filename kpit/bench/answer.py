@@ -50,7 +50,7 @@ from kpit.jsonl import read_jsonl, write_jsonl
 from kpit.options import option_names
 from kpit.paths import safe_join
 from kpit.pipeline.run import SignalStop
-from kpit.pipeline.setup import Shard
+from kpit.pipeline.shard import Shard
 from kpit.pipeline.store import RunLock
 from kpit.types import ChatRequest, Message
 

@@ -28,7 +28,7 @@ from kpit.cli.options import (
 )
 from kpit.errors import ConfigError
 from kpit.judges.pose.marks import mark_claims
-from kpit.pipeline.setup import Shard
+from kpit.pipeline.shard import Shard
 from kpit.plugins import get_judge
 
 __all__ = ["bench", "bench_files", "load_bench_files", "mark_claims"]

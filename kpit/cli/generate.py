@@ -21,7 +21,7 @@ from kpit.errors import ConfigError
 from kpit.generators.base import Price
 from kpit.pipeline import DryRun, plan_recipes
 from kpit.pipeline import generate as run_generate
-from kpit.pipeline.setup import Shard
+from kpit.pipeline.shard import Shard
 from kpit.pipeline.stats import run_stats
 from kpit.pipeline.store import Run
 from kpit.prompts.recipes import DEFAULT_RECIPE, FILTER_MODES, split_recipes

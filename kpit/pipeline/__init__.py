@@ -5,7 +5,8 @@ the samples and failures in a run folder, and read its statistics; split a run i
 from kpit.pipeline.merge import MergeResult, check_same_identity, merge_runs, merged_shard
 from kpit.pipeline.plan import DryRun, plan_recipes, plan_run
 from kpit.pipeline.run import SignalStop, agenerate, generate
-from kpit.pipeline.setup import ALL_TASKS, SAME_RENDER, Shard, resolve_tasks, shard_of
+from kpit.pipeline.setup import ALL_TASKS, SAME_RENDER, resolve_tasks
+from kpit.pipeline.shard import Shard, shard_of
 
 __all__ = [
     "ALL_TASKS",

@@ -1,7 +1,7 @@
 """Joining run folders: the shares of one run made on several machines, into one run.
 
 ``kpit generate --shard I/N`` runs one of N shares of a run's requests into its own folder
-(:class:`~kpit.pipeline.setup.Shard`); :func:`merge_runs` (``kpit merge RUN1 RUN2 ... -o
+(:class:`~kpit.pipeline.shard.Shard`); :func:`merge_runs` (``kpit merge RUN1 RUN2 ... -o
 RUN``) joins such folders into one run folder, as if one machine had made it:
 
 - the runs must have one identity: the settings a resume must keep (seed, prompt options,
@@ -45,7 +45,8 @@ from kpit.errors import ConfigError
 from kpit.jsonl import write_json, write_jsonl
 from kpit.paths import check_output
 from kpit.pipeline.sessions import add_totals, recover_sessions
-from kpit.pipeline.setup import RESUME_DEFAULTS, RESUME_KEYS, Shard
+from kpit.pipeline.setup import RESUME_DEFAULTS, RESUME_KEYS
+from kpit.pipeline.shard import Shard
 from kpit.pipeline.store import (
     FAILURES,
     LOCK,
