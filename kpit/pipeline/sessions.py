@@ -90,7 +90,7 @@ _BY_ENDPOINT = ("answered", "failed", "set_aside")
 
 def _add_endpoints(earlier: Any, session: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each endpoint's figures (by URL, no credentials) over the run: its counts added, its
-    learned limits the latest known."""
+    learned limits the latest known, its lowest concurrency the lowest of all."""
     out = {url: dict(figures) for url, figures in (earlier or {}).items()
            if isinstance(figures, Mapping)} if isinstance(earlier, Mapping) else {}  # fmt: skip
     for url, figures in session.items():
@@ -103,6 +103,10 @@ def _add_endpoints(earlier: Any, session: Mapping[str, Any]) -> dict[str, dict[s
                 mine[key] = int(mine.get(key) or 0) + value
         if figures.get("learned_limits") is not None:
             mine["learned_limits"] = figures["learned_limits"]
+        lowest = figures.get("concurrency_lowest")
+        if isinstance(lowest, int):
+            before = mine.get("concurrency_lowest")
+            mine["concurrency_lowest"] = min(before, lowest) if isinstance(before, int) else lowest
     return out
 
 

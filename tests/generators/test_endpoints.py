@@ -25,6 +25,8 @@ from kpit import generate as kpit_generate
 from kpit import load_coco
 from kpit.cli.options import backend_options
 from kpit.errors import ConfigError
+from kpit.generators.openai._books import never_connected
+from kpit.generators.openai._client import response_class
 from kpit.generators.openai.batch import OpenAIBatchGenerator
 from kpit.generators.openai.chat import OpenAIGenerator
 from kpit.generators.openai.credentials import split_url
@@ -219,7 +221,8 @@ def test_a_run_spreads_over_every_endpoint_and_counts_what_each_answered(
     assert [counts[url]["answered"] for url in shown] == [len(s.chat_requests) for s in servers]
     assert sum(c["answered"] for c in counts.values()) == 12
     assert manifest["totals"]["endpoints"] == {
-        url: {"answered": c["answered"], "failed": 0, "set_aside": 0} for url, c in counts.items()
+        url: {"answered": c["answered"], "failed": 0, "set_aside": 0, "concurrency_lowest": 2}
+        for url, c in counts.items()
     }
 
 
@@ -376,3 +379,121 @@ def test_a_server_that_answers_500_is_set_aside_and_the_others_do_the_work(
     assert figures[broken.base_url]["failed"] == len(broken.chat_requests) >= STRIKES
     assert figures[broken.base_url]["set_aside"] == 1  # and never tried again within 30 s
     assert sum(figures[s.base_url]["answered"] for s in (servers[0], servers[2])) == 12
+
+
+# --- found in review ----------------------------------------------------------------------
+
+
+def test_a_connect_timeout_counts_against_the_endpoint() -> None:
+    """A host that drops the packets times out connecting: the ``openai`` client calls it
+    a timeout, but nothing reached the server, so it is a failure to connect."""
+    import importlib
+
+    import openai
+
+    httpx: Any = importlib.import_module(response_class().__module__.split(".")[0])
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    try:
+        try:
+            raise httpx.ConnectTimeout("timed out", request=request)
+        except httpx.ConnectTimeout as inner:
+            raise openai.APITimeoutError(request=request) from inner
+    except openai.APITimeoutError as exc:
+        assert never_connected(exc)
+    try:
+        try:
+            raise httpx.ReadTimeout("timed out", request=request)
+        except httpx.ReadTimeout as inner:
+            raise openai.APITimeoutError(request=request) from inner
+    except openai.APITimeoutError as exc:
+        assert not never_connected(exc)  # it was sent: the server is slow, not down
+
+
+def test_an_endpoint_on_trial_is_not_ready_for_a_second_request() -> None:
+    now = [0.0]
+
+    async def main() -> None:
+        endpoints = pool(2, clock=lambda: now[0], cooldown=5.0)
+        dead = endpoints.all[0]
+        for _ in range(STRIKES):
+            endpoints.failed(dead, "connection", taken_at=now[0])
+        now[0] = 5.0
+        trial, _ = await endpoints.take(avoid={1})  # type: ignore[misc]
+        assert trial is dead
+        assert not endpoints.ready_besides({1})  # its trial is in flight: not ready
+        assert endpoints.ready_besides({0})
+
+    asyncio.run(main())
+
+
+def test_failures_of_attempts_sent_before_a_set_aside_do_not_lengthen_it() -> None:
+    now = [0.0]
+    endpoints = pool(2, clock=lambda: now[0], cooldown=5.0)
+    dead = endpoints.all[0]
+    for _ in range(STRIKES):
+        endpoints.failed(dead, "connection", taken_at=0.0)
+    assert (dead.aside_until, dead.set_aside) == (5.0, 1)
+    now[0] = 6.0  # the cool-down is over, and a long request sent at 0.0 fails only now
+    assert endpoints.failed(dead, "connection", taken_at=0.0)
+    assert (dead.aside_until, dead.set_aside, dead.failed) == (5.0, 1, STRIKES + 1)
+    endpoints.failed(dead, "connection", taken_at=6.0)  # its trial, sent after: aside again
+    assert (dead.aside_until, dead.set_aside) == (16.0, 2)
+
+
+def test_an_endpoint_pausing_for_a_spent_budget_is_chosen_last() -> None:
+    async def main() -> int:
+        endpoints = pool(2, slots=4)
+        endpoints.all[0].limiter.pause(30.0)  # a 429 said its budget is spent
+        first, _ = await endpoints.take()
+        second, _ = await endpoints.take()
+        assert first.index == second.index == 1  # busier, but not paused
+        return first.index
+
+    assert asyncio.run(main()) == 1
+
+
+def test_a_stopping_run_wakes_the_requests_waiting_for_an_endpoint() -> None:
+    async def main() -> object:
+        endpoints = pool(2, cooldown=3600.0)  # aside for an hour
+        for endpoint in endpoints.all:
+            for _ in range(STRIKES):
+                endpoints.failed(endpoint, "connection")
+        stop = [False]
+        waiting = asyncio.ensure_future(endpoints.take(stopped=lambda: stop[0]))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        stop[0] = True
+        endpoints.wake()
+        return await asyncio.wait_for(waiting, HANG)
+
+    assert asyncio.run(main()) is None
+
+
+def test_servers_shown_alike_are_told_apart_and_azure_is_named() -> None:
+    backend = OpenAIGenerator(api_key=KEY, base_url=[
+        "http://a:pw1@127.0.0.1:1/v1", "http://b:pw2@127.0.0.1:1/v1"])  # fmt: skip
+    assert sorted(backend.totals()["endpoints"]) == ["http://***@127.0.0.1:1/v1 #1",
+                                                     "http://***@127.0.0.1:1/v1 #2"]  # fmt: skip
+    azure = OpenAIGenerator("deployment", api_key=KEY,
+                            azure_endpoint="https://name.openai.azure.com")  # fmt: skip
+    assert list(azure.totals()["endpoints"]) == ["https://name.openai.azure.com"]
+    with pytest.raises(ConfigError, match="named twice"):
+        OpenAIGenerator(api_key=KEY, base_url=["http://a:1/v1", "http://a:1/v1/"])
+
+
+@pytest.mark.slow
+def test_every_endpoint_is_kept_busy_however_many_there_are(tmp_path: Path) -> None:
+    """Five servers at one call each: five in flight at once (the workers scale with the
+    servers; four per call in flight overall held it to four)."""
+    with ExitStack() as stack:
+        five = [stack.enter_context(FakeOpenAI(latency=0.001)) for _ in range(5)]
+        for server in five:
+            server.behaviour.hold_after = 0
+        proc = generate([s.base_url for s in five], tmp_path / "run", "--concurrency", "1")
+        for server in five:
+            server.wait_for_requests(1)  # each has one in flight, none answered yet
+        for server in five:
+            server.release()
+        code, _, err = finish(proc)
+    assert code == 0, err
+    assert len(samples(tmp_path / "run")) == 12

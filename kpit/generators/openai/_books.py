@@ -31,7 +31,7 @@ from kpit.generators.openai._retry import Retry
 from kpit.prompts.tokens import count_message_tokens, estimate_tokens
 from kpit.types import ChatRequest
 
-__all__ = ["Charged", "Most", "SpendingBooks", "estimated_usage"]
+__all__ = ["Charged", "Most", "SpendingBooks", "estimated_usage", "never_connected"]
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,13 @@ def _maybe_paid(exc: BaseException) -> bool:
         return False
     if isinstance(exc, Retry) and exc.code in ("rate_limit", "server_error"):
         return False
+    return not never_connected(exc)
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether a failed attempt never reached the server: the HTTP library's ``ConnectError``
+    or ``ConnectTimeout`` is among its causes (a server down, or a host that drops the
+    packets), however the ``openai`` client wrapped it."""
     http = sys.modules.get(response_class().__module__.split(".")[0])
     unconnected = tuple(getattr(http, name) for name in ("ConnectError", "ConnectTimeout")
                         if isinstance(getattr(http, name, None), type))  # fmt: skip
@@ -238,6 +245,6 @@ def _maybe_paid(exc: BaseException) -> bool:
         if cause is None:
             break
         if unconnected and isinstance(cause, unconnected):
-            return False
+            return True
         cause = cause.__cause__ or cause.__context__
-    return True
+    return False

@@ -61,7 +61,7 @@ from kpit.generators.base import (
     cached_share,
     stored_amount,
 )
-from kpit.generators.openai._books import Most, SpendingBooks, estimated_usage
+from kpit.generators.openai._books import Most, SpendingBooks, estimated_usage, never_connected
 from kpit.generators.openai._client import make_client, openai_module, response_class
 from kpit.generators.openai._options import (
     OpenAIOptions,
@@ -131,8 +131,9 @@ class OpenAIGenerator(SpendingBooks, Generator):
         self._secret = clean_key(opts.api_key or os.environ.get("OPENAI_API_KEY"))
         self.base_urls = _server_urls(opts)
         self.base_url = self.base_urls[0] if self.base_urls else None
-        servers = [split_url(url) for url in self.base_urls] or [split_url(None)]
         self._azure = split_url(opts.azure_endpoint)
+        default = self._azure if opts.azure_endpoint else split_url(None)
+        servers = [split_url(url) for url in self.base_urls] or [default]
         protect_logs(self._secret, *(s for server in servers for s in server.secrets),
                      *self._azure.secrets, names=(*(n for server in servers for n in server.names),
                                                   *self._azure.names))  # fmt: skip
@@ -414,7 +415,8 @@ class OpenAIGenerator(SpendingBooks, Generator):
         self.endpoints.set_concurrency(concurrency)
         self._concurrency_set = True
         _ = self.client  # no key or a bad option fails here, before any request
-        replies = super().generate(requests, concurrency=concurrency * WAITING_FACTOR,
+        working = concurrency * WAITING_FACTOR * len(self.endpoints.all)
+        replies = super().generate(requests, concurrency=working,
                                    validate=validate, reply_retries=reply_retries)  # fmt: skip
         async for reply in replies:
             yield reply
@@ -434,7 +436,11 @@ class OpenAIGenerator(SpendingBooks, Generator):
                 raise StopGeneration(self.stop_reason, record=request.key)
             if attempt:
                 await asyncio.sleep(wait)  # no slot held here
-            endpoint, taken = await self.endpoints.take(failed_on)
+            taking = await self.endpoints.take(failed_on, stopped=self._stopping)
+            if taking is None:
+                raise StopGeneration(self._halted or self.stop_reason or "stopped",
+                                     record=request.key)  # fmt: skip
+            endpoint, taken = taking
             started = taken
             reserved = 0.0
             try:
@@ -448,7 +454,7 @@ class OpenAIGenerator(SpendingBooks, Generator):
                 reply = await self._paid_send(request, body, estimate, most, endpoint)
             except Retry as retry:
                 last_code, last_detail = retry.code, retry.detail
-                if self._elsewhere(endpoint, retry, failed_on):
+                if self._elsewhere(endpoint, retry, taken, failed_on):
                     wait = 0.0  # another endpoint is ready: the failure says nothing of it
                 else:
                     told = self._wait_after(retry, endpoint, taken, started)
@@ -468,11 +474,21 @@ class OpenAIGenerator(SpendingBooks, Generator):
         raise GeneratorError(f"gave up after {self.max_retries + 1} attempts: {last_detail}",
                              code=last_code, record=request.key)  # fmt: skip
 
-    def _elsewhere(self, endpoint: Endpoint, retry: Retry, failed_on: set[int]) -> bool:
+    def _stopping(self) -> bool:
+        """Whether the run is stopping (a spent budget, a fatal error): no more attempts."""
+        return self.stop_reason is not None or self._halted is not None
+
+    def _budget_spent(self, next_cost: float | None = None) -> None:
+        super()._budget_spent(next_cost)
+        self.endpoints.wake()  # requests waiting for a server stop now, not after a cool-down
+
+    def _elsewhere(self, endpoint: Endpoint, retry: Retry, taken: float,
+                   failed_on: set[int]) -> bool:  # fmt: skip
         """Whether the next attempt goes to another endpoint at once: ``endpoint`` could
-        not be reached or failed (it is counted against it), and another one is ready.
-        ``failed_on`` gathers the endpoints that failed the request, until none is left."""
-        if not self.endpoints.failed(endpoint, retry.code) or not self.endpoints.several:
+        not be reached or failed (it is counted against it: its slot was taken at
+        ``taken``), and another one is ready. ``failed_on`` gathers the endpoints that
+        failed the request, until none is left."""
+        if not self.endpoints.failed(endpoint, retry.code, taken) or not self.endpoints.several:
             return False
         failed_on.add(endpoint.index)
         if self.endpoints.ready_besides(failed_on):
@@ -532,7 +548,9 @@ class OpenAIGenerator(SpendingBooks, Generator):
                 f"{self._message(exc)}",
                 field="status",
             ) from None
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as exc:
+            if never_connected(exc):  # a host that drops the packets: as good as down
+                raise Retry("connection", f"no connection within {self.timeout:g} s") from None
             raise Retry("timeout", f"no answer within {self.timeout:g} s") from None
         except openai.APIConnectionError as exc:
             raise Retry("connection", f"connection failed: {type(exc).__name__}") from None
@@ -611,7 +629,8 @@ def _server_urls(options: OpenAIOptions) -> list[str]:
     if len(urls) > 1 and options.azure_endpoint:
         raise ConfigError("Azure OpenAI takes one endpoint (azure_endpoint), not several "
                           "base URLs", field="base_url")  # fmt: skip
+    same = [url.strip().rstrip("/") for url in urls]
     for i, url in enumerate(urls):
-        if url in urls[:i]:
+        if same[i] in same[:i]:
             raise ConfigError(f"{public_url(url)} is named twice", field="base_url")
     return urls

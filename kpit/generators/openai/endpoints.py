@@ -23,15 +23,18 @@ to go; the retries and their backoff do the waiting).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kpit.generators.openai.credentials import ServerURL
 from kpit.generators.openai.ratelimit import AdaptiveConcurrency, RateLimiter
 
 __all__ = ["DEFAULT_URL", "STRIKES", "Endpoint", "Endpoints"]
+
+log = logging.getLogger(__name__)
 
 STRIKES = 3
 """Failures to connect or 5xx answers in a row that set an endpoint aside."""
@@ -49,10 +52,10 @@ class Endpoint:
     """One server: its URL taken apart, its client, pacing, slots and what it did."""
 
     index: int
-    server: ServerURL
-    limiter: RateLimiter
-    slots: AdaptiveConcurrency
-    client: Any = None  # made on first use
+    server: ServerURL = field(repr=False)  # its credentials, as headers and query
+    limiter: RateLimiter = field(repr=False)
+    slots: AdaptiveConcurrency = field(repr=False)
+    client: Any = field(default=None, repr=False)  # made on first use
     traced: bool | None = None  # whether the HTTP core reports this server's departures
     answered: int = 0  # attempts the server answered (a reply, usable or not)
     failed: int = 0  # attempts that failed to connect or got a 5xx
@@ -60,6 +63,7 @@ class Endpoint:
     strikes: int = 0  # failures in a row
     asides_in_a_row: int = 0  # set-asides with no answer between them
     aside_until: float | None = None  # set aside until then; after it, one request at a time
+    aside_since: float = -1.0  # when it was last set aside
 
     @property
     def public(self) -> str:
@@ -104,6 +108,7 @@ class Endpoints:
         self._make_slots = make_slots
         self.all = [Endpoint(i, server, make_limiter(), make_slots(8))
                     for i, server in enumerate(servers)]  # fmt: skip
+        self.shown = _shown_urls(self.all)
         self.cooldown, self.cooldown_max = cooldown, cooldown_max
         self._clock = clock
         self._turn = 0  # where ties start: the endpoint after the last one chosen
@@ -129,32 +134,37 @@ class Endpoints:
         return now >= endpoint.aside_until and endpoint.slots.in_flight == 0
 
     def ready_besides(self, avoid: set[int]) -> bool:
-        """Whether an endpoint outside ``avoid`` (indices) is not set aside."""
+        """Whether an endpoint outside ``avoid`` (indices) may take an attempt now."""
         now = self._clock()
-        return any(e.index not in avoid and (e.aside_until is None or now >= e.aside_until)
-                   for e in self.all)  # fmt: skip
+        return any(e.index not in avoid and self._ready(e, now) for e in self.all)
 
-    async def take(self, avoid: set[int] | None = None) -> tuple[Endpoint, float]:
+    async def take(
+        self, avoid: set[int] | None = None, *, stopped: Callable[[], bool] = lambda: False
+    ) -> tuple[Endpoint, float] | None:
         """Wait for a slot on the endpoint with the fewest requests in flight; return it and
         when its slot was taken (for :meth:`AdaptiveConcurrency.overloaded`).
 
         Endpoints in ``avoid`` (indices: those that just failed this request) are chosen
-        only when no other is ready.
+        only when no other is ready, and endpoints pausing for a spent rate-limit budget
+        only when no other has a free slot. ``None`` once ``stopped()`` is true (checked
+        whenever something changes: :meth:`wake`).
         """
         if not self.several:
             endpoint = self.all[0]
             return endpoint, await endpoint.slots.acquire()
-        while True:
+        while not stopped():
             now = self._clock()
             ready = [e for e in self.all if self._ready(e, now)]
             preferred = [e for e in ready if e.index not in (avoid or ())] or ready
             free = [e for e in preferred if e.slots.in_flight < e.slots.slots]
             if free:
                 count = len(self.all)
-                best = min(free, key=lambda e: (e.slots.in_flight, (e.index - self._turn) % count))
+                best = min(free, key=lambda e: (e.limiter.paused_for() > 0, e.slots.in_flight,
+                                                (e.index - self._turn) % count))  # fmt: skip
                 self._turn = (best.index + 1) % count
                 return best, await best.slots.acquire()  # free: returns at once
             await self._changed(self._next_cooldown_end(now))
+        return None
 
     def _next_cooldown_end(self, now: float) -> float | None:
         """Seconds until the first set-aside ends (``None``: none is waiting to end)."""
@@ -172,6 +182,10 @@ class Endpoints:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
+    def wake(self) -> None:
+        """Wake the requests waiting for an endpoint, to look again (the run stopping)."""
+        self._wake()
+
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
@@ -188,40 +202,44 @@ class Endpoints:
     def answered(self, endpoint: Endpoint, taken_at: float) -> None:
         """``endpoint`` answered (a reply, usable or not): it is up."""
         endpoint.answered += 1
+        if endpoint.aside_until is not None:
+            log.warning("%s answers again: back in use", self.shown[endpoint.index])
         endpoint.strikes = endpoint.asides_in_a_row = 0
         endpoint.aside_until = None
         endpoint.slots.succeed(taken_at)
         self._wake()
 
-    def failed(self, endpoint: Endpoint, code: str) -> bool:
-        """An attempt on ``endpoint`` failed with ``code`` (``Retry.code``); with several
-        endpoints, set it aside after :data:`STRIKES` in a row (at once when it fails
-        again after a cool-down; the failures of attempts sent before it was set aside do
-        not lengthen it). Returns True when it counts against the endpoint."""
+    def failed(self, endpoint: Endpoint, code: str, taken_at: float = float("inf")) -> bool:
+        """An attempt on ``endpoint`` (its slot taken at ``taken_at``) failed with ``code``
+        (``Retry.code``); with several endpoints, set it aside after :data:`STRIKES` in a
+        row, or at once when it fails again after a cool-down. Attempts taken before it
+        was set aside say nothing new: they are counted, and change nothing. Returns True
+        when it counts against the endpoint."""
         if code not in SETTING_ASIDE:
             return False
         endpoint.failed += 1
-        endpoint.strikes += 1
         now = self._clock()
-        if not self.several or (endpoint.aside_until is not None and now < endpoint.aside_until):
-            return True  # set aside already: attempts sent before say nothing new
+        cooling = endpoint.aside_until is not None and now < endpoint.aside_until
+        if not self.several or taken_at <= endpoint.aside_since or cooling:
+            return True  # sent before it was set aside, or while it is: nothing new
+        endpoint.strikes += 1
         if endpoint.aside_until is not None or endpoint.strikes >= STRIKES:
             wait = min(self.cooldown_max, self.cooldown * 2.0**endpoint.asides_in_a_row)
             endpoint.set_aside += 1
             endpoint.asides_in_a_row += 1
-            endpoint.aside_until = now + wait
+            endpoint.aside_since, endpoint.aside_until = now, now + wait
+            log.warning("%s set aside for %.3g s: %d failures to connect or 5xx in a row",
+                        self.shown[endpoint.index], wait, endpoint.strikes)  # fmt: skip
             self._wake()
         return True
 
     def report(self) -> dict[str, dict[str, Any]]:
-        """Each endpoint's figures by its URL (no credentials), for the manifest."""
-        out: dict[str, dict[str, Any]] = {}
-        for endpoint in self.all:
-            figures = endpoint.report()
-            if endpoint.public in out:  # the same server twice (other credentials): one row
-                mine = out[endpoint.public]
-                for key in ("answered", "failed", "set_aside"):
-                    mine[key] += figures[key]
-                continue
-            out[endpoint.public] = figures
-        return out
+        """Each endpoint's figures by its URL as shown (no credentials), for the manifest."""
+        return {self.shown[e.index]: e.report() for e in self.all}
+
+
+def _shown_urls(endpoints: Sequence[Endpoint]) -> list[str]:
+    """Each endpoint's URL as it may be shown, told apart by ``#N`` (its place, from 1) where
+    two show the same (they differ in credentials, or in a query value)."""
+    shown = [e.public for e in endpoints]
+    return [url if shown.count(url) == 1 else f"{url} #{n}" for n, url in enumerate(shown, 1)]
