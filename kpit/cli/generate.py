@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kpit.cli.helps import progress_option
+from kpit.cli.helps import help_options, progress_option
 from kpit.cli.options import (
     AliasedOption,
     backend_options,
@@ -29,6 +29,8 @@ from kpit.prompts.render import CONTEXT_STYLES, context_template
 
 __all__ = ["generate", "parse_shard"]
 
+_GENERATOR_HELP_OPTIONS, _GENERATOR_CHOSEN = help_options("generator", "generator")
+
 
 @click.command()
 @coco_options
@@ -43,17 +45,10 @@ __all__ = ["generate", "parse_shard"]
     default="template",
     show_default=True,
     is_eager=True,
-    callback=lambda ctx, _, value: _generator_chosen(ctx, value),
+    callback=_GENERATOR_CHOSEN,
     help="The backend (see `kpit plugins`).",
 )
-@click.option(
-    "--help-options",
-    is_flag=True,
-    is_eager=True,
-    expose_value=False,
-    callback=lambda ctx, _, value: _help_options_asked(ctx, value),
-    help="List the chosen --generator's options (-O KEY=VALUE) and exit.",
-)
+@_GENERATOR_HELP_OPTIONS
 @click.option("--model", help="The model the backend should use.")
 @click.option(
     "-o",
@@ -295,44 +290,6 @@ def _run_folder(ctx: click.Context, param: click.Parameter, value: Path | None) 
     if value is not None and not ctx.resilient_parsing:
         not_a_bench_folder(value)
     return value
-
-
-_HELP_OPTIONS = "kpit.help_options"
-
-
-def _help_options_asked(ctx: click.Context, asked: bool) -> None:
-    if not asked or ctx.resilient_parsing:
-        return
-    if "generator" in ctx.params:
-        _print_options(ctx, ctx.params["generator"])
-    ctx.meta[_HELP_OPTIONS] = True  # --generator comes later on the command line
-
-
-def _generator_chosen(ctx: click.Context, name: str) -> str:
-    if ctx.meta.get(_HELP_OPTIONS) and not ctx.resilient_parsing:
-        _print_options(ctx, name)
-    return name
-
-
-def _print_options(ctx: click.Context, name: str) -> None:
-    """Print a backend's options and exit."""
-    from kpit import plugins
-    from kpit.errors import KpitError
-    from kpit.options import describe_options
-
-    try:
-        backend = plugins.get_generator(name)
-    except KpitError as exc:
-        raise click.BadParameter(exc.message, ctx=ctx, param_hint="--generator") from None
-    options = describe_options(backend.Options)
-    click.echo(f"options of the {name!r} generator (-O KEY=VALUE):")
-    if not options:
-        click.echo("  none")
-    for info in options:
-        default = "(secret)" if info.secret and info.default is not None else repr(info.default)
-        click.echo(f"  {info.name}: {info.type} = {default}")
-        click.echo(f"      {info.help}")
-    ctx.exit(0)
 
 
 def _dollars(value: float | None) -> str:
