@@ -91,6 +91,7 @@ INTERNAL_MODULES = (
     "kpit.bench.plugin_reviews",  # a plugin judge's review records: docs/plugins.md
     "kpit.bench.report",
     "kpit.bench.pose_report",
+    "kpit.bench.report_notes",
     "kpit.bench.review",
     # kpit.pipeline exports what users call of the set-up (tasks, SAME_RENDER):
     "kpit.pipeline.setup",

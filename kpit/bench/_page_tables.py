@@ -25,6 +25,7 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
+from kpit.bench.report_notes import LLAVA_NOTE, POSE_NOTE, judges_of, paper_note
 from kpit.errors import ConfigError
 
 __all__ = ["Section", "Table", "chart_uri", "sections", "table_of"]
@@ -61,24 +62,14 @@ def table_of(markdown: str, caption: str = "") -> Table:
 
 
 def _judges(files: Sequence[ReviewFile]) -> str:
-    names = set()
-    for f in files:
-        for review in f.reviews:
-            judge = review.get("judge")
-            if isinstance(judge, dict):
-                names.add(f"{judge.get('name')}/{judge.get('model')}")
-            elif judge:
-                names.add(str(judge))
-    return ", ".join(sorted(names)) or "unknown"
+    """The judges of ``files``, as ``name/model`` (the page names no server)."""
+    return judges_of((r for f in files for r in f.reviews), server=False)
 
 
 def _paper(files: list[ReviewFile], baseline: str | None) -> Section:
     scores = paper_scores(files)
     notes = [
-        "Protocol: paper (pairwise, model against model, each answer scored 1-10 by the "
-        "judge). A model's category score is 10 x the mean of all its scores across every "
-        "pairing it appears in (both orders of a question averaged first); All is the mean "
-        "of the three category scores.",
+        paper_note(swapped=True),
         f"Judge: {_judges(files)}; files: " + ", ".join(f.path.name for f in files),
     ]
     for f in files:
@@ -98,13 +89,7 @@ def _llava(files: list[ReviewFile], seed: int) -> Section:
     for f in files:
         counts[f.model_id] = counts.get(f.model_id, 0) + 1
     results: dict[str, Mapping[str, Score]] = {}
-    details, notes = (
-        [],
-        [
-            "Protocol: llava (each answer against the reference answer; relative = 100 x "
-            "mean(model) / mean(reference); All pools every review)."
-        ],
-    )
+    details, notes = [], [LLAVA_NOTE]
     for f in files:
         label = f.model_id if counts[f.model_id] == 1 else f"{f.model_id} ({f.path.name})"
         results[label] = report_reviews(f.reviews + f.failed, seed=seed)
@@ -122,11 +107,7 @@ def _llava(files: list[ReviewFile], seed: int) -> Section:
 
 def _pose(files: list[ReviewFile]) -> Section:
     notes = [
-        "Pose judge: each answer's claims about people checked against the pose facts of the "
-        "keypoints (supported, contradicted or undecidable; undecidable claims count neither "
-        "way). Grounding precision = supported / decided claims, pooled; coverage = the mean "
-        "share of the image's salient facts an answer states; count accuracy = answers whose "
-        "stated number of people is right, of those that state one.",
+        POSE_NOTE,
         f"Judge: {_judges(files)}; files: " + ", ".join(f.path.name for f in files),
     ]
     table = table_of(pose_table(pose_scores(files)))

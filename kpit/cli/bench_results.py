@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -31,6 +30,7 @@ from kpit.bench.report import (
     report_reviews,
     run_spread,
 )
+from kpit.bench.report_notes import LLAVA_NOTE, POSE_NOTE, judges_of, paper_note
 from kpit.bench.review import PAIRWISE_ORDERS, failures_path, review_files
 from kpit.cli.bench_inputs import FILE as _FILE
 from kpit.cli.bench_inputs import bench_files, load_bench_files
@@ -38,7 +38,7 @@ from kpit.errors import ConfigError, DataError
 from kpit.jsonl import atomic_writer
 from kpit.judges.pose.marks import mark_claims
 
-__all__ = ["json_key", "page", "report", "show"]
+__all__ = ["page", "report", "show"]
 
 
 @click.command()
@@ -161,16 +161,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _pose_report(files: list[ReviewFile], heading: bool) -> str:
     scores = pose_scores(files)
-    judges = {json_key(r.get("judge")) for f in files for r in f.reviews if r.get("judge")}
-    notes = [
-        "Pose judge: each answer's claims about people checked against the pose facts of "
-        "the keypoints (supported, contradicted or undecidable; undecidable claims count "
-        "neither way). Grounding precision = supported / decided claims, pooled; coverage = "
-        "the mean share of the image's salient facts an answer states; count accuracy = "
-        "answers whose stated number of people is right, of those that state one.",
-        f"Judge: {', '.join(sorted(judges)) or 'unknown'}; files: "
-        + ", ".join(f.path.name for f in files),
-    ]
+    notes = [POSE_NOTE, _judged_by(files)]
     title = "## Pose judge (never pooled with the GPT judge's scores)\n\n" if heading else ""
     return title + pose_table(scores) + "\n\n" + "\n".join(notes) + "\n"
 
@@ -179,17 +170,8 @@ def _paper_report(
     files: list[ReviewFile], baseline: str | None, strict: bool
 ) -> tuple[str, dict[str, Any]]:
     scores = paper_scores(files, strict=strict)
-    judges = {json_key(r.get("judge")) for f in files for r in f.reviews if r.get("judge")}
     swapped = any(r.get("order") == PAIRWISE_ORDERS[1] for f in files for r in f.reviews)
-    notes = [
-        "Protocol: paper (pairwise, model against model, each answer scored 1-10 by the "
-        "judge). A model's category score is 10 x the mean of all its scores across every "
-        "pairing it appears in"
-        + (" (both orders of a question averaged first)" if swapped else "")
-        + "; All is the mean of the three category scores.",
-        f"Judge: {', '.join(sorted(judges)) or 'unknown'}; files: "
-        + ", ".join(f.path.name for f in files),
-    ]
+    notes = [paper_note(swapped), _judged_by(files)]
     for f in files:
         flips = flip_rate(f.reviews)
         if flips is not None:
@@ -203,10 +185,7 @@ def _paper_report(
 
 def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, Any]]:
     results = {}
-    notes = [
-        "Protocol: llava (each answer against the reference answer; relative = 100 x "
-        "mean(model) / mean(reference); All pools every review)."
-    ]
+    notes = [LLAVA_NOTE]
     details = []
     counts: dict[str, int] = {}
     for f in files:
@@ -218,12 +197,11 @@ def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, An
         label = f.model_id if counts[f.model_id] == 1 else f"{f.model_id} ({f.path.name})"
         results[label] = report_reviews(f.reviews + f.failed, seed=seed)
         records = f.reviews
-        judges = {json_key(r.get("judge")) for r in records if r.get("judge")}
         rubrics = {f"{r.get('rubric')} {r.get('rubric_hash')}" for r in records if r.get("rubric")}
         details.append(f"### {label}\n\n{category_table(results[label])}")
         flips, spread = flip_rate(records), run_spread(records)
         note = (
-            f"- {label}: {f.path.name}; judge {', '.join(sorted(judges)) or 'unknown'}; "
+            f"- {label}: {f.path.name}; judge {judges_of(records)}; "
             f"rubric {', '.join(sorted(rubrics)) or 'unknown'}"
         )
         if flips is not None:
@@ -241,20 +219,10 @@ def _llava_report(files: list[ReviewFile], seed: int) -> tuple[str, dict[str, An
     return text, results
 
 
-def json_key(value: object) -> str:
-    """A judge record as ``name/model``, and ``at URL`` when its server is not OpenAI's."""
-    if isinstance(value, dict):
-        where = _endpoint(value.get("base_url"))
-        return f"{value.get('name')}/{value.get('model')}" + (f" at {where}" if where else "")
-    return str(value)
-
-
-def _endpoint(url: object) -> str:
-    """The judge's server(s) as recorded (credentials already masked), or ``""`` for
-    OpenAI's own API (the default)."""
-    urls = url if isinstance(url, list | tuple) else [url]
-    shown = [str(u) for u in urls if u and urlsplit(str(u)).hostname != "api.openai.com"]
-    return ", ".join(shown)
+def _judged_by(files: list[ReviewFile]) -> str:
+    """The note naming the judges of ``files`` and the files."""
+    reviews = [r for f in files for r in f.reviews]
+    return f"Judge: {judges_of(reviews)}; files: " + ", ".join(f.path.name for f in files)
 
 
 @click.command()
