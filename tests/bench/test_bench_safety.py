@@ -10,12 +10,14 @@ BENCH/questions.jsonl`` wrote over their inputs with exit 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,20 @@ def _start(args: list[str]) -> subprocess.Popen[bytes]:
                             stderr=subprocess.PIPE)  # fmt: skip
 
 
+@contextlib.contextmanager
+def _running(args: list[str], server: FakeOpenAI) -> Iterator[subprocess.Popen[bytes]]:
+    """``kpit ARGS`` in a child process; on leaving, the server's held replies go and the
+    child, if it still runs (a failed test), is killed."""
+    process = _start(args)
+    try:
+        yield process
+    finally:
+        server.release()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=HANG)
+
+
 def _write_answers(hpaub: Path, out: Path, model: str = "model-a") -> Path:
     """An answer to each of the benchmark's questions."""
     lines = []
@@ -104,18 +120,12 @@ def _terminate_after_four(
 ) -> tuple[int | None, bytes]:
     """Run a command whose 5th reply the server holds; once 4 lines are in ``written`` and
     the 5th request is in flight, send SIGTERM. The process's exit status and stderr."""
-    process = _start(args)
-    try:
+    with _running(args, server) as process:
         wait_for_lines(written, 4, process=process)
         server.wait_for_requests(5)
         process.send_signal(signal.SIGTERM)
         stderr = wait_for_exit(process)
         return process.returncode, stderr
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=HANG)
-        server.release()
 
 
 # --- item 5: answers appended as they come, kept on SIGTERM, resumed, budgets stop loudly ---
@@ -240,8 +250,8 @@ def test_two_judges_into_one_output_pay_once(
     server.behaviour.hold_after = 2
     answers = _write_answers(hpaub, tmp_path / "answers.jsonl")
     out = tmp_path / "reviews.jsonl"
-    first = _start(_judge_args(hpaub, answers, out, server, "--concurrency", "1"))
-    try:
+    with _running(_judge_args(hpaub, answers, out, server, "--concurrency", "1"),
+                  server) as first:  # fmt: skip
         server.wait_for_requests(3)  # the first judge holds the output, a reply in flight
         with FakeOpenAI() as other:
             _judge_replies(other)
@@ -250,11 +260,6 @@ def test_two_judges_into_one_output_pay_once(
         one_clear_line(second, f"kpit process {first.pid}", "two writers")
         server.release()
         stderr = wait_for_exit(first)
-    finally:
-        server.release()
-        if first.poll() is None:
-            first.kill()
-            first.communicate(timeout=HANG)
     assert first.returncode == 0, stderr.decode()[-2000:]
     assert server.counts["chat"] == QUESTIONS  # 12 reviews, 12 requests (24 before)
     assert count_lines(out) == QUESTIONS
@@ -265,8 +270,7 @@ def test_two_answer_runs_into_one_output_pay_once(
 ) -> None:
     server.behaviour.hold_after = 1
     out = tmp_path / "answers.jsonl"
-    first = _start(_answer_args(hpaub, out, server, "--concurrency", "1"))
-    try:
+    with _running(_answer_args(hpaub, out, server, "--concurrency", "1"), server) as first:
         server.wait_for_requests(2)
         with FakeOpenAI() as other:
             second = _invoke(_answer_args(hpaub, out, other))
@@ -274,11 +278,6 @@ def test_two_answer_runs_into_one_output_pay_once(
         one_clear_line(second, f"kpit process {first.pid}")
         server.release()
         stderr = wait_for_exit(first)
-    finally:
-        server.release()
-        if first.poll() is None:
-            first.kill()
-            first.communicate(timeout=HANG)
     assert first.returncode == 0, stderr.decode()[-2000:]
     assert server.counts["chat"] == QUESTIONS
     assert count_lines(out) == QUESTIONS
