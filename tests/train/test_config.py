@@ -15,6 +15,8 @@ from click.testing import CliRunner
 import kpit
 from kpit.cli import cli
 
+from ..helpers.cli_results import help_entries
+
 
 def test_import_kpit_train_does_not_import_torch_or_transformers() -> None:
     """``kpit.train``'s heavy names come on first use, in a fresh process to be sure."""
@@ -111,20 +113,6 @@ OVERRIDDEN = (
 )
 
 
-def _help_blocks(text: str) -> dict[str, str]:
-    """``--help``'s option entries by flag: each entry's text with all whitespace removed."""
-    blocks: dict[str, list[str]] = {}
-    current: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("  --"):  # an option's first line; its help is indented deeper
-            current = []  # every spelling (--use-cpu, --use_cpu) names the entry
-            for flag in line.strip().split("  ")[0].split():
-                if flag.startswith("--"):
-                    blocks[flag.rstrip(",")] = current
-        current.append(line)
-    return {flag: "".join("".join(lines).split()) for flag, lines in blocks.items()}
-
-
 @pytest.mark.parametrize("name", OVERRIDDEN)
 def test_every_changed_default_is_explained_in_kpit_train_help(name: str) -> None:
     import dataclasses
@@ -140,7 +128,7 @@ def test_every_changed_default_is_explained_in_kpit_train_help(name: str) -> Non
     assert any(source in said for source in sources)  # where the default comes from
     result = CliRunner().invoke(cli, ["train", "--help"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
-    blocks = _help_blocks(result.output)
+    blocks = help_entries(result.output)
     assert f"--{name}" in blocks
     assert "".join(said.replace("%%", "%").split()) in blocks[f"--{name}"]
 

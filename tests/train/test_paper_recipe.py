@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from kpit.cli import cli
 from kpit.errors import ConfigError
 
+from ..helpers.cli_results import help_entries
+
 pytest.importorskip("transformers", reason="the [test] extra installs transformers")
 
 from kpit.train import LlavaDataset, TrainConfig
@@ -122,20 +124,6 @@ def test_batches_are_grouped_by_the_lengths_the_data_check_counted(
     assert sizes == dataset.lengths  # the counted lengths are the encoded ones
 
 
-def _help_blocks(text: str) -> dict[str, str]:
-    """``--help``'s option entries by flag: each entry's text with all whitespace removed."""
-    blocks: dict[str, list[str]] = {}
-    current: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("  --"):
-            current = []  # every spelling (--use-cpu, --use_cpu) names the entry
-            for flag in line.strip().split("  ")[0].split():
-                if flag.startswith("--"):
-                    blocks[flag.rstrip(",")] = current
-        current.append(line)
-    return {flag: "".join("".join(lines).split()) for flag, lines in blocks.items()}
-
-
 @pytest.mark.parametrize(
     ("flag", "sources"),
     [
@@ -151,6 +139,6 @@ def _help_blocks(text: str) -> dict[str, str]:
 def test_kpit_train_help_names_each_settings_source(flag: str, sources: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, ["train", "--help"], env={"COLUMNS": "100"})
     assert result.exit_code == 0, result.output
-    block = _help_blocks(result.output)[flag]
+    block = help_entries(result.output)[flag]
     for source in sources:
         assert source in block
