@@ -341,8 +341,7 @@ class OpenAIGenerator(SpendingBooks, Generator):
     def learned_limits(self) -> dict[str, float] | None:
         """The limits the server announced, per minute (``requests``, ``tokens``), if any:
         with several endpoints, the first's (each endpoint's are in ``totals()["endpoints"]``)."""
-        learned = self.limiter.learned
-        return {f"{kind}_per_minute": learned[kind] for kind in sorted(learned)} or None
+        return self.endpoints.all[0].learned_limits()
 
     def _most(self, request: ChatRequest) -> Most:
         """The most one attempt at ``request`` can cost: prompt and completion tokens, and

@@ -70,15 +70,19 @@ class Endpoint:
         """The URL as it may be shown and stored: no credentials."""
         return self.server.public or DEFAULT_URL
 
+    def learned_limits(self) -> dict[str, float] | None:
+        """The limits its server announced, per minute (``requests``, ``tokens``), if any."""
+        learned = self.limiter.learned
+        return {f"{kind}_per_minute": learned[kind] for kind in sorted(learned)} or None
+
     def report(self) -> dict[str, Any]:
         """What the manifest keeps of it: what it did, its learned limits, its lowest
         concurrency."""
-        learned = self.limiter.learned
         return {
             "answered": self.answered,
             "failed": self.failed,
             "set_aside": self.set_aside,
-            "learned_limits": {f"{k}_per_minute": learned[k] for k in sorted(learned)} or None,
+            "learned_limits": self.learned_limits(),
             "concurrency_lowest": self.slots.lowest,
         }
 
